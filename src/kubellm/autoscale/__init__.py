@@ -1,0 +1,1 @@
+"""kubellm.autoscale (see docs/architecture.md)."""

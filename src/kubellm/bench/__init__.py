@@ -1,0 +1,1 @@
+"""kubellm.bench (see docs/architecture.md)."""

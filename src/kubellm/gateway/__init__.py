@@ -1,0 +1,1 @@
+"""kubellm.gateway (see docs/architecture.md)."""

@@ -1,0 +1,9 @@
+"""Commands of kubellm.gateway, registered on the main `kubellm` app."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this component's commands to *app*."""

@@ -1,0 +1,1 @@
+"""kubellm.local (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""kubellm.operator (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""kubellm.pull (see docs/architecture.md)."""

@@ -1,0 +1,9 @@
+"""Commands of kubellm.pull, registered on the main `kubellm` app."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this component's commands to *app*."""

@@ -1,0 +1,1 @@
+"""kubellm.render (see docs/architecture.md)."""

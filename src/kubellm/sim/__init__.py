@@ -1,0 +1,1 @@
+"""kubellm.sim (see docs/architecture.md)."""

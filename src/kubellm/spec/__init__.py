@@ -1,0 +1,1 @@
+"""kubellm.spec (see docs/architecture.md)."""
