@@ -1,0 +1,69 @@
+"""Access control: `spec.security`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from kubellm.spec.base import SecretKeyRef, SpecModel
+from kubellm.spec.types import DnsLabel, KubeName, LabelMap, Quantity
+
+
+class ApiKeys(SpecModel):
+    """Gateway API keys, from a Secret (one key per line, or `tenant:key` lines)."""
+
+    secret_ref: SecretKeyRef
+    """Secret and key holding the API keys."""
+
+
+class Subject(SpecModel):
+    """Who a tenant role binds."""
+
+    kind: Literal["User", "Group", "ServiceAccount"] = "Group"
+    """Subject kind."""
+    name: str
+    """Subject name."""
+    namespace: KubeName | None = None
+    """Namespace of a ServiceAccount subject (default: the service's)."""
+
+
+class Tenant(SpecModel):
+    """A team given access to this service's objects in the namespace."""
+
+    name: DnsLabel
+    """Tenant name (used in the Role name)."""
+    access: Literal["view", "operate"] = "view"
+    """view: read objects and logs; operate: also scale and restart."""
+    subjects: tuple[Subject, ...]
+    """Users, groups or service accounts of the tenant."""
+
+
+class NetworkPolicySpec(SpecModel):
+    """Default-deny network policy with narrow allowances."""
+
+    enabled: bool = True
+    """Render the NetworkPolicies."""
+    gateway_pod_labels: LabelMap = {"app.kubernetes.io/name": "kubellm-gateway"}
+    """Labels of the kubellm gateway pods allowed to call the engines."""
+    gateway_namespace: KubeName | None = None
+    """Namespace of the gateway (default: the service's)."""
+    prometheus_namespace: KubeName = "monitoring"
+    """Namespace whose pods may scrape /metrics."""
+    allow_egress_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
+    """Where the loader Job may download from (HTTPS only)."""
+
+
+class Security(SpecModel):
+    """API keys, network policy, tenant RBAC, disruption budget and GPU quota."""
+
+    api_keys: ApiKeys | None = None
+    """Gateway API keys (none: the gateway accepts unauthenticated requests)."""
+    network_policy: NetworkPolicySpec = NetworkPolicySpec()
+    """NetworkPolicy settings."""
+    tenants: tuple[Tenant, ...] = ()
+    """Tenants given a Role and RoleBinding."""
+    gpu_quota: Quantity | None = None
+    """ResourceQuota on requests of the accelerator resource in the namespace."""
+    pod_disruption_budget: bool = True
+    """Render a PodDisruptionBudget (maxUnavailable 1) when there is more than one replica."""
+    run_as_user: int = 1000
+    """UID of the engine and loader containers (non-root)."""
