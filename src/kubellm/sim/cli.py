@@ -3,7 +3,76 @@
 from __future__ import annotations
 
 import typer
+from pydantic import ValidationError
+
+from kubellm.sim.config import FaultConfig, KvRole, SimConfig
+from kubellm.sim.errors import SimConfigError
 
 
 def register(app: typer.Typer) -> None:
     """Add this component's commands to *app*."""
+    app.command("sim", help="Serve simulated vLLM engines (OpenAI API + vLLM metrics), no GPU needed.")(sim)
+
+
+def sim(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8000, help="port of the first engine (0: free ports)"),
+    replicas: int = typer.Option(1, min=1, help="engines on consecutive ports, one process"),
+    model: str = typer.Option("sim-model", help="served model name"),
+    profile: str = typer.Option("llama-3.1-8b-h100", help="cost-model profile (see docs/sim.md)"),
+    max_model_len: int | None = typer.Option(None, help="context length (profile's if unset)"),
+    max_num_seqs: int | None = typer.Option(None, help="max running sequences"),
+    max_num_batched_tokens: int | None = typer.Option(None, help="token budget per step"),
+    num_gpu_blocks: int | None = typer.Option(None, help="KV cache size in 16-token blocks"),
+    no_prefix_caching: bool = typer.Option(False, help="disable automatic prefix caching"),
+    fixed_ttft_ms: float | None = typer.Option(None, help="fixed TTFT (with --fixed-tpot-ms)"),
+    fixed_tpot_ms: float | None = typer.Option(None, help="fixed TPOT (with --fixed-ttft-ms)"),
+    time_scale: float = typer.Option(1.0, help="model seconds per wall second"),
+    kv_role: str = typer.Option("both", help="both | prefill | decode (P/D disaggregation)"),
+    kv_transfer_gbps: float = typer.Option(25.0, help="P->D KV transfer bandwidth, GB/s"),
+    kv_events_port: int | None = typer.Option(None, help="publish KV events on ZMQ PUB at this port (+i per engine)"),
+    lora_modules: list[str] = typer.Option([], "--lora-modules", help="LoRA adapters served from the start"),
+    error_rate: float = typer.Option(0.0, help="share of requests failed on purpose"),
+    error_status: int = typer.Option(503, help="status of injected errors"),
+    spike_rate: float = typer.Option(0.0, help="share of requests given a latency spike"),
+    spike_ms: float = typer.Option(0.0, help="latency spike, ms"),
+    startup_delay: float = typer.Option(0.0, help="seconds before /health turns 200"),
+    die_mid_stream_rate: float = typer.Option(0.0, help="share of streams cut before [DONE]"),
+    die_after_tokens: int = typer.Option(1, help="tokens sent before a cut stream dies"),
+    hang_rate: float = typer.Option(0.0, help="share of requests never answered"),
+    crash_after: int | None = typer.Option(None, help="crash after this many requests"),
+    seed: int = typer.Option(0, help="seed of fault injection"),
+) -> None:
+    from kubellm.sim.serve import run
+
+    try:
+        faults = FaultConfig(error_rate=error_rate, error_status=error_status, spike_rate=spike_rate,
+                             spike_ms=spike_ms, startup_delay_s=startup_delay,
+                             die_mid_stream_rate=die_mid_stream_rate, die_after_tokens=die_after_tokens,
+                             hang_rate=hang_rate, crash_after_requests=crash_after, seed=seed)
+        config = SimConfig(model=model, profile=profile, max_model_len=max_model_len,
+                           max_num_seqs=max_num_seqs, max_num_batched_tokens=max_num_batched_tokens,
+                           num_gpu_blocks=num_gpu_blocks, enable_prefix_caching=not no_prefix_caching,
+                           fixed_ttft_ms=fixed_ttft_ms, fixed_tpot_ms=fixed_tpot_ms, time_scale=time_scale,
+                           kv_role=_kv_role(kv_role), kv_transfer_gbps=kv_transfer_gbps,
+                           kv_events_port=kv_events_port, lora_modules=tuple(lora_modules), faults=faults)
+        code = run(config, replicas, host, port, _announce)
+    except ValidationError as exc:
+        typer.echo(f"error: invalid simulator option: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except SimConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
+
+
+def _kv_role(value: str) -> KvRole:
+    if value not in ("both", "prefill", "decode"):
+        raise SimConfigError(f"--kv-role must be both, prefill or decode, not {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def _announce(urls: list[str]) -> None:
+    for url in urls:
+        typer.echo(f"serving {url}", err=True)
+    typer.echo(f"ready: {len(urls)} engine(s)", err=True)

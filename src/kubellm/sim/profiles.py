@@ -1,0 +1,99 @@
+"""Named engine profiles: hardware and model figures the cost model runs on.
+
+Each figure's source is in ``docs/sim.md``; the effective bandwidth/FLOP figures are
+datasheet peaks times an efficiency calibrated so that the predicted single-request
+TPOT and prefill speed match published vLLM measurements for that model and GPU.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kubellm.sim.errors import SimConfigError
+
+
+class Profile(BaseModel):
+    """Cost-model parameters of one model on one hardware setup."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str
+    params_b: float = Field(gt=0, description="parameters, billions")
+    weight_bytes: float = Field(gt=0, description="bytes of weights read per step (all GPUs)")
+    num_layers: int = Field(gt=0)
+    hidden_size: int = Field(gt=0)
+    kv_bytes_per_token: float = Field(gt=0, description="2 * layers * kv_heads * head_dim * dtype bytes")
+    tensor_parallel: int = Field(1, ge=1)
+    mem_bandwidth: float = Field(gt=0, description="effective HBM bandwidth, bytes/s, all GPUs")
+    flops: float = Field(gt=0, description="effective dense bf16 FLOP/s, all GPUs")
+    step_overhead_s: float = Field(ge=0, description="fixed CPU/launch time per engine step")
+    per_seq_overhead_s: float = Field(ge=0, description="sampling/bookkeeping per scheduled sequence")
+    tp_comm_s_per_token: float = Field(0.0, ge=0, description="all-reduce time per batched token (TP>1)")
+    num_gpu_blocks: int = Field(gt=0, description="KV cache blocks of 16 tokens")
+    max_model_len: int = Field(gt=0)
+    max_num_seqs: int = Field(gt=0)
+    max_num_batched_tokens: int = Field(gt=0)
+
+
+def _llama_8b_h100() -> Profile:
+    return Profile(
+        name="llama-3.1-8b-h100",
+        description="Llama 3.1 8B Instruct, bf16, one H100 SXM 80GB",
+        params_b=8.03, weight_bytes=16.06e9, num_layers=32, hidden_size=4096,
+        kv_bytes_per_token=2 * 32 * 8 * 128 * 2,
+        mem_bandwidth=3.35e12 * 0.80, flops=989e12 * 0.55,
+        step_overhead_s=0.0010, per_seq_overhead_s=0.000012,
+        num_gpu_blocks=28_000, max_model_len=8192, max_num_seqs=256, max_num_batched_tokens=8192,
+    )
+
+
+def _qwen_7b_l4() -> Profile:
+    return Profile(
+        name="qwen2.5-7b-l4",
+        description="Qwen2.5 7B Instruct, bf16, one NVIDIA L4 24GB",
+        params_b=7.62, weight_bytes=15.2e9, num_layers=28, hidden_size=3584,
+        kv_bytes_per_token=2 * 28 * 4 * 128 * 2,
+        mem_bandwidth=300e9 * 0.85, flops=121e12 * 0.55,
+        step_overhead_s=0.0015, per_seq_overhead_s=0.000020,
+        num_gpu_blocks=3_900, max_model_len=8192, max_num_seqs=128, max_num_batched_tokens=2048,
+    )
+
+
+def _llama_70b_h100_tp4() -> Profile:
+    return Profile(
+        name="llama-3.1-70b-h100-tp4",
+        description="Llama 3.1 70B Instruct, bf16, four H100 SXM 80GB, tensor parallel 4",
+        params_b=70.6, weight_bytes=141.2e9, num_layers=80, hidden_size=8192,
+        kv_bytes_per_token=2 * 80 * 8 * 128 * 2, tensor_parallel=4,
+        mem_bandwidth=4 * 3.35e12 * 0.75, flops=4 * 989e12 * 0.50,
+        step_overhead_s=0.0020, per_seq_overhead_s=0.000015, tp_comm_s_per_token=0.4e-6,
+        num_gpu_blocks=35_000, max_model_len=8192, max_num_seqs=256, max_num_batched_tokens=8192,
+    )
+
+
+def _tiny_cpu() -> Profile:
+    return Profile(
+        name="tiny",
+        description="A tiny fast engine for tests: small KV cache, short steps",
+        params_b=0.1, weight_bytes=0.2e9, num_layers=4, hidden_size=512,
+        kv_bytes_per_token=2 * 4 * 4 * 64 * 2,
+        mem_bandwidth=100e9, flops=20e12,
+        step_overhead_s=0.0005, per_seq_overhead_s=0.000010,
+        num_gpu_blocks=512, max_model_len=4096, max_num_seqs=32, max_num_batched_tokens=1024,
+    )
+
+
+_BUILDERS = {p().name: p for p in (_llama_8b_h100, _qwen_7b_l4, _llama_70b_h100_tp4, _tiny_cpu)}
+
+
+def profile_names() -> list[str]:
+    return sorted(_BUILDERS)
+
+
+def get_profile(name: str) -> Profile:
+    """The profile called *name*; :class:`SimConfigError` lists the known names otherwise."""
+    try:
+        return _BUILDERS[name]()
+    except KeyError:
+        raise SimConfigError(f"unknown sim profile {name!r}; choose one of {', '.join(profile_names())}") from None

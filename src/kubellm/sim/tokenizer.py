@@ -1,0 +1,63 @@
+"""A fast, deterministic, reversible tokenizer that approximates a BPE vocabulary.
+
+Real tokenizers (Llama 3, Qwen) give about 4 characters of English per token: most
+common words with their leading space are one token, longer words split in pieces.
+This one splits text like GPT-2's pre-tokenizer (an optional leading space, then a run
+of letters, of digits, or of other symbols) and cuts each piece into chunks of at most
+4 UTF-8 bytes. A chunk's id is its bytes read as a big-endian integer behind a ``0x01``
+marker byte, so ids are stable across processes, ``detokenize(tokenize(t)) == t``, and
+a router can compute the same ids (and so the same prefix-block hashes) without
+asking the engine. Ids are large integers (up to 2**40), not indexes in a vocabulary:
+only their equality matters to the cost model and to prefix caching.
+
+Counts: English prose gives about 3.5 to 4.5 characters per token, within ~20% of
+Llama 3's tokenizer; code and non-Latin text give more tokens than a real tokenizer.
+"""
+
+from __future__ import annotations
+
+import re
+
+_PIECES = re.compile(r" ?[^\W\d_]+| ?\d+| ?[^\s\w]+|\s+(?!\S)|\s+|_+")
+_CHUNK = 4
+
+
+def _chunk_id(chunk: bytes) -> int:
+    return int.from_bytes(b"\x01" + chunk, "big")
+
+
+def encode(text: str) -> list[int]:
+    """Token ids of *text*."""
+    ids: list[int] = []
+    append = ids.append
+    for piece in _PIECES.findall(text):
+        raw = piece.encode("utf-8")
+        if len(raw) <= _CHUNK:
+            append(_chunk_id(raw))
+            continue
+        for start in range(0, len(raw), _CHUNK):
+            append(_chunk_id(raw[start:start + _CHUNK]))
+    return ids
+
+
+def count(text: str) -> int:
+    """Number of tokens of *text* (same as ``len(encode(text))``)."""
+    total = 0
+    for piece in _PIECES.findall(text):
+        total += -(-len(piece.encode("utf-8")) // _CHUNK)
+    return total
+
+
+def token_bytes(token_id: int) -> bytes:
+    """The bytes one id stands for; ``ValueError`` when the id was not made by :func:`encode`."""
+    if token_id < 256 or token_id >= 1 << 40:
+        raise ValueError(f"token id {token_id} is not a simulator token id")
+    raw = token_id.to_bytes((token_id.bit_length() + 7) // 8, "big")
+    if raw[0] != 1:
+        raise ValueError(f"token id {token_id} is not a simulator token id")
+    return raw[1:]
+
+
+def decode(ids: list[int]) -> str:
+    """Text of *ids*; chunks cut inside a UTF-8 character are joined before decoding."""
+    return b"".join(token_bytes(i) for i in ids).decode("utf-8", errors="replace")
