@@ -1,0 +1,32 @@
+"""The state of one engine endpoint, as the data layer keeps it and scorers read it.
+
+Scheduling runs synchronously on the event loop, so the endpoints it reads form a
+consistent snapshot for the length of one routing decision; only the data layer
+(scraper, health checker, proxy counters) writes these fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kubellm.gateway.breaker import CircuitBreaker
+
+
+@dataclass(slots=True, eq=False)
+class Endpoint:
+    url: str
+    pool: str
+    breaker: CircuitBreaker
+    outstanding: int = 0  # requests in flight through this gateway
+    waiting: float = 0.0  # vllm:num_requests_waiting
+    running: float = 0.0  # vllm:num_requests_running
+    kv_usage: float = 0.0  # vllm:kv_cache_usage_perc, 0..1
+    loras: frozenset[str] = field(default_factory=frozenset)  # adapters the engine has active
+    healthy: bool = True  # last active health check
+    scraped: bool = False  # metrics seen at least once
+
+    def routable(self) -> bool:
+        return self.healthy and self.breaker.allows()
+
+    def __repr__(self) -> str:
+        return f"Endpoint({self.url!r}, out={self.outstanding}, wait={self.waiting}, kv={self.kv_usage:.2f})"

@@ -1,0 +1,20 @@
+"""What the scheduler knows of a request: model, adapter, prompt-prefix blocks, session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingRequest:
+    model: str
+    lora: str | None = None
+    prefix_hashes: tuple[int, ...] = ()  # chained hashes of the prompt's blocks
+    session: str | None = None  # value of the session header
+
+    @property
+    def hash_key(self) -> int | None:
+        """Key for consistent hashing: the session, else the first prompt block."""
+        if self.session is not None:
+            return hash(self.session)
+        return self.prefix_hashes[0] if self.prefix_hashes else None
