@@ -16,12 +16,12 @@ class GenRequest:
     request_id: str
     prompt_ids: list[int]
     num_output: int  # tokens the request will produce before it finishes
+    output_ids: list[int] = field(default_factory=list)
     finish_reason: str = "length"
     lora: str | None = None
     stream: bool = False
     kv_transfer_in: dict[str, Any] | None = None  # decode side of P/D disaggregation
     remote_decode: bool = False  # prefill side: keep blocks, return kv_transfer_params
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Engine(Protocol):

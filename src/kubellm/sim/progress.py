@@ -16,7 +16,7 @@ class Progress:
     """Output progress of one request, shared by an engine and one HTTP handler."""
 
     __slots__ = ("num_out", "finished", "aborted", "arrival", "first_token_at",
-                 "finished_at", "num_cached_tokens", "kv_transfer_params", "_waiter")
+                 "finished_at", "num_cached_tokens", "kv_transfer_params", "handle", "_waiter")
 
     def __init__(self, arrival: float) -> None:
         self.num_out = 0
@@ -27,6 +27,7 @@ class Progress:
         self.finished_at: float | None = None
         self.num_cached_tokens = 0
         self.kv_transfer_params: dict[str, Any] | None = None
+        self.handle: Any = None  # the engine's own state of this request
         self._waiter: asyncio.Future[None] | None = None
 
     def advance(self, num_out: int, now: float, finished: bool = False) -> None:

@@ -211,7 +211,7 @@ class EngineServer:
         if fault.spike_s:
             await asyncio.sleep(fault.spike_s / self.config.time_scale)
         model = lora or self.config.model
-        gen = _gen_request(plan, lora)
+        gen = _gen_request(plan, lora, self._vocab)
         try:
             prog = self.engine.submit(gen)
         except RequestError as err:
@@ -266,10 +266,11 @@ def _die(request: web.Request, resp: web.StreamResponse, engine: Engine, prog: P
     return resp
 
 
-def _gen_request(plan: openai_api.Plan, lora: str | None) -> GenRequest:
+def _gen_request(plan: openai_api.Plan, lora: str | None, vocab: textgen.OutputVocab) -> GenRequest:
     params = plan.kv_transfer_params or {}
+    ids = vocab.ids
     return GenRequest(request_id=plan.request_id, prompt_ids=plan.prompt_ids,
-                      num_output=len(plan.out_idx), finish_reason=plan.finish_reason, lora=lora,
+                      num_output=len(plan.out_idx), output_ids=[ids[i] for i in plan.out_idx], finish_reason=plan.finish_reason, lora=lora,
                       stream=plan.stream, remote_decode=bool(params.get("do_remote_decode")),
                       kv_transfer_in=params if params.get("do_remote_prefill") else None)
 
