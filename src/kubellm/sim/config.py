@@ -60,6 +60,8 @@ class SimConfig(BaseModel):
     kv_role: KvRole = "both"
     kv_transfer_gbps: float = Field(25.0, gt=0.0, description="KV transfer bandwidth between P and D, GB/s")
     kv_events_port: int | None = Field(None, ge=0, le=65535, description="ZMQ PUB port (0: any free port)")
+    kv_events_replay_port: int | None = Field(0, ge=0, le=65535,
+                                              description="ZMQ ROUTER replay port (0: any free port, None: off)")
     max_loras: int = Field(4, ge=1)
     lora_modules: tuple[str, ...] = ()
     faults: FaultConfig = FaultConfig()

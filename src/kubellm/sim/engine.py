@@ -203,7 +203,7 @@ class CostModelEngine:
     def _transfer_params(self, sreq: SchedRequest) -> dict[str, Any]:
         """What a prefill instance returns for the decode instance (NixlConnector's keys)."""
         return {"do_remote_prefill": True, "do_remote_decode": False,
-                "remote_block_ids": list(range(-(-sreq.num_prompt // self.config.block_size))),
+                "remote_block_ids": sreq.released_blocks,
                 "remote_engine_id": f"sim-{self.index}", "remote_host": "127.0.0.1",
                 "remote_port": 0, "tp_size": self.profile.tensor_parallel}
 

@@ -17,6 +17,7 @@ from kubellm.sim.config import SimConfig
 from kubellm.sim.engine_api import Engine
 from kubellm.sim.errors import SimConfigError
 from kubellm.sim.fixed import FixedLatencyEngine
+from kubellm.sim.kvcache import KvEvent
 from kubellm.sim.profiles import Profile, get_profile
 from kubellm.sim.server import EngineServer
 
@@ -31,14 +32,15 @@ def resolve_limits(config: SimConfig, profile: Profile) -> dict[str, int]:
     }
 
 
-def build_engine(config: SimConfig, profile: Profile, stats: metrics.EngineStats, index: int) -> Engine:
+def build_engine(config: SimConfig, profile: Profile, stats: metrics.EngineStats, index: int,
+                 events: list[KvEvent] | None = None) -> Engine:
     """The engine a config asks for: fixed latency, or the cost model of its profile."""
     if config.fixed_ttft_ms is not None and config.fixed_tpot_ms is not None:
         scale = 1000.0 * config.time_scale
         return FixedLatencyEngine(config.fixed_ttft_ms / scale, config.fixed_tpot_ms / scale, stats)
     from kubellm.sim.engine import CostModelEngine  # the cost model pulls in more modules
 
-    return CostModelEngine(config, profile, resolve_limits(config, profile), stats, index)
+    return CostModelEngine(config, profile, resolve_limits(config, profile), stats, index, events)
 
 
 def build_server(config: SimConfig, index: int, vocab: textgen.OutputVocab) -> EngineServer:
@@ -49,8 +51,9 @@ def build_server(config: SimConfig, index: int, vocab: textgen.OutputVocab) -> E
                   "enable_prefix_caching": str(config.enable_prefix_caching),
                   "cache_dtype": "auto", "gpu_memory_utilization": "0.9"}
     collector = metrics.VllmCollector(stats, config.model, index, cache_info, config.max_loras)
-    engine = build_engine(config, profile, stats, index)
-    return EngineServer(config, engine, vocab, limits["max_model_len"], index, collector)
+    events: list[KvEvent] | None = [] if config.kv_events_port is not None and not config.fixed_latency else None
+    engine = build_engine(config, profile, stats, index, events)
+    return EngineServer(config, engine, vocab, limits["max_model_len"], index, collector, events)
 
 
 class Fleet(Sequence[str]):

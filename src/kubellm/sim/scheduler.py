@@ -28,7 +28,7 @@ class SchedRequest:
 
     __slots__ = ("req_id", "tokens", "num_prompt", "max_output", "num_output", "num_computed",
                  "blocks", "hashes", "n_cached_blocks", "parent0", "lora_id", "arrival", "ready_at", "first_scheduled",
-                 "first_token", "last_token", "num_cached", "remote_prefill", "finished", "preempted")
+                 "first_token", "last_token", "num_cached", "released_blocks", "remote_prefill", "finished", "preempted")
 
     def __init__(self, req_id: str, tokens: list[int], num_prompt: int, max_output: int, arrival: float,
                  lora: str | None = None, lora_id: int | None = None, ready_at: float | None = None) -> None:
@@ -49,6 +49,7 @@ class SchedRequest:
         self.first_token: float | None = None
         self.last_token: float | None = None
         self.num_cached = 0
+        self.released_blocks: list[int] = []  # the blocks it held when it finished
         self.remote_prefill = ready_at is not None
         self.finished = False
         self.preempted = 0
@@ -233,7 +234,7 @@ class Scheduler:
         if req.num_output >= req.max_output:
             req.finished = True
             self.pool.free(req.blocks)
-            req.blocks = []
+            req.released_blocks, req.blocks = req.blocks, []
             result.finished.append(req)
         req.last_token = end
 

@@ -19,6 +19,8 @@ from kubellm.sim.config import SimConfig
 from kubellm.sim.engine_api import Engine, GenRequest
 from kubellm.sim.errors import ModelNotFoundError, RequestError
 from kubellm.sim.faults import FaultInjector, FaultPlan
+from kubellm.sim.kvcache import KvEvent
+from kubellm.sim.kvevents import KvEventPublisher
 from kubellm.sim.progress import Progress
 
 JSON = "application/json"
@@ -29,7 +31,8 @@ class EngineServer:
     """One engine behind vLLM's HTTP API, listening on its own port."""
 
     def __init__(self, config: SimConfig, engine: Engine, vocab: textgen.OutputVocab,
-                 max_model_len: int, index: int = 0, collector: metrics.VllmCollector | None = None) -> None:
+                 max_model_len: int, index: int = 0, collector: metrics.VllmCollector | None = None,
+                 kv_events: list[KvEvent] | None = None) -> None:
         self.config = config
         self.engine = engine
         self.index = index
@@ -41,6 +44,8 @@ class EngineServer:
         self._ready_at = 0.0
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self._kv_events = kv_events
+        self.kv_publisher: KvEventPublisher | None = None
         self.port = 0
         self.host = "127.0.0.1"
         self.crashed = False
@@ -70,6 +75,7 @@ class EngineServer:
     async def start(self, host: str, port: int) -> int:
         """Start the engine and listen on *host*:*port* (0: a free port); returns the port."""
         await self.engine.start()
+        self._start_kv_events(host)
         loop = asyncio.get_running_loop()
         self._ready_at = loop.time() + self.config.faults.startup_delay_s
         self._runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False,
@@ -83,9 +89,26 @@ class EngineServer:
         self.port = int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
         return self.port
 
+    def _start_kv_events(self, host: str) -> None:
+        cfg, events = self.config, self._kv_events
+        if events is None or cfg.kv_events_port is None:
+            return
+        pub_port = cfg.kv_events_port + self.index if cfg.kv_events_port else 0
+        replay = cfg.kv_events_replay_port
+        replay_port = None if replay is None else (replay + self.index if replay else 0)
+        publisher = KvEventPublisher(host, pub_port, replay_port)
+        publisher.start()
+        self.kv_publisher = publisher
+        on_step = getattr(self.engine, "on_step", None)
+        if on_step is not None:
+            on_step.append(lambda: publisher.publish(events))
+
     async def stop(self) -> None:
         self._closing.set()
         await self.engine.stop()
+        if self.kv_publisher is not None:
+            publisher, self.kv_publisher = self.kv_publisher, None
+            await publisher.close()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()

@@ -1,0 +1,138 @@
+"""KV-cache events on ZMQ, in the wire format of vLLM's ``ZmqEventPublisher``.
+
+Each engine step that changed the prefix cache publishes one multipart message
+``(topic, seq, payload)`` on a PUB socket: ``seq`` is an 8-byte big-endian counter and
+``payload`` a msgpack ``KVEventBatch``. vLLM encodes its msgspec structs
+``array_like`` and ``tag``-ged (v0.9 to v0.11), so a batch is
+``[ts, [event, ...]]`` and an event is an array whose first item is its type name::
+
+    ["BlockStored", block_hashes, parent_block_hash, token_ids, block_size, lora_id, medium]
+    ["BlockRemoved", block_hashes, medium]
+    ["AllBlocksCleared"]
+
+A ROUTER socket serves replays as vLLM's does: a client sends ``(b"", start_seq)``
+(8-byte big-endian) and receives every buffered ``(b"", seq, payload)`` from that
+sequence number on, then ``(b"", -1 as 8 signed bytes, b"")``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import Any
+
+import msgpack
+import zmq
+import zmq.asyncio
+
+from kubellm.sim.kvcache import AllBlocksCleared, BlockRemoved, BlockStored, KvEvent
+
+MEDIUM = "GPU"
+END_SEQ = (-1).to_bytes(8, "big", signed=True)
+
+
+def encode_event(event: KvEvent) -> list[Any]:
+    if isinstance(event, BlockStored):
+        return ["BlockStored", event.block_hashes, event.parent_block_hash, event.token_ids,
+                event.block_size, event.lora_id, MEDIUM]
+    if isinstance(event, BlockRemoved):
+        return ["BlockRemoved", event.block_hashes, MEDIUM]
+    return ["AllBlocksCleared"]
+
+
+def encode_batch(events: list[KvEvent], ts: float) -> bytes:
+    return msgpack.packb([ts, [encode_event(e) for e in events]])  # type: ignore[no-any-return]
+
+
+def decode_batch(payload: bytes) -> tuple[float, list[KvEvent]]:
+    """Events of a payload (array form, or the map form newer vLLM versions send)."""
+    raw = msgpack.unpackb(payload, strict_map_key=False)
+    ts, items = (raw["ts"], raw["events"]) if isinstance(raw, dict) else (raw[0], raw[1])
+    return ts, [_decode_event(item) for item in items]
+
+
+def _decode_event(item: Any) -> KvEvent:
+    if isinstance(item, dict):
+        kind = item.get("type")
+        fields = item
+    else:
+        kind, fields = item[0], None
+    if kind == "BlockStored":
+        if fields is not None:
+            return BlockStored(fields["block_hashes"], fields["parent_block_hash"], fields["token_ids"],
+                               fields["block_size"], fields.get("lora_id"))
+        return BlockStored(item[1], item[2], item[3], item[4], item[5])
+    if kind == "BlockRemoved":
+        return BlockRemoved(fields["block_hashes"] if fields is not None else item[1])
+    if kind == "AllBlocksCleared":
+        return AllBlocksCleared()
+    raise ValueError(f"unknown KV event type {kind!r}")
+
+
+class KvEventPublisher:
+    """PUB socket plus replay ROUTER for one engine; :meth:`publish` drains a list of events."""
+
+    def __init__(self, host: str, port: int, replay_port: int | None = 0, topic: str = "",
+                 buffer_steps: int = 10_000) -> None:
+        self._ctx = zmq.asyncio.Context()
+        self._pub = self._ctx.socket(zmq.PUB)
+        self._pub.set_hwm(100_000)
+        self.port = _bind(self._pub, host, port)
+        self.endpoint = f"tcp://{host}:{self.port}"
+        self._replay = None if replay_port is None else self._ctx.socket(zmq.ROUTER)
+        self.replay_port = _bind(self._replay, host, replay_port) if self._replay is not None and replay_port is not None else None
+        self.replay_endpoint = f"tcp://{host}:{self.replay_port}" if self.replay_port else None
+        self._topic = topic.encode()
+        self._seq = 0
+        self._buffer: deque[tuple[int, bytes]] = deque(maxlen=buffer_steps)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._replay is not None:
+            self._task = asyncio.get_running_loop().create_task(self._serve_replay())
+
+    def publish(self, events: list[KvEvent]) -> None:
+        """Send *events* as one batch (nothing when empty) and clear the list."""
+        if not events:
+            return
+        payload = encode_batch(events, time.time())
+        events.clear()
+        seq, self._seq = self._seq, self._seq + 1
+        self._buffer.append((seq, payload))
+        try:
+            self._pub.send_multipart((self._topic, seq.to_bytes(8, "big"), payload), flags=zmq.NOBLOCK)
+        except zmq.Again:  # PUB drops at its high-water mark; replay still has the batch
+            pass
+
+    async def _serve_replay(self) -> None:
+        assert self._replay is not None
+        while True:
+            frames = await self._replay.recv_multipart()
+            if len(frames) != 3:
+                continue
+            client, _, start = frames
+            first = int.from_bytes(start, "big")
+            for seq, payload in list(self._buffer):
+                if seq >= first:
+                    await self._replay.send_multipart((client, b"", seq.to_bytes(8, "big"), payload))
+            await self._replay.send_multipart((client, b"", END_SEQ, b""))
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        self._pub.close(linger=0)
+        if self._replay is not None:
+            self._replay.close(linger=0)
+        self._ctx.term()
+
+
+def _bind(sock: zmq.asyncio.Socket, host: str, port: int) -> int:
+    if port == 0:
+        return int(sock.bind_to_random_port(f"tcp://{host}"))
+    sock.bind(f"tcp://{host}:{port}")
+    return port
