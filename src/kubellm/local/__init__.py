@@ -1,1 +1,25 @@
-"""kubellm.local (see docs/architecture.md)."""
+"""kubellm.local: run an LLMService on one machine (``kubellm up SPEC``), no cluster.
+
+Engine replicas run as child processes (``kubellm sim``, llama.cpp's server, ``vllm
+serve``), each in its own process group so that shutdown leaves nothing behind; the
+gateway runs in the same process with an in-process registry of ready replicas; an
+autoscaler loop applies :mod:`kubellm.autoscale`'s policy to the number of processes.
+
+Modules: ``errors`` (the tree below), ``ports`` (free ports), ``engines`` (the command
+line of each engine kind, pure), ``prereq`` (is the engine installed? fail fast),
+``process`` (one child process: start, readiness, stop), ``metrics`` (scrape and
+normalise engine metrics), ``supervisor`` (the set of replicas), ``scaler`` (the
+autoscaler loop and the scale-from-zero activator), ``view`` (the live table),
+``runner`` (the composition root), ``cli`` (``kubellm up``).
+
+Errors::
+
+    LocalError                  local mode cannot go on; the message says what to do
+    ├── PrerequisiteError       the engine the spec asks for is not installed here
+    ├── ModelNotAvailableError  the model's files cannot be found or pulled
+    └── EngineStartError        a replica exited or never became ready (log tail attached)
+"""
+
+from kubellm.local.errors import EngineStartError, LocalError, ModelNotAvailableError, PrerequisiteError
+
+__all__ = ["EngineStartError", "LocalError", "ModelNotAvailableError", "PrerequisiteError"]
