@@ -1,0 +1,351 @@
+"""The composition root: ``build_gateway(config, discovery=..., activator=...)``.
+
+:class:`Gateway` owns every piece (pools, schedulers, tenants, metrics, the one shared
+client session, background probes) and exposes the aiohttp application. Nothing here
+is module-level state; two gateways in one process are independent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from opentelemetry import propagate, trace
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from kubellm.gateway.breaker import CircuitBreaker
+from kubellm.gateway.clock import Clock, MonotonicClock
+from kubellm.gateway.config import GatewayConfig, ModelConfig
+from kubellm.gateway.datalayer import Prober
+from kubellm.gateway.disagg import forward_disaggregated
+from kubellm.gateway.discovery import DiscoverySource
+from kubellm.gateway.endpoint import Endpoint
+from kubellm.gateway.errors import (GatewayError, NoEndpointError, OverloadedError, PayloadTooLargeError,
+                                    error_body)
+from kubellm.gateway.models import ModelTable, Target
+from kubellm.gateway.payload import Kind, ParsedRequest, parse_request
+from kubellm.gateway.pool import Pool
+from kubellm.gateway.proxy import Proxy, build_outgoing
+from kubellm.gateway.relay import Accounting
+from kubellm.gateway.scheduling.plugins import RoutingState
+from kubellm.gateway.scheduling.prefix import block_hashes
+from kubellm.gateway.scheduling.request import RoutingRequest
+from kubellm.gateway.scheduling.scheduler import Scheduler
+from kubellm.gateway.telemetry import GatewayMetrics
+from kubellm.gateway.tenants import TenantRegistry
+from kubellm.gateway.upstream import Upstream
+
+Activator = Callable[[str], Awaitable[None]]
+
+log = logging.getLogger("kubellm.gateway")
+access_log = logging.getLogger("kubellm.gateway.access")
+
+_FORWARDED = ("traceparent", "tracestate", "x-request-id")
+PREFIX_BLOCK_CHARS = 64  # ~16 tokens of English, vLLM's default block size
+
+
+def error_response(err: GatewayError) -> web.Response:
+    headers = {"Retry-After": str(max(1, math.ceil(err.retry_after)))} if err.retry_after is not None else None
+    return web.json_response(error_body(err), status=err.status, headers=headers)
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig, *, discovery: Sequence[DiscoverySource] = (),
+                 activator: Activator | None = None, clock: Clock | None = None,
+                 rng: random.Random | None = None, tracer: trace.Tracer | None = None) -> None:
+        self.clock = clock or MonotonicClock()
+        self.rng = rng or random.Random()
+        self.routing = RoutingState(rng=self.rng)
+        self.metrics = GatewayMetrics()
+        self.tracer = tracer or trace.get_tracer("kubellm.gateway")
+        self.activator = activator
+        self._discovery = list(discovery)
+        self.pools: dict[str, Pool] = {}
+        self.in_flight = 0
+        self.held = 0
+        self.draining = False
+        self._activations: dict[str, asyncio.Task[None]] = {}
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._session: aiohttp.ClientSession | None = None
+        self.apply_config(config)
+
+    # -- configuration and membership --------------------------------------------------
+    def apply_config(self, config: GatewayConfig) -> None:
+        """Install *config* (at start and on reload); endpoint state of kept URLs survives."""
+        tenants = TenantRegistry.from_config(config.auth, self.clock)  # raises before anything changes
+        profiles = config.all_profiles()
+        pools: dict[str, Pool] = {}
+        for m in config.models:
+            for name, profile, static in self._pool_specs(m):
+                pool = Pool(name, Scheduler(profiles[profile], self.routing), self._breaker(config),
+                            max_outstanding=m.max_outstanding_per_endpoint, max_queue=m.max_queue,
+                            queue_s=config.timeouts.queue_s)
+                old = self.pools.get(name)
+                if old is not None:
+                    pool.endpoints = old.endpoints
+                if static:
+                    pool.set_urls(static)
+                pools[name] = pool
+        self.config, self.tenants, self.pools = config, tenants, pools
+        self.models = ModelTable(config, self.rng)
+        if self._session is not None:
+            self.proxy = Proxy(config, Upstream(self._session, config.timeouts), self.metrics)
+
+    @staticmethod
+    def _pool_specs(m: ModelConfig) -> list[tuple[str, str, tuple[str, ...]]]:
+        if m.disaggregation is None:
+            return [(m.name, m.profile, m.endpoints)]
+        d = m.disaggregation
+        return [(f"{m.name}/prefill", d.prefill_profile, d.prefill_endpoints),
+                (f"{m.name}/decode", d.decode_profile, d.decode_endpoints)]
+
+    def _breaker(self, config: GatewayConfig) -> Callable[[], CircuitBreaker]:
+        r = config.resilience
+        return lambda: CircuitBreaker(self.clock, failures=r.breaker_failures, open_s=r.breaker_open_s)
+
+    def set_endpoints(self, pool: str, urls: Sequence[str]) -> None:
+        """Discovery's entry point: *pool* is a model name or ``<model>/prefill|decode``."""
+        target = self.pools.get(pool)
+        if target is None:
+            log.warning("discovery reported endpoints for unknown model %r; ignored", pool)
+            return
+        gone = {e.url for e in target.endpoints} - set(urls)
+        for ep in target.set_urls(urls):
+            if self._prober is not None:
+                self._spawn(self._prober.check_health(ep))
+        for url in gone:
+            self.routing.prefix.forget_endpoint(url)
+
+    def endpoints(self) -> list[Endpoint]:
+        return [e for p in self.pools.values() for e in p.endpoints]
+
+    def _on_health(self, ep: Endpoint) -> None:
+        self.metrics.endpoint_healthy.labels(ep.pool, ep.url).set(1 if ep.healthy else 0)
+        pool = self.pools.get(ep.pool)
+        if pool is not None:
+            pool.notify()
+
+    # -- lifecycle ----------------------------------------------------------------------
+    _prober: Prober | None = None
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.append(task)
+        task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
+
+    async def start(self, app: web.Application | None = None) -> None:
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30)
+        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+        self.proxy = Proxy(self.config, Upstream(self._session, self.config.timeouts), self.metrics)
+        r = self.config.resilience
+        self._prober = Prober(self._session, self.endpoints, self._on_health,
+                              scrape_s=r.scrape_interval_s, health_s=r.health_interval_s)
+        for source in self._discovery:
+            self._spawn(source.run(self))
+        await asyncio.sleep(0)
+        await self._prober.health_round()
+        self._spawn(self._prober.run_health())
+        self._spawn(self._prober.run_scrape())
+
+    async def stop(self, app: web.Application | None = None) -> None:
+        for task in list(self._tasks) + list(self._activations.values()):
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._activations.values(), return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+
+    # -- scale from zero ----------------------------------------------------------------
+    async def _ensure_routable(self, model: ModelConfig, pools: Sequence[Pool]) -> None:
+        if all(p.has_routable() for p in pools):
+            return
+        if not model.scale_from_zero or self.activator is None:
+            raise NoEndpointError(f"no ready endpoint for model {model.name!r}")
+        if self.held >= self.config.resilience.max_held_activations:
+            raise OverloadedError(f"too many requests held while {model.name!r} scales from zero", retry_after=5)
+        self.held += 1
+        try:
+            await self._await_activation(model, pools)
+        finally:
+            self.held -= 1
+
+    async def _await_activation(self, model: ModelConfig, pools: Sequence[Pool]) -> None:
+        task = self._activations.get(model.name)
+        if task is None or task.done():
+            assert self.activator is not None
+            task = self._activations[model.name] = asyncio.ensure_future(self.activator(model.name))
+        timeout = self.config.timeouts.activation_s
+        waiter: asyncio.Future[list[bool]] = asyncio.ensure_future(
+            asyncio.gather(*(p.wait_routable(timeout) for p in pools)))
+        both: list[asyncio.Future[Any]] = [waiter, task]
+        done, _ = await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
+        if waiter not in done and task.exception() is not None:
+            waiter.cancel()
+            raise NoEndpointError(f"activating model {model.name!r} failed: {task.exception()}")
+        if not all(await waiter):
+            raise NoEndpointError(f"no endpoint of {model.name!r} became ready within {timeout:g}s")
+
+    # -- request handling ---------------------------------------------------------------
+    def _routing_request(self, request: web.Request, parsed: ParsedRequest, target: Target) -> RoutingRequest:
+        seed = f"{target.lora or ''}\x1d" if target.lora else ""
+        return RoutingRequest(model=target.model.name, lora=target.lora,
+                              prefix_hashes=block_hashes(seed + parsed.prompt_text, PREFIX_BLOCK_CHARS),
+                              session=request.headers.get(self.config.session_header))
+
+    def _upstream_headers(self, request: web.Request) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        for name in _FORWARDED:
+            value = request.headers.get(name)
+            if value is not None:
+                headers[name] = value
+        propagate.inject(headers)  # our span's context when tracing is on; else the client's stays
+        return headers
+
+    async def generate(self, request: web.Request, kind: Kind) -> web.StreamResponse:
+        acct = Accounting(model="unknown", tenant="unknown")
+        self.in_flight += 1
+        tenant = None
+        try:
+            if self.draining:
+                raise NoEndpointError("the gateway is shutting down", retry_after=1)
+            tenant = self.tenants.authenticate(request.headers.get("Authorization"))
+            acct.tenant = tenant.name
+            parsed = parse_request(kind, await self._read_body(request))
+            target = self.models.resolve(parsed.model)
+            self.tenants.admit(tenant, parsed.model)
+            acct.model = target.model.name
+            with self.tracer.start_as_current_span(
+                    f"gateway {kind}", context=propagate.extract(request.headers), kind=trace.SpanKind.SERVER,
+                    attributes={"gen_ai.request.model": parsed.model}):
+                return await self._dispatch(request, parsed, target, acct)
+        except GatewayError as err:
+            acct.status = err.status
+            return error_response(err)
+        finally:
+            self.in_flight -= 1
+            self._account(acct, request)
+            if tenant is not None:
+                self.tenants.charge(tenant, acct.prompt_tokens + acct.completion_tokens)
+
+    async def _dispatch(self, request: web.Request, parsed: ParsedRequest, target: Target,
+                        acct: Accounting) -> web.StreamResponse:
+        m = target.model
+        rreq = self._routing_request(request, parsed, target)
+        headers = self._upstream_headers(request)
+        gauge = self.metrics.in_flight.labels(m.name)
+        gauge.inc()
+        try:
+            if m.disaggregation is not None:
+                prefill, decode = self.pools[f"{m.name}/prefill"], self.pools[f"{m.name}/decode"]
+                await self._ensure_routable(m, (prefill, decode))
+                return await forward_disaggregated(self.proxy, request, parsed, target.upstream_model, headers,
+                                                   prefill, decode, rreq, acct)
+            pool = self.pools[m.name]
+            await self._ensure_routable(m, (pool,))
+            out = build_outgoing(parsed, target.upstream_model, headers)
+            return await self.proxy.forward(request, parsed, out, pool, rreq, acct)
+        finally:
+            gauge.dec()
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        try:
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge as exc:
+            raise PayloadTooLargeError(f"request body is larger than {self.config.max_body_bytes} bytes") from exc
+
+    def _account(self, acct: Accounting, request: web.Request) -> None:
+        m = self.metrics
+        elapsed = time.perf_counter() - acct.started
+        m.requests.labels(acct.model, acct.endpoint, acct.tenant, str(acct.status)).inc()
+        if acct.status == 200:
+            m.e2e.labels(acct.model).observe(elapsed)
+            if acct.first_token is not None:
+                m.ttft.labels(acct.model).observe(acct.first_token - acct.started)
+            if acct.itl:
+                itl = m.itl.labels(acct.model)
+                for gap in acct.itl:
+                    itl.observe(gap)
+            m.prompt_tokens.labels(acct.model, acct.tenant).inc(acct.prompt_tokens)
+            m.completion_tokens.labels(acct.model, acct.tenant).inc(acct.completion_tokens)
+        if self.config.access_log and access_log.isEnabledFor(logging.INFO):
+            access_log.info(json.dumps({
+                "path": request.path, "model": acct.model, "tenant": acct.tenant, "endpoint": acct.endpoint,
+                "status": acct.status, "duration_ms": round(elapsed * 1000, 3),
+                "prompt_tokens": acct.prompt_tokens, "completion_tokens": acct.completion_tokens,
+                "request_id": request.headers.get("x-request-id")}))
+
+    # -- plain endpoints ----------------------------------------------------------------
+    async def list_models(self, request: web.Request) -> web.Response:
+        tenant = self.tenants.authenticate(request.headers.get("Authorization"))
+        data = [m for m in self.models.listing() if tenant.allows(str(m["id"]))]
+        return web.json_response({"object": "list", "data": data})
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def ready(self, request: web.Request) -> web.Response:
+        pools = {name: sum(e.routable() for e in p.endpoints) for name, p in self.pools.items()}
+        status = 503 if self.draining else 200
+        return web.json_response({"ready": status == 200, "routable_endpoints": pools}, status=status)
+
+    async def prometheus(self, request: web.Request) -> web.Response:
+        for name, pool in self.pools.items():
+            self.metrics.queued.labels(name).set(pool.queued)
+        return web.Response(body=generate_latest(self.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    # -- the application ----------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.config.max_body_bytes, middlewares=[_errors])
+        app.router.add_post("/v1/chat/completions", lambda r: self.generate(r, "chat"))
+        app.router.add_post("/v1/completions", lambda r: self.generate(r, "completions"))
+        app.router.add_post("/v1/embeddings", lambda r: self.generate(r, "embeddings"))
+        app.router.add_get("/v1/models", self.list_models)
+        app.router.add_get("/health", self.health)
+        app.router.add_get("/ready", self.ready)
+        app.router.add_get("/metrics", self.prometheus)
+        app.on_startup.append(self.start)
+        app.on_cleanup.append(self.stop)
+        return app
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                  ) -> web.StreamResponse:
+    """The one place errors become OpenAI error JSON."""
+    try:
+        return await handler(request)
+    except GatewayError as err:
+        return error_response(err)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        http_err = GatewayError(exc.reason)
+        http_err.status, http_err.error_type, http_err.code = exc.status, "invalid_request_error", None
+        return error_response(http_err)
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        rid = uuid.uuid4().hex[:12]
+        log.exception("unexpected error (id %s)", rid)
+        return error_response(GatewayError(f"internal gateway error (id {rid})"))
+
+
+GATEWAY: web.AppKey[Gateway] = web.AppKey("kubellm_gateway", Gateway)
+
+
+def build_gateway(config: GatewayConfig, *, discovery: Sequence[DiscoverySource] = (),
+                  activator: Activator | None = None, clock: Clock | None = None,
+                  rng: random.Random | None = None) -> web.Application:
+    """Wire a gateway and return its aiohttp application (``app[GATEWAY]`` is the :class:`Gateway`)."""
+    gateway = Gateway(config, discovery=discovery, activator=activator, clock=clock, rng=rng)
+    app = gateway.app()
+    app[GATEWAY] = gateway
+    return app

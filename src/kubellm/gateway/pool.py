@@ -1,0 +1,132 @@
+"""A pool: the endpoints serving one model (or one role of it), its scheduler and wait queue.
+
+Admission is bounded: a request takes a slot on an endpoint below
+``max_outstanding``; when every endpoint is full it waits in a FIFO queue of at most
+``max_queue`` requests for at most ``queue_s``, and otherwise gets ``OverloadedError``
+(429 + Retry-After), so load beyond capacity never piles up without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Sequence
+
+from kubellm.gateway.breaker import CircuitBreaker
+from kubellm.gateway.endpoint import Endpoint
+from kubellm.gateway.errors import NoEndpointError, OverloadedError
+from kubellm.gateway.scheduling.request import RoutingRequest
+from kubellm.gateway.scheduling.scheduler import Decision, Scheduler
+
+BreakerFactory = Callable[[], CircuitBreaker]
+
+
+class Pool:
+    def __init__(self, name: str, scheduler: Scheduler, breaker: BreakerFactory, *,
+                 max_outstanding: int, max_queue: int, queue_s: float) -> None:
+        self.name = name
+        self.scheduler = scheduler
+        self.endpoints: list[Endpoint] = []
+        self._breaker = breaker
+        self.max_outstanding = max_outstanding
+        self.max_queue = max_queue
+        self.queue_s = queue_s
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._changed = asyncio.Event()
+
+    # -- membership -------------------------------------------------------------------
+    def set_urls(self, urls: Sequence[str]) -> list[Endpoint]:
+        """Replace the member list, keeping the state of endpoints that stay; returns new ones."""
+        by_url = {e.url: e for e in self.endpoints}
+        fresh = [Endpoint(url=u, pool=self.name, breaker=self._breaker(), healthy=False)
+                 for u in dict.fromkeys(urls) if u not in by_url]
+        self.endpoints = [by_url.get(u) or next(e for e in fresh if e.url == u) for u in dict.fromkeys(urls)]
+        self.notify()
+        return fresh
+
+    def notify(self) -> None:
+        """Membership or health changed: wake held requests and queued ones."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+        self._wake()
+
+    def has_routable(self) -> bool:
+        return any(e.routable() for e in self.endpoints)
+
+    async def wait_routable(self, timeout: float) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.has_routable():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                return False
+        return True
+
+    # -- admission --------------------------------------------------------------------
+    @property
+    def queued(self) -> int:
+        return len(self._waiters)
+
+    def _full(self) -> frozenset[str]:
+        return frozenset(e.url for e in self.endpoints if e.outstanding >= self.max_outstanding)
+
+    def try_pick(self, req: RoutingRequest, exclude: frozenset[str]) -> Decision | None:
+        """A decision among endpoints with a free slot; None when all are full."""
+        full = self._full()
+        usable = [e for e in self.endpoints if e.url not in exclude and e.routable()]
+        if not usable:
+            raise NoEndpointError(f"no ready endpoint for model {req.model!r}")
+        if all(e.url in full for e in usable):
+            return None
+        return self.scheduler.pick(req, self.endpoints, exclude | full)
+
+    async def acquire(self, req: RoutingRequest, exclude: frozenset[str] = frozenset()) -> Decision:
+        """Pick an endpoint and take a slot on it, waiting in the bounded queue if all are full."""
+        decision = None if self._waiters else self.try_pick(req, exclude)
+        if decision is None:
+            decision = await self._queue(req, exclude)
+        decision.endpoint.outstanding += 1
+        return decision
+
+    async def _queue(self, req: RoutingRequest, exclude: frozenset[str]) -> Decision:
+        if len(self._waiters) >= self.max_queue:
+            raise OverloadedError(f"model {req.model!r} is at capacity and its queue is full; retry later",
+                                  retry_after=1.0)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.queue_s
+        while True:
+            fut: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(fut)
+            try:
+                await asyncio.wait_for(fut, max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                raise OverloadedError(f"model {req.model!r} stayed at capacity for {self.queue_s:g}s; retry later",
+                                      retry_after=max(1.0, self.queue_s / 4)) from None
+            finally:
+                if not fut.done() or fut.cancelled():
+                    self._remove(fut)
+            decision = self.try_pick(req, exclude)
+            if decision is not None:
+                self._wake()  # more slots may be free: let the next waiter look too
+                return decision
+
+    def _remove(self, fut: asyncio.Future[None]) -> None:
+        try:
+            self._waiters.remove(fut)
+        except ValueError:
+            pass
+
+    def release(self, ep: Endpoint) -> None:
+        ep.outstanding -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return

@@ -1,0 +1,102 @@
+"""Relaying a committed SSE stream to the client, event by event, with backpressure.
+
+``await out.write`` only returns once the client's socket buffer drains, so a slow
+client slows the read from the engine instead of growing memory. A stream the engine
+cuts ends with an OpenAI error event; a client that goes away closes the upstream
+connection, which makes the engine abort the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiohttp import web
+
+from kubellm.gateway.sse import EventSplitter, error_event, event_json, is_done
+
+
+@dataclass(slots=True)
+class Accounting:
+    """What one request used, filled in as it goes."""
+
+    model: str
+    tenant: str
+    started: float = field(default_factory=time.perf_counter)
+    endpoint: str = "none"
+    status: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    first_token: float | None = None
+    itl: list[float] = field(default_factory=list)
+    done: bool = False
+
+    def take_usage(self, usage: dict[str, object] | None) -> None:
+        if usage:
+            p, c = usage.get("prompt_tokens"), usage.get("completion_tokens")
+            self.prompt_tokens = p if isinstance(p, int) else self.prompt_tokens
+            self.completion_tokens = c if isinstance(c, int) else self.completion_tokens
+
+
+class StreamRelay:
+    def __init__(self, acct: Accounting, *, drop_usage_event: bool) -> None:
+        self._acct = acct
+        self._drop_usage = drop_usage_event
+        self._splitter = EventSplitter()
+        self._last: float | None = None
+
+    def process(self, data: bytes) -> bytes:
+        """The bytes to send the client for *data* read from the engine."""
+        out: list[bytes] = []
+        for ev in self._splitter.feed(data):
+            if is_done(ev):
+                self._acct.done = True
+            elif b'"usage":' in ev and b'"usage": null' not in ev and b'"usage":null' not in ev:
+                obj = event_json(ev)
+                if obj is not None:
+                    self._acct.take_usage(obj.get("usage"))
+                    if self._drop_usage and obj.get("choices") == []:
+                        continue
+            out.append(ev)
+        if out:
+            self._tick()
+        return b"".join(out)
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        if self._acct.first_token is None:
+            self._acct.first_token = now
+        elif self._last is not None:
+            self._acct.itl.append(now - self._last)
+        self._last = now
+
+    async def run(self, resp: aiohttp.ClientResponse, out: web.StreamResponse, first: bytes,
+                  deadline: float) -> None:
+        """Relay until [DONE], EOF, a cut or the total deadline; always closes *resp*."""
+        try:
+            data = self.process(first)
+            if data:
+                await out.write(data)
+            try:
+                async with asyncio.timeout_at(deadline):
+                    while not self._acct.done:
+                        chunk = await resp.content.readany()
+                        if not chunk:
+                            break
+                        data = self.process(chunk)
+                        if data:
+                            await out.write(data)
+            except TimeoutError:
+                await out.write(error_event("the engine did not finish within the total timeout", "upstream_timeout"))
+                return
+            except aiohttp.ClientError:
+                pass
+            if not self._acct.done:
+                await out.write(error_event("the engine closed the stream before it finished"))
+        finally:
+            if self._acct.done:
+                resp.release()
+            else:
+                resp.close()

@@ -1,0 +1,75 @@
+"""Running a gateway as a process: listen, reload the config on change, drain on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from aiohttp import web
+
+from kubellm.gateway.app import GATEWAY, build_gateway
+from kubellm.gateway.config import load_config
+from kubellm.gateway.errors import GatewayError
+
+log = logging.getLogger("kubellm.gateway")
+
+
+async def watch_config(path: Path, app: web.Application, interval_s: float = 1.0) -> None:
+    """Poll *path*; a changed, valid file is applied in place, an invalid one is logged and ignored."""
+    gateway = app[GATEWAY]
+    last = path.stat().st_mtime_ns
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            continue
+        if mtime == last:
+            continue
+        last = mtime
+        try:
+            gateway.apply_config(load_config(path))
+        except GatewayError as exc:
+            log.error("config reload rejected, keeping the running config: %s", exc.message)
+            continue
+        log.info("config reloaded from %s", path)
+
+
+async def drain(app: web.Application, site: web.BaseSite, deadline_s: float) -> None:
+    """Stop accepting, let in-flight requests finish for up to *deadline_s*."""
+    gateway = app[GATEWAY]
+    gateway.draining = True
+    await site.stop()
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline_s
+    while gateway.in_flight > 0 and loop.time() < end:
+        await asyncio.sleep(0.05)
+    if gateway.in_flight:
+        log.warning("drain deadline passed with %d request(s) in flight", gateway.in_flight)
+
+
+async def serve(config_path: Path, host: str, port: int, ready: asyncio.Event | None = None) -> None:
+    config = load_config(config_path)
+    app = build_gateway(config)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=1024)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    watcher = asyncio.ensure_future(watch_config(config_path, app))
+    bound = runner.addresses[0][1] if runner.addresses else port
+    print(f"kubellm gateway listening on http://{host}:{bound}", flush=True)
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+        log.info("SIGTERM: draining for up to %gs", app[GATEWAY].config.timeouts.drain_s)
+        await drain(app, site, app[GATEWAY].config.timeouts.drain_s)
+    finally:
+        watcher.cancel()
+        await runner.cleanup()

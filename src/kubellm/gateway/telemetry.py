@@ -1,0 +1,42 @@
+"""The gateway's own Prometheus metrics (``kubellm_`` prefix, never the engines' ``vllm:``).
+
+One registry per gateway instance, created by the composition root. Tenant labels are
+tenant names, never keys.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LAT = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_ITL = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+class GatewayMetrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.requests = Counter("kubellm_requests", "Requests by model, endpoint, tenant and HTTP status.",
+                                ["model", "endpoint", "tenant", "status"], registry=r)
+        self.ttft = Histogram("kubellm_time_to_first_token_seconds", "Time to first token seen at the gateway.",
+                              ["model"], buckets=_LAT, registry=r)
+        self.itl = Histogram("kubellm_inter_token_latency_seconds", "Time between streamed chunks.",
+                             ["model"], buckets=_ITL, registry=r)
+        self.e2e = Histogram("kubellm_request_duration_seconds", "End-to-end request time at the gateway.",
+                             ["model"], buckets=_LAT, registry=r)
+        self.prompt_tokens = Counter("kubellm_prompt_tokens", "Prompt tokens.", ["model", "tenant"], registry=r)
+        self.completion_tokens = Counter("kubellm_completion_tokens", "Completion tokens.",
+                                         ["model", "tenant"], registry=r)
+        self.in_flight = Gauge("kubellm_requests_in_flight", "Requests being served.", ["model"], registry=r)
+        self.queued = Gauge("kubellm_requests_queued", "Requests waiting for an endpoint slot.", ["model"],
+                            registry=r)
+        self.decisions = Counter("kubellm_routing_decisions", "Routing decisions by the scorer that decided.",
+                                 ["model", "reason"], registry=r)
+        self.prefix_query_blocks = Counter("kubellm_prefix_query_blocks", "Prompt blocks routed.", ["model"],
+                                           registry=r)
+        self.prefix_hit_blocks = Counter("kubellm_prefix_hit_blocks",
+                                         "Prompt blocks estimated already cached on the chosen endpoint.",
+                                         ["model"], registry=r)
+        self.retries = Counter("kubellm_upstream_retries", "Attempts retried on another endpoint.",
+                               ["model"], registry=r)
+        self.endpoint_healthy = Gauge("kubellm_endpoint_healthy", "1 when the endpoint passes health checks.",
+                                      ["model", "endpoint"], registry=r)

@@ -1,0 +1,141 @@
+"""Tenants: API keys (kept only as SHA-256 digests, compared in constant time) and limits.
+
+The keys file is what a mounted Secret holds: one key per line, either ``tenant:key``
+or a bare key (tenant ``default``); ``#`` starts a comment. Limits are token buckets
+over an injected clock: RPM takes one token per request up front; TPM is checked up
+front and charged after the response with the real prompt + completion tokens, so a
+tenant that overspends waits until the bucket refills.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubellm.gateway.clock import Clock
+from kubellm.gateway.config import AuthConfig, TenantConfig
+from kubellm.gateway.errors import AuthenticationError, ConfigError, PermissionDeniedError, RateLimitedError
+
+ANONYMOUS = "anonymous"
+
+
+def digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8")).digest()
+
+
+def parse_keys_file(text: str, source: str) -> list[tuple[str, bytes]]:
+    """(tenant, key digest) pairs; errors give the line number, never the key."""
+    pairs: list[tuple[str, bytes]] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        tenant, sep, key = line.partition(":")
+        if not sep:
+            tenant, key = "default", line
+        tenant, key = tenant.strip(), key.strip()
+        if not tenant or len(key) < 8:
+            raise ConfigError(f"{source}:{n}: expected 'tenant:key' with a key of 8 characters or more")
+        pairs.append((tenant, digest(key)))
+    return pairs
+
+
+class Bucket:
+    """A token bucket of ``capacity`` refilled at ``capacity`` per minute; may go negative."""
+
+    def __init__(self, capacity: int, clock: Clock) -> None:
+        self.capacity = float(capacity)
+        self.level = float(capacity)
+        self._rate = capacity / 60.0
+        self._clock = clock
+        self._t = clock.now()
+
+    def _refill(self) -> None:
+        now = self._clock.now()
+        self.level = min(self.capacity, self.level + (now - self._t) * self._rate)
+        self._t = now
+
+    def wait_for(self, amount: float) -> float:
+        """Seconds until ``amount`` tokens are available (0 when they are now)."""
+        self._refill()
+        return 0.0 if self.level >= amount else (amount - self.level) / self._rate
+
+    def take(self, amount: float) -> None:
+        self._refill()
+        self.level -= amount
+
+
+@dataclass
+class Tenant:
+    name: str
+    models: frozenset[str]
+    rpm: Bucket | None
+    tpm: Bucket | None
+
+    def allows(self, model: str) -> bool:
+        return "*" in self.models or model in self.models
+
+
+class TenantRegistry:
+    def __init__(self, auth: AuthConfig, clock: Clock, keys: list[tuple[str, bytes]]) -> None:
+        self.enabled = auth.api_keys_file is not None
+        self._keys = keys
+        self._clock = clock
+        self._configs = {t.name: t for t in auth.tenants}
+        self._tenants: dict[str, Tenant] = {}
+
+    @classmethod
+    def from_config(cls, auth: AuthConfig, clock: Clock) -> "TenantRegistry":
+        keys: list[tuple[str, bytes]] = []
+        if auth.api_keys_file is not None:
+            try:
+                text = auth.api_keys_file.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(f"cannot read API keys file {auth.api_keys_file}: {exc.strerror}") from exc
+            keys = parse_keys_file(text, str(auth.api_keys_file))
+        return cls(auth, clock, keys)
+
+    def _tenant(self, name: str) -> Tenant:
+        tenant = self._tenants.get(name)
+        if tenant is None:
+            cfg = self._configs.get(name) or TenantConfig(name=name)
+            tenant = Tenant(name, frozenset(cfg.models),
+                            Bucket(cfg.rpm, self._clock) if cfg.rpm else None,
+                            Bucket(cfg.tpm, self._clock) if cfg.tpm else None)
+            self._tenants[name] = tenant
+        return tenant
+
+    def authenticate(self, authorization: str | None) -> Tenant:
+        """The tenant of a ``Bearer`` key; every stored digest is compared, in constant time."""
+        if not self.enabled:
+            return self._tenant(ANONYMOUS)
+        scheme, _, key = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise AuthenticationError("missing API key: send 'Authorization: Bearer <key>'")
+        presented = digest(key.strip())
+        found: str | None = None
+        for tenant, stored in self._keys:
+            if hmac.compare_digest(presented, stored):
+                found = tenant
+        if found is None:
+            raise AuthenticationError("incorrect API key provided")
+        return self._tenant(found)
+
+    def admit(self, tenant: Tenant, model: str) -> None:
+        """Check access and limits before a request is sent; takes one request from RPM."""
+        if not tenant.allows(model):
+            raise PermissionDeniedError(f"this API key may not use model {model!r}")
+        for bucket, what in ((tenant.rpm, "requests"), (tenant.tpm, "tokens")):
+            if bucket is not None:
+                wait = bucket.wait_for(1.0)
+                if wait > 0:
+                    raise RateLimitedError(f"rate limit reached for {what} per minute", retry_after=wait)
+        if tenant.rpm is not None:
+            tenant.rpm.take(1.0)
+
+    def charge(self, tenant: Tenant, tokens: int) -> None:
+        """Reconcile TPM with the tokens the response really used."""
+        if tenant.tpm is not None and tokens > 0:
+            tenant.tpm.take(float(tokens))
