@@ -70,12 +70,26 @@ def _model_format(spec: LLMServiceSpec) -> Iterator[SpecIssue]:
             "the llamacpp engine serves GGUF files only",
             "set spec.model.format to gguf and point spec.model.uri at a .gguf file or repo",
         )
+    if spec.engine.kind == "llamacpp" and gguf_file(spec) is None:
+        yield SpecIssue(
+            "spec.model.allowPatterns",
+            "llama.cpp loads one .gguf file, and neither the URI nor allowPatterns names one",
+            "point spec.model.uri at a .gguf file, or list the file in spec.model.allowPatterns",
+        )
     if spec.model.scheme == "sim" and spec.engine.kind != "sim":
         yield SpecIssue(
             "spec.model.uri",
             "sim:// models exist only in the simulator",
             "set spec.engine.kind to sim, or point spec.model.uri at real weights",
         )
+
+
+def gguf_file(spec: LLMServiceSpec) -> str | None:
+    """The .gguf file llama.cpp loads: the URI's last segment, or the first such allowPattern."""
+    last = spec.model.parsed.last_segment
+    if last.lower().endswith(".gguf"):
+        return last
+    return next((p for p in spec.model.allow_patterns if p.lower().endswith(".gguf") and "*" not in p), None)
 
 
 def _cache(spec: LLMServiceSpec) -> Iterator[SpecIssue]:
@@ -222,6 +236,17 @@ def _rollout(spec: LLMServiceSpec) -> Iterator[SpecIssue]:
             yield SpecIssue("spec.rollout.canary.uri", str(exc), "fix the URI's form")
 
 
+def _tenants(spec: LLMServiceSpec) -> Iterator[SpecIssue]:
+    for t_index, tenant in enumerate(spec.security.tenants):
+        for s_index, subject in enumerate(tenant.subjects):
+            if subject.kind == "ServiceAccount" and subject.namespace is None:
+                yield SpecIssue(
+                    f"spec.security.tenants.{t_index}.subjects.{s_index}.namespace",
+                    "a ServiceAccount subject needs its namespace",
+                    "set the subject's namespace (where the ServiceAccount lives)",
+                )
+
+
 def _lora(spec: LLMServiceSpec) -> Iterator[SpecIssue]:
     for index, adapter in enumerate(spec.engine.lora_adapters):
         try:
@@ -241,6 +266,7 @@ CHECKS: tuple[Check, ...] = (
     _multinode,
     _rollout,
     _lora,
+    _tenants,
 )
 
 

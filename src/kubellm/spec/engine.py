@@ -44,8 +44,8 @@ class EngineTuning(SpecModel):
 class SimOptions(SpecModel):
     """Options of the project's simulator (`kubellm sim`)."""
 
-    profile: str = "default"
-    """Simulator cost profile name (see `kubellm sim --help`)."""
+    profile: str = "llama-3.1-8b-h100"
+    """Simulator cost profile (`kubellm sim --profile`; e.g. llama-3.1-8b-h100, tiny)."""
     fixed_ttft_ms: Annotated[float, Field(ge=0)] | None = None
     """Fixed time to first token, overriding the profile."""
     fixed_tpot_ms: Annotated[float, Field(ge=0)] | None = None

@@ -28,6 +28,9 @@ class Ingress(SpecModel):
     """TLS settings; without them the Ingress serves plain HTTP (validate warns)."""
     annotations: dict[str, str] = {}
     """Extra annotations for the ingress controller."""
+    backend_service: KubeName | None = None
+    """Service the Ingress sends traffic to (default: the service's own). Point it at the
+    kubellm gateway's Service for API keys, canaries and disaggregated routing."""
     controller_namespace: KubeName = "ingress-nginx"
     """Namespace of the ingress controller pods, allowed in by the NetworkPolicy."""
 

@@ -15,7 +15,7 @@ ScalingBackend = Literal["keda", "hpa"]
 # The Prometheus series each signal reads (vLLM names; DCGM for GPU utilization).
 SIGNAL_METRICS: dict[str, str] = {
     "queueDepth": "vllm:num_requests_waiting",
-    "kvCacheUsage": "vllm:gpu_cache_usage_perc",
+    "kvCacheUsage": "vllm:kv_cache_usage_perc",
     "runningRequests": "vllm:num_requests_running",
     "ttft": "vllm:time_to_first_token_seconds",
     "gpuUtilization": "DCGM_FI_DEV_GPU_UTIL",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from kubellm.spec.base import SecretKeyRef, SpecModel
 from kubellm.spec.types import DnsLabel, KubeName, LabelMap, Quantity
 
@@ -65,5 +67,5 @@ class Security(SpecModel):
     """ResourceQuota on requests of the accelerator resource in the namespace."""
     pod_disruption_budget: bool = True
     """Render a PodDisruptionBudget (maxUnavailable 1) when there is more than one replica."""
-    run_as_user: int = 1000
-    """UID of the engine and loader containers (non-root)."""
+    run_as_user: int = Field(10001, ge=10000, le=2147483647)
+    """UID (and GID) of every container: non-root, and high so it collides with no host user."""

@@ -24,8 +24,8 @@ from kubellm.spec.serving import Serving
 from kubellm.spec.slo import Slo
 from kubellm.spec.types import DnsLabel, KubeName, LabelMap
 
-API_VERSION = "kubellm.dev/v1alpha1"
-KIND = "LLMService"
+API_VERSION: Literal["kubellm.dev/v1alpha1"] = "kubellm.dev/v1alpha1"
+KIND: Literal["LLMService"] = "LLMService"
 
 
 class Metadata(SpecModel):

@@ -1,0 +1,96 @@
+"""The engine pod template shared by Deployments, Rollouts and LeaderWorkerSets."""
+
+from __future__ import annotations
+
+from kubellm.render.commands import Command, engine_command
+from kubellm.render.context import Obj, RenderContext
+from kubellm.render.images import engine_image
+from kubellm.render.pod import TMP_MOUNT, TMP_VOLUME, container, equal_resources, http_probes, pod_spec
+from kubellm.render.sources import Source, merge_sources, resolve
+from kubellm.render.storage import wait_for_weights
+from kubellm.render.units import Unit
+
+PORT_NAME = "http"
+STARTUP_SECONDS = {"vllm": 1800, "llamacpp": 600, "sim": 120}
+
+
+def unit_sources(ctx: RenderContext, unit: Unit) -> tuple[Source, list[Source]]:
+    """The unit's model source and its LoRA adapters' sources (vLLM only)."""
+    loras = [resolve(ctx, a.uri) for a in ctx.service.spec.engine.lora_adapters]
+    return resolve(ctx, unit.model_uri), loras
+
+
+def pod_resources(ctx: RenderContext, gpus: int) -> Obj:
+    res = ctx.service.spec.resources
+    amounts = {"cpu": res.cpu, "memory": res.memory, "ephemeral-storage": res.ephemeral_storage}
+    if gpus:
+        amounts[res.accelerator.resource_name] = str(gpus)
+    return equal_resources(amounts)
+
+
+def placement(ctx: RenderContext, gpus: int) -> Obj:
+    """Node selector, tolerations and priority class of engine pods."""
+    res = ctx.service.spec.resources
+    selector = dict(res.node_selector)
+    if gpus and res.accelerator.type:
+        selector[res.accelerator.node_label] = res.accelerator.type
+    tolerations = res.tolerations
+    if tolerations is None:
+        # GPU node pools are usually tainted with the device resource name.
+        tolerations_out = [{"effect": "NoSchedule", "key": res.accelerator.resource_name, "operator": "Exists"}] if gpus else []
+    else:
+        tolerations_out = [t.model_dump(exclude_none=True) for t in tolerations]
+    out: Obj = {}
+    if selector:
+        out["nodeSelector"] = selector
+    if tolerations_out:
+        out["tolerations"] = tolerations_out
+    if res.priority_class_name:
+        out["priorityClassName"] = res.priority_class_name
+    return out
+
+
+def engine_container(ctx: RenderContext, unit: Unit, command: Command, mounts: list[Obj], probes: bool = True) -> Obj:
+    spec = ctx.service.spec
+    mounts = [TMP_MOUNT, {"name": "dshm", "mountPath": "/dev/shm"}, *mounts]
+    extra: Obj = {
+        "ports": [{"containerPort": spec.engine.port, "name": PORT_NAME, "protocol": "TCP"}],
+        "volumeMounts": mounts,
+    }
+    if probes:
+        extra.update(http_probes(PORT_NAME, STARTUP_SECONDS[spec.engine.kind]))
+    return container("engine", engine_image(ctx.service), command, pod_resources(ctx, unit.gpus), **extra)
+
+
+def engine_volumes(ctx: RenderContext, volumes: list[Obj]) -> list[Obj]:
+    shm = {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": ctx.service.spec.resources.shm_size}}
+    return sorted([TMP_VOLUME, shm, *volumes], key=lambda v: str(v["name"]))
+
+
+def spread(ctx: RenderContext, unit: Unit) -> Obj:
+    return {
+        "topologySpreadConstraints": [
+            {
+                "labelSelector": {"matchLabels": ctx.selector(unit.component)},
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+            }
+        ]
+    }
+
+
+def engine_pod_template(ctx: RenderContext, unit: Unit) -> Obj:
+    model, loras = unit_sources(ctx, unit)
+    volumes, mounts = merge_sources([model, *loras])
+    command = engine_command(ctx, unit, model, loras)
+    engine = engine_container(ctx, unit, command, mounts)
+    init = wait_for_weights([model, *loras])
+    extra: Obj = {**placement(ctx, unit.gpus), **spread(ctx, unit)}
+    if init:
+        extra["initContainers"] = init
+    annotations = {"kubellm.dev/model-uri": unit.model_uri}
+    return {
+        "metadata": {"annotations": annotations, "labels": ctx.labels(unit.component)},
+        "spec": pod_spec(ctx, [engine], engine_volumes(ctx, volumes), terminationGracePeriodSeconds=60, **extra),
+    }

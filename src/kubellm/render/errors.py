@@ -1,0 +1,18 @@
+"""Errors of the renderer.
+
+Exception tree::
+
+    kubellm.spec.SpecError        the spec is invalid for the target (from check_target)
+    RenderError(Exception)        rendering cannot proceed for a reason outside the spec
+    └── TargetVersionError        the target Kubernetes version is malformed or unsupported
+"""
+
+from __future__ import annotations
+
+
+class RenderError(Exception):
+    """Rendering failed for a reason outside the spec."""
+
+
+class TargetVersionError(RenderError):
+    """The target Kubernetes version is malformed or unsupported."""

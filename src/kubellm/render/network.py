@@ -1,0 +1,48 @@
+"""How clients reach the engines: a Service per serving unit and an optional Ingress."""
+
+from __future__ import annotations
+
+from kubellm.render.context import Obj, RenderContext
+from kubellm.render.engine_pod import PORT_NAME
+from kubellm.render.units import Unit
+
+
+def unit_service(ctx: RenderContext, unit: Unit) -> Obj:
+    exposure = ctx.service.spec.exposure
+    port = {"name": PORT_NAME, "port": exposure.service_port, "protocol": "TCP", "targetPort": PORT_NAME}
+    main = unit.name == ctx.name
+    annotations = {"kubellm.dev/served-model": ctx.service.spec.model.served_name}
+    if unit.canary_weight is not None:
+        annotations["kubellm.dev/canary-weight"] = str(unit.canary_weight)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": ctx.metadata(unit.name, unit.component, annotations=annotations),
+        "spec": {
+            "ports": [port],
+            "selector": ctx.selector(unit.component),
+            "type": exposure.service_type if main else "ClusterIP",
+        },
+    }
+
+
+def ingress(ctx: RenderContext) -> list[Obj]:
+    exposure = ctx.service.spec.exposure
+    settings = exposure.ingress
+    if settings is None:
+        return []
+    backend = {"service": {"name": settings.backend_service or ctx.name, "port": {"number": exposure.service_port}}}
+    spec: Obj = {
+        "ingressClassName": settings.class_name,
+        "rules": [{"host": settings.host, "http": {"paths": [{"backend": backend, "path": "/", "pathType": "Prefix"}]}}],
+    }
+    if settings.tls is not None:
+        spec["tls"] = [{"hosts": [settings.host], "secretName": settings.tls.secret_name}]
+    return [
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": ctx.metadata(ctx.name, "ingress", annotations=dict(settings.annotations)),
+            "spec": spec,
+        }
+    ]

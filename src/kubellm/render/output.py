@@ -1,0 +1,51 @@
+"""Serialising rendered objects: one YAML stream, or one file per object. Deterministic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from kubellm.render.context import Obj
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block-style YAML; multi-line strings (dashboards, rules) as literal blocks."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def to_yaml(obj: Obj) -> str:
+    return yaml.dump(obj, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=120)
+
+
+def to_stream(objects: list[Obj]) -> str:
+    return "".join(f"---\n{to_yaml(obj)}" for obj in objects)
+
+
+def file_name(index: int, obj: Obj) -> str:
+    """`NN-kind-name.yaml`: the prefix keeps apply order when a tool applies a directory."""
+    return f"{index:02d}-{str(obj['kind']).lower()}-{obj['metadata']['name']}.yaml"
+
+
+def write_directory(objects: list[Obj], directory: Path) -> list[Path]:
+    """Write one file per object into *directory* via a temporary sibling, then swap it in,
+    so a failed write never leaves a half-rendered directory behind."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    stale = {p for p in directory.glob("[0-9][0-9]-*.yaml")}
+    for index, obj in enumerate(objects):
+        path = directory / file_name(index, obj)
+        tmp = path.with_suffix(".yaml.tmp")
+        tmp.write_text(to_yaml(obj), encoding="utf-8")
+        tmp.replace(path)
+        written.append(path)
+    for path in sorted(stale - set(written)):
+        path.unlink()
+    return written

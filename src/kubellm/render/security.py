@@ -1,0 +1,139 @@
+"""ServiceAccount, NetworkPolicies, tenant RBAC, PodDisruptionBudgets and the GPU quota."""
+
+from __future__ import annotations
+
+from kubellm.render.context import Obj, RenderContext
+from kubellm.render.units import Unit
+
+ENGINE_COMPONENTS = ["canary", "decode", "engine", "prefill", "worker"]
+DNS_EGRESS = {
+    "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+    "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
+}
+
+
+def service_account(ctx: RenderContext) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": ctx.metadata(ctx.name, "identity"),
+        "automountServiceAccountToken": False,
+    }
+
+
+def _policy(ctx: RenderContext, name: str, selector: Obj, ingress: list[Obj] | None, egress: list[Obj]) -> Obj:
+    types = ["Egress"] if ingress is None else ["Ingress", "Egress"]
+    spec: Obj = {"egress": egress, "podSelector": selector, "policyTypes": types}
+    if ingress is not None:
+        spec["ingress"] = ingress
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": ctx.metadata(name, "network"), "spec": spec}
+
+
+def _namespace(name: str) -> Obj:
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+
+
+def _engine_selector(ctx: RenderContext) -> Obj:
+    return {
+        "matchExpressions": [{"key": "app.kubernetes.io/component", "operator": "In", "values": ENGINE_COMPONENTS}],
+        "matchLabels": {"app.kubernetes.io/instance": ctx.name},
+    }
+
+
+def _engine_ingress(ctx: RenderContext) -> list[Obj]:
+    spec = ctx.service.spec
+    net = spec.security.network_policy
+    port = [{"port": spec.engine.port, "protocol": "TCP"}]
+    gateway: Obj = {"podSelector": {"matchLabels": dict(net.gateway_pod_labels)}}
+    if net.gateway_namespace:
+        gateway.update(_namespace(net.gateway_namespace))
+    peers = [gateway, _namespace(net.prometheus_namespace)]
+    ingress = spec.exposure.ingress
+    if ingress is not None and ingress.backend_service is None:
+        peers.append(_namespace(ingress.controller_namespace))
+    rules = [{"from": peers, "ports": port}]
+    if spec.serving.mode != "standard":
+        # Prefill/decode KV transfer and Ray/NCCL between group members use many ports.
+        rules.append({"from": [{"podSelector": _engine_selector(ctx)}]})
+    return rules
+
+
+def _engine_egress(ctx: RenderContext) -> list[Obj]:
+    spec = ctx.service.spec
+    egress: list[Obj] = [DNS_EGRESS]
+    if spec.serving.mode != "standard":
+        egress.append({"to": [{"podSelector": _engine_selector(ctx)}]})
+    endpoint = spec.observability.otel_endpoint
+    if endpoint:
+        port = endpoint.rsplit(":", 1)[-1].split("/")[0]
+        egress.append({"ports": [{"port": int(port) if port.isdigit() else 4317, "protocol": "TCP"}]})
+    return egress
+
+
+def network_policies(ctx: RenderContext, has_loader: bool) -> list[Obj]:
+    if not ctx.service.spec.security.network_policy.enabled:
+        return []
+    deny = _policy(ctx, f"{ctx.name}-default-deny", {"matchLabels": {"app.kubernetes.io/instance": ctx.name}}, [], [])
+    engine = _policy(ctx, f"{ctx.name}-engine", _engine_selector(ctx), _engine_ingress(ctx), _engine_egress(ctx))
+    policies = [deny, engine]
+    if has_loader:
+        cidrs = ctx.service.spec.security.network_policy.allow_egress_cidrs
+        web = {"ports": [{"port": 443, "protocol": "TCP"}, {"port": 80, "protocol": "TCP"}], "to": [{"ipBlock": {"cidr": c}} for c in cidrs]}
+        selector = {"matchLabels": ctx.selector("loader")}
+        policies.append(_policy(ctx, f"{ctx.name}-loader", selector, None, [DNS_EGRESS, web]))
+    return policies
+
+
+def disruption_budget(ctx: RenderContext, unit: Unit) -> list[Obj]:
+    scaling = unit.scaling
+    if not ctx.service.spec.security.pod_disruption_budget or ctx.service.spec.serving.mode == "multinode":
+        return []
+    if scaling.min_replicas < 2 and not scaling.enabled:
+        return []
+    return [
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": ctx.metadata(unit.name, unit.component),
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": ctx.selector(unit.component)}},
+        }
+    ]
+
+
+_VIEW_RULES = [
+    {"apiGroups": [""], "resources": ["events", "persistentvolumeclaims", "pods", "pods/log", "services"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["kubellm.dev"], "resources": ["llmservices"], "verbs": ["get", "list", "watch"]},
+]
+_OPERATE_RULES = [
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]},
+    {"apiGroups": ["apps"], "resources": ["deployments", "deployments/scale"], "verbs": ["patch", "update"]},
+    {"apiGroups": ["kubellm.dev"], "resources": ["llmservices"], "verbs": ["patch", "update"]},
+]
+
+
+def tenant_rbac(ctx: RenderContext) -> list[Obj]:
+    objects: list[Obj] = []
+    for tenant in ctx.service.spec.security.tenants:
+        name = f"{ctx.name}-tenant-{tenant.name}"
+        rules = _VIEW_RULES + (_OPERATE_RULES if tenant.access == "operate" else [])
+        objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": ctx.metadata(name, "rbac"), "rules": rules})
+        subjects = []
+        for subject in tenant.subjects:
+            entry: Obj = {"kind": subject.kind, "name": subject.name}
+            if subject.kind == "ServiceAccount":
+                entry["namespace"] = subject.namespace or ctx.namespace
+            else:
+                entry["apiGroup"] = "rbac.authorization.k8s.io"
+            subjects.append(entry)
+        role_ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name}
+        objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": ctx.metadata(name, "rbac"), "roleRef": role_ref, "subjects": subjects})
+    return objects
+
+
+def gpu_quota(ctx: RenderContext) -> list[Obj]:
+    spec = ctx.service.spec
+    if spec.security.gpu_quota is None:
+        return []
+    hard = {f"requests.{spec.resources.accelerator.resource_name}": spec.security.gpu_quota}
+    return [{"apiVersion": "v1", "kind": "ResourceQuota", "metadata": ctx.metadata(f"{ctx.name}-gpu-quota", "quota"), "spec": {"hard": hard}}]

@@ -1,0 +1,125 @@
+"""The weights cache: StorageClass, PersistentVolumeClaim and loader Jobs (`kubellm pull`)."""
+
+from __future__ import annotations
+
+from kubellm.render.commands import Command
+from kubellm.render.context import Obj, RenderContext
+from kubellm.render.images import KUBELLM_IMAGE
+from kubellm.render.pod import TMP_MOUNT, TMP_VOLUME, container, equal_resources, pod_spec
+from kubellm.render.sources import CACHE_MOUNT, Source, cache_claim_name
+from kubellm.spec.uri import scheme_of
+
+CREDENTIALS_DIR = "/var/run/secrets/kubellm/source"
+LOADER_RESOURCES = {"cpu": "2", "memory": "4Gi", "ephemeral-storage": "2Gi"}
+WAITER_RESOURCES = {"cpu": "50m", "memory": "64Mi", "ephemeral-storage": "16Mi"}
+
+# Per scheme: environment variables pointing the source's client library at credential
+# files, so credentials are mounted as files, never exposed as environment values.
+CREDENTIAL_FILES = {
+    "hf": (("HF_TOKEN_PATH", "HF_TOKEN"),),
+    "s3": (("AWS_SHARED_CREDENTIALS_FILE", "credentials"),),
+    "gs": (("GOOGLE_APPLICATION_CREDENTIALS", "key.json"),),
+    "az": (("AZURE_CREDENTIALS_FILE", "credentials.json"),),
+    "https": (("KUBELLM_HTTP_HEADERS_FILE", "headers"),),
+    "oci": (("REGISTRY_AUTH_FILE", "auth.json"),),
+    "models": (("MLFLOW_TRACKING_TOKEN_PATH", "MLFLOW_TRACKING_TOKEN"),),
+}
+
+
+def storage_class(ctx: RenderContext) -> list[Obj]:
+    settings = ctx.service.spec.cache.storage_class
+    if settings is None:
+        return []
+    obj: Obj = {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": cache_claim_name(ctx), "labels": ctx.labels("cache")},
+        "provisioner": settings.provisioner,
+        "reclaimPolicy": settings.reclaim_policy,
+        "volumeBindingMode": settings.volume_binding_mode,
+        "allowVolumeExpansion": True,
+    }
+    if settings.parameters:
+        obj["parameters"] = dict(settings.parameters)
+    if settings.zones:
+        expression = {"key": "topology.kubernetes.io/zone", "values": list(settings.zones)}
+        obj["allowedTopologies"] = [{"matchLabelExpressions": [expression]}]
+    return [obj]
+
+
+def cache_claim(ctx: RenderContext) -> Obj:
+    cache = ctx.service.spec.cache
+    spec: Obj = {"accessModes": [cache.access_mode], "resources": {"requests": {"storage": cache.size}}}
+    class_name = cache_claim_name(ctx) if cache.storage_class else cache.storage_class_name
+    if class_name:
+        spec["storageClassName"] = class_name
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": ctx.metadata(cache_claim_name(ctx), "cache"),
+        "spec": spec,
+    }
+
+
+def pull_command(ctx: RenderContext, source: Source) -> Command:
+    model = ctx.service.spec.model
+    args = ["pull", source.uri, f"/cache/{source.key}"]
+    if source.uri == model.uri:
+        args += [arg for p in model.allow_patterns for arg in ("--allow-pattern", p)]
+        args += [arg for p in model.ignore_patterns for arg in ("--ignore-pattern", p)]
+    env = [("HOME", "/tmp/home"), ("XDG_CACHE_HOME", "/tmp/cache")]
+    if ctx.service.spec.model.credentials is not None:
+        env.append(("KUBELLM_CREDENTIALS_DIR", CREDENTIALS_DIR))
+        env += [(var, f"{CREDENTIALS_DIR}/{file}") for var, file in CREDENTIAL_FILES.get(scheme_of(source.uri), ())]
+    return Command(("kubellm",), tuple(args), tuple(env))
+
+
+def loader_job_name(ctx: RenderContext, source: Source) -> str:
+    # The key changes with the URI, so a new model gets a new Job (Job templates are immutable).
+    return f"{ctx.name}-load-{source.key.removeprefix('m-')}"
+
+
+def loader_job(ctx: RenderContext, source: Source) -> Obj:
+    credentials = ctx.service.spec.model.credentials
+    volumes: list[Obj] = [
+        {"name": "cache", "persistentVolumeClaim": {"claimName": cache_claim_name(ctx)}},
+        TMP_VOLUME,
+    ]
+    mounts: list[Obj] = [{"name": "cache", "mountPath": "/cache"}, TMP_MOUNT]
+    if credentials is not None:
+        volumes.append({"name": "credentials", "secret": {"secretName": credentials.name, "defaultMode": 0o440}})
+        mounts.append({"name": "credentials", "mountPath": CREDENTIALS_DIR, "readOnly": True})
+    pull = container("pull", KUBELLM_IMAGE, pull_command(ctx, source), equal_resources(LOADER_RESOURCES), volumeMounts=mounts)
+    template = {
+        "metadata": {"labels": ctx.labels("loader")},
+        "spec": pod_spec(ctx, [pull], volumes, restartPolicy="OnFailure"),
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": ctx.metadata(loader_job_name(ctx, source), "loader", annotations={"kubellm.dev/model-uri": source.uri}),
+        "spec": {
+            "activeDeadlineSeconds": ctx.service.spec.cache.loader_active_deadline_seconds,
+            "backoffLimit": 4,
+            "template": template,
+        },
+    }
+
+
+def wait_for_weights(sources: list[Source]) -> list[Obj]:
+    """An init container that holds the engine until the loader's atomic commit lands."""
+    paths = sorted({s.path for s in sources if s.kind == "cache"})
+    if not paths:
+        return []
+    tests = " && ".join(f"[ -d {p} ]" for p in paths)
+    script = f"until {tests}; do echo waiting for model weights in {CACHE_MOUNT}; sleep 10; done"
+    mounts = [{"name": "model-cache", "mountPath": CACHE_MOUNT, "readOnly": True}]
+    return [container("wait-for-weights", KUBELLM_IMAGE, Command(("sh", "-c"), (script,)), equal_resources(WAITER_RESOURCES), volumeMounts=mounts)]
+
+
+def storage_objects(ctx: RenderContext, sources: list[Source]) -> list[Obj]:
+    cached = {s.key: s for s in sources if s.kind == "cache"}
+    if not cached:
+        return []
+    jobs = [loader_job(ctx, cached[key]) for key in sorted(cached)]
+    return storage_class(ctx) + [cache_claim(ctx)] + jobs
