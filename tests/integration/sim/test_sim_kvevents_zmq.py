@@ -1,0 +1,82 @@
+"""KV events over ZMQ: a subscriber learns exactly which prefix blocks an engine holds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import zmq
+import zmq.asyncio
+
+from kubellm.sim import SimConfig, run_engine, tokenizer
+from kubellm.sim.kvcache import BlockRemoved, BlockStored, block_hashes
+from kubellm.sim.kvevents import END_SEQ, decode_batch
+from kubellm.sim.server import EngineServer
+
+
+@pytest.fixture
+async def engine() -> AsyncIterator[EngineServer]:
+    async with run_engine(SimConfig(profile="tiny", num_gpu_blocks=40, kv_events_port=0)) as server:
+        yield server
+
+
+async def _drain(sub: zmq.asyncio.Socket, seconds: float = 0.3) -> list[tuple[int, object]]:
+    out = []
+    while True:
+        try:
+            _topic, seq, payload = await asyncio.wait_for(sub.recv_multipart(), seconds)
+        except TimeoutError:
+            return out
+        out.extend((int.from_bytes(seq, "big"), e) for e in decode_batch(payload)[1])
+
+
+async def test_stored_blocks_match_router_side_hashes_and_evictions_follow(engine: EngineServer) -> None:
+    assert engine.kv_publisher is not None
+    ctx = zmq.asyncio.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.connect(engine.kv_publisher.endpoint)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    await asyncio.sleep(0.2)  # PUB/SUB joins are asynchronous
+    prompt = "alpha beta gamma delta " * 40
+    try:
+        async with httpx.AsyncClient() as http:
+            await http.post(engine.url + "/v1/completions", json={"prompt": prompt, "max_tokens": 2})
+            first = await _drain(sub)
+            stored = [h for _, e in first if isinstance(e, BlockStored) for h in e.block_hashes]
+            expected = block_hashes(tokenizer.encode(prompt))
+            assert stored[:len(expected)] == expected
+            # a different long prompt needs the whole cache: the first prompt's blocks go
+            await http.post(engine.url + "/v1/completions", json={"prompt": "zeta eta " * 120, "max_tokens": 2})
+            second = await _drain(sub)
+        removed = {h for _, e in second if isinstance(e, BlockRemoved) for h in e.block_hashes}
+        assert removed & set(expected)
+        seqs = [s for s, _ in first + second]
+        assert seqs == sorted(seqs) and seqs[0] == 0
+    finally:
+        sub.close(linger=0)
+        ctx.term()
+
+
+async def test_replay_socket_resends_from_a_sequence_number(engine: EngineServer) -> None:
+    assert engine.kv_publisher is not None and engine.kv_publisher.replay_endpoint
+    async with httpx.AsyncClient() as http:
+        for i in range(3):
+            await http.post(engine.url + "/v1/completions", json={"prompt": f"{i} " * 50, "max_tokens": 1})
+    ctx = zmq.asyncio.Context()
+    dealer = ctx.socket(zmq.DEALER)
+    dealer.connect(engine.kv_publisher.replay_endpoint)
+    try:
+        await dealer.send_multipart((b"", (1).to_bytes(8, "big")))
+        seqs = []
+        while True:
+            _, seq, payload = await asyncio.wait_for(dealer.recv_multipart(), 2)
+            if seq == END_SEQ:
+                break
+            seqs.append(int.from_bytes(seq, "big"))
+            assert decode_batch(payload)[1]
+        assert seqs and seqs[0] == 1 and seqs == list(range(1, seqs[-1] + 1))
+    finally:
+        dealer.close(linger=0)
+        ctx.term()
