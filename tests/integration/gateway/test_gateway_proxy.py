@@ -1,0 +1,172 @@
+"""The gateway in front of real simulator engines, driven by the real openai client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import aiohttp
+import openai
+import pytest
+from multidict import CIMultiDict
+
+from kubellm.sim import FaultConfig, SimConfig, run_fleet
+
+from .conftest import model
+
+FAST = dict(fixed_ttft_ms=5, fixed_tpot_ms=1)
+MSG = [{"role": "user", "content": "Say something about routers."}]
+
+
+async def test_chat_stream_and_plain_with_usage(start_gateway):
+    async with run_fleet(SimConfig(model="m", **FAST), replicas=2) as urls:
+        gw = await start_gateway({"models": [model("m", urls, aliases=["alias-m"])]})
+        c = gw.client()
+        r = await c.chat.completions.create(model="alias-m", messages=MSG, max_tokens=7)
+        assert r.usage.completion_tokens == 7 and r.choices[0].message.content
+        chunks = [ch async for ch in await c.chat.completions.create(
+            model="m", messages=MSG, max_tokens=6, stream=True)]
+        # usage was injected for the gateway's accounting, and not shown to a client that did not ask
+        assert all(ch.usage is None for ch in chunks) and all(ch.choices for ch in chunks)
+        assert "".join(ch.choices[0].delta.content or "" for ch in chunks)
+        asked = [ch async for ch in await c.chat.completions.create(
+            model="m", messages=MSG, max_tokens=6, stream=True, stream_options={"include_usage": True})]
+        assert asked[-1].usage.completion_tokens == 6
+        async with aiohttp.ClientSession() as s, s.get(gw.url + "/metrics") as resp:
+            metrics = await resp.text()
+        assert 'kubellm_completion_tokens_total{model="m",tenant="anonymous"} 19.0' in metrics
+        assert "vllm:" not in metrics
+
+
+async def test_completions_and_models_listing(start_gateway):
+    async with run_fleet(SimConfig(model="base", lora_modules=("sql-lora",), **FAST), replicas=1) as urls:
+        gw = await start_gateway({"models": [model("base", urls, loraAdapters=["sql-lora"])]})
+        c = gw.client()
+        r = await c.completions.create(model="sql-lora", prompt="SELECT", max_tokens=3)
+        assert r.model == "sql-lora" and r.usage.completion_tokens == 3
+        ids = {m.id for m in (await c.models.list()).data}
+        assert ids == {"base", "sql-lora"}
+
+
+async def test_errors_are_openai_json(start_gateway):
+    async with run_fleet(SimConfig(model="m", **FAST), replicas=1) as urls:
+        gw = await start_gateway({"models": [model("m", urls)]})
+        c = gw.client()
+        with pytest.raises(openai.NotFoundError) as nf:
+            await c.chat.completions.create(model="nope", messages=MSG)
+        assert nf.value.body["code"] == "model_not_found"
+        async with aiohttp.ClientSession() as s:
+            for body, status in ((b"{not json", 400), (b"[]", 400), (b'{"model": "m"}', 400),
+                                 (b'{"model": "m", "messages": [], "stream": "yes"}', 400)):
+                async with s.post(gw.url + "/v1/chat/completions", data=body) as resp:
+                    assert resp.status == status
+                    assert (await resp.json())["error"]["type"] == "invalid_request_error"
+            async with s.get(gw.url + "/v1/nothing") as resp:
+                assert resp.status == 404 and "error" in await resp.json()
+
+
+async def test_canary_split_within_tolerance(start_gateway):
+    async with run_fleet(SimConfig(model="v1", **FAST), replicas=1) as v1, \
+            run_fleet(SimConfig(model="v2", **FAST), replicas=1) as v2:
+        gw = await start_gateway({"models": [model("v1", v1, aliases=["chat"], canary=[{"model": "v2", "weight": 20}]),
+                                             model("v2", v2)]})
+        c = gw.client()
+        seen = Counter()
+        for _ in range(10):
+            rs = await asyncio.gather(*(c.completions.create(model="chat", prompt="x", max_tokens=1)
+                                        for _ in range(40)))
+            seen.update(r.model for r in rs)
+        # 400 draws at p=0.2: mean 80, sd 8; 4 sd either side
+        assert 48 <= seen["v2"] <= 112 and seen["v1"] + seen["v2"] == 400
+
+
+async def test_retry_on_dead_endpoint_loses_nothing(start_gateway):
+    async with run_fleet(SimConfig(model="m", **FAST), replicas=3) as urls:
+        gw = await start_gateway({"models": [model("m", urls)], "resilience": {"breakerFailures": 1}})
+        await urls.servers[0].crash()
+        c = gw.client()
+        rs = await asyncio.gather(*(c.completions.create(model="m", prompt=f"p{i}", max_tokens=2) for i in range(60)))
+        assert all(r.usage.completion_tokens == 2 for r in rs)
+        dead = gw.gateway.pools["m"].endpoints[0]
+        assert dead.url == urls[0] and not dead.routable()
+
+
+async def test_stream_cut_by_dead_engine_ends_with_error_event(start_gateway):
+    faults = FaultConfig(die_mid_stream_rate=1.0, die_after_tokens=3)
+    async with run_fleet(SimConfig(model="m", faults=faults, **FAST), replicas=1) as urls:
+        gw = await start_gateway({"models": [model("m", urls)]})
+        c = gw.client()
+        got: list[str] = []
+        with pytest.raises(openai.APIError, match="closed the stream"):
+            async with asyncio.timeout(10):
+                async for ch in await c.chat.completions.create(model="m", messages=MSG, max_tokens=50, stream=True):
+                    got.append(ch.choices[0].delta.content or "")
+        assert len(got) >= 1
+
+
+async def test_overload_gives_429_with_retry_after_and_no_5xx(start_gateway):
+    async with run_fleet(SimConfig(model="m", fixed_ttft_ms=200, fixed_tpot_ms=5), replicas=2) as urls:
+        gw = await start_gateway({"models": [model("m", urls, maxOutstandingPerEndpoint=2, maxQueue=4)]})
+
+        async def one(s: aiohttp.ClientSession) -> tuple[int, str | None]:
+            body = {"model": "m", "prompt": "x", "max_tokens": 2}
+            async with s.post(gw.url + "/v1/completions", json=body) as resp:
+                await resp.read()
+                return resp.status, resp.headers.get("Retry-After")
+
+        async with aiohttp.ClientSession() as s:
+            results = await asyncio.gather(*(one(s) for _ in range(40)))
+        statuses = Counter(st for st, _ in results)
+        assert set(statuses) <= {200, 429}
+        assert statuses[200] >= 8 and statuses[429] >= 20
+        assert all(ra and int(ra) >= 1 for st, ra in results if st == 429)
+
+
+async def test_client_disconnect_cancels_upstream(start_gateway):
+    async with run_fleet(SimConfig(model="m", fixed_ttft_ms=5, fixed_tpot_ms=20), replicas=1) as urls:
+        gw = await start_gateway({"models": [model("m", urls)]})
+        stats = urls.servers[0].engine.stats
+        async with aiohttp.ClientSession() as s:
+            body = {"model": "m", "prompt": "x", "max_tokens": 2000, "stream": True}
+            async with s.post(gw.url + "/v1/completions", json=body) as resp:
+                await resp.content.readany()
+                assert stats.num_running == 1
+        for _ in range(100):  # the engine sees the disconnect and aborts
+            if stats.num_running == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert stats.num_running == 0
+        assert stats.success["abort"] == 1
+        assert gw.gateway.pools["m"].endpoints[0].outstanding == 0
+
+
+async def test_traceparent_and_request_id_reach_the_engine(start_gateway):
+    seen: list[CIMultiDict[str]] = []
+
+    from aiohttp import web
+
+    async def capture(request: web.Request) -> web.Response:
+        """A loopback engine stand-in whose only job is to show the headers it was sent."""
+        seen.append(request.headers.copy())
+        return web.json_response({"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 1}})
+
+    app = web.Application()
+    app.router.add_post("/v1/completions", capture)
+    app.router.add_get("/health", lambda r: web.json_response({}))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        gw = await start_gateway({"models": [model("m", [url])]})
+        tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        async with aiohttp.ClientSession() as s:
+            async with s.post(gw.url + "/v1/completions", json={"model": "m", "prompt": "x"},
+                              headers={"traceparent": tp, "x-request-id": "r-1",
+                                       "Authorization": "Bearer secret-key"}) as resp:
+                assert resp.status == 200
+        assert seen[0]["traceparent"] == tp and seen[0]["x-request-id"] == "r-1"
+        assert "Authorization" not in seen[0]  # the client's gateway key never reaches engines
+    finally:
+        await runner.cleanup()
