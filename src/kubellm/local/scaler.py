@@ -22,21 +22,16 @@ class Activator:
     def __init__(self, supervisor: Supervisor, wake: asyncio.Event) -> None:
         self._supervisor = supervisor
         self._wake = wake
-        self.held = 0
 
     async def __call__(self, model: str) -> None:
         """Return once a replica is ready (the gateway bounds the wait with its own timeout)."""
-        self.held += 1
         self._wake.set()
-        try:
-            while not self._supervisor.ready():
-                changed = self._supervisor.ready_changed
-                try:
-                    await asyncio.wait_for(changed.wait(), timeout=0.5)
-                except TimeoutError:
-                    pass
-        finally:
-            self.held -= 1
+        while not self._supervisor.ready():
+            changed = self._supervisor.ready_changed
+            try:
+                await asyncio.wait_for(changed.wait(), timeout=0.5)
+            except TimeoutError:
+                self._wake.set()  # still nothing ready: keep the loop looking
 
 
 def gather_signals(supervisor: Supervisor, held: int, in_flight: int) -> Signals:
@@ -62,20 +57,22 @@ class ScalerLoop:
     supervisor: Supervisor
     policy: ScalingPolicy
     clock: Callable[[], float]
+    wake: asyncio.Event
+    """Set by the :class:`Activator` so a held request is seen before the next tick."""
+    held: Callable[[], int]
+    """Requests the gateway holds while no replica is ready."""
     in_flight: Callable[[], int]
-    """Requests in flight through the gateway (0 where the gateway does not say)."""
+    """Requests in flight through the gateway."""
     tick_s: float = 1.0
     on_decision: Callable[[Decision], None] = lambda _: None
 
     def __post_init__(self) -> None:
-        self.wake = asyncio.Event()
-        self.activator = Activator(self.supervisor, self.wake)
         self.state = ScalerState()
         self.last: Decision | None = None
 
     async def tick(self) -> Decision:
         await self.supervisor.refresh_metrics()
-        signals = gather_signals(self.supervisor, self.activator.held, self.in_flight())
+        signals = gather_signals(self.supervisor, self.held(), self.in_flight())
         decision = decide(signals, self.policy, self.state, self.clock())
         self.state, self.last = decision.state, decision
         if decision.replicas != signals.replicas:

@@ -1,0 +1,104 @@
+"""The gateway of ``kubellm up``: its config derived from the spec, served in this process.
+
+``gateway_config_for`` is pure: the same routing profile, scorer weights, session header
+and API keys the service would have in the cluster, with endpoints left to the local
+registry (:class:`kubellm.gateway.discovery.LocalDiscovery`) that the supervisor updates.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from kubellm.gateway.app import GATEWAY, Gateway, build_gateway
+from kubellm.gateway.config import AuthConfig, GatewayConfig, ModelConfig, PluginConfig, RoutingProfile
+from kubellm.gateway.discovery import LocalDiscovery
+from kubellm.gateway.scheduling.registry import SCORERS
+from kubellm.local.errors import LocalError
+from kubellm.spec import LLMService
+
+# Spec scorer names (camelCase) whose gateway plugin is not simply their kebab-case form.
+_SCORER_ALIASES = {"prefixCache": "prefix-affinity", "session": "session-affinity"}
+SPEC_PROFILE = "spec"
+
+
+def scorer_type(name: str) -> str:
+    """The gateway plugin type of a spec scorer name (prefixCache -> prefix-affinity)."""
+    return _SCORER_ALIASES.get(name) or re.sub(r"(?<!^)([A-Z])", r"-\1", name).lower()
+
+
+def _profiles(service: LLMService) -> tuple[str, dict[str, RoutingProfile]]:
+    routing = service.spec.routing
+    if not routing.scorers:
+        known = GatewayConfig().all_profiles()
+        if routing.profile not in known:
+            raise LocalError(f"spec.routing.profile {routing.profile!r} is unknown to the gateway; "
+                             f"use one of {', '.join(sorted(known))}, or list spec.routing.scorers")
+        return routing.profile, {}
+    scorers = []
+    for name, weight in sorted(routing.scorers.items()):
+        kind = scorer_type(name)
+        if kind not in SCORERS:
+            raise LocalError(f"spec.routing.scorers.{name}: the gateway has no such scorer; "
+                             f"use one of {', '.join(sorted(SCORERS))} (camelCase in the spec)")
+        scorers.append(PluginConfig(type=kind, weight=weight))
+    return SPEC_PROFILE, {SPEC_PROFILE: RoutingProfile(scorers=tuple(scorers))}
+
+
+def gateway_config_for(service: LLMService, api_keys_file: Path | None) -> GatewayConfig:
+    """The gateway config of *service* in local mode (endpoints come from the registry)."""
+    spec = service.spec
+    if spec.security.api_keys is not None and api_keys_file is None:
+        ref = spec.security.api_keys.secret_ref
+        raise LocalError(f"spec.security.apiKeys takes keys from Secret {ref.name}/{ref.key}, which exists only "
+                         "in a cluster; pass --api-keys-file FILE holding the same lines (one key, or tenant:key, "
+                         "per line)")
+    profile, profiles = _profiles(service)
+    model = ModelConfig(name=spec.model.served_name, profile=profile, scale_from_zero=spec.scaling.scale_to_zero)
+    auth = AuthConfig(api_keys_file=api_keys_file) if api_keys_file is not None else AuthConfig()
+    # Quick health and metric rounds: replicas come and go in seconds here.
+    return GatewayConfig.model_validate({
+        "models": [model], "profiles": profiles, "auth": auth, "session_header": spec.routing.session_header,
+        "resilience": {"health_interval_s": 1.0, "scrape_interval_s": 0.5}, "access_log": False,
+    })
+
+
+@dataclass
+class LocalGateway:
+    gateway: Gateway
+    discovery: LocalDiscovery
+    port: int
+
+    def set_endpoints(self, model: str, urls: list[str]) -> None:
+        self.discovery.set_endpoints(model, urls)
+
+    def outstanding(self) -> dict[str, int]:
+        """Requests in flight through the gateway, per engine URL."""
+        return {e.url: e.outstanding for e in self.gateway.endpoints()}
+
+
+@asynccontextmanager
+async def serve_gateway(config: GatewayConfig, host: str, port: int, discovery: LocalDiscovery,
+                        activator: Callable[[str], Awaitable[None]]) -> AsyncIterator[LocalGateway]:
+    """Serve the gateway on host:port (0: a free port) until the block exits."""
+    app = build_gateway(config, discovery=[discovery], activator=activator)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise LocalError(f"the gateway cannot listen on {host}:{port} ({exc.strerror}); "
+                         "pass --port with a free port, or --port 0 to pick one") from exc
+    bound = runner.addresses[0][1]
+    try:
+        yield LocalGateway(app[GATEWAY], discovery, int(bound))
+    finally:
+        app[GATEWAY].draining = True
+        await runner.cleanup()
