@@ -1,0 +1,136 @@
+"""Tenants, disaggregated prefill/decode, scale from zero and config reload, on real engines."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import aiohttp
+import openai
+import pytest
+import yaml
+
+from kubellm.gateway.discovery import LocalDiscovery
+from kubellm.gateway.serve import watch_config
+from kubellm.sim import SimConfig, run_fleet, start_fleet, stop_fleet
+
+from .conftest import model
+
+FAST = dict(fixed_ttft_ms=5, fixed_tpot_ms=1)
+MSG = [{"role": "user", "content": "hello there"}]
+
+
+async def test_api_keys_models_and_limits(start_gateway, tmp_path: Path):
+    keys = tmp_path / "keys"
+    keys.write_text("alpha:alpha-key-123\nbeta:beta-key-4567\n")
+    async with run_fleet(SimConfig(model="m", **FAST), replicas=1) as urls, \
+            run_fleet(SimConfig(model="other", **FAST), replicas=1) as other:
+        gw = await start_gateway({
+            "models": [model("m", urls), model("other", other)],
+            "auth": {"apiKeysFile": str(keys), "tenants": [
+                {"name": "alpha", "models": ["m"], "rpm": 3}, {"name": "beta", "tpm": 50}]}})
+        with pytest.raises(openai.AuthenticationError) as e401:
+            await gw.client("wrong-key-000").chat.completions.create(model="m", messages=MSG)
+        assert e401.value.body["code"] == "invalid_api_key"
+        alpha = gw.client("alpha-key-123")
+        with pytest.raises(openai.PermissionDeniedError):
+            await alpha.chat.completions.create(model="other", messages=MSG)
+        assert {m.id for m in (await alpha.models.list()).data} == {"m"}
+        for _ in range(2):  # the 403 above did not count: 3 per minute
+            await alpha.chat.completions.create(model="m", messages=MSG, max_tokens=1)
+        await alpha.chat.completions.create(model="m", messages=MSG, max_tokens=1)
+        with pytest.raises(openai.RateLimitError) as e429:
+            await alpha.chat.completions.create(model="m", messages=MSG, max_tokens=1)
+        assert int(e429.value.response.headers["Retry-After"]) >= 1
+        beta = gw.client("beta-key-4567")
+        r = await beta.chat.completions.create(model="other", messages=MSG, max_tokens=60)
+        assert r.usage.total_tokens > 50  # allowed (budget left), then charged after the fact
+        with pytest.raises(openai.RateLimitError, match="tokens per minute"):
+            await beta.chat.completions.create(model="other", messages=MSG, max_tokens=1)
+        async with aiohttp.ClientSession() as s, s.get(gw.url + "/metrics") as resp:
+            text = await resp.text()
+        assert 'tenant="alpha"' in text and "alpha-key" not in text and "beta-key" not in text
+
+
+async def test_disaggregated_prefill_then_decode(start_gateway):
+    """Cost-model engines (profile tiny): the fixed-latency engine does not do P/D."""
+    async with run_fleet(SimConfig(model="pd", kv_role="prefill", profile="tiny"), replicas=1) as p, \
+            run_fleet(SimConfig(model="pd", kv_role="decode", profile="tiny"), replicas=2) as d:
+        gw = await start_gateway({"models": [{"name": "pd", "disaggregation": {
+            "prefillEndpoints": list(p), "decodeEndpoints": list(d)}}]})
+        c = gw.client()
+        chunks = [ch async for ch in await c.chat.completions.create(
+            model="pd", messages=[{"role": "user", "content": "a long prompt " * 40}], max_tokens=12,
+            stream=True, stream_options={"include_usage": True})]
+        assert chunks[-1].usage.completion_tokens == 12
+        prefill_stats = p.servers[0].engine.stats
+        decode_tokens = sum(s.engine.stats.generation_tokens for s in d.servers)
+        assert prefill_stats.generation_tokens == 1  # the prefill step made one token only
+        assert decode_tokens == 12
+        r = await c.chat.completions.create(model="pd", messages=MSG, max_tokens=4)
+        assert r.usage.completion_tokens == 4
+
+
+async def test_scale_from_zero_holds_requests_until_an_engine_is_up(start_gateway):
+    discovery = LocalDiscovery()
+    started: list[object] = []
+    calls: list[str] = []
+
+    async def activate(name: str) -> None:
+        calls.append(name)
+        fleet = await start_fleet(SimConfig(model=name, **FAST), replicas=1)
+        started.append(fleet)
+        discovery.set_endpoints(name, list(fleet))
+
+    try:
+        gw = await start_gateway({"models": [{"name": "cold", "scaleFromZero": True}, model("nozero", [])]},
+                                 discovery=[discovery], activator=activate)
+        c = gw.client()
+        rs = await asyncio.gather(*(c.completions.create(model="cold", prompt="x", max_tokens=2) for _ in range(5)))
+        assert all(r.usage.completion_tokens == 2 for r in rs)
+        assert calls == ["cold"]  # one activation for the five held requests
+        with pytest.raises(openai.InternalServerError) as e503:
+            await c.completions.create(model="nozero", prompt="x")
+        assert e503.value.status_code == 503
+    finally:
+        for fleet in started:
+            await stop_fleet(fleet.servers)  # type: ignore[attr-defined]
+
+
+async def test_failed_activation_fails_held_requests_fast(start_gateway):
+    async def broken(name: str) -> None:
+        raise RuntimeError("quota exceeded")
+
+    gw = await start_gateway({"models": [{"name": "cold", "scaleFromZero": True}]}, activator=broken)
+    with pytest.raises(openai.InternalServerError, match="quota exceeded"):
+        async with asyncio.timeout(5):
+            await gw.client().completions.create(model="cold", prompt="x")
+
+
+async def test_config_reload_without_restart(start_gateway, tmp_path: Path):
+    async with run_fleet(SimConfig(model="a", **FAST), replicas=1) as a:
+        cfg = {"models": [model("a", a)]}
+        path = tmp_path / "gw.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        gw = await start_gateway(cfg)
+        watcher = asyncio.ensure_future(watch_config(path, gw.app, interval_s=0.05))
+        try:
+            c = gw.client()
+            with pytest.raises(openai.NotFoundError):
+                await c.completions.create(model="a-alias", prompt="x", max_tokens=1)
+            path.write_text("models: [ {name: a, bogus: 1} ]")  # rejected: the running config stays
+            await asyncio.sleep(0.3)
+            await c.completions.create(model="a", prompt="x", max_tokens=1)
+            cfg["models"][0]["aliases"] = ["a-alias"]
+            path.write_text(yaml.safe_dump(cfg))
+            for _ in range(40):
+                await asyncio.sleep(0.05)
+                if "a-alias" in {m.id for m in (await c.models.list()).data}:
+                    break
+            r = await c.completions.create(model="a-alias", prompt="x", max_tokens=1)
+            assert r.usage.completion_tokens == 1
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
