@@ -1,9 +1,214 @@
-"""Commands of kubellm.operator, registered on the main `kubellm` app."""
+"""Commands of kubellm.operator: `operator`, `install`, `apply`, `status`, `delete`, `doctor`.
+
+Arguments are parsed and results printed here; the work is in ``commands``, ``runner`` and
+``doctor``. Exit codes: 0 ok, 1 the cluster refused or is unreachable, 2 an invalid spec,
+3 doctor found a blocking problem.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
 import typer
+import yaml
+
+from kubellm.operator.errors import OperatorError
+from kubellm.operator.reconcile import Renderer
+from kubellm.spec import SpecError, load_spec
+
+T = TypeVar("T")
+EXIT_CLUSTER, EXIT_SPEC, EXIT_DOCTOR = 1, 2, 3
+
+KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", envvar="KUBECONFIG", help="Kubeconfig file.")]
+NamespaceOpt = Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace (default: the kubeconfig's).")]
+
+
+def _renderer() -> Renderer:
+    from kubellm.render import render  # imported late: the CLI starts without it
+
+    return render  # type: ignore[no-any-return]
+
+
+def _run(action: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(action())
+    except SpecError as exc:
+        typer.echo(f"invalid LLMService:\n{exc}", err=True)
+        raise typer.Exit(EXIT_SPEC) from exc
+    except OperatorError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_CLUSTER) from exc
+
+
+def _print_event(kind: str, reason: str, message: str) -> None:
+    typer.echo(f"{kind} {reason}: {message}", err=True)
+
+
+def operator(
+    kubeconfig: KubeconfigOpt = None,
+    namespace: Annotated[list[str] | None, typer.Option("--watch-namespace", help="Serve only these namespaces.")] = None,
+    resync: Annotated[float, typer.Option(help="Seconds between re-checks of each LLMService.")] = 10.0,
+    leader_election: Annotated[bool, typer.Option(help="Lead through a Lease so replicas never fight.")] = True,
+    lease_namespace: Annotated[str | None, typer.Option(help="Namespace of the Lease.")] = None,
+    lease_seconds: Annotated[int, typer.Option(help="Lease duration.")] = 15,
+    identity: Annotated[str | None, typer.Option(help="Lease holder identity (default: $POD_NAME or host-pid).")] = None,
+) -> None:
+    """Run the LLMService operator (kopf) until SIGTERM/SIGINT."""
+    from kubellm.operator.runner import run_operator
+    from kubellm.operator.settings import OperatorSettings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if kubeconfig:
+        os.environ["KUBECONFIG"] = kubeconfig  # kopf's login reads it from the environment
+    fields: dict[str, Any] = dict(
+        kubeconfig=kubeconfig, namespaces=tuple(namespace or ()), resync_seconds=resync,
+        leader_election=leader_election, lease_namespace=lease_namespace, lease_seconds=lease_seconds,
+    )
+    if identity:
+        fields["identity"] = identity
+    settings = OperatorSettings(**fields)
+    render = _renderer()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_operator(settings, render, stop)
+
+    _run(main)
+
+
+def install(
+    kubeconfig: KubeconfigOpt = None,
+    namespace: Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the operator.")] = "kubellm-system",
+    image: Annotated[str | None, typer.Option(help="Operator image.")] = None,
+    replicas: Annotated[int, typer.Option(help="Operator replicas (one leads).")] = 2,
+    crd_only: Annotated[bool, typer.Option("--crd-only", help="Install only the LLMService CRD.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the manifests instead.")] = False,
+) -> None:
+    """Install the LLMService CRD, the operator's least-privilege RBAC and its Deployment."""
+    from kubellm.operator import commands
+    from kubellm.operator.install import DEFAULT_IMAGE, manifests
+
+    image = image or DEFAULT_IMAGE
+    if dry_run:
+        docs = manifests(namespace, image, replicas)
+        typer.echo(yaml.safe_dump_all(docs[:1] if crd_only else docs, sort_keys=False), nl=False)
+        return
+
+    async def main() -> list[str]:
+        from kubellm.operator.kube import Kube
+
+        async with Kube.connect(kubeconfig) as kube:
+            return await commands.install(kube, namespace, image, replicas, operator=not crd_only)
+
+    for line in _run(main):
+        typer.echo(f"applied {line}")
+
+
+def apply(
+    spec: Annotated[Path, typer.Argument(help="LLMService YAML file.")],
+    kubeconfig: KubeconfigOpt = None,
+    namespace: NamespaceOpt = None,
+    resource: Annotated[
+        bool, typer.Option("--resource", help="Apply the LLMService object for the operator instead of its rendered objects.")
+    ] = False,
+) -> None:
+    """Server-side apply SPEC: its rendered objects (no operator needed), or with --resource
+    the LLMService object itself."""
+    from kubellm.operator import commands
+    from kubellm.operator.kube import Kube
+
+    try:
+        service = load_spec(spec)
+    except SpecError as exc:
+        typer.echo(f"{spec}: invalid LLMService\n{exc}", err=True)
+        raise typer.Exit(EXIT_SPEC) from exc
+
+    async def main() -> str:
+        async with Kube.connect(kubeconfig) as kube:
+            ns = namespace or service.metadata.namespace or kube.namespace
+            if resource:
+                await commands.apply_resource(kube, service, ns)
+                return f"applied LLMService {ns}/{service.name}"
+            result = await commands.apply_direct(kube, service, ns, _renderer(), _print_event)
+            pruned = f", pruned {len(result.pruned)}" if result.pruned else ""
+            return f"applied {result.applied} objects of {ns}/{service.name}{pruned}"
+
+    typer.echo(_run(main))
+
+
+def status(
+    name: Annotated[str, typer.Argument(help="LLMService name.")],
+    kubeconfig: KubeconfigOpt = None,
+    namespace: NamespaceOpt = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
+) -> None:
+    """Show an LLMService's phase, conditions, ready replicas per role and URL."""
+    from kubellm.operator import commands
+    from kubellm.operator.kube import Kube
+
+    async def main() -> dict[str, Any] | None:
+        async with Kube.connect(kubeconfig) as kube:
+            return await commands.get_service(kube, name, namespace or kube.namespace)
+
+    found = _run(main)
+    if found is None:
+        typer.echo(f"LLMService {name} not found", err=True)
+        raise typer.Exit(EXIT_CLUSTER)
+    state = found.get("status") or {}
+    if output == "json":
+        typer.echo(json.dumps({"name": name, "generation": found["metadata"].get("generation"), "status": state}, indent=2))
+        return
+    typer.echo(_status_text(name, found["metadata"].get("generation"), state))
+
+
+def _status_text(name: str, generation: object, state: dict[str, Any]) -> str:
+    lines = [
+        f"{name}: {state.get('phase', 'Unknown')} (generation {generation}, observed {state.get('observedGeneration', '-')})",
+        f"  url: {state.get('serviceUrl', '-')}",
+    ]
+    for role, counts in (state.get("roles") or {}).items():
+        lines.append(f"  role {role}: {counts.get('ready', 0)}/{counts.get('desired', 0)} ready")
+    for c in state.get("conditions") or []:
+        lines.append(f"  {c.get('type')}={c.get('status')} {c.get('reason')}: {c.get('message')}")
+    return "\n".join(lines)
+
+
+def delete(
+    name: Annotated[str, typer.Argument(help="LLMService name.")],
+    kubeconfig: KubeconfigOpt = None,
+    namespace: NamespaceOpt = None,
+    wait: Annotated[bool, typer.Option(help="Wait until every object is gone.")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 120.0,
+) -> None:
+    """Delete an LLMService and everything created for it (a retained cache claim stays)."""
+    from kubellm.operator import commands
+    from kubellm.operator.kube import Kube
+
+    async def main() -> list[str]:
+        async with Kube.connect(kubeconfig) as kube:
+            return await commands.delete_service(kube, name, namespace or kube.namespace, wait=wait, timeout=timeout)
+
+    deleted = _run(main)
+    if not deleted:
+        typer.echo(f"nothing named {name} found", err=True)
+        raise typer.Exit(EXIT_CLUSTER)
+    typer.echo(f"deleted {', '.join(deleted)}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this component's commands to *app*."""
+    app.command("operator")(operator)
+    app.command("install")(install)
+    app.command("apply")(apply)
+    app.command("status")(status)
+    app.command("delete")(delete)

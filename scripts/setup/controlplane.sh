@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds the operator's test control plane (kube-apiserver, kube-controller-manager,
+# kube-scheduler, etcd, kwok) from upstream Go modules into .tools/bin/.
+# Idempotent: nothing is rebuilt when the stamped versions are there. The first build
+# takes a long time on two cores (see docs/controlplane.md); Go's caches
+# (~/.cache/go-build, ~/go/pkg/mod) make later builds on the same machine fast.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+if ! command -v go >/dev/null 2>&1; then
+  echo "controlplane: Go toolchain not found; the operator's control-plane tests will fail" >&2
+  exit 1
+fi
+exec bash scripts/controlplane/build.sh

@@ -1,0 +1,104 @@
+"""kopf wiring: the handlers of LLMService, registered on a registry built per operator.
+
+Create/update/resume apply at once; a timer re-checks every object (status as pods become
+ready, objects someone deleted); the delete handler (kopf's finalizer) honours the cache's
+reclaim policy before the garbage collector removes the rest through owner references.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from kubellm.operator.kinds import MANAGED_KINDS
+from kubellm.operator.kube import EventSink, Kube
+from kubellm.operator.ownership import RETAINED_ANNOTATION, selector
+from kubellm.operator.reconcile import Reconciler
+from kubellm.operator.settings import OperatorSettings
+from kubellm.spec.schema import GROUP, PLURAL, VERSION
+
+PVC_KIND = next(k for k in MANAGED_KINDS if k.kind == "PersistentVolumeClaim")
+
+
+def event_sink(body: kopf.Body) -> EventSink:
+    def emit(kind: str, reason: str, message: str) -> None:
+        kopf.event(body, type=kind, reason=reason, message=message[:1000])
+
+    return emit
+
+
+def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch from *old* to *new* status: keys that vanished are nulled."""
+    patch: dict[str, Any] = {k: None for k in old if k not in new and k != "kopf"}
+    patch.update(new)
+    old_roles = old.get("roles") or {}
+    if isinstance(new.get("roles"), dict):
+        patch["roles"] = {**{r: None for r in old_roles if r not in new["roles"]}, **new["roles"]}
+    return patch
+
+
+def reclaim_policy(body: dict[str, Any]) -> str:
+    """Retain keeps the cache claim when the service is deleted; Delete (default) removes it."""
+    cache = (body.get("spec") or {}).get("cache") or {}
+    storage_class = cache.get("storageClass") or {}
+    return str(storage_class.get("reclaimPolicy") or "Delete")
+
+
+async def finalize(kube: Kube, body: dict[str, Any], events: EventSink) -> None:
+    """Before the LLMService goes: orphan the cache claims it retains, delete cluster-scoped
+    objects (no owner reference can reach them); the garbage collector does the rest."""
+    meta = body["metadata"]
+    name, namespace = meta["name"], meta.get("namespace")
+    if reclaim_policy(body) == "Retain":
+        for claim in await kube.list(PVC_KIND, namespace, selector(name)):
+            orphan = {"metadata": {"ownerReferences": None, "annotations": {RETAINED_ANNOTATION: "true"}}}
+            await kube.merge_patch(PVC_KIND, claim["metadata"]["name"], orphan, namespace)
+            events("Normal", "CacheRetained", f"kept PersistentVolumeClaim {claim['metadata']['name']} (reclaimPolicy Retain)")
+    for kind in MANAGED_KINDS:
+        if kind.namespaced or not await kube.served(kind):
+            continue
+        for obj in await kube.list(kind, None, selector(name)):
+            await kube.delete(kind, obj["metadata"]["name"])
+
+
+def build_registry(reconciler: Reconciler, settings: OperatorSettings) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    resource = dict(group=GROUP, version=VERSION, plural=PLURAL)
+
+    @kopf.on.login(registry=registry)  # type: ignore[arg-type]
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        if settings.kubeconfig:
+            return kopf.login_with_kubeconfig(**kwargs)
+        return kopf.login_with_kubeconfig(**kwargs) or kopf.login_with_service_account(**kwargs)
+
+    async def reconcile(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+        outcome = await reconciler.reconcile(dict(body), event_sink(body))
+        old = dict(body.get("status") or {})
+        patch.status.update(status_patch(old, outcome.status))
+
+    kopf.on.resume(**resource, registry=registry, id="apply-on-resume")(reconcile)
+    kopf.on.create(**resource, registry=registry, id="apply-on-create")(reconcile)
+    kopf.on.update(**resource, registry=registry, id="apply-on-update")(reconcile)
+    kopf.timer(**resource, registry=registry, id="resync", interval=settings.resync_seconds, initial_delay=settings.resync_seconds)(
+        reconcile
+    )
+
+    @kopf.on.delete(**resource, registry=registry, id="finalize")  # type: ignore[arg-type]
+    async def on_delete(body: kopf.Body, **_: Any) -> None:
+        await finalize(reconciler.kube, dict(body), event_sink(body))
+
+    return registry
+
+
+def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
+    out = kopf.OperatorSettings()
+    out.persistence.finalizer = settings.finalizer
+    # Progress and the diff base live in annotations: our status is ours alone.
+    out.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kopf.kubellm.dev")
+    out.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="kopf.kubellm.dev")
+    out.peering.standalone = True  # leader election is our Lease (see lease.py)
+    out.posting.level = 20  # INFO and above become Kubernetes Events
+    out.posting.reporting_component = "kubellm-operator"
+    out.watching.server_timeout = 300
+    return out

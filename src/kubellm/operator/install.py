@@ -1,0 +1,105 @@
+"""What `kubellm install` puts in a cluster: the LLMService CRD, the operator's
+ServiceAccount, least-privilege RBAC and its Deployment. Pure: manifests as dicts.
+
+RBAC lists only what the operator does: for each managed kind, the verbs of apply, read and
+prune (get list create patch delete); LLMService get/list/watch/patch and its status;
+Events; reading CRDs (to know which add-ons are served); its own Lease.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubellm import __version__
+from kubellm.operator.kinds import MANAGED_KINDS
+from kubellm.spec.schema import GROUP, PLURAL, crd
+
+NAME = "kubellm-operator"
+DEFAULT_IMAGE = f"ghcr.io/kubellm/kubellm:{__version__}"
+LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "kubellm"}
+_APPLY_VERBS = ["get", "list", "create", "patch", "delete"]
+
+
+def cluster_rules() -> list[dict[str, Any]]:
+    by_group: dict[str, list[str]] = {}
+    for kind in MANAGED_KINDS:
+        by_group.setdefault(kind.group, []).append(kind.plural)
+    rules = [{"apiGroups": [g], "resources": sorted(set(r)), "verbs": _APPLY_VERBS} for g, r in sorted(by_group.items())]
+    return rules + [
+        {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["get", "list", "watch", "patch"]},
+        {"apiGroups": [GROUP], "resources": [f"{PLURAL}/status"], "verbs": ["get", "patch"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+        {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+        {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["get", "list", "watch"]},
+    ]
+
+
+def lease_rules() -> list[dict[str, Any]]:
+    return [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}]
+
+
+def _meta(name: str, namespace: str | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "labels": dict(LABELS)}
+    if namespace:
+        meta["namespace"] = namespace
+    return meta
+
+
+def _binding(kind: str, namespace: str | None, role_kind: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": kind,
+        "metadata": _meta(NAME, namespace),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": NAME},
+        "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": namespace or ""}],
+    }
+
+
+def _container(image: str, namespace: str) -> dict[str, Any]:
+    return {
+        "name": "operator",
+        "image": image,
+        "args": ["operator", f"--lease-namespace={namespace}"],
+        "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+        "resources": {"requests": {"cpu": "100m", "memory": "192Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+
+
+def deployment(namespace: str, image: str, replicas: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(NAME, namespace),
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": dict(LABELS)},
+            "template": {
+                "metadata": {"labels": dict(LABELS)},
+                "spec": {
+                    "serviceAccountName": NAME,
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [_container(image, namespace)],
+                },
+            },
+        },
+    }
+
+
+def manifests(namespace: str = "kubellm-system", image: str = DEFAULT_IMAGE, replicas: int = 2) -> list[dict[str, Any]]:
+    """Everything to install, in a safe apply order (CRD and Namespace first)."""
+    return [
+        crd(),
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(namespace)},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(NAME, namespace)},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": _meta(NAME), "rules": cluster_rules()},
+        _binding("ClusterRoleBinding", namespace, "ClusterRole"),
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": _meta(NAME, namespace), "rules": lease_rules()},
+        _binding("RoleBinding", namespace, "Role"),
+        deployment(namespace, image, replicas),
+    ]

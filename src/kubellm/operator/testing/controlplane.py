@@ -1,0 +1,344 @@
+"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler and kwok (simulated kubelets), each a child process with its log in the work
+directory. Certificates are generated per run; every port is a free one found at start.
+
+    with ControlPlane.start(workdir) as cp:
+        cp.add_nodes("gpu-a", 4, GpuNodeSpec(gpus=8, product="NVIDIA-L4"))
+        ... cp.kubeconfig ...
+
+Errors: ``ControlPlaneError`` (a binary is missing, a component exited or never got ready;
+the message names the log to read).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+import yaml
+
+from kubellm.operator.testing.nodes import GpuNodeSpec, gpu_node
+from kubellm.operator.testing.pki import KeyPair, Pki
+
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+STAGES_FILE = Path(__file__).with_name("kwok-stages.yaml")
+SERVICE_CIDR = "10.0.0.0/24"
+
+
+class ControlPlaneError(RuntimeError):
+    """The control plane cannot start or a component died."""
+
+
+def find_binaries(search: Sequence[Path] | None = None) -> dict[str, Path]:
+    """Locate the control-plane binaries (``.tools/bin`` of the checkout first, then PATH)."""
+    root = Path(__file__).resolve().parents[4]
+    dirs = list(search) if search is not None else [root / ".tools" / "bin"]
+    found: dict[str, Path] = {}
+    missing: list[str] = []
+    for name in BINARIES:
+        candidates = [d / name for d in dirs if (d / name).is_file()]
+        which = shutil.which(name)
+        path = candidates[0] if candidates else (Path(which) if which else None)
+        if path is None:
+            missing.append(name)
+        else:
+            found[name] = path
+    if missing:
+        raise ControlPlaneError(
+            f"control-plane binaries missing: {', '.join(missing)}; build them with scripts/controlplane/build.sh"
+        )
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class _Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+    handle: IO[bytes]
+
+    def check_alive(self) -> None:
+        if self.popen.poll() is not None:
+            tail = self.log.read_text(errors="replace")[-3000:]
+            raise ControlPlaneError(f"{self.name} exited with {self.popen.returncode}; log {self.log}:\n{tail}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self.handle.close()
+
+
+def _kubeconfig(server: str, ca: Path, client: KeyPair, user: str) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "kubellm-test", "cluster": {"server": server, "certificate-authority": str(ca)}}],
+        "users": [{"name": user, "user": {"client-certificate": str(client.cert), "client-key": str(client.key)}}],
+        "contexts": [{"name": "kubellm-test", "context": {"cluster": "kubellm-test", "user": user}}],
+        "current-context": "kubellm-test",
+    }
+
+
+@dataclass
+class ControlPlane:
+    """A running control plane. ``kubeconfig`` authenticates as a cluster admin."""
+
+    workdir: Path
+    binaries: dict[str, Path]
+    server: str = ""
+    kubeconfig: Path = Path()
+    timings: dict[str, float] = field(default_factory=dict)
+    _processes: list[_Process] = field(default_factory=list)
+    _pki: Pki | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @classmethod
+    @contextmanager
+    def start(cls, workdir: Path, *, binaries: dict[str, Path] | None = None) -> Iterator[ControlPlane]:
+        plane = cls(workdir=workdir, binaries=binaries or find_binaries())
+        try:
+            plane._boot()
+            yield plane
+        finally:
+            plane.stop()
+
+    def stop(self) -> None:
+        """Stop every component, newest first (kwok before the API server before etcd)."""
+        for process in reversed(self._processes):
+            process.stop()
+        self._processes.clear()
+
+    def _spawn(self, name: str, args: list[str]) -> _Process:
+        log = self.workdir / f"{name}.log"
+        handle = log.open("wb")
+        popen = subprocess.Popen(
+            [str(self.binaries[name]), *args],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        process = _Process(name, popen, log, handle)
+        self._processes.append(process)
+        return process
+
+    def _boot(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        began = time.monotonic()
+        self._pki = Pki(self.workdir / "pki")
+        etcd_url = self._start_etcd()
+        self.timings["etcd"] = time.monotonic() - began
+        self._start_apiserver(etcd_url)
+        self.timings["kube-apiserver"] = time.monotonic() - began
+        self._start_controllers()
+        self._start_kwok()
+        self._wait_for_default_service_account()
+        self.timings["ready"] = time.monotonic() - began
+
+    # -- components ------------------------------------------------------------------------
+    def _start_etcd(self) -> str:
+        client, peer = free_port(), free_port()
+        url = f"http://127.0.0.1:{client}"
+        process = self._spawn(
+            "etcd",
+            [
+                "--name=default",
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls={url}",
+                f"--advertise-client-urls={url}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-cluster=default=http://127.0.0.1:{peer}",
+                "--unsafe-no-fsync",  # a throwaway test store: speed over durability
+                "--log-level=warn",
+            ],
+        )
+        self._wait(process, lambda: httpx.get(f"{url}/health", timeout=1).status_code == 200, 30)
+        return url
+
+    def _start_apiserver(self, etcd_url: str) -> None:
+        assert self._pki is not None
+        pki = self._pki
+        serving = pki.issue("apiserver", "kube-apiserver", server=True)
+        admin = pki.issue("admin", "kubellm-admin", organization="system:masters")
+        sa = pki.service_account_keys()
+        port = free_port()
+        self.server = f"https://127.0.0.1:{port}"
+        process = self._spawn(
+            "kube-apiserver",
+            [
+                f"--etcd-servers={etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={port}",
+                f"--tls-cert-file={serving.cert}",
+                f"--tls-private-key-file={serving.key}",
+                f"--client-ca-file={pki.ca.cert}",
+                f"--service-account-key-file={sa.cert}",
+                f"--service-account-signing-key-file={sa.key}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--authorization-mode=Node,RBAC",
+                # The API server's own endpoints would be 127.0.0.1, which Endpoints reject.
+                "--endpoint-reconciler-type=none",
+                f"--cert-dir={self.workdir / 'apiserver-certs'}",
+                "--profiling=false",
+                "--v=1",
+            ],
+        )
+        self.kubeconfig = self._write_kubeconfig("admin.kubeconfig", admin, "kubellm-admin")
+        self._wait(process, self._apiserver_ready, 90)
+
+    def _apiserver_ready(self) -> bool:
+        assert self._pki is not None
+        admin = KeyPair(self._pki.directory / "admin.crt", self._pki.directory / "admin.key")
+        response = httpx.get(
+            f"{self.server}/readyz", verify=str(self._pki.ca.cert), cert=(str(admin.cert), str(admin.key)), timeout=2
+        )
+        return response.status_code == 200
+
+    def _write_kubeconfig(self, filename: str, client: KeyPair, user: str) -> Path:
+        assert self._pki is not None
+        path = self.workdir / filename
+        path.write_text(yaml.safe_dump(_kubeconfig(self.server, self._pki.ca.cert, client, user)))
+        path.chmod(0o600)
+        return path
+
+    def _component_kubeconfig(self, name: str, user: str) -> Path:
+        assert self._pki is not None
+        pair = self._pki.issue(name, user)
+        return self._write_kubeconfig(f"{name}.kubeconfig", pair, user)
+
+    def _start_controllers(self) -> None:
+        assert self._pki is not None
+        cm = self._component_kubeconfig("controller-manager", "system:kube-controller-manager")
+        self._spawn(
+            "kube-controller-manager",
+            [
+                f"--kubeconfig={cm}",
+                "--bind-address=127.0.0.1",
+                "--secure-port=0",
+                "--leader-elect=false",
+                f"--service-account-private-key-file={self.workdir / 'pki' / 'sa.key'}",
+                f"--root-ca-file={self._pki.ca.cert}",
+                "--use-service-account-credentials=false",
+                "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller",
+                "--concurrent-gc-syncs=5",
+                "--v=1",
+            ],
+        )
+        scheduler = self._component_kubeconfig("scheduler", "system:kube-scheduler")
+        self._spawn(
+            "kube-scheduler",
+            [f"--kubeconfig={scheduler}", "--bind-address=127.0.0.1", "--secure-port=0", "--leader-elect=false", "--v=1"],
+        )
+
+    def _start_kwok(self) -> None:
+        self._spawn(
+            "kwok",
+            [
+                f"--kubeconfig={self.kubeconfig}",
+                f"--config={STAGES_FILE}",
+                "--manage-all-nodes=false",
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                "--node-ip=127.0.0.1",
+                f"--server-address=127.0.0.1:{free_port()}",
+                "--cidr=10.244.0.1/16",
+                "--node-lease-duration-seconds=40",
+            ],
+        )
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _wait(self, process: _Process, ready: object, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            process.check_alive()
+            try:
+                if callable(ready) and ready():
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise ControlPlaneError(f"{process.name} not ready after {timeout:.0f}s; see {process.log}")
+
+    def check_alive(self) -> None:
+        """Raise if any component has exited."""
+        for process in self._processes:
+            process.check_alive()
+
+    def http(self) -> httpx.Client:
+        """An admin HTTP client for the API server (for checks that lightkube does not need)."""
+        assert self._pki is not None
+        d = self._pki.directory
+        return httpx.Client(
+            base_url=self.server, verify=str(d / "ca.crt"), cert=(str(d / "admin.crt"), str(d / "admin.key")), timeout=10
+        )
+
+    def _wait_for_default_service_account(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        with self.http() as client:
+            while time.monotonic() < deadline:
+                self.check_alive()
+                if client.get("/api/v1/namespaces/default/serviceaccounts/default").status_code == 200:
+                    return
+                time.sleep(0.2)
+        raise ControlPlaneError("the controller-manager never created the default ServiceAccount")
+
+    def add_nodes(self, prefix: str, count: int, spec: GpuNodeSpec, *, wait: bool = True) -> list[str]:
+        """Create *count* kwok nodes named ``prefix-<i>``; wait until they are Ready."""
+        names = [f"{prefix}-{i}" for i in range(count)]
+        with self.http() as client:
+            for name in names:
+                response = client.post("/api/v1/nodes", json=gpu_node(name, spec))
+                if response.status_code not in (201, 409):
+                    raise ControlPlaneError(f"creating node {name}: {response.status_code} {response.text}")
+            if wait:
+                self._wait_nodes_ready(client, set(names))
+        return names
+
+    def _wait_nodes_ready(self, client: httpx.Client, names: set[str], timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            nodes = client.get("/api/v1/nodes", params={"labelSelector": "type=kwok"}).json()["items"]
+            ready = {n["metadata"]["name"] for n in nodes if _is_ready(n)}
+            if names <= ready:
+                return
+            time.sleep(0.3)
+        raise ControlPlaneError(f"nodes not Ready after {timeout:.0f}s; see {self.workdir / 'kwok.log'}")
+
+    def delete_nodes(self, names: Sequence[str]) -> None:
+        with self.http() as client:
+            for name in names:
+                client.delete(f"/api/v1/nodes/{name}")
+
+    def env(self) -> dict[str, str]:
+        """Environment for a child process (the CLI, the operator) that talks to this plane."""
+        return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+
+
+def _is_ready(node: dict[str, object]) -> bool:
+    status = node.get("status")
+    conditions = status.get("conditions", []) if isinstance(status, dict) else []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)

@@ -1,0 +1,82 @@
+"""Helpers for tests and benchmarks that drive the operator on a ``ControlPlane``: the CLI as
+a user types it, the operator as a child process, polling with a deadline."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from kubellm.operator.testing.controlplane import ControlPlane
+
+KUBELLM = [sys.executable, "-m", "kubellm.cli.main"]
+
+
+def kubellm(plane: ControlPlane, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user types it, against *plane*."""
+    result = subprocess.run(
+        [*KUBELLM, *args], env=plane.env(), capture_output=True, text=True, timeout=timeout
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"kubellm {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+class OperatorProcess:
+    """`kubellm operator` as a child process, logging to a file."""
+
+    def __init__(self, plane: ControlPlane, log: Path, identity: str, *extra: str) -> None:
+        self.plane, self.log, self.identity, self.extra = plane, log, identity, extra
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> OperatorProcess:
+        handle = self.log.open("ab")
+        args = ["operator", "--resync=1", "--lease-namespace=default", "--lease-seconds=5", f"--identity={self.identity}"]
+        self.popen = subprocess.Popen(
+            [*KUBELLM, *args, *self.extra], env=self.plane.env(), stdout=handle, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        handle.close()
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no goodbye (what a node failure or OOM does)."""
+        if self.popen and self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait()
+
+    def stop(self) -> None:
+        if self.popen and self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.3) -> Any:
+    """Poll *check* until it returns something truthy; fail naming *what*."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+def get_json(client: httpx.Client, path: str, **params: str) -> dict[str, Any]:
+    response = client.get(path, params=params)
+    response.raise_for_status()
+    return dict(response.json())

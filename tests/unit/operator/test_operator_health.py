@@ -1,0 +1,113 @@
+"""The status judgement: conditions, reasons, phase, ready replicas per role."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from kubellm.operator.health import Observation, Problem, cache_state, judge, role_state
+
+NOW = dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.timezone.utc)
+
+
+def job(*conditions: tuple[str, str], succeeded: int = 0) -> dict[str, Any]:
+    return {"status": {"succeeded": succeeded, "conditions": [{"type": t, "status": s} for t, s in conditions]}}
+
+
+def deployment(name: str, replicas: int, ready: int, updated: int | None = None, generation: int = 1, observed: int = 1, role: str | None = None) -> dict[str, Any]:
+    labels = {"app.kubernetes.io/component": role} if role else {}
+    return {
+        "kind": "Deployment",
+        "metadata": {"name": name, "generation": generation, "labels": labels},
+        "spec": {"replicas": replicas},
+        "status": {"readyReplicas": ready, "updatedReplicas": ready if updated is None else updated, "observedGeneration": observed},
+    }
+
+
+@pytest.mark.parametrize(
+    ("jobs", "expected"),
+    [
+        ((), "ready"),
+        ((job(("Complete", "True"), succeeded=1),), "ready"),
+        ((job(succeeded=1),), "ready"),
+        ((job(),), "loading"),
+        ((job(("Failed", "True")),), "failed"),
+        ((job(("Complete", "True")), job()), "loading"),
+        ((job(("Complete", "True")), job(("Failed", "True"))), "failed"),
+    ],
+)
+def test_cache_state(jobs: tuple[dict[str, Any], ...], expected: str) -> None:
+    assert cache_state(jobs) == expected
+
+
+def conditions(status: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+
+
+def test_all_ready_is_available_and_settled() -> None:
+    obs = Observation(generation=3, workloads=(deployment("m", 2, 2, role="engine"),), expected_workloads=1, service_url="http://m.ns.svc:80")
+    status = judge(obs, [], NOW)
+    assert conditions(status) == {
+        "CacheReady": ("True", "CacheFilled"),
+        "Available": ("True", "ReplicasReady"),
+        "Progressing": ("False", "RolloutComplete"),
+        "Degraded": ("False", "AsExpected"),
+    }
+    assert status["phase"] == "Available" and status["observedGeneration"] == 3
+    assert status["roles"] == {"engine": {"ready": 2, "desired": 2, "updated": 2}}
+    assert status["readyReplicas"] == 2 and status["serviceUrl"] == "http://m.ns.svc:80"
+
+
+def test_loading_cache_waits_without_engines() -> None:
+    status = judge(Observation(1, loader_jobs=(job(),), expected_workloads=1), [], NOW)
+    assert conditions(status)["Available"] == ("False", "WaitingForCache")
+    assert conditions(status)["Progressing"] == ("True", "LoadingModel")
+    assert status["phase"] == "Progressing"
+
+
+def test_failed_loader_is_degraded_while_old_engines_keep_serving() -> None:
+    obs = Observation(2, loader_jobs=(job(("Failed", "True")),), workloads=(deployment("m", 1, 1),), expected_workloads=1)
+    status = judge(obs, [], NOW)
+    assert conditions(status)["Degraded"] == ("True", "LoaderFailed")
+    assert conditions(status)["Available"] == ("True", "ReplicasReady")
+    assert status["phase"] == "Degraded"
+
+
+def test_rollout_in_progress_names_the_role() -> None:
+    obs = Observation(2, workloads=(deployment("m", 2, 2, updated=1, generation=2, observed=2, role="decode"),), expected_workloads=1)
+    status = judge(obs, [], NOW)
+    assert conditions(status)["Progressing"][0] == "True"
+    assert "decode" in next(c["message"] for c in status["conditions"] if c["type"] == "Progressing")
+
+
+def test_unobserved_generation_is_still_progressing() -> None:
+    obs = Observation(2, workloads=(deployment("m", 1, 1, generation=2, observed=1),), expected_workloads=1)
+    assert conditions(judge(obs, [], NOW))["Progressing"][0] == "True"
+
+
+def test_not_ready_replicas_are_counted_in_the_message() -> None:
+    obs = Observation(1, workloads=(deployment("p", 2, 1, role="prefill"), deployment("d", 1, 1, role="decode")), expected_workloads=2)
+    status = judge(obs, [], NOW)
+    available = next(c for c in status["conditions"] if c["type"] == "Available")
+    assert available["status"] == "False" and available["message"] == "ready replicas: prefill 1/2"
+
+
+def test_problems_make_it_degraded_with_the_first_reason() -> None:
+    obs = Observation(1, problems=(Problem("InvalidSpec", "spec.x: bad"), Problem("ApplyFailed", "Service y: 422")))
+    degraded = next(c for c in judge(obs, [], NOW)["conditions"] if c["type"] == "Degraded")
+    assert degraded["reason"] == "InvalidSpec" and degraded["message"] == "spec.x: bad; Service y: 422"
+
+
+def test_transition_time_is_kept_while_the_status_does_not_flip() -> None:
+    obs = Observation(1, workloads=(deployment("m", 1, 1),), expected_workloads=1)
+    earlier = [{"type": "Available", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"},
+               {"type": "Degraded", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}]
+    times = {c["type"]: c["lastTransitionTime"] for c in judge(obs, earlier, NOW)["conditions"]}
+    assert times["Available"] == "2026-01-01T00:00:00Z"
+    assert times["Degraded"] == "2026-11-23T03:00:00Z"
+
+
+def test_role_defaults_to_the_workload_name() -> None:
+    assert role_state(deployment("llama", 1, 0)).name == "llama"

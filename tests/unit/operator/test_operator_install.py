@@ -1,0 +1,39 @@
+"""`kubellm install` manifests: least-privilege RBAC, a hardened Deployment, the CRD."""
+
+from __future__ import annotations
+
+import kubernetes_validate
+import pytest
+
+from kubellm.operator.install import cluster_rules, manifests
+from kubellm.operator.kinds import MANAGED_KINDS
+
+
+def test_rbac_grants_no_wildcards_and_no_watch_on_managed_kinds() -> None:
+    for rule in cluster_rules():
+        assert "*" not in rule["verbs"] and "*" not in rule["resources"] and "*" not in rule["apiGroups"]
+    managed = {k.plural for k in MANAGED_KINDS}
+    for rule in cluster_rules():
+        if set(rule["resources"]) & managed:
+            assert rule["verbs"] == ["get", "list", "create", "patch", "delete"]
+    assert not any("secrets" in r["resources"] and "watch" in r["verbs"] for r in cluster_rules())
+
+
+def test_every_managed_kind_is_covered_by_a_rule() -> None:
+    for kind in MANAGED_KINDS:
+        assert any(kind.group in r["apiGroups"] and kind.plural in r["resources"] for r in cluster_rules()), kind
+
+
+def test_manifests_start_with_the_crd_and_validate_against_kubernetes() -> None:
+    docs = manifests("kubellm-system", "example.com/kubellm:1", 2)
+    assert docs[0]["kind"] == "CustomResourceDefinition"
+    for doc in docs:
+        kubernetes_validate.validate(doc, "1.31", strict=True)
+
+
+@pytest.mark.parametrize("field", ["runAsNonRoot", "readOnlyRootFilesystem", "allowPrivilegeEscalation"])
+def test_operator_container_is_hardened(field: str) -> None:
+    deployment = next(d for d in manifests() if d["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert field in container["securityContext"]
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
