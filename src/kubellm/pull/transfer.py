@@ -1,0 +1,202 @@
+"""The transfer engine shared by every driver: parallel ranges, bounded memory, retries, resume.
+
+Each range is streamed into its place in the staging file with ``pwrite`` (so memory is
+streams x chunk_size whatever the file size), fdatasync'ed, then recorded in the state file.
+When a file's last range lands it is hashed on a separate thread, overlapping the transfer
+of the others, and checked (source digest, safetensors header) before it counts as verified.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kubellm.pull.clock import Backoff, Clock
+from kubellm.pull.errors import DiskSpaceError, IntegrityError, PullError, TransferError
+from kubellm.pull.manifest import sha256_file
+from kubellm.pull.options import TransferOptions
+from kubellm.pull.progress import Progress
+from kubellm.pull.safety import check_safetensors_file
+from kubellm.pull.source import RemoteFile, SourceDriver
+from kubellm.pull.state import StateStore
+
+
+class Cancelled(Exception):
+    """Internal: another range failed, stop quietly."""
+
+
+@dataclass
+class FileJob:
+    file: RemoteFile
+    target: Path
+    ranges: list[tuple[int, int]]
+    pending: list[int]
+    left: int = field(init=False)
+    fd: int = field(init=False, default=-1)
+
+    def __post_init__(self) -> None:
+        self.left = len(self.pending)
+
+
+class TransferEngine:
+    def __init__(
+        self,
+        driver: SourceDriver,
+        store: StateStore,
+        options: TransferOptions,
+        progress: Progress,
+        clock: Clock,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._driver, self._store, self._opts = driver, store, options
+        self._progress, self._clock = progress, clock
+        self._backoff = backoff or Backoff(options.backoff_initial_s, options.backoff_max_s)
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+        self.bytes_received = 0
+        """Bytes read from the source by this run, failed attempts included."""
+
+    def run(self, jobs: list[FileJob], verify: Callable[[FileJob], None] | None = None) -> None:
+        """Fetch every pending range of *jobs*, then verify each file; raise the first failure."""
+        check = verify or self.verify_file
+        for job in jobs:
+            _open_target(job)
+        try:
+            with ThreadPoolExecutor(self._opts.streams, "pull") as pool, ThreadPoolExecutor(1, "verify") as hasher:
+                futures: list[Future[None]] = []
+                for job in jobs:
+                    if job.left == 0:
+                        futures.append(hasher.submit(self._finish_file, job, check))
+                    futures += [pool.submit(self._range_task, job, i, hasher, futures, check) for i in job.pending]
+                self._wait(futures)
+        finally:
+            for job in jobs:
+                os.close(job.fd)
+
+    def _wait(self, futures: list[Future[None]]) -> None:
+        seen = 0
+        while seen < len(futures):  # verify futures are appended while ranges complete
+            batch = futures[seen:]
+            done, _ = wait(batch, return_when=FIRST_EXCEPTION)
+            failed = [f for f in done if f.exception() is not None and not isinstance(f.exception(), Cancelled)]
+            if failed:
+                self._cancel.set()
+                for f in futures:
+                    f.cancel()
+                wait(futures)
+                raise failed[0].exception()  # type: ignore[misc]
+            if len(done) == len(batch):
+                seen += len(batch)
+
+    def _range_task(
+        self, job: FileJob, index: int, hasher: ThreadPoolExecutor, futures: list[Future[None]], check: Callable[[FileJob], None]
+    ) -> None:
+        self._fetch_with_retries(job, *job.ranges[index])
+        if self._opts.durable:
+            os.fdatasync(job.fd)
+        self._store.mark_range_done(job.file.path, index)
+        with self._lock:
+            job.left -= 1
+            last = job.left == 0
+            if last:
+                futures.append(hasher.submit(self._finish_file, job, check))
+
+    def _fetch_with_retries(self, job: FileJob, start: int, end: int) -> None:
+        attempt = 0
+        while True:
+            written = 0
+            try:
+                written = self._copy(job, start, end)
+                return
+            except TransferError as exc:
+                self._progress.advance(-written)
+                if not exc.retryable or attempt >= self._opts.retries:
+                    raise
+                self._progress.event("retry", file=job.file.path, offset=start, attempt=attempt + 1, error=str(exc))
+                self._clock.sleep(self._backoff.delay(attempt))
+                attempt += 1
+
+    def _copy(self, job: FileJob, start: int, end: int) -> int:
+        offset = start
+        chunks = self._driver.read_range(job.file, start, end)
+        try:
+            for chunk in chunks:
+                if self._cancel.is_set():
+                    raise Cancelled()
+                if offset + len(chunk) > end:
+                    raise IntegrityError(f"{job.file.path}: the source sent more bytes than the range asked for")
+                _pwrite_all(job.fd, chunk, offset)
+                offset += len(chunk)
+                self._count(len(chunk))
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        if offset != end:
+            raise TransferError(f"{job.file.path}: the connection ended after {offset - start} of {end - start} bytes")
+        return offset - start
+
+    def _count(self, nbytes: int) -> None:
+        with self._lock:
+            self.bytes_received += nbytes
+        self._progress.advance(nbytes)
+
+    def _finish_file(self, job: FileJob, check: Callable[[FileJob], None]) -> None:
+        if self._cancel.is_set():
+            raise Cancelled()
+        os.fsync(job.fd)
+        check(job)
+
+    def verify_file(self, job: FileJob) -> None:
+        """Hash the finished file and check it; a bad file is dropped so a re-run fetches it anew."""
+        file = job.file
+        try:
+            digest = sha256_file(job.target)
+            if file.sha256 is not None and digest != file.sha256:
+                raise IntegrityError(
+                    f"{file.path}: sha256 {digest} does not match the source's {file.sha256}",
+                    "the bytes were altered in transit or at the source; the file was discarded",
+                )
+            if file.path.endswith(".safetensors"):
+                check_safetensors_file(job.target, file.path)
+        except PullError:
+            self._store.forget_file(file.path)
+            job.target.unlink(missing_ok=True)
+            raise
+        self._store.mark_file_verified(file.path, digest)
+        self._progress.event("file_done", file=file.path, size=file.size, sha256=digest)
+
+
+def _open_target(job: FileJob) -> None:
+    job.target.parent.mkdir(parents=True, exist_ok=True)
+    job.fd = os.open(job.target, os.O_RDWR | os.O_CREAT, 0o644)
+    if os.fstat(job.fd).st_size != job.file.size:
+        try:
+            os.ftruncate(job.fd, job.file.size)
+        except OSError as exc:
+            os.close(job.fd)
+            raise _disk_error(exc, job.target) from exc
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.pwrite(fd, view, offset)
+        except OSError as exc:
+            raise _disk_error(exc, None) from exc
+        view, offset = view[n:], offset + n
+
+
+def _disk_error(exc: OSError, path: Path | None) -> PullError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskSpaceError(
+            f"the disk filled up while writing{f' {path}' if path else ''}",
+            "free space or give the cache volume more capacity, then run the pull again (it resumes)",
+        )
+    return PullError(f"cannot write the destination: {exc}")
