@@ -12,6 +12,7 @@ from aiohttp import web
 from kubellm.gateway.app import GATEWAY, build_gateway
 from kubellm.gateway.config import load_config
 from kubellm.gateway.errors import GatewayError
+from kubellm.gateway.k8s import KubernetesDiscovery
 
 log = logging.getLogger("kubellm.gateway")
 
@@ -52,7 +53,8 @@ async def drain(app: web.Application, site: web.BaseSite, deadline_s: float) -> 
 
 async def serve(config_path: Path, host: str, port: int, ready: asyncio.Event | None = None) -> None:
     config = load_config(config_path)
-    app = build_gateway(config)
+    discovery = [KubernetesDiscovery(config.kubernetes)] if config.kubernetes is not None else []
+    app = build_gateway(config, discovery=discovery)
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
