@@ -1,0 +1,49 @@
+"""`kubellm render` as a user types it: stdout stream, -o directory, errors with exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def kubellm(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kubellm.cli.main", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_render_to_stdout_is_deterministic_and_ordered() -> None:
+    first = kubellm("render", "examples/hf-autoscale.yaml")
+    second = kubellm("render", "examples/hf-autoscale.yaml")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    kinds = [d["kind"] for d in yaml.safe_load_all(first.stdout)]
+    assert kinds[:2] == ["StorageClass", "ServiceAccount"]
+    assert kinds.index("PersistentVolumeClaim") < kinds.index("Job") < kinds.index("Deployment") < kinds.index("ScaledObject")
+
+
+def test_render_writes_one_file_per_object(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = kubellm("render", "examples/quickstart.yaml", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    files = sorted(p.name for p in out.iterdir())
+    assert files[0].startswith("00-serviceaccount-quickstart")
+    assert all(yaml.safe_load(p.read_text())["metadata"]["name"] for p in out.iterdir())
+
+
+def test_render_refuses_an_invalid_spec_and_writes_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: kubellm.dev/v1alpha1\nkind: LLMService\nmetadata: {name: x}\nspec: {model: {uri: 'ftp://x'}}\n")
+    out = tmp_path / "out"
+    result = kubellm("render", str(bad), "-o", str(out))
+    assert result.returncode == 2
+    assert "spec.model.uri" in result.stderr
+    assert not out.exists()
+
+
+def test_render_refuses_an_image_volume_before_1_31() -> None:
+    result = kubellm("render", "examples/oci-image-volume.yaml", "--target-version", "1.30")
+    assert result.returncode == 2 and "1.31" in result.stderr

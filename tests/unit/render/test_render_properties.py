@@ -1,0 +1,104 @@
+"""Property tests over generated specs: valid specs always render (deterministically, to
+objects that validate against Kubernetes), and each invalid spec is refused naming its field."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import kubernetes_validate
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kubellm.render import render
+from kubellm.render.output import to_stream
+from kubellm.spec import SpecError, parse_spec
+
+names = st.from_regex(r"[a-z][a-z0-9]{0,10}", fullmatch=True)
+uris = st.sampled_from(["hf://org/model@main", "s3://bucket-a/m", "gs://bucket-b/m", "az://container/m",
+                        "https://example.com/m", "oci://registry.example.com/m/x:v1", "models:/m/3"])
+
+
+@st.composite
+def valid_specs(draw: st.DrawFn) -> dict[str, Any]:
+    mode = draw(st.sampled_from(["standard", "disaggregated", "multinode"]))
+    kind = "vllm" if mode == "multinode" else draw(st.sampled_from(["vllm", "sim"] if mode == "disaggregated" else ["vllm", "sim", "llamacpp"]))
+    gpus = draw(st.integers(1, 8)) if kind == "vllm" else 0
+    spec: dict[str, Any] = {"model": {"uri": draw(uris)}, "engine": {"kind": kind}, "resources": {"accelerator": {"count": gpus}}}
+    if kind == "sim":
+        spec["model"]["uri"] = draw(st.sampled_from(["sim://tiny", spec["model"]["uri"]]))
+    if kind == "llamacpp":
+        spec["model"]["uri"] = "https://example.com/model-q4.gguf"
+    if kind == "vllm" and mode == "standard":
+        spec["engine"]["tensorParallelSize"] = draw(st.integers(1, gpus))
+    lo = draw(st.integers(1, 5))
+    backend = draw(st.sampled_from(["keda", "hpa"]))
+    scaling = {"minReplicas": lo, "maxReplicas": lo + draw(st.integers(0, 10)), "backend": backend,
+               "signal": draw(st.sampled_from(["queueDepth", "kvCacheUsage", "runningRequests", "ttft", "gpuUtilization"]))}
+    if backend == "keda" and draw(st.booleans()):
+        scaling["scaleToZero"] = True
+    spec["serving"] = {"mode": mode}
+    if mode == "disaggregated":
+        spec["serving"]["prefill"] = {"scaling": scaling, "acceleratorCount": gpus}
+        spec["serving"]["decode"] = {"scaling": {"minReplicas": 1}}
+    else:
+        spec["scaling"] = scaling
+    if mode == "multinode":
+        spec["serving"]["multinode"] = {"nodes": 2}
+        spec["engine"]["tensorParallelSize"] = gpus
+        spec["engine"]["pipelineParallelSize"] = 2
+    if draw(st.booleans()):
+        spec["exposure"] = {"ingress": {"host": "llm.example.com", "tls": {"secretName": "tls"}}}
+    if draw(st.booleans()):
+        spec["observability"] = {"monitor": draw(st.sampled_from(["podMonitor", "serviceMonitor", "none"])), "alerts": draw(st.booleans())}
+    metadata = {"name": draw(names)}
+    if draw(st.booleans()):
+        metadata["namespace"] = draw(names)
+    return {"apiVersion": "kubellm.dev/v1alpha1", "kind": "LLMService", "metadata": metadata, "spec": spec}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_specs())
+def test_valid_specs_render_deterministically_to_valid_objects(data: dict[str, Any]) -> None:
+    service = parse_spec(data)
+    first = render(service)
+    assert to_stream(first) == to_stream(render(parse_spec(copy.deepcopy(data))))
+    names = [(o["kind"], o["metadata"]["name"]) for o in first]
+    assert len(names) == len(set(names))
+    for obj in first:
+        if obj["apiVersion"].split("/")[0] in ("v1", "apps", "batch", "policy", "networking.k8s.io", "rbac.authorization.k8s.io", "autoscaling", "storage.k8s.io"):
+            kubernetes_validate.validate(obj, "1.31", strict=True)
+
+
+# (mutation, the field path the error must name)
+BREAKAGES: list[tuple[str, Any, str]] = [
+    ("spec.model.uri", "ftp://nope", "spec.model.uri"),
+    ("spec.engine.kind", "tgi", "spec.engine.kind"),
+    ("spec.engine.bogusField", 1, "spec.engine.bogusField"),
+    ("metadata.name", "Not_A_Name", "metadata.name"),
+    ("spec.scaling.minReplicas", 0, "spec.scaling.minReplicas"),
+    ("spec.resources.cpu", "lots", "spec.resources.cpu"),
+    ("spec.slo.maxErrorRate", 2, "spec.slo.maxErrorRate"),
+    ("spec.cache.accessMode", "ReadWriteAll", "spec.cache.accessMode"),
+]
+
+
+def _set(data: dict[str, Any], path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    node = data
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[leaf] = value
+
+
+@settings(max_examples=60, deadline=None)
+@given(valid_specs(), st.sampled_from(BREAKAGES))
+def test_every_invalid_spec_is_refused_naming_the_field(data: dict[str, Any], breakage: tuple[str, Any, str]) -> None:
+    path, value, expected = breakage
+    _set(data, path, value)
+    try:
+        parse_spec(data)
+    except SpecError as exc:
+        assert expected in exc.paths, exc
+    else:
+        raise AssertionError(f"{path}={value!r} was accepted")

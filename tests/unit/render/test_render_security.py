@@ -1,0 +1,73 @@
+"""Secure defaults hold for every pod of every example: Pod Security Standard "restricted"
+fields, no service account token, resources with limits, probes; a default-deny policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "privileged": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def pod_specs(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = obj.get("spec", {})
+    if obj["kind"] in ("Deployment", "Job", "Rollout"):
+        return [spec["template"]["spec"]]
+    if obj["kind"] == "LeaderWorkerSet":
+        lwt = spec["leaderWorkerTemplate"]
+        return [lwt["leaderTemplate"]["spec"], lwt["workerTemplate"]["spec"]]
+    return []
+
+
+def test_every_pod_meets_the_restricted_profile(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    pods = [p for objects in rendered.values() for o in objects for p in pod_specs(o)]
+    assert len(pods) > 15
+    for pod in pods:
+        assert pod["automountServiceAccountToken"] is False
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] >= 10000
+        assert not any(key in pod for key in ("hostNetwork", "hostPID", "hostIPC"))
+        for container in pod["containers"] + pod.get("initContainers", []):
+            assert container["securityContext"] == RESTRICTED_CONTAINER
+            assert container["resources"]["limits"] == container["resources"]["requests"]
+            assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+        for volume in pod["volumes"]:
+            assert "hostPath" not in volume
+
+
+def test_engines_have_probes_and_gpus_only_where_asked(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    quickstart = next(o for o in rendered["quickstart"] if o["kind"] == "Deployment")
+    engine = quickstart["spec"]["template"]["spec"]["containers"][0]
+    assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(engine)
+    assert "nvidia.com/gpu" not in engine["resources"]["limits"]
+    mistral = next(o for o in rendered["mistral-7b-l4-gcs"] if o["kind"] == "Deployment")
+    pod = mistral["spec"]["template"]["spec"]
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert pod["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-l4"}
+    assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
+
+
+def test_every_example_has_a_default_deny_policy_and_a_tokenless_service_account(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    for name, objects in rendered.items():
+        deny = [o for o in objects if o["kind"] == "NetworkPolicy" and o["metadata"]["name"].endswith("-default-deny")]
+        assert len(deny) == 1, name
+        assert deny[0]["spec"]["ingress"] == [] and deny[0]["spec"]["egress"] == []
+        account = next(o for o in objects if o["kind"] == "ServiceAccount")
+        assert account["automountServiceAccountToken"] is False
+
+
+def test_credentials_reach_the_loader_as_files_not_environment_values(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    job = next(o for o in rendered["hf-autoscale"] if o["kind"] == "Job")
+    pod = job["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["command"] + container["args"][:1] == ["kubellm", "pull"]
+    assert {"name": "credentials", "secret": {"secretName": "hf-token", "defaultMode": 0o440}} in pod["volumes"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["HF_TOKEN_PATH"]["value"].endswith("/HF_TOKEN")
+    assert all("valueFrom" not in e for e in env.values())
