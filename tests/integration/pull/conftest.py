@@ -1,0 +1,92 @@
+"""Real servers on loopback for the pull integration tests, each started here and killed after.
+
+- moto's standalone S3 server (`moto_server`), a real S3 API implementation;
+- the distribution registry (Debian `docker-registry`) with a temp config, artifacts pushed by `oras`;
+- Azurite (npm), Microsoft's Azure Storage emulator, when scripts/setup/pull.sh installed it;
+- hf_standin.py: a STAND-IN for the Hugging Face Hub (no internet here), driven by huggingface_hub.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from pull_testkit import REPO, HfStandin, free_port, start_hf_standin, stop, wait_http  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def hf_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HfStandin]:
+    proc, hub = start_hf_standin(tmp_path_factory.mktemp("hub"))
+    yield hub
+    stop(proc)
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    port = free_port()
+    exe = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
+    proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url)
+        yield url
+    finally:
+        stop(proc)
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, s3_endpoint: str) -> str:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    return s3_endpoint
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    exe = shutil.which("docker-registry")
+    if exe is None:
+        pytest.skip("docker-registry is not installed: run scripts/setup/pull.sh")
+    root = tmp_path_factory.mktemp("registry")
+    port = free_port()
+    config = root / "config.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: "
+        f"{root / 'data'}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n"
+    )
+    proc = subprocess.Popen([exe, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/v2/")
+        yield f"127.0.0.1:{port}"
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    exe = REPO / ".tools/azurite/node_modules/.bin/azurite-blob"
+    if not exe.exists():
+        pytest.skip("azurite is not installed: run scripts/setup/pull.sh")
+    port = free_port()
+    data = tmp_path_factory.mktemp("azurite")
+    cmd = [str(exe), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(data), "--silent", "--skipApiVersionCheck"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    account = "devstoreaccount1"
+    key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+    conn = f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={key};BlobEndpoint=http://127.0.0.1:{port}/{account};"
+    try:
+        wait_http(f"http://127.0.0.1:{port}/{account}?comp=list", ok=(200, 400, 403))
+        yield conn
+    finally:
+        stop(proc)
+
+
