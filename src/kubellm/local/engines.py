@@ -32,10 +32,7 @@ class EngineLaunch:
 def sim_launch(service: LLMService, host: str, port: int) -> EngineLaunch:
     spec = service.spec
     argv = [sys.executable, "-m", "kubellm.cli.main", "sim", "--host", host, "--port", str(port),
-            "--model", spec.model.served_name]
-    # "default" in the spec means "the simulator's own default profile".
-    if spec.engine.sim.profile != "default":
-        argv += ["--profile", spec.engine.sim.profile]
+            "--model", spec.model.served_name, "--profile", spec.engine.sim.profile]
     if spec.engine.sim.fixed_ttft_ms is not None and spec.engine.sim.fixed_tpot_ms is not None:
         argv += ["--fixed-ttft-ms", str(spec.engine.sim.fixed_ttft_ms),
                  "--fixed-tpot-ms", str(spec.engine.sim.fixed_tpot_ms)]

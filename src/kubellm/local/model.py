@@ -4,7 +4,10 @@ names with ``--model-file``, or the local cache filled by ``kubellm pull``.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 from kubellm.local.errors import ModelNotAvailableError
@@ -18,7 +21,8 @@ def default_cache_dir() -> Path:
     return Path(base) / "kubellm"
 
 
-def resolve_model(service: LLMService, cache_dir: Path, model_file: Path | None) -> Path | None:
+def resolve_model(service: LLMService, cache_dir: Path, model_file: Path | None,
+                  on_event: Callable[[str], None] = lambda _: None) -> Path | None:
     """The path the engine loads (None for the simulator); pulls into *cache_dir* if needed."""
     spec = service.spec
     if spec.engine.kind == "sim":
@@ -27,10 +31,17 @@ def resolve_model(service: LLMService, cache_dir: Path, model_file: Path | None)
         if not model_file.exists():
             raise ModelNotAvailableError(f"--model-file {model_file} does not exist; give the path of the model file")
         return model_file.resolve()
-    directory = pull_model(spec.model.uri, cache_dir)
-    if spec.engine.kind == "llamacpp":
-        return _find_gguf(directory, gguf_file(service.spec))
-    return directory
+    gguf = gguf_file(spec) if spec.engine.kind == "llamacpp" else None
+    dest = model_cache_path(spec.model.uri, cache_dir)
+    on_event(f"pulling {spec.model.uri} into {dest}")
+    directory = pull_model(service, dest, gguf)
+    return _find_gguf(directory, gguf) if spec.engine.kind == "llamacpp" else directory
+
+
+def model_cache_path(uri: str, cache_dir: Path) -> Path:
+    """Where *uri* is cached: readable last segment plus a digest of the whole URI."""
+    segment = re.sub(r"[^A-Za-z0-9._-]", "-", uri.rstrip("/").rsplit("/", 1)[-1]) or "model"
+    return cache_dir / "models" / f"{segment}-{hashlib.sha256(uri.encode()).hexdigest()[:12]}"
 
 
 def _find_gguf(directory: Path, name: str | None) -> Path:
@@ -42,14 +53,16 @@ def _find_gguf(directory: Path, name: str | None) -> Path:
     return matches[0]
 
 
-def pull_model(uri: str, cache_dir: Path) -> Path:
-    """Pull *uri* into *cache_dir* with kubellm.pull and return the local directory."""
+def pull_model(service: LLMService, dest: Path, gguf: str | None) -> Path:
+    """Pull the spec's model into *dest* with kubellm.pull (a no-op when already complete)."""
+    from kubellm.pull import PullError, PullOptions, SourceSettings, pull
+
+    model = service.spec.model
+    allow = model.allow_patterns or ((gguf,) if gguf and not model.uri.endswith(gguf) else ())
+    options = PullOptions(allow_patterns=allow, ignore_patterns=model.ignore_patterns, verify="size")
     try:
-        from kubellm.pull import pull_to_cache  # type: ignore[attr-defined]
-    except ImportError:
-        raise ModelNotAvailableError(
-            f"cannot pull {uri}: this build of kubellm has no model puller (kubellm.pull). "
-            "Download the file yourself and pass it with --model-file PATH"
-        ) from None
-    path: Path = pull_to_cache(uri, cache_dir)
-    return path
+        result = pull(model.uri, dest, options, SourceSettings.from_env(os.environ))
+    except PullError as exc:
+        raise ModelNotAvailableError(f"cannot pull {model.uri}: {exc}; or download the file yourself and pass "
+                                     "--model-file PATH") from exc
+    return result.dest

@@ -46,11 +46,11 @@ class UpOptions(BaseModel):
     drain_s: Annotated[float, Field(ge=0)] = 30.0
 
 
-def prepare(service: LLMService, options: UpOptions) -> Launcher:
+def prepare(service: LLMService, options: UpOptions, on_event: Callable[[str], None] = lambda _: None) -> Launcher:
     """Everything that can fail before a process starts: mode, engine, model files."""
     check_serving_mode(service)
     check_engine(service)
-    model = resolve_model(service, options.cache_dir, options.model_file)
+    model = resolve_model(service, options.cache_dir, options.model_file, on_event)
     return launcher_for(service, model, options.host)
 
 
@@ -66,13 +66,14 @@ def banner(base_url: str, model: str, api_key: bool) -> str:
 async def run_up(service: LLMService, options: UpOptions, console: Console, stop: asyncio.Event,
                  clock: Callable[[], float] = time.monotonic) -> None:
     """Run *service* locally until *stop* is set."""
-    launcher = prepare(service, options)
+    events = _event_printer(console)
+    # A pull blocks for as long as the download takes: off the loop, so signals still land.
+    launcher = await asyncio.to_thread(prepare, service, options, events)
     config = gateway_config_for(service, options.api_keys_file)
     policy = ScalingPolicy.from_spec(service.spec.scaling)
     served = service.spec.model.served_name
     log_dir = options.cache_dir / "logs" / service.name / time.strftime("%Y%m%d-%H%M%S")
     discovery = LocalDiscovery()
-    events = _event_printer(console)
     supervisor = Supervisor(launcher, lambda urls: discovery.set_endpoints(served, urls), log_dir,
                             options.host, options.drain_s, events)
     wake = asyncio.Event()
