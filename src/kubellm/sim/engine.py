@@ -11,6 +11,7 @@ costs no wake-ups while it runs.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from kubellm.sim.config import SimConfig
@@ -48,10 +49,11 @@ class CostModelEngine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.on_step: list[Any] = []  # callbacks after each step (KV-event publisher)
 
-    # model clock: model seconds = (loop seconds - anchor) * time_scale ---------------------
+    # model clock: model seconds = monotonic seconds * time_scale. uvloop's loop.time() is
+    # cached per loop iteration at millisecond resolution, too coarse for 7 ms steps, so the
+    # clock reads time.monotonic() and only timers are converted to loop time.
     def _now(self) -> float:
-        assert self._loop is not None
-        return self._loop.time() * self._scale
+        return time.monotonic() * self._scale
 
     def _wall(self, model_t: float) -> float:
         return model_t / self._scale
@@ -70,9 +72,9 @@ class CostModelEngine:
             self._task = None
 
     # requests ------------------------------------------------------------------------------
-    def submit(self, req: GenRequest) -> Progress:
+    def submit(self, req: GenRequest, arrival: float | None = None) -> Progress:
         self._check_fits(req)
-        now = self._now()
+        now = self._now() if arrival is None else min(arrival * self._scale, self._now())
         prog = Progress(self._wall(now))
         ready_at = None
         if req.kv_transfer_in is not None and self.config.kv_role in ("decode", "both"):
@@ -120,7 +122,7 @@ class CostModelEngine:
             if not self.scheduler.has_work():
                 self._wake.clear()
                 await self._wake.wait()
-                t = self._now()
+                t = min(self._now(), self._earliest_arrival())
                 continue
             t = max(t, self._now() - MAX_LAG_S * self._scale)
             plan = self.scheduler.schedule(t)
@@ -132,6 +134,10 @@ class CostModelEngine:
             await self._sleep_until(end)
             self._apply(plan, self.scheduler.complete(plan, end))
             t = end
+
+    def _earliest_arrival(self) -> float:
+        """An idle engine starts its next step when the first queued request arrived."""
+        return min((r.arrival for r in self.scheduler.waiting), default=self._now())
 
     async def _idle_until_ready(self, t: float) -> float:
         """Nothing runnable (KV transfers in flight): wait for the first or a new request."""
@@ -146,8 +152,11 @@ class CostModelEngine:
 
     async def _sleep_until(self, model_t: float) -> None:
         assert self._loop is not None
+        delay = self._wall(model_t) - time.monotonic()
+        if delay <= 0:
+            return
         fut = self._loop.create_future()
-        self._loop.call_at(self._wall(model_t), _set_done, fut)
+        self._loop.call_later(delay, _set_done, fut)
         await fut
 
     def _apply(self, plan: StepPlan, result: StepResult) -> None:

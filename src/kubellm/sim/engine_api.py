@@ -29,7 +29,9 @@ class Engine(Protocol):
 
     stats: EngineStats
 
-    def submit(self, req: GenRequest) -> Progress: ...
+    def submit(self, req: GenRequest, arrival: float | None = None) -> Progress:
+        """Queue *req*; *arrival* is when the request reached the server (loop time), default now."""
+        ...
 
     def abort(self, progress: Progress) -> None: ...
 

@@ -2,13 +2,15 @@
 
 Used by tests of other components that need a known latency. Token ``k`` (1-based)
 of a request that arrived at ``t0`` is ready at ``t0 + ttft + (k - 1) * tpot``;
-timers are set at those absolute times so lateness does not accumulate. A request
+timers aim at those absolute times (on ``time.monotonic``, finer than uvloop's
+millisecond loop clock) so lateness does not accumulate. A request
 that does not stream gets one timer, at its last token.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 from kubellm.sim.engine_api import GenRequest
 from kubellm.sim.metrics import EngineStats
@@ -33,9 +35,9 @@ class FixedLatencyEngine:
             handle.cancel()
         self._timers.clear()
 
-    def submit(self, req: GenRequest) -> Progress:
+    def submit(self, req: GenRequest, arrival: float | None = None) -> Progress:
         assert self._loop is not None, "start() the engine first"
-        now = self._loop.time()
+        now = time.monotonic() if arrival is None else min(arrival, time.monotonic())
         prog = Progress(now)
         self.stats.num_running += 1
         self.stats.prompt_tokens += len(req.prompt_ids)
@@ -48,7 +50,7 @@ class FixedLatencyEngine:
     def _schedule(self, prog: Progress, req: GenRequest, k: int) -> None:
         assert self._loop is not None
         at = prog.arrival + self.ttft + (k - 1) * self.tpot
-        self._timers[id(prog)] = self._loop.call_at(at, self._tick, prog, req, k)
+        self._timers[id(prog)] = self._loop.call_later(at - time.monotonic(), self._tick, prog, req, k)
 
     def _tick(self, prog: Progress, req: GenRequest, k: int) -> None:
         done = k >= req.num_output

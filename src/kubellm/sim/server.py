@@ -209,6 +209,7 @@ class EngineServer:
         return await self._generate(request, chat=False)
 
     async def _generate(self, request: web.Request, chat: bool) -> web.StreamResponse:
+        received = time.monotonic()  # arrival, before the body is parsed
         if not self._ready():
             return _error(RequestError("The engine is still loading the model.", status=503,
                                        err_type="ServiceUnavailableError"))
@@ -233,10 +234,11 @@ class EngineServer:
             return web.Response(status=503)
         if fault.spike_s:
             await asyncio.sleep(fault.spike_s / self.config.time_scale)
+            received = time.monotonic()
         model = lora or self.config.model
         gen = _gen_request(plan, lora, self._vocab)
         try:
-            prog = self.engine.submit(gen)
+            prog = self.engine.submit(gen, received)
         except RequestError as err:
             return _error(err)
         if plan.stream:
@@ -274,7 +276,9 @@ class EngineServer:
                 await prog.wait()
             await resp.write(enc.final(prog.num_out, prog.num_cached_tokens, prog.kv_transfer_params))
             await resp.write_eof()
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:  # the client went away: free the engine's slot
+            self.engine.abort(prog)
+        except asyncio.CancelledError:
             self.engine.abort(prog)
             raise
         return resp
