@@ -74,7 +74,7 @@ class HfStandin:
 def start_hf_standin(root: Path, throttle: float = 0.0) -> tuple[subprocess.Popen[str], HfStandin]:
     root.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, str(HERE / "hf_standin.py"), str(root), "--throttle", str(throttle)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line.startswith("PORT "):
