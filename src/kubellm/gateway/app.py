@@ -31,6 +31,7 @@ from kubellm.gateway.discovery import DiscoverySource
 from kubellm.gateway.endpoint import Endpoint
 from kubellm.gateway.errors import (GatewayError, NoEndpointError, OverloadedError, PayloadTooLargeError,
                                     error_body)
+from kubellm.gateway.kvevents import KvEventSubscriber, kv_address
 from kubellm.gateway.models import ModelTable, Target
 from kubellm.gateway.payload import Kind, ParsedRequest, parse_request
 from kubellm.gateway.pool import Pool
@@ -41,6 +42,7 @@ from kubellm.gateway.scheduling.prefix import block_hashes
 from kubellm.gateway.scheduling.request import RoutingRequest
 from kubellm.gateway.scheduling.scheduler import Scheduler
 from kubellm.gateway.telemetry import GatewayMetrics
+from kubellm.gateway.tokenizers import sim_token_hashes
 from kubellm.gateway.tenants import TenantRegistry
 from kubellm.gateway.upstream import Upstream
 
@@ -76,6 +78,8 @@ class Gateway:
         self._activations: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._session: aiohttp.ClientSession | None = None
+        self._kv: KvEventSubscriber | None = None
+        self._kv_watched: set[str] = set()
         self.apply_config(config)
 
     # -- configuration and membership --------------------------------------------------
@@ -99,6 +103,7 @@ class Gateway:
         self.models = ModelTable(config, self.rng)
         if self._session is not None:
             self.proxy = Proxy(config, Upstream(self._session, config.timeouts), self.metrics)
+        self._sync_kv_events()
 
     @staticmethod
     def _pool_specs(m: ModelConfig) -> list[tuple[str, str, tuple[str, ...]]]:
@@ -124,6 +129,24 @@ class Gateway:
                 self._spawn(self._prober.check_health(ep))
         for url in gone:
             self.routing.prefix.forget_endpoint(url)
+        self._sync_kv_events()
+
+    def _sync_kv_events(self) -> None:
+        """Subscribe to the KV events of every endpoint whose model publishes them."""
+        if self._kv is None:
+            return
+        wanted: dict[str, str] = {}
+        for m in self.config.models:
+            for name, _, _ in self._pool_specs(m):
+                for ep in self.pools[name].endpoints:
+                    address = kv_address(m, ep.url)
+                    if address is not None:
+                        wanted[ep.url] = address
+        for url in set(self._kv_watched) - set(wanted):
+            self._kv.unwatch(url)
+        for url, address in wanted.items():
+            self._kv.watch(url, address)
+        self._kv_watched = set(wanted)
 
     def endpoints(self) -> list[Endpoint]:
         return [e for p in self.pools.values() for e in p.endpoints]
@@ -149,6 +172,8 @@ class Gateway:
         r = self.config.resilience
         self._prober = Prober(self._session, self.endpoints, self._on_health,
                               scrape_s=r.scrape_interval_s, health_s=r.health_interval_s)
+        self._kv = KvEventSubscriber(self.routing.precise_prefix)
+        self._sync_kv_events()
         for source in self._discovery:
             self._spawn(source.run(self))
         await asyncio.sleep(0)
@@ -160,6 +185,8 @@ class Gateway:
         for task in list(self._tasks) + list(self._activations.values()):
             task.cancel()
         await asyncio.gather(*self._tasks, *self._activations.values(), return_exceptions=True)
+        if self._kv is not None:
+            await self._kv.close()
         if self._session is not None:
             await self._session.close()
 
@@ -196,9 +223,11 @@ class Gateway:
     # -- request handling ---------------------------------------------------------------
     def _routing_request(self, request: web.Request, parsed: ParsedRequest, target: Target) -> RoutingRequest:
         seed = f"{target.lora or ''}\x1d" if target.lora else ""
-        return RoutingRequest(model=target.model.name, lora=target.lora,
+        m = target.model
+        tokens = sim_token_hashes(parsed, m.kv_block_size, target.lora) if m.precise_tokenizer == "sim" else ()
+        return RoutingRequest(model=m.name, lora=target.lora,
                               prefix_hashes=block_hashes(seed + parsed.prompt_text, PREFIX_BLOCK_CHARS),
-                              session=request.headers.get(self.config.session_header))
+                              session=request.headers.get(self.config.session_header), token_hashes=tokens)
 
     def _upstream_headers(self, request: web.Request) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}

@@ -88,6 +88,11 @@ class ModelConfig(_Model):
     scale_from_zero: bool = False
     max_queue: int = Field(256, ge=0, description="requests waiting for an endpoint slot before 429")
     max_outstanding_per_endpoint: int = Field(256, ge=1, description="in-flight requests per endpoint")
+    kv_events_port: int | None = Field(None, ge=1, le=65535, description="engines' ZMQ KV-event port (same host)")
+    kv_events_endpoints: dict[str, str] = Field({}, description="endpoint URL -> ZMQ address of its KV events")
+    precise_tokenizer: Literal["sim"] | None = Field(
+        None, description="tokenizer giving the engine's block hashes for the precise-prefix scorer")
+    kv_block_size: int = Field(16, ge=1)
 
     @model_validator(mode="after")
     def _canary_total(self) -> "ModelConfig":

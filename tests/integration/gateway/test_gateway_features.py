@@ -134,3 +134,29 @@ async def test_config_reload_without_restart(start_gateway, tmp_path: Path):
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+
+
+async def test_precise_prefix_follows_engine_kv_events(start_gateway):
+    """Cost-model engines publishing KV events over ZMQ; the gateway routes on what they report."""
+    async with run_fleet(SimConfig(model="m", profile="tiny", kv_events_port=0), replicas=3) as urls:
+        kv = {s.url: s.kv_publisher.endpoint for s in urls.servers}
+        gw = await start_gateway({
+            "models": [model("m", urls, profile="precise", preciseTokenizer="sim", kvEventsEndpoints=kv)],
+            "profiles": {"precise": {"scorers": [{"type": "precise-prefix", "weight": 1}]}}})
+        await asyncio.sleep(0.3)  # ZMQ subscriptions settle
+        index = gw.gateway.routing.precise_prefix
+        c = gw.client()
+        system = "You are a careful assistant. " * 30
+        await c.chat.completions.create(model="m", messages=[{"role": "system", "content": system},
+                                                              {"role": "user", "content": "first"}], max_tokens=2)
+        for _ in range(50):
+            if len(index):
+                break
+            await asyncio.sleep(0.02)
+        owner = [s for s in urls.servers if s.engine.stats.prompt_tokens > 0]
+        assert len(owner) == 1 and len(index) > 0
+        for i in range(6):
+            await c.chat.completions.create(model="m", messages=[{"role": "system", "content": system},
+                                                                  {"role": "user", "content": f"q{i}"}], max_tokens=2)
+        assert sum(s.engine.stats.prompt_tokens > 0 for s in urls.servers) == 1  # all followed the cache
+        assert owner[0].engine.stats.prefix_hits > 0

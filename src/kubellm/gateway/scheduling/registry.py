@@ -25,7 +25,7 @@ SCORERS: dict[str, ScorerFactory] = {
     "kv-cache-usage": lambda p, s: scorers.kv_cache_usage,
     "lora-affinity": lambda p, s: scorers.lora_affinity,
     "prefix-affinity": lambda p, s: scorers.make_prefix_scorer(s.prefix),
-    "precise-prefix": lambda p, s: scorers.make_prefix_scorer(s.precise_prefix),
+    "precise-prefix": lambda p, s: scorers.make_prefix_scorer(s.precise_prefix, precise=True),
     "session-affinity": lambda p, s: scorers.make_session_scorer(s.sessions),
 }
 

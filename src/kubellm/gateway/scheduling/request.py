@@ -11,6 +11,7 @@ class RoutingRequest:
     lora: str | None = None
     prefix_hashes: tuple[int, ...] = ()  # chained hashes of the prompt's blocks
     session: str | None = None  # value of the session header
+    token_hashes: tuple[int, ...] = ()  # engine block hashes of the prompt's tokens (precise prefix)
 
     @property
     def hash_key(self) -> int | None:

@@ -41,14 +41,16 @@ def lora_affinity(req: RoutingRequest, eps: Sequence[Endpoint]) -> list[float]:
     return [1.0 if req.lora in e.loras else 0.0 for e in eps]
 
 
-def make_prefix_scorer(index: PrefixIndex) -> Scorer:
-    """Share of the prompt's leading blocks the endpoint is believed to hold."""
+def make_prefix_scorer(index: PrefixIndex, *, precise: bool = False) -> Scorer:
+    """Share of the prompt's leading blocks the endpoint holds: believed (approximate index of
+    what the gateway sent where) or known (``precise``: the engines' own KV events)."""
 
     def prefix_affinity(req: RoutingRequest, eps: Sequence[Endpoint]) -> list[float]:
-        n = len(req.prefix_hashes)
+        hashes = req.token_hashes if precise else req.prefix_hashes
+        n = len(hashes)
         if n == 0:
             return [0.0] * len(eps)
-        matched = index.matched_blocks(req.prefix_hashes, [e.url for e in eps])
+        matched = index.matched_blocks(hashes, [e.url for e in eps])
         return [matched[e.url] / n for e in eps]
 
     return prefix_affinity
