@@ -18,7 +18,22 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from pull_testkit import REPO, HfStandin, free_port, start_hf_standin, stop, wait_http  # noqa: E402
+from pull_testkit import REPO, HERE, HfStandin, free_port, start_hf_standin, stop, wait_http  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def file_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """(base URL, root dir) of static_server.py: aiohttp static files with Range, plus /stall/."""
+    root = tmp_path_factory.mktemp("www")
+    cmd = [sys.executable, str(HERE / "static_server.py"), str(root)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    try:
+        assert line.startswith("PORT "), line
+        yield f"http://127.0.0.1:{line.split()[1]}", root
+    finally:
+        stop(proc)
 
 
 @pytest.fixture(scope="module")

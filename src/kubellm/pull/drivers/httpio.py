@@ -43,7 +43,7 @@ def send(client: httpx.Client, method: str, url: str, what: str, **kwargs: objec
     try:
         return client.request(method, url, **kwargs)  # type: ignore[arg-type]
     except httpx.TimeoutException as exc:
-        raise StallError(f"{what}: no response within the timeout ({exc.__class__.__name__})") from exc
+        raise StallError(f"{what}: stalled, no response within the timeout ({exc.__class__.__name__})") from exc
     except httpx.HTTPError as exc:
         raise TransferError(f"{what}: {exc.__class__.__name__}: {exc}") from exc
 

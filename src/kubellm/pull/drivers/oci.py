@@ -33,6 +33,7 @@ MANIFEST_TYPES = ", ".join(
 )
 TITLE = "org.opencontainers.image.title"
 UNPACK = "io.deis.oras.content.unpack"
+DIR_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 AUTH_HINT = "set KUBELLM_OCI_USERNAME and KUBELLM_OCI_PASSWORD (from the Secret in spec.model.credentials)"
 
 
@@ -73,7 +74,8 @@ class OciDriver:
         if not name:
             raise SourceError(f"{self._where}: layer {digest} has no file name", "push model files with oras, which names each layer")
         algorithm, _, hexdigest = digest.partition(":")
-        unpack = str(annotations.get(UNPACK, "")).lower() == "true"
+        # oras marks a pushed directory with an annotation (Go CLI) or the tar+gzip type (oras-py)
+        unpack = str(annotations.get(UNPACK, "")).lower() == "true" or layer.get("mediaType") == DIR_TYPE
         return RemoteFile(
             name, int(layer["size"]), hexdigest if algorithm == "sha256" else None, digest,
             f"{self._base}/blobs/{digest}", archive=unpack,
