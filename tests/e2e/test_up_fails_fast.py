@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import time
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kubellm.local.testing import kubellm_executable
+from kubellm.local.testing import descendants_of, kubellm_executable, pid_alive
 
 SIM = """apiVersion: kubellm.dev/v1alpha1
 kind: LLMService
@@ -80,3 +81,21 @@ def test_api_keys_in_the_spec_need_a_local_keys_file(tmp_path: Path) -> None:
     spec = SIM + "  security:\n    apiKeys: {secretRef: {name: keys, key: keys}}\n"
     code, out, _ = _up(tmp_path, spec)
     assert code == 1 and "--api-keys-file" in out and "Secret keys/keys" in out
+
+
+def test_sigterm_while_the_first_replica_starts_leaves_nothing(tmp_path: Path) -> None:
+    """The engine here never becomes ready (a 60 s startup delay): SIGTERM must still clean up."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SIM.replace("engine: {kind: sim}", "engine: {kind: sim, extraArgs: ['--startup-delay', '60']}"))
+    proc = subprocess.Popen([kubellm_executable(), "up", str(spec), "--port", "0", "--cache-dir", str(tmp_path),
+                             "--no-live"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while not descendants_of(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    children = descendants_of(proc.pid)
+    assert children, "the replica should have been started"
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert not [p for p in children if pid_alive(p)]
+    assert "OpenAI base URL" not in out

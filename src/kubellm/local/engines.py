@@ -38,7 +38,7 @@ def sim_launch(service: LLMService, host: str, port: int) -> EngineLaunch:
                  "--fixed-tpot-ms", str(spec.engine.sim.fixed_tpot_ms)]
     argv += _optional(("--max-model-len", spec.engine.max_model_len), ("--max-num-seqs", spec.engine.max_num_seqs),
                       ("--max-num-batched-tokens", spec.engine.max_num_batched_tokens))
-    return EngineLaunch(tuple(argv), "/health", "/metrics", 60.0)
+    return EngineLaunch(tuple(argv + list(spec.engine.extra_args)), "/health", "/metrics", 60.0)
 
 
 def llamacpp_launch(service: LLMService, model: Path, host: str, port: int, runtime: LlamaRuntime) -> EngineLaunch:

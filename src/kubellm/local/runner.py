@@ -82,7 +82,8 @@ async def run_up(service: LLMService, options: UpOptions, console: Console, stop
             scaler = ScalerLoop(supervisor, policy, clock, wake, lambda: gw.gateway.held,
                                 lambda: gw.gateway.in_flight, options.tick_s,
                                 lambda d: events(f"autoscaler: {d.reason}"))
-            await _first_replicas(supervisor, policy, launcher)
+            if not await _first_replicas(supervisor, policy, launcher, stop):
+                return  # stopped while the first replicas were starting
             base_url = f"http://{options.host}:{gw.port}"
             console.print(f"[bold green]{service.name} is ready[/]: {len(supervisor.ready())} replica(s) of "
                           f"{service.spec.engine.kind} serving model {served!r}")
@@ -93,9 +94,22 @@ async def run_up(service: LLMService, options: UpOptions, console: Console, stop
         events("all replicas stopped")
 
 
-async def _first_replicas(supervisor: Supervisor, policy: ScalingPolicy, launcher: Launcher) -> None:
+async def _first_replicas(supervisor: Supervisor, policy: ScalingPolicy, launcher: Launcher,
+                          stop: asyncio.Event) -> bool:
+    """Start minReplicas and wait for one to be ready; False when *stop* came first."""
+    if stop.is_set():
+        return False
     await supervisor.scale_to(policy.floor)
-    await supervisor.wait_ready(launcher(0).ready_timeout_s + 5.0)
+    ready = asyncio.create_task(supervisor.wait_ready(launcher(0).ready_timeout_s + 5.0))
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({ready, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if not ready.done():
+        ready.cancel()
+        await asyncio.gather(ready, return_exceptions=True)
+        return False
+    ready.result()  # raises the start failure, if any
+    return True
 
 
 async def _serve(scaler: ScalerLoop, supervisor: Supervisor, gw: LocalGateway, name: str, base_url: str,
