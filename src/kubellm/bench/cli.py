@@ -63,8 +63,13 @@ def _floats(text: str | None, what: str) -> list[float]:
     return values
 
 
-def _loads(rate: str | None, concurrency: str | None) -> list[LoadPoint]:
-    points = [LoadPoint(mode="rate", value=v) for v in _floats(rate, "--rate")]
+def _loads(rate: str | None, concurrency: str | None, arrivals: str) -> list[LoadPoint]:
+    if arrivals not in ("poisson", "constant"):
+        raise WorkloadError(f"--arrivals must be poisson or constant, got {arrivals!r}")
+    points = [
+        LoadPoint(mode="rate", value=v, arrivals=arrivals)  # type: ignore[arg-type]
+        for v in _floats(rate, "--rate")
+    ]
     points += [LoadPoint(mode="concurrency", value=v) for v in _floats(concurrency, "--concurrency")]
     return points
 
@@ -114,6 +119,7 @@ def bench_run(
     model: Annotated[str, typer.Option(help="model name to request")],
     rate: Annotated[str | None, typer.Option(help="request rate(s) in req/s, Poisson arrivals; '1,2,4' sweeps")] = None,
     concurrency: Annotated[str | None, typer.Option(help="fixed concurrency(ies); '1,8,32' sweeps")] = None,
+    arrivals: Annotated[str, typer.Option(help="rate mode: poisson | constant spacing")] = "poisson",
     requests: Annotated[int, typer.Option(min=1, help="requests per run")] = 100,
     workload: Annotated[str, typer.Option(help="synthetic | shared-prefix | multi-turn | dataset")] = "synthetic",
     prompt_tokens: Annotated[str, typer.Option(help="prompt length: N or LOW:HIGH")] = "128",
@@ -146,7 +152,7 @@ def bench_run(
                 prefix_tokens=prefix_tokens, turns=turns, dataset=dataset, seed=seed,
             ),
             requests=requests,
-            loads=_loads(rate, concurrency),
+            loads=_loads(rate, concurrency, arrivals),
             slo=_slo(slo_ttft_ms, slo_tpot_ms),
             search=RateSearch(rate_low, rate_high, min_goodput, search_steps) if find_max_rate else None,
         )

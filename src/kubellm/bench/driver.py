@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from kubellm.bench.arrivals import poisson_offsets
+from kubellm.bench.arrivals import constant_offsets, poisson_offsets
 from kubellm.bench.client import Clock, Target, send
 from kubellm.bench.records import LoadPoint, RequestRecord
 from kubellm.bench.workload import RequestSpec
@@ -52,7 +52,11 @@ async def run(
     notify = on_record or (lambda _record: None)
     async with _session() as session:
         if load.mode == "rate":
-            offsets = poisson_offsets(load.value, len(requests), seed)
+            offsets = (
+                poisson_offsets(load.value, len(requests), seed)
+                if load.arrivals == "poisson"
+                else constant_offsets(load.value, len(requests))
+            )
             return await run_open_loop(session, target, requests, offsets, timer, notify)
         return await run_closed_loop(session, target, requests, int(load.value), timer, notify)
 

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 LoadMode = Literal["rate", "concurrency"]
+Arrivals = Literal["poisson", "constant"]
 
 
 class RequestRecord(BaseModel):
@@ -71,7 +72,10 @@ class LoadPoint(BaseModel):
 
     mode: LoadMode
     value: float = Field(gt=0)
+    arrivals: Arrivals = Field(default="poisson", description="rate mode: how arrivals are spaced")
 
     @property
     def label(self) -> str:
-        return f"{self.value:g} req/s" if self.mode == "rate" else f"{self.value:g} concurrent"
+        if self.mode == "concurrency":
+            return f"{self.value:g} concurrent"
+        return f"{self.value:g} req/s" + (" (constant)" if self.arrivals == "constant" else "")
