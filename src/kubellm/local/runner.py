@@ -80,7 +80,7 @@ async def run_up(service: LLMService, options: UpOptions, console: Console, stop
     try:
         async with serve_gateway(config, options.host, options.port, discovery, Activator(supervisor, wake)) as gw:
             scaler = ScalerLoop(supervisor, policy, clock, wake, lambda: gw.gateway.held,
-                                lambda: gw.gateway.in_flight, options.tick_s,
+                                lambda: gw.gateway.in_flight, gw.outstanding, options.tick_s,
                                 lambda d: events(f"autoscaler: {d.reason}"))
             if not await _first_replicas(supervisor, policy, launcher, stop):
                 return  # stopped while the first replicas were starting
@@ -120,7 +120,8 @@ async def _serve(scaler: ScalerLoop, supervisor: Supervisor, gw: LocalGateway, n
         with view as shown:
             while not stop.is_set() and not task.done():
                 if isinstance(shown, Live):
-                    shown.update(replica_table(name, base_url, supervisor.replicas, scaler.last), refresh=True)
+                    shown.update(replica_table(name, base_url, supervisor.replicas, gw.outstanding(), scaler.last),
+                                refresh=True)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=0.5)
         if task.done():

@@ -63,6 +63,8 @@ class ScalerLoop:
     """Requests the gateway holds while no replica is ready."""
     in_flight: Callable[[], int]
     """Requests in flight through the gateway."""
+    outstanding: Callable[[], dict[str, int]] = dict
+    """Requests in flight through the gateway per engine URL."""
     tick_s: float = 1.0
     on_decision: Callable[[Decision], None] = lambda _: None
 
@@ -71,7 +73,7 @@ class ScalerLoop:
         self.last: Decision | None = None
 
     async def tick(self) -> Decision:
-        await self.supervisor.refresh_metrics()
+        await self.supervisor.refresh_metrics(self.outstanding())
         signals = gather_signals(self.supervisor, self.held(), self.in_flight())
         decision = decide(signals, self.policy, self.state, self.clock())
         self.state, self.last = decision.state, decision

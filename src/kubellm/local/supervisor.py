@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -150,12 +150,19 @@ class Supervisor:
         self.ready_changed.set()
         self.ready_changed = asyncio.Event()
 
-    async def refresh_metrics(self) -> None:
-        """Scrape every ready replica's metrics (in parallel)."""
-        ready = [r for r in self.ready() if r.process.launch.metrics_path]
-        results = await asyncio.gather(*(scrape(self._client, r.url + str(r.process.launch.metrics_path)) for r in ready))
-        for replica, metrics in zip(ready, results, strict=True):
+    async def refresh_metrics(self, outstanding: Mapping[str, int]) -> None:
+        """Scrape every ready replica's metrics (in parallel). An engine without /metrics
+        (llama-cpp-python's server) is credited with the requests the gateway has in flight
+        to it as running, so it can still be autoscaled."""
+        ready = self.ready()
+        scraped = [r for r in ready if r.process.launch.metrics_path]
+        results = await asyncio.gather(*(scrape(self._client, r.url + str(r.process.launch.metrics_path))
+                                         for r in scraped))
+        for replica, metrics in zip(scraped, results, strict=True):
             replica.metrics = metrics
+        for replica in ready:
+            if not replica.process.launch.metrics_path:
+                replica.metrics = ReplicaMetrics(running=float(outstanding.get(replica.url, 0)))
 
     async def wait_ready(self, timeout: float) -> None:
         """Wait until at least one replica is ready; raise the first failure if all failed."""

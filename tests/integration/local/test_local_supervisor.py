@@ -33,7 +33,7 @@ async def test_replicas_start_serve_shrink_and_leave_nothing(sim_launcher: Calla
             for url in urls:
                 response = await client.post(url + "/v1/chat/completions", json=body)
                 assert response.status_code == 200, response.text
-        await supervisor.refresh_metrics()
+        await supervisor.refresh_metrics({})
         assert all(r.metrics is not None for r in supervisor.ready())
 
         pids = supervisor.pids()

@@ -54,10 +54,10 @@ def test_live_table_shows_each_replica_and_the_last_decision(tmp_path: Path) -> 
                 Replica(1, EngineProcess(launch, "http://127.0.0.1:2", tmp_path / "l"), "starting")]
     decision = Decision(2, 2, "hold 2->2: queueDepth=2 target=5 asks 1", ScalerState())
     console = Console(width=140, record=True)
-    console.print(replica_table("svc", "http://127.0.0.1:9", replicas, decision))
+    console.print(replica_table("svc", "http://127.0.0.1:9", replicas, {"http://127.0.0.1:1": 7}, decision))
     text = console.export_text()
     assert "svc  http://127.0.0.1:9" in text and "hold 2->2" in text
     rows = [line for line in text.splitlines() if "http://127.0.0.1:1 " in line or "http://127.0.0.1:2 " in line]
     assert len(rows) == 2
-    assert "ready" in rows[0] and " 3 " in rows[0] and " 2 " in rows[0] and "25%" in rows[0]
+    assert "ready" in rows[0] and " 7 " in rows[0] and " 3 " in rows[0] and " 2 " in rows[0] and "25%" in rows[0]
     assert "starting" in rows[1] and rows[1].count(" - ") >= 3
