@@ -29,9 +29,15 @@ def test_render_writes_one_file_per_object(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = kubellm("render", "examples/quickstart.yaml", "-o", str(out))
     assert result.returncode == 0, result.stderr
-    files = sorted(p.name for p in out.iterdir())
+    files = sorted(p.name for p in out.glob("[0-9][0-9]-*.yaml"))
     assert files[0].startswith("00-serviceaccount-quickstart")
-    assert all(yaml.safe_load(p.read_text())["metadata"]["name"] for p in out.iterdir())
+    assert all(yaml.safe_load((out / f).read_text())["metadata"]["name"] for f in files)
+    kustomization = yaml.safe_load((out / "kustomization.yaml").read_text())
+    assert kustomization["resources"] == files
+    # Rendering again after the spec changed removes files of objects no longer rendered.
+    (out / "99-stale-object.yaml").write_text("kind: Stale\n")
+    assert kubellm("render", "examples/quickstart.yaml", "-o", str(out)).returncode == 0
+    assert not (out / "99-stale-object.yaml").exists()
 
 
 def test_render_refuses_an_invalid_spec_and_writes_nothing(tmp_path: Path) -> None:

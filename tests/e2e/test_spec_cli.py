@@ -34,6 +34,17 @@ def test_validate_reports_each_problem_with_path_and_hint_and_exits_2(tmp_path: 
     assert result.stdout == ""
 
 
+def test_validate_warns_about_a_cache_that_replicas_cannot_share(tmp_path: Path) -> None:
+    spec = tmp_path / "rwo.yaml"
+    spec.write_text(
+        "apiVersion: kubellm.dev/v1alpha1\nkind: LLMService\nmetadata: {name: x}\n"
+        "spec:\n  model: {uri: 'hf://a/b'}\n  scaling: {minReplicas: 2}\n"
+    )
+    result = kubellm("validate", str(spec))
+    assert result.returncode == 0
+    assert "warning: spec.cache.accessMode" in result.stderr
+
+
 def test_validate_gates_image_volumes_on_target_version() -> None:
     assert kubellm("validate", "examples/oci-image-volume.yaml", "--target-version", "1.30").returncode == 2
     assert kubellm("validate", "examples/oci-image-volume.yaml", "--target-version", "1.31").returncode == 0

@@ -59,7 +59,12 @@ def engine_container(ctx: RenderContext, unit: Unit, command: Command, mounts: l
     }
     if probes:
         extra.update(http_probes(PORT_NAME, STARTUP_SECONDS[spec.engine.kind]))
-    return container("engine", engine_image(ctx.service), command, pod_resources(ctx, unit.gpus), **extra)
+    body = container("engine", engine_image(ctx.service), command, pod_resources(ctx, unit.gpus), **extra)
+    if unit.kv_role is not None and spec.engine.kind == "vllm":
+        # NIXL's side channel must advertise an address the other role can reach.
+        pod_ip = {"name": "VLLM_NIXL_SIDE_CHANNEL_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+        body["env"] = [*body.get("env", []), pod_ip]
+    return body
 
 
 def engine_volumes(ctx: RenderContext, volumes: list[Obj]) -> list[Obj]:

@@ -20,7 +20,8 @@ def _template(ctx: RenderContext, unit: Unit, component: str, leader: bool) -> O
     else:
         engine = engine_container(ctx, unit, ray_worker_command(ctx), mounts, probes=False)
         engine.pop("ports")
-        engine.update(exec_probes(["sh", "-c", "ray status --address=${LWS_LEADER_ADDRESS}:6379 >/dev/null"]))
+        port = ctx.service.spec.serving.multinode.ray_port if ctx.service.spec.serving.multinode else 6379
+        engine.update(exec_probes(["sh", "-c", f"ray status --address=${{LWS_LEADER_ADDRESS}}:{port} >/dev/null"]))
     extra: Obj = dict(placement(ctx, unit.gpus))
     init = wait_for_weights([model, *loras])
     if init:

@@ -10,7 +10,11 @@ from kubellm.render.context import Obj
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block-style YAML; multi-line strings (dashboards, rules) as literal blocks."""
+    """Block-style YAML; multi-line strings (dashboards, rules) as literal blocks; never
+    anchors and aliases (kubectl accepts them, but people and some tools do not)."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
@@ -35,8 +39,9 @@ def file_name(index: int, obj: Obj) -> str:
 
 
 def write_directory(objects: list[Obj], directory: Path) -> list[Path]:
-    """Write one file per object into *directory* via a temporary sibling, then swap it in,
-    so a failed write never leaves a half-rendered directory behind."""
+    """Write one file per object into *directory* (each through a temporary file renamed into
+    place, so no file is ever half-written), remove files of objects no longer rendered, and
+    write a kustomization.yaml listing them in apply order (`kubectl apply -k DIR` works)."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     stale = {p for p in directory.glob("[0-9][0-9]-*.yaml")}
@@ -48,4 +53,7 @@ def write_directory(objects: list[Obj], directory: Path) -> list[Path]:
         written.append(path)
     for path in sorted(stale - set(written)):
         path.unlink()
+    kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                     "resources": [p.name for p in written]}
+    (directory / "kustomization.yaml").write_text(to_yaml(kustomization), encoding="utf-8")
     return written

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from kubellm.render.alerts import prometheus_rule
 from kubellm.render.context import Obj, RenderContext, parse_target
 from kubellm.render.dashboard import dashboard
@@ -55,4 +57,5 @@ def render(service: LLMService, target_version: str = DEFAULT_TARGET) -> list[Ob
         objects += [workload(ctx, unit), unit_service(ctx, unit), *disruption_budget(ctx, unit)]
     objects += scaling_objects(ctx, serving) + ingress(ctx)
     objects += monitor(ctx) + prometheus_rule(ctx, serving) + dashboard(ctx)
-    return apply_order(objects)
+    # Modules share constant fragments (probes, volumes); callers get independent copies.
+    return copy.deepcopy(apply_order(objects))

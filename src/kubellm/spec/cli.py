@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 import yaml
 
+from kubellm.spec.advice import advise
 from kubellm.spec.checks import check_target
 from kubellm.spec.errors import SpecError
 from kubellm.spec.load import load_spec
@@ -38,6 +39,8 @@ def validate(
     except SpecError as exc:
         report_spec_error(spec, exc)
         raise typer.Exit(EXIT_INVALID) from exc
+    for warning in advise(service.spec):
+        typer.echo("warning: " + warning.render().replace("\n", "\n  "), err=True)
     typer.echo(f"{spec}: valid LLMService {service.name!r} (target Kubernetes {target_version})")
 
 
