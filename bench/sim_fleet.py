@@ -28,6 +28,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from collections.abc import Callable
+
 import aiohttp
 
 from kubellm.sim import get_profile, tokenizer
@@ -96,15 +98,45 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-async def stream_one(session: aiohttp.ClientSession, url: str, prompt: str, max_tokens: int,
-                     sample: Sample) -> None:
+def _request(url: str, body: dict[str, object]) -> tuple[str, int, bytes]:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    payload = json.dumps(body).encode()
+    head = (f"POST /v1/completions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n").encode()
+    return host, int(port), head + payload
+
+
+async def raw_post(url: str, body: dict[str, object], on_data: Callable[[bytes], None]) -> None:
+    """POST over a plain socket and hand every read to *on_data* until the server closes.
+
+    A minimal client keeps the load generator's own cost per token far below aiohttp's,
+    so that the server, not the client, is what the benchmark measures.
+    """
+    host, port, raw = _request(url, body)
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(raw)
+        while data := await reader.read(262144):
+            on_data(data)
+    finally:
+        writer.close()
+
+
+async def stream_one(url: str, prompt: str, max_tokens: int, sample: Sample) -> None:
     sample.sent = time.monotonic()
-    body = {"prompt": prompt, "max_tokens": max_tokens, "stream": True}
-    async with session.post(url + "/v1/completions", json=body) as resp:
-        resp.raise_for_status()
-        async for data in resp.content.iter_any():
-            now = time.monotonic()
-            sample.tokens.extend([now] * data.count(CHUNK_MARK))
+    carry = b""
+
+    def on_data(data: bytes) -> None:
+        nonlocal carry
+        buf = carry + data  # a marker may straddle two reads
+        n = buf.count(CHUNK_MARK)
+        if n:
+            sample.tokens.extend([time.monotonic()] * n)
+        carry = buf[-(len(CHUNK_MARK) - 1):]
+
+    await raw_post(url, {"prompt": prompt, "max_tokens": max_tokens, "stream": True}, on_data)
+    if len(sample.tokens) < max_tokens:
+        raise RuntimeError(f"{url}: stream ended after {len(sample.tokens)} of {max_tokens} tokens")
     del sample.tokens[max_tokens:]  # the closing chunk carries finish_reason, not a token
 
 
@@ -112,24 +144,21 @@ async def drive(urls: list[str], rate: float, duration: float, prompt_len: int, 
                 seed: int) -> list[list[tuple[str, Sample]]]:
     """Poisson arrivals per engine; returns (prompt, sample) per engine in send order."""
     per_engine: list[list[tuple[str, Sample]]] = [[] for _ in urls]
-    conn = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=120)) as session:
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(*(stream_one(session, url, "warm up", 2, Sample(0.0)) for url in urls))
-        start = time.monotonic() + 0.2
-        tasks = []
-        for e, url in enumerate(urls):
-            rng = random.Random(seed * 1000 + e)
-            t = rng.expovariate(rate)
-            i = 0
-            while t < duration:
-                prompt = f"engine {e} request {i} " + " ".join(rng.choice(WORDS) for _ in range(prompt_len))
-                sample = Sample(0.0)
-                per_engine[e].append((prompt, sample))
-                tasks.append(loop.create_task(_at(start + t, stream_one(session, url, prompt, out_len, sample))))
-                t += rng.expovariate(rate)
-                i += 1
-        await asyncio.gather(*tasks)
+    loop = asyncio.get_running_loop()
+    start = time.monotonic() + 0.2
+    tasks = []
+    for e, url in enumerate(urls):
+        rng = random.Random(seed * 1000 + e)
+        t = rng.expovariate(rate)
+        i = 0
+        while t < duration:
+            prompt = f"engine {e} request {i} " + " ".join(rng.choice(WORDS) for _ in range(prompt_len))
+            sample = Sample(0.0)
+            per_engine[e].append((prompt, sample))
+            tasks.append(loop.create_task(_at(start + t, stream_one(url, prompt, out_len, sample))))
+            t += rng.expovariate(rate)
+            i += 1
+    await asyncio.gather(*tasks)
     return per_engine
 
 
@@ -153,12 +182,15 @@ def predict(profile_name: str, samples: list[tuple[str, Sample]], out_len: int) 
 def fidelity(n: int, args: argparse.Namespace) -> dict[str, float]:
     proc, urls = start_fleet(n, ["--profile", args.profile], args.server_core)
     try:
-        cpu0 = cpu_seconds(proc.pid)
+        asyncio.run(warm_up(urls))
+        before = asyncio.run(scrape_ttft(urls))
+        cpu0, me0 = cpu_seconds(proc.pid), cpu_seconds(os.getpid())
         wall0 = time.perf_counter()
         per_engine = asyncio.run(drive(urls, args.rate, args.duration, args.prompt_words, args.output, args.seed))
-        cpu = cpu_seconds(proc.pid) - cpu0
+        cpu, client_cpu = cpu_seconds(proc.pid) - cpu0, cpu_seconds(os.getpid()) - me0
         wall = time.perf_counter() - wall0
-        engine_ttft = asyncio.run(scrape_ttft(urls))
+        after = asyncio.run(scrape_ttft(urls))
+        engine_ttft = (after[0] - before[0]) / max(1.0, after[1] - before[1])
     finally:
         stop(proc)
     m_ttft, m_tpot, p_ttft, p_tpot = [], [], [], []
@@ -172,14 +204,19 @@ def fidelity(n: int, args: argparse.Namespace) -> dict[str, float]:
             p_tpot.append(pp)
     mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
     return {"engines": n, "requests": len(m_ttft), "server_cpu_util": cpu / wall,
+            "client_cpu_util": client_cpu / wall,
             "ttft_measured_ms": 1000 * mean(m_ttft), "ttft_model_ms": 1000 * mean(p_ttft),
             "tpot_measured_ms": 1000 * mean(m_tpot), "tpot_model_ms": 1000 * mean(p_tpot),
             "ttft_engine_side_ms": 1000 * engine_ttft,
             "ttft_err": mean(m_ttft) / mean(p_ttft) - 1, "tpot_err": mean(m_tpot) / mean(p_tpot) - 1}
 
 
-async def scrape_ttft(urls: list[str]) -> float:
-    """Mean TTFT the engines themselves recorded (from arrival at the server), warm-up excluded."""
+async def warm_up(urls: list[str]) -> None:
+    await asyncio.gather(*(stream_one(url, "warm up", 2, Sample(0.0)) for url in urls))
+
+
+async def scrape_ttft(urls: list[str]) -> tuple[float, float]:
+    """Sum and count of the TTFTs the engines recorded (from arrival at the server)."""
     total = count = 0.0
     async with aiohttp.ClientSession() as session:
         for url in urls:
@@ -190,61 +227,63 @@ async def scrape_ttft(urls: list[str]) -> float:
                     total += float(line.rsplit(" ", 1)[1])
                 elif line.startswith("vllm:time_to_first_token_seconds_count"):
                     count += float(line.rsplit(" ", 1)[1])
-    return total / count if count else 0.0
+    return total, count
 
 
 async def closed_loop(urls: list[str], concurrency: int, duration: float, max_tokens: int,
                       stream: bool) -> tuple[int, int]:
     done = tokens = 0
-    conn = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=conn) as session:
-        loop = asyncio.get_running_loop()
-        end = loop.time() + duration
+    end = time.monotonic() + duration
 
-        async def worker(i: int) -> None:
-            nonlocal done, tokens
-            url = urls[i % len(urls)] + "/v1/completions"
-            body = {"prompt": "capacity test", "max_tokens": max_tokens, "stream": stream}
-            while loop.time() < end:
-                async with session.post(url, json=body) as resp:
-                    if stream:
-                        async for data in resp.content.iter_any():
-                            tokens += data.count(CHUNK_MARK)
-                        tokens -= 1  # closing chunk
-                    else:
-                        tokens += (await resp.json())["usage"]["completion_tokens"]
-                done += 1
+    async def worker(i: int) -> None:
+        nonlocal done, tokens
+        url = urls[i % len(urls)]
+        while time.monotonic() < end:
+            if stream:
+                sample = Sample(0.0)
+                await stream_one(url, "capacity test", max_tokens, sample)
+                tokens += len(sample.tokens)
+            else:
+                chunks: list[bytes] = []
+                await raw_post(url, {"prompt": "capacity test", "max_tokens": max_tokens}, chunks.append)
+                body = b"".join(chunks).split(b"\r\n\r\n", 1)[1]
+                tokens += json.loads(body)["usage"]["completion_tokens"]
+            done += 1
 
-        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
     return done, tokens
 
 
 def capacity(args: argparse.Namespace, stream: bool, max_tokens: int) -> dict[str, float]:
-    proc, urls = start_fleet(args.capacity_engines, ["--fixed-ttft-ms", "0", "--fixed-tpot-ms", "0"],
+    # a real TPOT so that every token is its own SSE write, as with a real engine
+    proc, urls = start_fleet(args.capacity_engines, ["--fixed-ttft-ms", "5", "--fixed-tpot-ms", str(args.capacity_tpot_ms)],
                              args.server_core)
     try:
-        cpu0, wall0 = cpu_seconds(proc.pid), time.perf_counter()
+        cpu0, me0, wall0 = cpu_seconds(proc.pid), cpu_seconds(os.getpid()), time.perf_counter()
         done, tokens = asyncio.run(closed_loop(urls, args.concurrency, args.duration, max_tokens, stream))
         cpu, wall = cpu_seconds(proc.pid) - cpu0, time.perf_counter() - wall0
+        client_cpu = cpu_seconds(os.getpid()) - me0
     finally:
         stop(proc)
     return {"stream": stream, "max_tokens": max_tokens, "requests": done, "server_cpu_s": cpu, "wall_s": wall,
+            "client_cpu_util": client_cpu / wall,
             "req_per_s": done / wall, "tokens_per_s": tokens / wall,
             "req_per_core_s": done / cpu, "tokens_per_core_s": tokens / cpu}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="1,8,16,32,64,96")
+    ap.add_argument("--sizes", default="1,8,16,32,64,96,128")
     ap.add_argument("--profile", default="llama-3.1-8b-h100")
-    ap.add_argument("--rate", type=float, default=2.0, help="requests/s per engine")
-    ap.add_argument("--duration", type=float, default=8.0)
-    ap.add_argument("--prompt-words", type=int, default=1000)
-    ap.add_argument("--output", type=int, default=64)
+    ap.add_argument("--rate", type=float, default=1.0, help="requests/s per engine")
+    ap.add_argument("--duration", type=float, default=6.0)
+    ap.add_argument("--prompt-words", type=int, default=2000)
+    ap.add_argument("--output", type=int, default=128)
     ap.add_argument("--tolerance", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--capacity-engines", type=int, default=8)
-    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--concurrency", type=int, default=256)
+    ap.add_argument("--capacity-tpot-ms", type=float, default=5.0)
     ap.add_argument("--skip-capacity", action="store_true")
     ap.add_argument("--no-pin", action="store_true", help="do not pin server and client to separate cores")
     ap.add_argument("--json", help="write results here")
@@ -261,12 +300,12 @@ def main() -> None:
     results: dict[str, object] = {"cores": len(cores), "profile": args.profile, "rate_per_engine": args.rate,
                                   "prompt_words": args.prompt_words, "output_tokens": args.output}
     rows = []
-    print(f"{'engines':>7} {'reqs':>5} {'cpu':>5} {'TTFT meas/model ms':>20} {'err':>7} {'engine-side':>11} "
+    print(f"{'engines':>7} {'reqs':>5} {'srv/cli cpu':>11} {'TTFT meas/model ms':>20} {'err':>7} {'engine-side':>11} "
           f"{'TPOT meas/model ms':>20} {'err':>7}")
     for n in (int(x) for x in args.sizes.split(",")):
         r = fidelity(n, args)
         rows.append(r)
-        print(f"{n:>7} {r['requests']:>5} {r['server_cpu_util']:>5.2f} "
+        print(f"{n:>7} {r['requests']:>5} {r['server_cpu_util']:>5.2f}/{r['client_cpu_util']:<5.2f} "
               f"{r['ttft_measured_ms']:>9.2f}/{r['ttft_model_ms']:<9.2f} {r['ttft_err']:>+7.1%} "
               f"{r['ttft_engine_side_ms']:>11.2f} "
               f"{r['tpot_measured_ms']:>9.2f}/{r['tpot_model_ms']:<9.2f} {r['tpot_err']:>+7.1%}", flush=True)
@@ -280,7 +319,8 @@ def main() -> None:
         for c in cap:
             kind = "streamed" if c["stream"] else "non-streamed"
             print(f"capacity ({kind}, {c['max_tokens']} tokens/request): {c['req_per_s']:.0f} req/s, "
-                  f"{c['tokens_per_s']:.0f} tokens/s at {c['server_cpu_s'] / c['wall_s']:.2f} server cores; "
+                  f"{c['tokens_per_s']:.0f} tokens/s at {c['server_cpu_s'] / c['wall_s']:.2f} server cores "
+                  f"({c['client_cpu_util']:.2f} client); "
                   f"per server core-second: {c['req_per_core_s']:.0f} req, {c['tokens_per_core_s']:.0f} tokens")
     if args.json:
         with open(args.json, "w") as f:

@@ -44,7 +44,7 @@ def _llama_8b_h100() -> Profile:
         kv_bytes_per_token=2 * 32 * 8 * 128 * 2,
         mem_bandwidth=3.35e12 * 0.80, flops=989e12 * 0.55,
         step_overhead_s=0.0010, per_seq_overhead_s=0.000012,
-        num_gpu_blocks=28_000, max_model_len=8192, max_num_seqs=256, max_num_batched_tokens=8192,
+        num_gpu_blocks=28_000, max_model_len=8192, max_num_seqs=1024, max_num_batched_tokens=8192,
     )
 
 
@@ -56,7 +56,7 @@ def _qwen_7b_l4() -> Profile:
         kv_bytes_per_token=2 * 28 * 4 * 128 * 2,
         mem_bandwidth=300e9 * 0.85, flops=121e12 * 0.55,
         step_overhead_s=0.0015, per_seq_overhead_s=0.000020,
-        num_gpu_blocks=3_900, max_model_len=8192, max_num_seqs=128, max_num_batched_tokens=2048,
+        num_gpu_blocks=5_300, max_model_len=8192, max_num_seqs=256, max_num_batched_tokens=2048,
     )
 
 
@@ -68,7 +68,7 @@ def _llama_70b_h100_tp4() -> Profile:
         kv_bytes_per_token=2 * 80 * 8 * 128 * 2, tensor_parallel=4,
         mem_bandwidth=4 * 3.35e12 * 0.75, flops=4 * 989e12 * 0.50,
         step_overhead_s=0.0020, per_seq_overhead_s=0.000015, tp_comm_s_per_token=0.4e-6,
-        num_gpu_blocks=35_000, max_model_len=8192, max_num_seqs=256, max_num_batched_tokens=8192,
+        num_gpu_blocks=26_000, max_model_len=8192, max_num_seqs=1024, max_num_batched_tokens=8192,
     )
 
 

@@ -49,6 +49,7 @@ class EngineServer:
         self.port = 0
         self.host = "127.0.0.1"
         self.crashed = False
+        self._crash_task: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
@@ -215,8 +216,9 @@ class EngineServer:
                                        err_type="ServiceUnavailableError"))
         fault = self._faults.plan()
         if fault.crash:
-            asyncio.get_running_loop().create_task(self.crash())
-            request.transport.abort() if request.transport else None
+            self._crash_task = asyncio.get_running_loop().create_task(self.crash())
+            if request.transport is not None:
+                request.transport.abort()  # the connection dies with the process
             return web.Response(status=500)
         if fault.error_status is not None:
             return _error(RequestError("Injected fault: the simulator failed this request on purpose.",

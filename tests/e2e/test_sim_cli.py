@@ -1,0 +1,84 @@
+"""`kubellm sim` as a user types it: a fleet on consecutive ports, clean SIGTERM, bad options."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+KUBELLM = [sys.executable, "-c", "from kubellm.cli.main import main; main()"]
+
+
+def _free_base(n: int) -> int:
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = int(s.getsockname()[1])
+        if base + n < 65000 and all(_free(base + i) for i in range(n)):
+            return base
+    raise RuntimeError("no block of free ports")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait_ready(proc: subprocess.Popen[str]) -> list[str]:
+    assert proc.stderr is not None
+    urls = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        if m := re.match(r"serving (\S+)", line):
+            urls.append(m.group(1))
+        if line.startswith("ready:"):
+            return urls
+    raise AssertionError(f"kubellm sim did not become ready (exit {proc.poll()})")
+
+
+def test_fleet_serves_on_consecutive_ports_and_stops_on_sigterm() -> None:
+    base = _free_base(3)
+    proc = subprocess.Popen([*KUBELLM, "sim", "--port", str(base), "--replicas", "3", "--model", "demo",
+                             "--fixed-ttft-ms", "10", "--fixed-tpot-ms", "1"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        urls = _wait_ready(proc)
+        assert urls == [f"http://127.0.0.1:{base + i}" for i in range(3)]
+        for url in urls:
+            assert httpx.get(url + "/health").status_code == 200
+        r = httpx.post(urls[2] + "/v1/chat/completions",
+                       json={"model": "demo", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4})
+        assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] == 4
+        assert 'vllm:num_requests_running{engine="2",model_name="demo"}' in httpx.get(urls[2] + "/metrics").text
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_bad_options_exit_2_naming_the_problem() -> None:
+    cases = [
+        (["--profile", "gpt-9"], "unknown sim profile"),
+        (["--fixed-ttft-ms", "5"], "fixed_tpot_ms"),
+        (["--error-rate", "2"], "error_rate"),
+    ]
+    for args, needle in cases:
+        done = subprocess.run([*KUBELLM, "sim", "--port", "0", *args], capture_output=True, text=True,
+                              timeout=60, env={**os.environ, "COLUMNS": "200"})
+        assert done.returncode == 2, (args, done.stderr)
+        assert needle in done.stderr, (args, done.stderr)
