@@ -279,7 +279,7 @@ class Gateway:
                                                    prefill, decode, rreq, acct)
             pool = self.pools[m.name]
             await self._ensure_routable(m, (pool,))
-            out = build_outgoing(parsed, target.upstream_model, headers)
+            out = build_outgoing(parsed, target.upstream_model, headers, raw=parsed.raw)
             return await self.proxy.forward(request, parsed, out, pool, rreq, acct)
         finally:
             gauge.dec()

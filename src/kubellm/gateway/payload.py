@@ -24,6 +24,7 @@ class ParsedRequest:
     stream: bool
     prompt_text: str
     max_tokens: int | None
+    raw: bytes | None = None  # the client's body, forwarded as is when nothing is rewritten
 
 
 def _content_text(content: Any) -> str:
@@ -89,4 +90,4 @@ def parse_request(kind: Kind, raw: bytes) -> ParsedRequest:
     else:
         text = _prompt_text(body.get("input"), "input")
         stream = False
-    return ParsedRequest(kind, body, model, stream, text, _max_tokens(body))
+    return ParsedRequest(kind, body, model, stream, text, _max_tokens(body), raw)

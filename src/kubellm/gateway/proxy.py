@@ -36,7 +36,7 @@ class Outgoing:
 
 
 def build_outgoing(parsed: ParsedRequest, upstream_model: str, headers: dict[str, str],
-                   extra: dict[str, Any] | None = None) -> Outgoing:
+                   extra: dict[str, Any] | None = None, raw: bytes | None = None) -> Outgoing:
     """Rewrite the body only where needed: model name, usage in streams, P/D parameters."""
     body = parsed.body
     injected = False
@@ -48,9 +48,9 @@ def build_outgoing(parsed: ParsedRequest, upstream_model: str, headers: dict[str
         if not (isinstance(opts, dict) and opts.get("include_usage")):
             changes["stream_options"] = {**(opts if isinstance(opts, dict) else {}), "include_usage": True}
             injected = True
-    if changes:
-        body = {**body, **changes}
-    return Outgoing(PATHS[parsed.kind], json.dumps(body).encode(), headers, injected)
+    if not changes and raw is not None:
+        return Outgoing(PATHS[parsed.kind], raw, headers, injected)  # unchanged: forward the client's bytes
+    return Outgoing(PATHS[parsed.kind], json.dumps({**body, **changes}).encode(), headers, injected)
 
 
 class Proxy:

@@ -39,8 +39,10 @@ class Scheduler:
             candidates = f(req, candidates)
         if not candidates:
             raise NoEndpointError(f"no ready endpoint for model {req.model!r}")
+        if len(candidates) == 1:  # nothing to choose between: skip the scorers
+            return Decision(candidates[0], "only-candidate", self._record(req, candidates[0]))
         totals, reason = self._score(req, candidates)
-        chosen = self._picker(req, candidates, totals) if len(candidates) > 1 else candidates[0]
+        chosen = self._picker(req, candidates, totals)
         return Decision(chosen, reason.get(chosen.url, self._picker_name), self._record(req, chosen))
 
     def _score(self, req: RoutingRequest, eps: list[Endpoint]) -> tuple[list[float], dict[str, str]]:

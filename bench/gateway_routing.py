@@ -1,0 +1,416 @@
+"""Routing benchmark: round-robin vs kubellm's default routing vs the Rust vllm-router.
+
+One run, one simulated fleet (``kubellm sim``, cost model, restarted fresh for every
+router and load so no router inherits another's warm caches), one workload: multi-turn
+chats that share a few long system prompts. For each router and each load (a share of
+the fleet's measured capacity) it prints TTFT p50/p90/p99, throughput and the engines'
+prefix-cache hit rate. Then it measures the gateway's own cost against a direct
+connection to a fixed-latency engine: added latency p50/p99 and saturation requests/s.
+
+    .venv/bin/python bench/gateway_routing.py [--quick] [--json out.json]
+
+Needs ``scripts/setup/gateway.sh`` (installs vllm-router into .tools/vllm-router).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+KUBELLM = [sys.executable, "-m", "kubellm.cli.main"]
+VLLM_ROUTER = ROOT / ".tools/vllm-router/bin/vllm-router"
+MODEL = "bench-model"
+WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
+         "quebec romeo sierra tango uniform victor whiskey xray yankee zulu").split()
+
+
+# -- processes ---------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def process(cmd: list[str], ready: str, count: int = 1, timeout: float = 60.0) -> Iterator[list[str]]:
+    """Start *cmd*, wait for *count* lines containing *ready*, yield those lines; kill at exit."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    try:
+        assert proc.stdout is not None
+        while len(lines) < count:
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"{cmd[0]} exited early ({proc.wait()})")
+            if ready in line:
+                lines.append(line.strip())
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{cmd} not ready in {timeout}s")
+        _drain_in_background(proc)  # keep stdout drained so the child never blocks on a full pipe
+        yield lines
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _drain_in_background(proc: subprocess.Popen[str]) -> None:
+    import threading
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for _ in proc.stdout:
+            pass
+
+    threading.Thread(target=pump, daemon=True).start()
+
+
+@dataclass(frozen=True)
+class Fleet:
+    replicas: int = 3
+    max_num_seqs: int = 8
+    num_gpu_blocks: int = 700
+    profile: str = "llama-3.1-8b-h100"
+
+    def command(self) -> list[str]:
+        return KUBELLM + ["sim", "--port", "0", "--replicas", str(self.replicas), "--model", MODEL,
+                          "--profile", self.profile, "--max-num-seqs", str(self.max_num_seqs),
+                          "--num-gpu-blocks", str(self.num_gpu_blocks)]
+
+
+@contextlib.contextmanager
+def fleet(spec: Fleet) -> Iterator[list[str]]:
+    with process(spec.command(), "serving http://", count=spec.replicas) as lines:
+        yield [line.split()[-1] for line in lines]
+
+
+@contextlib.contextmanager
+def kubellm_gateway(urls: list[str], profile: str) -> Iterator[str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Path(tmp) / "gateway.yaml"
+        cfg.write_text(yaml.safe_dump({
+            "models": [{"name": MODEL, "endpoints": urls, "profile": profile}],
+            "resilience": {"scrapeIntervalS": 0.2}, "accessLog": False}))
+        with process(KUBELLM + ["gateway", "--config", str(cfg), "--port", "0", "--log-level", "warning"],
+                     "listening on http://") as lines:
+            yield lines[0].split()[-1]
+
+
+@contextlib.contextmanager
+def vllm_router(urls: list[str], policy: str) -> Iterator[str]:
+    port = free_port()
+    cmd = [str(VLLM_ROUTER), "--host", "127.0.0.1", "--port", str(port), "--worker-urls", *urls,
+           "--policy", policy, "--log-level", "warning", "--prometheus-port", str(free_port())]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            time.sleep(0.2)
+        time.sleep(0.5)
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+
+
+# -- workload ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Workload:
+    system_prompts: int = 6
+    system_words: int = 900
+    turns: int = 4
+    user_words: int = 40
+    max_tokens: int = 48
+    think_s: float = 0.3
+    seed: int = 7
+
+    def systems(self) -> list[str]:
+        rng = random.Random(self.seed)
+        return [f"System {i}: " + " ".join(rng.choice(WORDS) for _ in range(self.system_words))
+                for i in range(self.system_prompts)]
+
+
+@dataclass
+class Sample:
+    ttft: float
+    e2e: float
+    tokens: int
+    ok: bool
+
+
+async def chat_turn(session: aiohttp.ClientSession, base: str, messages: list[dict[str, str]],
+                    max_tokens: int) -> Sample:
+    body = {"model": MODEL, "messages": messages, "max_tokens": max_tokens, "stream": True,
+            "stream_options": {"include_usage": True}, "ignore_eos": True}
+    start = time.perf_counter()
+    ttft = None
+    tokens = 0
+    try:
+        async with session.post(base + "/v1/chat/completions", json=body) as resp:
+            if resp.status != 200:
+                await resp.read()
+                return Sample(0.0, 0.0, 0, False)
+            async for line in resp.content:
+                if ttft is None and line.startswith(b"data: {") and b'"content"' in line:
+                    ttft = time.perf_counter() - start
+                if b'"usage": {' in line or b'"usage":{' in line:
+                    m = re.search(rb'"completion_tokens":\s*(\d+)', line)
+                    tokens = int(m.group(1)) if m else tokens
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        return Sample(0.0, 0.0, 0, False)
+    end = time.perf_counter() - start
+    return Sample(ttft if ttft is not None else end, end, tokens, True)
+
+
+async def conversation(session: aiohttp.ClientSession, base: str, wl: Workload, system: str, rng: random.Random,
+                       out: list[Sample], stop_at: float) -> None:
+    messages = [{"role": "system", "content": system}]
+    for turn in range(wl.turns):
+        if time.perf_counter() > stop_at:
+            return
+        messages.append({"role": "user", "content": " ".join(rng.choice(WORDS) for _ in range(wl.user_words))})
+        sample = await chat_turn(session, base, messages, wl.max_tokens)
+        out.append(sample)
+        # the reply joins the history, as a chat client would send it next turn
+        messages.append({"role": "assistant", "content": f"Reply {turn}: " + " ".join(WORDS[:20])})
+        await asyncio.sleep(wl.think_s)
+
+
+async def open_loop(base: str, wl: Workload, rate_rps: float, duration_s: float) -> tuple[list[Sample], float]:
+    """Conversations arrive as a Poisson process sized so turns arrive at *rate_rps*."""
+    rng = random.Random(wl.seed + int(rate_rps * 1000))
+    systems = wl.systems()
+    samples: list[Sample] = []
+    conv_rate = rate_rps / wl.turns
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
+        start = time.perf_counter()
+        stop_at = start + duration_s
+        tasks = []
+        t = start
+        while True:
+            t += rng.expovariate(conv_rate)
+            if t > stop_at:
+                break
+            await asyncio.sleep(max(0.0, t - time.perf_counter()))
+            system = systems[min(int(rng.paretovariate(1.2)) - 1, len(systems) - 1)]  # a few hot prompts
+            tasks.append(asyncio.ensure_future(conversation(session, base, wl, system, rng, samples, stop_at)))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - start
+    return samples, elapsed
+
+
+async def closed_loop(base: str, wl: Workload, concurrency: int, duration_s: float) -> float:
+    """Completed turns per second with *concurrency* conversations always running."""
+    rng = random.Random(wl.seed)
+    systems = wl.systems()
+    samples: list[Sample] = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        start = time.perf_counter()
+        stop_at = start + duration_s
+
+        async def worker() -> None:
+            while time.perf_counter() < stop_at:
+                await conversation(session, base, Workload(**{**wl.__dict__, "think_s": 0.0}),
+                                   rng.choice(systems), rng, samples, stop_at)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    return sum(s.ok for s in samples) / elapsed
+
+
+async def engine_prefix_hits(urls: list[str]) -> tuple[float, float]:
+    hits = queries = 0.0
+    async with aiohttp.ClientSession() as s:
+        for u in urls:
+            async with s.get(u + "/metrics") as resp:
+                for line in (await resp.text()).splitlines():
+                    if line.startswith("vllm:prefix_cache_hits_total"):
+                        hits += float(line.split()[-1])
+                    elif line.startswith("vllm:prefix_cache_queries_total"):
+                        queries += float(line.split()[-1])
+    return hits, queries
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+@dataclass
+class Row:
+    router: str
+    load: str
+    rate: float
+    ttft_p50_ms: float
+    ttft_p90_ms: float
+    ttft_p99_ms: float
+    req_s: float
+    tok_s: float
+    prefix_hit: float
+    errors: int
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def router(name: str, urls: list[str]) -> Iterator[str]:
+    if name == "round-robin":
+        with kubellm_gateway(urls, "round-robin") as u:
+            yield u
+    elif name == "kubellm":
+        with kubellm_gateway(urls, "default") as u:
+            yield u
+    elif name.startswith("vllm-router/"):
+        with vllm_router(urls, name.split("/", 1)[1]) as u:
+            yield u
+    else:
+        raise ValueError(name)
+
+
+def run_one(name: str, spec: Fleet, wl: Workload, load: str, rate: float, duration: float) -> Row:
+    with fleet(spec) as urls, router(name, urls) as base:
+        samples, elapsed = asyncio.run(open_loop(base, wl, rate, duration))
+        hits, queries = asyncio.run(engine_prefix_hits(urls))
+    ok = [s for s in samples if s.ok]
+    ttfts = [s.ttft * 1000 for s in ok]
+    return Row(name, load, rate, pct(ttfts, 0.5), pct(ttfts, 0.9), pct(ttfts, 0.99), len(ok) / elapsed,
+               sum(s.tokens for s in ok) / elapsed, hits / queries if queries else 0.0, len(samples) - len(ok))
+
+
+# -- gateway overhead ----------------------------------------------------------------------
+async def _latencies(base: str, n: int) -> list[float]:
+    body = {"model": MODEL, "prompt": "hello", "max_tokens": 1}
+    out = []
+    async with aiohttp.ClientSession() as s:
+        for _ in range(20):
+            async with s.post(base + "/v1/completions", json=body) as r:
+                await r.read()
+        for _ in range(n):
+            t = time.perf_counter()
+            async with s.post(base + "/v1/completions", json=body) as r:
+                await r.read()
+            out.append(time.perf_counter() - t)
+    return out
+
+
+async def _saturation(base: str, concurrency: int, duration: float) -> float:
+    body = {"model": MODEL, "prompt": "hello", "max_tokens": 1}
+    done = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as s:
+        stop = time.perf_counter() + duration
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < stop:
+                async with s.post(base + "/v1/completions", json=body) as r:
+                    await r.read()
+                    done += r.status == 200
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return done / duration
+
+
+def overhead(quick: bool) -> dict[str, float]:
+    n = 300 if quick else 1500
+    cmd = KUBELLM + ["sim", "--port", "0", "--replicas", "1", "--model", MODEL, "--fixed-ttft-ms", "0",
+                     "--fixed-tpot-ms", "0"]
+    with process(cmd, "serving http://") as lines:
+        engine = lines[0].split()[-1]
+        with kubellm_gateway([engine], "default") as gw, vllm_router([engine], "round_robin") as vr:
+            direct: list[float] = []
+            via: list[float] = []
+            rust: list[float] = []
+            for _ in range(3):  # interleave so drift hits all alike
+                direct += asyncio.run(_latencies(engine, n // 3))
+                via += asyncio.run(_latencies(gw, n // 3))
+                rust += asyncio.run(_latencies(vr, n // 3))
+            secs = 3 if quick else 8
+            sat_direct = asyncio.run(_saturation(engine, 32, secs))
+            sat_gw = asyncio.run(_saturation(gw, 32, secs))
+            sat_rust = asyncio.run(_saturation(vr, 32, secs))
+    return {"direct_p50_ms": pct(direct, 0.5) * 1e3, "direct_p99_ms": pct(direct, 0.99) * 1e3,
+            "kubellm_added_p50_ms": (pct(via, 0.5) - pct(direct, 0.5)) * 1e3,
+            "kubellm_added_p99_ms": (pct(via, 0.99) - pct(direct, 0.99)) * 1e3,
+            "vllm_router_added_p50_ms": (pct(rust, 0.5) - pct(direct, 0.5)) * 1e3,
+            "vllm_router_added_p99_ms": (pct(rust, 0.99) - pct(direct, 0.99)) * 1e3,
+            "saturation_direct_rps": sat_direct, "saturation_kubellm_rps": sat_gw,
+            "saturation_vllm_router_rps": sat_rust}
+
+
+# -- main --------------------------------------------------------------------------------
+ROUTERS = ["round-robin", "kubellm", "vllm-router/cache_aware", "vllm-router/power_of_two"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="short runs (smoke test of the script)")
+    ap.add_argument("--duration", type=float, default=None, help="seconds of load per run")
+    ap.add_argument("--routers", default=",".join(ROUTERS))
+    ap.add_argument("--loads", default="0.5,0.8,1.0")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    if not VLLM_ROUTER.exists():
+        sys.exit("vllm-router is missing: run scripts/setup/gateway.sh")
+    duration = args.duration or (8.0 if args.quick else 25.0)
+    spec, wl = Fleet(), Workload()
+    with fleet(spec) as urls:  # capacity: direct, client-side spread, many conversations at once
+        capacity = asyncio.run(closed_loop_spread(urls, wl, spec, 6.0 if args.quick else 15.0))
+    print(f"fleet: {spec}\nworkload: {wl}\nmeasured capacity: {capacity:.2f} turns/s\n", flush=True)
+    rows: list[Row] = []
+    for frac in (float(x) for x in args.loads.split(",")):
+        for name in args.routers.split(","):
+            row = run_one(name, spec, wl, f"{frac:.0%}", capacity * frac, duration)
+            rows.append(row)
+            print(f"{row.load:>5} {row.router:<26} ttft p50/p90/p99 {row.ttft_p50_ms:7.0f} {row.ttft_p90_ms:7.0f} "
+                  f"{row.ttft_p99_ms:7.0f} ms  {row.req_s:6.2f} req/s {row.tok_s:7.0f} tok/s  "
+                  f"prefix hit {row.prefix_hit:5.1%}  errors {row.errors}", flush=True)
+    ov = overhead(args.quick)
+    print("\ngateway overhead vs direct (fixed-latency engine, 1-token completions):")
+    for k, v in ov.items():
+        print(f"  {k:<24} {v:9.3f}")
+    if args.json:
+        args.json.write_text(json.dumps({"capacity_rps": capacity, "rows": [r.__dict__ for r in rows],
+                                         "overhead": ov}, indent=2))
+
+
+async def closed_loop_spread(urls: list[str], wl: Workload, spec: Fleet, duration: float) -> float:
+    """Capacity measured straight on the engines (no router): one closed loop per engine."""
+    per = spec.max_num_seqs * 2
+    rates = await asyncio.gather(*(closed_loop(u, wl, per, duration) for u in urls))
+    return float(sum(rates))
+
+
+if __name__ == "__main__":
+    main()
