@@ -202,7 +202,7 @@ def bench_compare(
         table.add_row(*row)
     Console().print(table)
     if plot is not None:
-        plots.compare_bars(labeled, plot)
+        plots.save(plots.compare_bars(labeled), plot)
         console.print(f"wrote {plot}")
 
 

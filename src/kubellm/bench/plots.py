@@ -15,12 +15,6 @@ from kubellm.bench.stats import Distribution, Summary
 _PERCENTILE_STYLES = (("p50", "-"), ("p90", "--"), ("p99", ":"))
 
 
-def _save(figure: Figure, path: Path) -> Path:
-    figure.tight_layout()
-    FigureCanvasAgg(figure).print_png(str(path))
-    return path
-
-
 def _load_axis_label(runs: Sequence[RunResult]) -> str:
     modes = {run.load.mode for run in runs}
     if modes == {"rate"}:
@@ -50,16 +44,16 @@ def _ms(dist: Distribution | None, name: str) -> float:
     return float("nan") if dist is None else float(getattr(dist, name)) * 1000
 
 
-def latency_vs_load(runs: Sequence[RunResult], path: Path) -> Path:
+def latency_vs_load(runs: Sequence[RunResult]) -> Figure:
     """TTFT and TPOT percentiles against offered load."""
     figure = Figure(figsize=(11, 4.5))
     ordered = _ordered(runs)
     _latency_panel(figure.add_subplot(1, 2, 1), ordered, "ttft", "TTFT")
     _latency_panel(figure.add_subplot(1, 2, 2), ordered, "tpot", "TPOT")
-    return _save(figure, path)
+    return figure
 
 
-def distributions(runs: Sequence[RunResult], path: Path) -> Path:
+def distributions(runs: Sequence[RunResult]) -> Figure:
     """Histograms of per-request TTFT and TPOT, one outline per run."""
     figure = Figure(figsize=(11, 4.5))
     panels = (
@@ -70,16 +64,26 @@ def distributions(runs: Sequence[RunResult], path: Path) -> Path:
         for run in _ordered(runs):
             values = [v * 1000 for v in (pick(r) for r in run.records if r.ok) if v is not None]
             if values:
-                axes.hist(values, bins=40, histtype="step", linewidth=1.5, label=run.load.label)
+                axes.hist(values, bins=40, range=_span(values), histtype="step", linewidth=1.5,
+                          label=run.load.label)
         axes.set_title(f"{title} distribution")
         axes.set_xlabel(f"{title} (ms)")
-        axes.set_ylabel("requests")
+        axes.set_ylabel("requests (count)")
         axes.grid(True, alpha=0.3)
         axes.legend()
-    return _save(figure, path)
+    return figure
 
 
-def throughput_vs_load(runs: Sequence[RunResult], path: Path) -> Path:
+def _span(values: Sequence[float]) -> tuple[float, float]:
+    """Histogram range; widened when a fixed-latency server makes all values (nearly) equal,
+    since numpy cannot cut a range narrower than float precision into 40 bins."""
+    low, high = min(values), max(values)
+    if high - low < 1e-3:
+        return low - 0.5, high + 0.5
+    return low, high
+
+
+def throughput_vs_load(runs: Sequence[RunResult]) -> Figure:
     """Output tokens/s and completed requests/s against offered load."""
     figure = Figure(figsize=(7, 4.5))
     ordered = _ordered(runs)
@@ -96,10 +100,10 @@ def throughput_vs_load(runs: Sequence[RunResult], path: Path) -> Path:
     tokens.set_title("Throughput against load")
     tokens.grid(True, alpha=0.3)
     tokens.legend(line1 + line2, [str(line.get_label()) for line in line1 + line2], loc="upper left")
-    return _save(figure, path)
+    return figure
 
 
-def compare_bars(labeled: Sequence[tuple[str, Summary]], path: Path) -> Path:
+def compare_bars(labeled: Sequence[tuple[str, Summary]]) -> Figure:
     """Grouped bars of TTFT and TPOT (p50, p99) and output throughput, one colour per run."""
     figure = Figure(figsize=(12, 4.5))
     latency = figure.add_subplot(1, 2, 1)
@@ -122,13 +126,22 @@ def compare_bars(labeled: Sequence[tuple[str, Summary]], path: Path) -> Path:
     throughput.set_xlabel("run")
     throughput.set_title("Throughput by run")
     throughput.tick_params(axis="x", labelrotation=15)
-    return _save(figure, path)
+    return figure
+
+
+def save(figure: Figure, path: Path) -> Path:
+    """Write *figure* as a PNG through a temporary name, so no half-written image is left."""
+    figure.tight_layout()
+    partial = path.with_name(f".{path.name}.partial.png")
+    FigureCanvasAgg(figure).print_png(str(partial))
+    partial.replace(path)
+    return path
 
 
 def write_all(runs: Sequence[RunResult], directory: Path) -> list[Path]:
     """Every plot of a bench run into *directory*; returns the files written."""
     return [
-        latency_vs_load(runs, directory / "latency_vs_load.png"),
-        distributions(runs, directory / "latency_distributions.png"),
-        throughput_vs_load(runs, directory / "throughput_vs_load.png"),
+        save(latency_vs_load(runs), directory / "latency_vs_load.png"),
+        save(distributions(runs), directory / "latency_distributions.png"),
+        save(throughput_vs_load(runs), directory / "throughput_vs_load.png"),
     ]

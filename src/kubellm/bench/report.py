@@ -36,8 +36,7 @@ def summary_table(summary: Summary) -> list[str]:
     ]
     if summary.goodput is not None and summary.slo is not None:
         lines.append(
-            f"- goodput: {summary.goodput:.1%} of requests within TTFT <= "
-            f"{ms(summary.slo.ttft_s)} ms and TPOT <= {ms(summary.slo.tpot_s)} ms "
+            f"- goodput: {summary.goodput:.1%} of requests within {_slo_text(summary)} "
             f"({summary.goodput_rate:.2f} req/s)"
         )
     if summary.send_lag is not None:
@@ -46,6 +45,12 @@ def summary_table(summary: Summary) -> list[str]:
             f"p99 {ms(summary.send_lag.p99)} ms"
         )
     return lines
+
+
+def _slo_text(summary: Summary) -> str:
+    assert summary.slo is not None
+    parts = [(name, value) for name, value in (("TTFT", summary.slo.ttft_s), ("TPOT", summary.slo.tpot_s))]
+    return " and ".join(f"{name} <= {ms(value)} ms" for name, value in parts if value is not None)
 
 
 def _errors(summary: Summary) -> str:
