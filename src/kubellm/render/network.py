@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kubellm.render.commands import served_name
 from kubellm.render.context import Obj, RenderContext
 from kubellm.render.engine_pod import PORT_NAME
 from kubellm.render.units import Unit
@@ -11,7 +12,7 @@ def unit_service(ctx: RenderContext, unit: Unit) -> Obj:
     exposure = ctx.service.spec.exposure
     port = {"name": PORT_NAME, "port": exposure.service_port, "protocol": "TCP", "targetPort": PORT_NAME}
     main = unit.name == ctx.name
-    annotations = {"kubellm.dev/served-model": ctx.service.spec.model.served_name}
+    annotations = {"kubellm.dev/served-model": served_name(ctx, unit), "kubellm.dev/model-uri": unit.model_uri}
     if unit.canary_weight is not None:
         annotations["kubellm.dev/canary-weight"] = str(unit.canary_weight)
     return {

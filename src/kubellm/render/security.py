@@ -104,11 +104,14 @@ _VIEW_RULES = [
     {"apiGroups": [""], "resources": ["events", "persistentvolumeclaims", "pods", "pods/log", "services"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": ["kubellm.dev"], "resources": ["llmservices"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["argoproj.io"], "resources": ["rollouts"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["leaderworkerset.x-k8s.io"], "resources": ["leaderworkersets"], "verbs": ["get", "list", "watch"]},
 ]
 _OPERATE_RULES = [
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]},
     {"apiGroups": ["apps"], "resources": ["deployments", "deployments/scale"], "verbs": ["patch", "update"]},
     {"apiGroups": ["kubellm.dev"], "resources": ["llmservices"], "verbs": ["patch", "update"]},
+    {"apiGroups": ["argoproj.io"], "resources": ["rollouts"], "verbs": ["patch", "update"]},
 ]
 
 

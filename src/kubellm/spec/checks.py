@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from kubellm.spec.errors import SpecIssue
+from kubellm.spec.scaling import Scaling
 from kubellm.spec.uri import UriError, parse_model_uri
 
 if TYPE_CHECKING:
@@ -121,10 +122,7 @@ def _cache(spec: LLMServiceSpec) -> Iterator[SpecIssue]:
         )
 
 
-def _scaling_rules(path: str, scaling: object) -> Iterator[SpecIssue]:
-    from kubellm.spec.scaling import Scaling
-
-    assert isinstance(scaling, Scaling)
+def _scaling_rules(path: str, scaling: Scaling) -> Iterator[SpecIssue]:
     if scaling.max_replicas is not None and scaling.max_replicas < scaling.min_replicas:
         yield SpecIssue(
             f"{path}.maxReplicas",

@@ -5,6 +5,7 @@ CRD schemas vendored in crds/ (see crds/README.md), made strict the same way."""
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,14 @@ def strict(node: Any) -> Any:
     return node
 
 
-def crd_validator(obj: dict[str, Any]) -> jsonschema.Draft7Validator:
-    group_version = obj["apiVersion"].replace("/", "_")
-    schema = json.loads((CRD_DIR / f"{group_version}_{obj['kind']}.json").read_text())
+@functools.cache
+def _validator(group_version: str, kind: str) -> jsonschema.Draft7Validator:
+    schema = json.loads((CRD_DIR / f"{group_version}_{kind}.json").read_text())
     return jsonschema.Draft7Validator(strict(schema))
+
+
+def crd_validator(obj: dict[str, Any]) -> jsonschema.Draft7Validator:
+    return _validator(obj["apiVersion"].replace("/", "_"), obj["kind"])
 
 
 def pod_templates(obj: dict[str, Any]) -> list[dict[str, Any]]:

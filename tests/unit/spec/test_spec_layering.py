@@ -1,0 +1,31 @@
+"""Layers point one way: spec imports no other kubellm component; render imports only spec
+(and the package version). Checked on the source, like an import-linter contract."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[3] / "src" / "kubellm"
+ALLOWED = {"spec": {"kubellm.spec"}, "render": {"kubellm.spec", "kubellm.render", "kubellm"}}
+
+
+def kubellm_imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("kubellm"):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("kubellm")}
+    return found
+
+
+@pytest.mark.parametrize("component", sorted(ALLOWED))
+def test_component_imports_only_what_its_layer_allows(component: str) -> None:
+    allowed = ALLOWED[component]
+    for path in sorted((SRC / component).glob("*.py")):
+        for module in kubellm_imports(path):
+            top = ".".join(module.split(".")[:2]) if module != "kubellm" else "kubellm"
+            assert top in allowed, f"{path.name} imports {module}"
