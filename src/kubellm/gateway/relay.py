@@ -91,7 +91,7 @@ class StreamRelay:
             except TimeoutError:
                 await out.write(error_event("the engine did not finish within the total timeout", "upstream_timeout"))
                 return
-            except aiohttp.ClientError:
+            except (aiohttp.ClientError, ValueError):  # broken connection, or an event over the buffer limit
                 pass
             if not self._acct.done:
                 await out.write(error_event("the engine closed the stream before it finished"))

@@ -1,0 +1,72 @@
+"""Bounded admission of a pool: slots per endpoint, a FIFO wait queue, 429 beyond it."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from kubellm.gateway.breaker import CircuitBreaker
+from kubellm.gateway.clock import FakeClock
+from kubellm.gateway.config import RoutingProfile
+from kubellm.gateway.errors import NoEndpointError, OverloadedError
+from kubellm.gateway.pool import Pool
+from kubellm.gateway.scheduling.plugins import RoutingState
+from kubellm.gateway.scheduling.request import RoutingRequest
+from kubellm.gateway.scheduling.scheduler import Scheduler
+
+REQ = RoutingRequest(model="m")
+
+
+def _pool(urls: list[str], *, max_outstanding: int = 1, max_queue: int = 2, queue_s: float = 5.0) -> Pool:
+    clock = FakeClock()
+    pool = Pool("m", Scheduler(RoutingProfile(), RoutingState(rng=random.Random(0))),
+                lambda: CircuitBreaker(clock, failures=1, open_s=5.0),
+                max_outstanding=max_outstanding, max_queue=max_queue, queue_s=queue_s)
+    for ep in pool.set_urls(urls):
+        ep.healthy = True
+    return pool
+
+
+async def test_slots_queue_and_overload():
+    pool = _pool(["http://a", "http://b"])
+    first = await pool.acquire(REQ)
+    second = await pool.acquire(REQ)
+    assert {first.endpoint.url, second.endpoint.url} == {"http://a", "http://b"}
+    waiters = [asyncio.ensure_future(pool.acquire(REQ)) for _ in range(2)]
+    await asyncio.sleep(0)
+    assert pool.queued == 2
+    with pytest.raises(OverloadedError) as err:
+        await pool.acquire(REQ)
+    assert err.value.retry_after is not None and err.value.status == 429
+    pool.release(first.endpoint)
+    got = await asyncio.wait_for(waiters[0], 1)
+    assert got.endpoint is first.endpoint and not waiters[1].done()
+    pool.release(second.endpoint)
+    assert (await asyncio.wait_for(waiters[1], 1)).endpoint is second.endpoint
+
+
+async def test_queue_wait_is_bounded_in_time():
+    pool = _pool(["http://a"], queue_s=0.05)
+    await pool.acquire(REQ)
+    with pytest.raises(OverloadedError, match="stayed at capacity"):
+        await pool.acquire(REQ)
+    assert pool.queued == 0
+
+
+async def test_membership_keeps_state_and_wakes_holders():
+    pool = _pool(["http://a"])
+    a = pool.endpoints[0]
+    a.outstanding = 3
+    fresh = pool.set_urls(["http://a", "http://b"])
+    assert pool.endpoints[0] is a and [e.url for e in fresh] == ["http://b"]
+    assert not fresh[0].healthy  # new endpoints wait for their first health check
+    empty = _pool([])
+    with pytest.raises(NoEndpointError):
+        await empty.acquire(REQ)
+    waiting = asyncio.ensure_future(empty.wait_routable(2.0))
+    await asyncio.sleep(0)
+    empty.set_urls(["http://c"])[0].healthy = True
+    empty.notify()
+    assert await asyncio.wait_for(waiting, 1)
