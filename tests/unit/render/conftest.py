@@ -5,6 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import functools
+from collections.abc import Iterator
+
+import kubernetes_validate.utils
 import pytest
 
 from kubellm.render import render
@@ -26,3 +30,12 @@ def example_specs() -> dict[str, LLMService]:
 @pytest.fixture(scope="session")
 def rendered(example_specs: dict[str, LLMService]) -> dict[str, list[dict[str, Any]]]:
     return {name: render(spec, "1.31") for name, spec in example_specs.items()}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cached_kubernetes_schemas() -> Iterator[None]:
+    """kubernetes-validate re-reads its JSON schema files (several MB) on every call; cache
+    them for the session. Validation itself is unchanged."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kubernetes_validate.utils, "schema_contents", functools.cache(kubernetes_validate.utils.schema_contents))
+        yield

@@ -49,6 +49,19 @@ def valid_specs(draw: st.DrawFn) -> dict[str, Any]:
         spec["serving"]["multinode"] = {"nodes": 2}
         spec["engine"]["tensorParallelSize"] = gpus
         spec["engine"]["pipelineParallelSize"] = 2
+    if mode == "standard":
+        strategy = draw(st.sampled_from(["rollingUpdate", "argoCanary", "gatewayCanary"]))
+        spec["rollout"] = {"strategy": strategy, "maxSurge": draw(st.sampled_from(["0", "1", "25%"]))}
+        if strategy != "rollingUpdate":
+            spec["rollout"]["canary"] = {"uri": draw(uris), "weight": draw(st.integers(0, 100))}
+    if kind == "vllm" and draw(st.booleans()):
+        spec["engine"]["loraAdapters"] = [{"name": "sql", "uri": "hf://org/sql-lora"}]
+    if spec["model"]["uri"].startswith("oci://") and draw(st.booleans()):
+        spec["cache"] = {"kind": "image"}
+    if draw(st.booleans()):
+        subject = {"kind": "ServiceAccount", "name": "ci", "namespace": "ci"}
+        spec["security"] = {"tenants": [{"name": "team", "access": draw(st.sampled_from(["view", "operate"])), "subjects": [subject]}],
+                            "gpuQuota": "8"}
     if draw(st.booleans()):
         spec["exposure"] = {"ingress": {"host": "llm.example.com", "tls": {"secretName": "tls"}}}
     if draw(st.booleans()):
