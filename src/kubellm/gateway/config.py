@@ -128,10 +128,21 @@ class TenantConfig(_Model):
     tpm: int | None = Field(None, ge=1)
 
 
+class JwtConfig(_Model):
+    """Bearer JWTs verified against a JWKS file; the tenant is read from a claim."""
+
+    jwks_file: Path
+    issuer: str | None = None
+    audience: str | None = None
+    tenant_claim: str = "tenant"
+    algorithms: tuple[Literal["RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA"], ...] = ("RS256", "ES256")
+
+
 class AuthConfig(_Model):
-    """API keys file (``tenant:key`` lines, or bare keys for tenant ``default``)."""
+    """API keys file (``tenant:key`` lines, or bare keys for tenant ``default``) and/or JWTs."""
 
     api_keys_file: Path | None = None
+    jwt: JwtConfig | None = None
     tenants: tuple[TenantConfig, ...] = ()
 
 

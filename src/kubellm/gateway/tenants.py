@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubellm.gateway.clock import Clock
-from kubellm.gateway.config import AuthConfig, TenantConfig
+import jwt
+
+from kubellm.gateway.config import AuthConfig, JwtConfig, TenantConfig
 from kubellm.gateway.errors import AuthenticationError, ConfigError, PermissionDeniedError, RateLimitedError
 
 ANONYMOUS = "anonymous"
@@ -78,9 +80,41 @@ class Tenant:
         return "*" in self.models or model in self.models
 
 
+class JwtVerifier:
+    """Verifies bearer JWTs with the keys of a JWKS file (signature, expiry, issuer, audience)."""
+
+    def __init__(self, config: JwtConfig) -> None:
+        try:
+            self._jwks = jwt.PyJWKSet.from_json(config.jwks_file.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read JWKS file {config.jwks_file}: {exc.strerror}") from exc
+        except jwt.PyJWTError as exc:
+            raise ConfigError(f"JWKS file {config.jwks_file} is not a valid key set: {exc}") from exc
+        self._config = config
+
+    @staticmethod
+    def looks_like_jwt(token: str) -> bool:
+        return token.count(".") == 2 and token.startswith("ey")
+
+    def tenant(self, token: str) -> str:
+        c = self._config
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+            key = self._jwks[kid] if kid is not None else self._jwks.keys[0]
+            claims = jwt.decode(token, key=key, algorithms=list(c.algorithms), issuer=c.issuer, audience=c.audience,
+                                options={"require": ["exp"], "verify_aud": c.audience is not None})
+        except (jwt.PyJWTError, KeyError, IndexError) as exc:
+            raise AuthenticationError(f"invalid token: {type(exc).__name__}") from None
+        tenant = claims.get(c.tenant_claim)
+        if not isinstance(tenant, str) or not tenant:
+            raise AuthenticationError(f"token has no {c.tenant_claim!r} claim")
+        return tenant
+
+
 class TenantRegistry:
     def __init__(self, auth: AuthConfig, clock: Clock, keys: list[tuple[str, bytes]]) -> None:
-        self.enabled = auth.api_keys_file is not None
+        self.enabled = auth.api_keys_file is not None or auth.jwt is not None
+        self._jwt = JwtVerifier(auth.jwt) if auth.jwt is not None else None
         self._keys = keys
         self._clock = clock
         self._configs = {t.name: t for t in auth.tenants}
@@ -114,7 +148,10 @@ class TenantRegistry:
         scheme, _, key = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise AuthenticationError("missing API key: send 'Authorization: Bearer <key>'")
-        presented = digest(key.strip())
+        key = key.strip()
+        if self._jwt is not None and self._jwt.looks_like_jwt(key):
+            return self._tenant(self._jwt.tenant(key))
+        presented = digest(key)
         found: str | None = None
         for tenant, stored in self._keys:
             if hmac.compare_digest(presented, stored):

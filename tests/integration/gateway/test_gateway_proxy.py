@@ -170,3 +170,20 @@ async def test_traceparent_and_request_id_reach_the_engine(start_gateway):
         assert "Authorization" not in seen[0]  # the client's gateway key never reaches engines
     finally:
         await runner.cleanup()
+
+
+async def test_engine_killed_mid_run_loses_no_unstarted_request(start_gateway):
+    async with run_fleet(SimConfig(model="m", fixed_ttft_ms=150, fixed_tpot_ms=1), replicas=3) as urls:
+        gw = await start_gateway({"models": [model("m", urls)]})
+        c = gw.client()
+        calls = [asyncio.ensure_future(c.completions.create(model="m", prompt=f"p{i}", max_tokens=2))
+                 for i in range(45)]
+        await asyncio.sleep(0.05)  # requests are in flight on every engine, none answered yet
+        on_victim = gw.gateway.pools["m"].endpoints[0].outstanding
+        await urls.servers[0].crash()
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        assert on_victim > 0
+        assert [r for r in results if isinstance(r, BaseException)] == []
+        assert all(r.usage.completion_tokens == 2 for r in results)
+        async with aiohttp.ClientSession() as s, s.get(gw.url + "/metrics") as resp:
+            assert 'kubellm_upstream_retries_total{model="m"}' in await resp.text()
