@@ -172,14 +172,26 @@ async def test_traceparent_and_request_id_reach_the_engine(start_gateway):
         await runner.cleanup()
 
 
-async def test_engine_killed_mid_run_loses_no_unstarted_request(start_gateway):
+@pytest.mark.parametrize("stream", [False, True])
+async def test_engine_killed_mid_run_loses_no_unstarted_request(start_gateway, stream):
     async with run_fleet(SimConfig(model="m", fixed_ttft_ms=150, fixed_tpot_ms=1), replicas=3) as urls:
         gw = await start_gateway({"models": [model("m", urls)]})
         c = gw.client()
-        calls = [asyncio.ensure_future(c.completions.create(model="m", prompt=f"p{i}", max_tokens=2))
-                 for i in range(45)]
-        await asyncio.sleep(0.05)  # requests are in flight on every engine, none answered yet
-        on_victim = gw.gateway.pools["m"].endpoints[0].outstanding
+
+        async def call(i: int):
+            if not stream:
+                return await c.completions.create(model="m", prompt=f"p{i}", max_tokens=2)
+            chunks = [ch async for ch in await c.completions.create(
+                model="m", prompt=f"p{i}", max_tokens=2, stream=True, stream_options={"include_usage": True})]
+            return chunks[-1]
+
+        calls = [asyncio.ensure_future(call(i)) for i in range(45)]
+        pool = gw.gateway.pools["m"]
+        for _ in range(200):  # wait until requests are in flight on every engine (TTFT 150 ms: none answered)
+            if all(e.outstanding > 0 for e in pool.endpoints):
+                break
+            await asyncio.sleep(0.005)
+        on_victim = pool.endpoints[0].outstanding
         await urls.servers[0].crash()
         results = await asyncio.gather(*calls, return_exceptions=True)
         assert on_victim > 0
