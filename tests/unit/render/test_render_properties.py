@@ -8,6 +8,7 @@ from typing import Any
 
 import kubernetes_validate
 from hypothesis import HealthCheck, given, settings
+from pydantic import ValidationError
 from hypothesis import strategies as st
 
 from kubellm.render import render
@@ -117,5 +118,6 @@ def test_every_invalid_spec_is_refused_naming_the_field(data: dict[str, Any], br
         parse_spec(data)
     except SpecError as exc:
         assert expected in exc.paths, exc
+        assert isinstance(exc.__cause__, ValidationError)  # pydantic's error, mapped once
     else:
         raise AssertionError(f"{path}={value!r} was accepted")
