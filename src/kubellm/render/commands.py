@@ -119,7 +119,7 @@ def engine_command(ctx: RenderContext, unit: Unit, model: Source, loras: list[So
 
 def ray_leader_command(ctx: RenderContext, unit: Unit, model: Source, loras: list[Source]) -> Command:
     """Start the Ray head, then vLLM on it (the LeaderWorkerSet leader)."""
-    port = ctx.service.spec.serving.multinode.ray_port if ctx.service.spec.serving.multinode else 6379
+    port = ctx.service.spec.serving.group.ray_port
     vllm = vllm_command(ctx, unit, model, loras)
     serve = shlex.join([*vllm.command, *vllm.args, "--distributed-executor-backend", "ray"])
     script = f"ray start --head --port={port} --disable-usage-stats && exec {serve}"
@@ -128,6 +128,6 @@ def ray_leader_command(ctx: RenderContext, unit: Unit, model: Source, loras: lis
 
 def ray_worker_command(ctx: RenderContext) -> Command:
     """Join the group's Ray head (LWS_LEADER_ADDRESS is set by LeaderWorkerSet)."""
-    port = ctx.service.spec.serving.multinode.ray_port if ctx.service.spec.serving.multinode else 6379
+    port = ctx.service.spec.serving.group.ray_port
     script = f"exec ray start --address=${{LWS_LEADER_ADDRESS}}:{port} --block --disable-usage-stats"
     return Command(("sh", "-c"), (script,), tuple(_common_env(ctx)))

@@ -20,7 +20,7 @@ def _template(ctx: RenderContext, unit: Unit, component: str, leader: bool) -> O
     else:
         engine = engine_container(ctx, unit, ray_worker_command(ctx), mounts, probes=False)
         engine.pop("ports")
-        port = ctx.service.spec.serving.multinode.ray_port if ctx.service.spec.serving.multinode else 6379
+        port = ctx.service.spec.serving.group.ray_port
         engine.update(exec_probes(["sh", "-c", f"ray status --address=${{LWS_LEADER_ADDRESS}}:{port} >/dev/null"]))
     extra: Obj = dict(placement(ctx, unit.gpus))
     init = wait_for_weights([model, *loras])
@@ -33,12 +33,11 @@ def _template(ctx: RenderContext, unit: Unit, component: str, leader: bool) -> O
 
 
 def leader_worker_set(ctx: RenderContext, unit: Unit) -> Obj:
-    multinode = ctx.service.spec.serving.multinode
     spec: Obj = {
         "leaderWorkerTemplate": {
             "leaderTemplate": _template(ctx, unit, unit.component, leader=True),
             "restartPolicy": "RecreateGroupOnPodRestart",
-            "size": multinode.nodes if multinode else 2,
+            "size": ctx.service.spec.serving.group.nodes,
             "workerTemplate": _template(ctx, unit, "worker", leader=False),
         },
         "rolloutStrategy": {"type": "RollingUpdate", "rollingUpdateConfiguration": rolling_update(ctx)},

@@ -6,7 +6,7 @@ from kubellm.render.commands import Command
 from kubellm.render.context import Obj, RenderContext
 from kubellm.render.images import KUBELLM_IMAGE
 from kubellm.render.pod import TMP_MOUNT, TMP_VOLUME, container, equal_resources, pod_spec
-from kubellm.render.sources import CACHE_MOUNT, Source, cache_claim_name
+from kubellm.render.sources import CACHE_MOUNT, CACHE_VOLUME, Source, cache_claim_name
 from kubellm.spec.uri import scheme_of
 
 CREDENTIALS_DIR = "/var/run/secrets/kubellm/source"
@@ -113,7 +113,7 @@ def wait_for_weights(sources: list[Source]) -> list[Obj]:
         return []
     tests = " && ".join(f"[ -d {p} ]" for p in paths)
     script = f"until {tests}; do echo waiting for model weights in {CACHE_MOUNT}; sleep 10; done"
-    mounts = [{"name": "model-cache", "mountPath": CACHE_MOUNT, "readOnly": True}]
+    mounts = [{"name": CACHE_VOLUME, "mountPath": CACHE_MOUNT, "readOnly": True}]
     return [container("wait-for-weights", KUBELLM_IMAGE, Command(("sh", "-c"), (script,)), equal_resources(WAITER_RESOURCES), volumeMounts=mounts)]
 
 

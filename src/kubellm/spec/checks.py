@@ -199,7 +199,7 @@ def _multinode(spec: LLMServiceSpec) -> Iterator[SpecIssue]:
             "use engine.kind vllm, or serving.mode standard",
         )
         return
-    nodes = (serving.multinode.nodes if serving.multinode else 2)
+    nodes = serving.group.nodes
     total = nodes * spec.resources.accelerator.count
     needed = engine.tensor_parallel_size * engine.pipeline_parallel_size
     if needed != total:

@@ -54,3 +54,8 @@ class Serving(SpecModel):
     """KV transfer between roles (mode disaggregated)."""
     multinode: Multinode | None = None
     """Group layout (mode multinode)."""
+
+    @property
+    def group(self) -> Multinode:
+        """Multinode settings, defaulted when mode multinode names none."""
+        return self.multinode if self.multinode is not None else Multinode()
