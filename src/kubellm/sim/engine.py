@@ -140,20 +140,25 @@ class CostModelEngine:
         return min((r.arrival for r in self.scheduler.waiting), default=self._now())
 
     async def _idle_until_ready(self, t: float) -> float:
-        """Nothing runnable (KV transfers in flight): wait for the first or a new request."""
-        ready = self.scheduler.next_ready(t)
+        """Nothing runnable at *t*: move to when something is (a later arrival, a finished
+        KV transfer), waiting for it in real time unless it is already past."""
+        nxt = self.scheduler.next_runnable(t)
+        if nxt is not None and nxt <= self._now():
+            return nxt
         self._wake.clear()
-        timeout = None if ready is None else max(0.0, self._wall(ready) - self._wall(self._now()))
+        timeout = None if nxt is None else self._wall(nxt) - self._wall(self._now())
         try:
             await asyncio.wait_for(self._wake.wait(), timeout)
         except TimeoutError:
             pass
-        return max(t, self._now()) if ready is None else max(ready, min(self._now(), ready + 1e-9))
+        now = self._now()
+        return max(t, now if nxt is None else min(now, nxt))
 
     async def _sleep_until(self, model_t: float) -> None:
         assert self._loop is not None
         delay = self._wall(model_t) - time.monotonic()
         if delay <= 0:
+            await asyncio.sleep(0)  # behind schedule: still let handlers and other engines run
             return
         fut = self._loop.create_future()
         self._loop.call_later(delay, _set_done, fut)
@@ -164,6 +169,7 @@ class CostModelEngine:
         s.prefix_queries += result.prefix_queries
         s.prefix_hits += result.prefix_hits
         s.preemptions += len(plan.preempted)
+        s.iteration_tokens.observe(plan.shape.new_tokens)
         wall_end = self._wall(result.end)
         for sreq in result.produced:
             self._produced(sreq, result.end, wall_end)

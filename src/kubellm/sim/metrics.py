@@ -26,6 +26,7 @@ ITL_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.
                5.0, 7.5, 10.0, 20.0, 40.0, 80.0)
 LATENCY_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0,
                    50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0)
+ITERATION_BUCKETS = (1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
 TOKEN_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000,
                  50000, 100000)
 
@@ -78,6 +79,7 @@ class EngineStats:
         self.inference = Histogram(LATENCY_BUCKETS)
         self.prompt_len = Histogram(TOKEN_BUCKETS)
         self.gen_len = Histogram(TOKEN_BUCKETS)
+        self.iteration_tokens = Histogram(ITERATION_BUCKETS)
 
 
 class VllmCollector(Collector):
@@ -136,6 +138,7 @@ class VllmCollector(Collector):
             ("vllm:request_decode_time_seconds", "Histogram of time spent in DECODE phase for request.", s.decode),
             ("vllm:request_prompt_tokens", "Number of prefill tokens processed.", s.prompt_len),
             ("vllm:request_generation_tokens", "Number of generation tokens processed.", s.gen_len),
+            ("vllm:iteration_tokens_total", "Histogram of number of tokens per engine_step.", s.iteration_tokens),
         )
         for name, doc, h in table:
             fam = HistogramMetricFamily(name, doc, labels=list(self._labels))

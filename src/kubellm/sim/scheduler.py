@@ -105,10 +105,11 @@ class Scheduler:
     def has_work(self) -> bool:
         return bool(self.running or self.waiting)
 
-    def next_ready(self, now: float) -> float | None:
-        """When a waiting request whose KV is still in transfer becomes usable, if none is now."""
-        times = [r.ready_at for r in self.waiting if r.ready_at is not None and r.ready_at > now]
-        return min(times) if times else None
+    def next_runnable(self, now: float) -> float | None:
+        """When a waiting request next becomes schedulable (arrived, KV transferred), if later than now."""
+        times = [max(r.arrival, r.ready_at or r.arrival) for r in self.waiting]
+        later = [x for x in times if x > now]
+        return min(later) if later else None
 
     # one step ------------------------------------------------------------------------------
     def schedule(self, now: float) -> StepPlan:
@@ -162,6 +163,8 @@ class Scheduler:
         skipped: list[SchedRequest] = []
         while self.waiting and budget > 0 and len(self.running) < self.limits.max_num_seqs:
             req = self.waiting[0]
+            if req.arrival > now:
+                break  # arrived after this step started (the engine may be catching up)
             if req.ready_at is not None and req.ready_at > now:
                 skipped.append(self.waiting.popleft())  # KV still in flight: let others pass
                 continue

@@ -16,6 +16,7 @@ Llama 3's tokenizer; code and non-Latin text give more tokens than a real tokeni
 
 from __future__ import annotations
 
+import functools
 import re
 
 _PIECES = re.compile(r" ?[^\W\d_]+| ?\d+| ?[^\s\w]+|\s+(?!\S)|\s+|_+")
@@ -26,26 +27,27 @@ def _chunk_id(chunk: bytes) -> int:
     return int.from_bytes(b"\x01" + chunk, "big")
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _piece_ids(piece: str) -> tuple[int, ...]:
+    """Ids of one pre-token; memoised because prose repeats the same words."""
+    raw = piece.encode("utf-8")
+    if len(raw) <= _CHUNK:
+        return (_chunk_id(raw),)
+    return tuple(_chunk_id(raw[i:i + _CHUNK]) for i in range(0, len(raw), _CHUNK))
+
+
 def encode(text: str) -> list[int]:
     """Token ids of *text*."""
     ids: list[int] = []
-    append = ids.append
+    extend = ids.extend
     for piece in _PIECES.findall(text):
-        raw = piece.encode("utf-8")
-        if len(raw) <= _CHUNK:
-            append(_chunk_id(raw))
-            continue
-        for start in range(0, len(raw), _CHUNK):
-            append(_chunk_id(raw[start:start + _CHUNK]))
+        extend(_piece_ids(piece))
     return ids
 
 
 def count(text: str) -> int:
     """Number of tokens of *text* (same as ``len(encode(text))``)."""
-    total = 0
-    for piece in _PIECES.findall(text):
-        total += -(-len(piece.encode("utf-8")) // _CHUNK)
-    return total
+    return sum(len(_piece_ids(piece)) for piece in _PIECES.findall(text))
 
 
 def token_bytes(token_id: int) -> bytes:

@@ -1,38 +1,27 @@
-"""The cost model seen through HTTP: prefix caching, a full KV cache, queueing."""
+"""The cost model seen through HTTP: prefix caching, a full KV cache, queueing.
+
+Latencies are the engine's own (its TTFT histogram), so a busy machine does not blur them.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
 
 import httpx
 
 from kubellm.sim import SimConfig, run_engine
 
-from .conftest import metric
+from .conftest import engine_ttft, metric
 
 LONG = "Section {i}: the operator reconciles the service and renders its objects. " * 120
 
 
-async def _ttft(http: httpx.AsyncClient, url: str, prompt: str) -> tuple[float, dict]:
-    start = time.perf_counter()
-    first, usage = 0.0, {}
-    async with http.stream("POST", url + "/v1/completions", json={
-            "prompt": prompt, "max_tokens": 3, "stream": True, "stream_options": {"include_usage": True}}) as r:
-        async for line in r.aiter_lines():
-            if not first and '"text":"' in line:
-                first = time.perf_counter() - start
-            if '"usage"' in line:
-                import json
-                usage = json.loads(line.removeprefix("data: "))["usage"]
-    return first, usage
-
-
 async def test_repeated_prefix_hits_the_cache_and_is_faster(http: httpx.AsyncClient) -> None:
     async with run_engine(SimConfig(profile="qwen2.5-7b-l4")) as server:  # slow prefill: clear gap
-        cold, cold_usage = await _ttft(http, server.url, LONG.format(i=1) + " question one")
-        warm, warm_usage = await _ttft(http, server.url, LONG.format(i=1) + " question two")
+        cold, cold_body = await engine_ttft(http, server.url, {"prompt": LONG.format(i=1) + " one", "max_tokens": 2})
+        warm, warm_body = await engine_ttft(http, server.url, {"prompt": LONG.format(i=1) + " two", "max_tokens": 2})
         text = (await http.get(server.url + "/metrics")).text
+    cold_usage, warm_usage = cold_body["usage"], warm_body["usage"]
     assert cold_usage["prompt_tokens_details"]["cached_tokens"] == 0
     assert warm_usage["prompt_tokens_details"]["cached_tokens"] > 0.9 * warm_usage["prompt_tokens"]
     assert warm < cold / 3
@@ -42,8 +31,8 @@ async def test_repeated_prefix_hits_the_cache_and_is_faster(http: httpx.AsyncCli
 
 async def test_ttft_grows_with_prompt_length_over_http(http: httpx.AsyncClient) -> None:
     async with run_engine(SimConfig(profile="qwen2.5-7b-l4", enable_prefix_caching=False)) as server:
-        short, _ = await _ttft(http, server.url, "short prompt")
-        long, _ = await _ttft(http, server.url, LONG.format(i=2))
+        short, _ = await engine_ttft(http, server.url, {"prompt": "short prompt", "max_tokens": 2})
+        long, _ = await engine_ttft(http, server.url, {"prompt": LONG.format(i=2), "max_tokens": 2})
     assert long > 5 * short
 
 
