@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -33,10 +33,10 @@ NamespaceOpt = Annotated[str | None, typer.Option("--namespace", "-n", help="Nam
 def _renderer() -> Renderer:
     from kubellm.render import render  # imported late: the CLI starts without it
 
-    return render  # type: ignore[no-any-return]
+    return render
 
 
-def _run(action: Callable[[], Awaitable[T]]) -> T:
+def _run(action: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
         return asyncio.run(action())
     except SpecError as exc:
@@ -65,6 +65,8 @@ def operator(
     from kubellm.operator.settings import OperatorSettings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for chatty in ("httpx", "httpx2", "httpcore"):  # one line per API request otherwise
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     if kubeconfig:
         os.environ["KUBECONFIG"] = kubeconfig  # kopf's login reads it from the environment
     fields: dict[str, Any] = dict(
@@ -205,6 +207,34 @@ def delete(
     typer.echo(f"deleted {', '.join(deleted)}")
 
 
+def doctor(
+    kubeconfig: KubeconfigOpt = None,
+    namespace: NamespaceOpt = None,
+    spec: Annotated[Path | None, typer.Option("--spec", help="Also check that this LLMService fits.")] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
+) -> None:
+    """Check a live cluster for what an LLMService needs (GPUs, device plugin, CRDs, storage,
+    version, quota) and say what is missing. Exit 3 when something blocks."""
+    from kubellm.operator.doctor import assess, gather
+    from kubellm.operator.kube import Kube
+
+    async def main() -> list[Any]:
+        service = load_spec(spec) if spec else None
+        async with Kube.connect(kubeconfig) as kube:
+            facts = await gather(kube, namespace or kube.namespace)
+        return assess(facts, service)
+
+    findings = _run(main)
+    if output == "json":
+        typer.echo(json.dumps([f.__dict__ for f in findings], indent=2))
+    else:
+        marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+        for f in findings:
+            typer.echo(f"{marks[f.level]} {f.check}: {f.message}")
+    if any(f.level == "fail" for f in findings):
+        raise typer.Exit(EXIT_DOCTOR)
+
+
 def register(app: typer.Typer) -> None:
     """Add this component's commands to *app*."""
     app.command("operator")(operator)
@@ -212,3 +242,4 @@ def register(app: typer.Typer) -> None:
     app.command("apply")(apply)
     app.command("status")(status)
     app.command("delete")(delete)
+    app.command("doctor")(doctor)

@@ -64,9 +64,8 @@ async def finalize(kube: Kube, body: dict[str, Any], events: EventSink) -> None:
 
 def build_registry(reconciler: Reconciler, settings: OperatorSettings) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
-    resource = dict(group=GROUP, version=VERSION, plural=PLURAL)
 
-    @kopf.on.login(registry=registry)  # type: ignore[arg-type]
+    @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         if settings.kubeconfig:
             return kopf.login_with_kubeconfig(**kwargs)
@@ -77,14 +76,14 @@ def build_registry(reconciler: Reconciler, settings: OperatorSettings) -> kopf.O
         old = dict(body.get("status") or {})
         patch.status.update(status_patch(old, outcome.status))
 
-    kopf.on.resume(**resource, registry=registry, id="apply-on-resume")(reconcile)
-    kopf.on.create(**resource, registry=registry, id="apply-on-create")(reconcile)
-    kopf.on.update(**resource, registry=registry, id="apply-on-update")(reconcile)
-    kopf.timer(**resource, registry=registry, id="resync", interval=settings.resync_seconds, initial_delay=settings.resync_seconds)(
+    kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry, id="apply-on-resume")(reconcile)
+    kopf.on.create(GROUP, VERSION, PLURAL, registry=registry, id="apply-on-create")(reconcile)
+    kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, id="apply-on-update")(reconcile)
+    kopf.timer(GROUP, VERSION, PLURAL, registry=registry, id="resync", interval=settings.resync_seconds, initial_delay=settings.resync_seconds)(
         reconcile
     )
 
-    @kopf.on.delete(**resource, registry=registry, id="finalize")  # type: ignore[arg-type]
+    @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, id="finalize")
     async def on_delete(body: kopf.Body, **_: Any) -> None:
         await finalize(reconciler.kube, dict(body), event_sink(body))
 

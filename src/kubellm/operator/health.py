@@ -116,8 +116,22 @@ def _progressing(roles: list[RoleState], cache: str, expected: int) -> dict[str,
     return _condition("Progressing", False, "RolloutComplete", "the latest spec is rolled out")
 
 
+def workload_problems(workloads: tuple[dict[str, Any], ...]) -> list[Problem]:
+    """What the workload controllers report as stuck: pods refused (quota, admission, a
+    missing PriorityClass) or a rollout past its progress deadline."""
+    problems = []
+    for obj in workloads:
+        for c in (obj.get("status") or {}).get("conditions") or []:
+            name = obj["metadata"]["name"]
+            if c.get("type") == "ReplicaFailure" and c.get("status") == "True":
+                problems.append(Problem("ReplicaFailure", f"{obj.get('kind', 'workload')} {name}: {c.get('message', '')}"))
+            elif c.get("type") == "Progressing" and c.get("reason") == "ProgressDeadlineExceeded":
+                problems.append(Problem("ProgressDeadlineExceeded", f"{obj.get('kind', 'workload')} {name}: {c.get('message', '')}"))
+    return problems
+
+
 def _degraded(obs: Observation, cache: str) -> dict[str, Any]:
-    problems = list(obs.problems)
+    problems = list(obs.problems) + workload_problems(obs.workloads)
     if cache == "failed":
         problems.append(Problem("LoaderFailed", "the loader Job failed: check its logs (kubectl logs job/<name>)"))
     if problems:

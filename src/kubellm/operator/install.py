@@ -20,6 +20,26 @@ LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "kubellm"
 _APPLY_VERBS = ["get", "list", "create", "patch", "delete"]
 
 
+def _servable(node: Any) -> Any:
+    """What the API server accepts of a schema node: no ``additionalProperties`` beside
+    ``properties`` (apiextensions rejects the pair; unknown fields are pruned instead) and no
+    ``patternProperties`` (unsupported). A no-op once ``kubellm.spec.schema.crd`` emits
+    neither; kept here so `kubellm install` never sends a CRD the server refuses."""
+    if isinstance(node, list):
+        return [_servable(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _servable(v) for k, v in node.items() if k != "patternProperties"}
+    if "properties" in out and out.get("additionalProperties") is False:
+        del out["additionalProperties"]
+    return out
+
+
+def llmservice_crd() -> dict[str, Any]:
+    """The LLMService CRD generated from the spec models, in the form the API server serves."""
+    return dict(_servable(crd()))
+
+
 def cluster_rules() -> list[dict[str, Any]]:
     by_group: dict[str, list[str]] = {}
     for kind in MANAGED_KINDS:
@@ -94,7 +114,7 @@ def deployment(namespace: str, image: str, replicas: int) -> dict[str, Any]:
 def manifests(namespace: str = "kubellm-system", image: str = DEFAULT_IMAGE, replicas: int = 2) -> list[dict[str, Any]]:
     """Everything to install, in a safe apply order (CRD and Namespace first)."""
     return [
-        crd(),
+        llmservice_crd(),
         {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(namespace)},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(NAME, namespace)},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": _meta(NAME), "rules": cluster_rules()},

@@ -7,6 +7,7 @@ never dropped. lightkube and httpx errors become ``KubeApiError`` here and nowhe
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -53,9 +54,11 @@ def _as_dict(obj: Any) -> dict[str, Any]:
 class Kube:
     """Async access to the API for dict-shaped objects of the managed kinds."""
 
-    def __init__(self, client: AsyncClient) -> None:
+    def __init__(self, client: AsyncClient, served_ttl: float = 10.0) -> None:
         self._client = client
         self._classes: dict[ManagedKind, Any] = {}
+        self._served: dict[ManagedKind, tuple[float, bool]] = {}
+        self._served_ttl = served_ttl
 
     @classmethod
     @asynccontextmanager
@@ -83,8 +86,8 @@ class Kube:
         """Server-side apply, taking ownership of conflicting fields (we are the controller)."""
         kind = kind or kind_of(obj)
         res = self.resource(kind)
-        namespace = obj["metadata"].get("namespace") if kind.namespaced else None
-        applied = await _call(self._client.apply(res(obj), namespace=namespace, field_manager=field_manager, force=True))
+        # lightkube takes the namespace from the object's metadata.
+        applied = await _call(self._client.apply(res(obj), field_manager=field_manager, force=True))
         return _as_dict(applied)
 
     async def get(self, kind: ManagedKind, name: str, namespace: str | None = None) -> dict[str, Any] | None:
@@ -96,7 +99,8 @@ class Kube:
             raise
         return _as_dict(found)
 
-    async def list(self, kind: ManagedKind, namespace: str | None = None, labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    async def list(self, kind: ManagedKind, namespace: str | None = None, labels: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Objects of *kind* in *namespace* ("*": all namespaces), optionally by labels."""
         async def collect() -> list[dict[str, Any]]:
             ns = namespace if kind.namespaced else None
             return [_as_dict(o) async for o in self._client.list(self.resource(kind), namespace=ns, labels=labels)]
@@ -120,17 +124,25 @@ class Kube:
         )
 
     async def create(self, kind: ManagedKind, obj: dict[str, Any]) -> dict[str, Any]:
-        namespace = obj["metadata"].get("namespace") if kind.namespaced else None
-        return _as_dict(await _call(self._client.create(self.resource(kind)(obj), namespace=namespace)))
+        return _as_dict(await _call(self._client.create(self.resource(kind)(obj))))
 
     async def replace(self, kind: ManagedKind, obj: dict[str, Any]) -> dict[str, Any]:
-        namespace = obj["metadata"].get("namespace") if kind.namespaced else None
-        return _as_dict(await _call(self._client.replace(self.resource(kind)(obj), namespace=namespace)))
+        return _as_dict(await _call(self._client.replace(self.resource(kind)(obj))))
 
     async def served(self, kind: ManagedKind) -> bool:
         """Whether the API serves *kind*: built-in kinds are; CRD kinds need an Established CRD."""
         if not kind.crd_hint:
             return True
+        # Remembered briefly: every pass asks, and CRDs come and go rarely.
+        now = time.monotonic()
+        cached = self._served.get(kind)
+        if cached is not None and now - cached[0] < self._served_ttl:
+            return cached[1]
+        served = await self._crd_served(kind)
+        self._served[kind] = (now, served)
+        return served
+
+    async def _crd_served(self, kind: ManagedKind) -> bool:
         crd = await self.get(CRD_KIND, kind.crd_name)
         if crd is None:
             return False
@@ -143,7 +155,7 @@ class Kube:
     async def server_version(self) -> tuple[int, int]:
         """(major, minor) of the API server, e.g. (1, 34)."""
         # lightkube has no call for /version; its httpx client (already authenticated) does.
-        http: httpx.AsyncClient = self._client._client._client  # type: ignore[attr-defined]
+        http = self._client._client._client
         try:
             response = await http.get("/version")
             response.raise_for_status()

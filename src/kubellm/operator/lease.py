@@ -91,6 +91,14 @@ class LeaderElector:
             raise
         return True
 
+    async def release(self) -> None:
+        """Give the lease up on a clean shutdown, so a successor need not wait for it to expire."""
+        lease = await self.kube.get(LEASE_KIND, self.name, self.namespace)
+        if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
+            return
+        lease["spec"] = {**lease["spec"], "holderIdentity": "", "renewTime": None}
+        await self._write(self.kube.replace, lease)
+
     async def acquire(self, poll: float = 1.0) -> None:
         """Wait until this replica leads."""
         while not await self.try_acquire():

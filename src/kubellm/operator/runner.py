@@ -26,6 +26,7 @@ log = logging.getLogger("kubellm.operator")
 async def run_operator(settings: OperatorSettings, render: Renderer, stop: asyncio.Event) -> None:
     async with Kube.connect(settings.kubeconfig) as kube:
         holder: asyncio.Task[None] | None = None
+        elector: LeaderElector | None = None
         if settings.leader_election:
             elector = LeaderElector(
                 kube, settings.lease_name, settings.lease_namespace or kube.namespace, settings.identity, settings.lease_seconds
@@ -56,3 +57,5 @@ async def run_operator(settings: OperatorSettings, render: Renderer, stop: async
                     holder.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await holder  # re-raises LeaseError when the lease was lost
+                if elector is not None:
+                    await elector.release()

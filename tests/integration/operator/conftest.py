@@ -19,7 +19,7 @@ from kubellm.operator.testing.harness import OperatorProcess, kubellm
 
 # Node pools: what the examples ask for, plus decoys that must never receive their pods.
 POOLS: dict[str, tuple[int, GpuNodeSpec]] = {
-    "l4": (4, GpuNodeSpec(gpus=2, product="NVIDIA-L4", labels={"cloud.google.com/gke-accelerator": "nvidia-l4"})),
+    "l4": (6, GpuNodeSpec(gpus=2, product="NVIDIA-L4", labels={"cloud.google.com/gke-accelerator": "nvidia-l4"})),
     "h100": (1, GpuNodeSpec(gpus=8, product="NVIDIA-H100-80GB-HBM3", cpu="96", memory="1Ti")),
     "a10g": (1, GpuNodeSpec(gpus=4, product="NVIDIA-A10G")),
     "a100": (2, GpuNodeSpec(gpus=8, product="NVIDIA-A100-SXM4-80GB", cpu="128", memory="1Ti")),
@@ -28,6 +28,9 @@ POOLS: dict[str, tuple[int, GpuNodeSpec]] = {
     "decoy-t4": (1, GpuNodeSpec(gpus=8, product="Tesla-T4", labels={"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"})),
     "decoy-a10g-small": (1, GpuNodeSpec(gpus=1, product="NVIDIA-A10G")),
 }
+
+
+PRIORITY_CLASS = {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": "llm-serving"}, "value": 1000}
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +44,8 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
         for prefix, (count, spec) in POOLS.items():
             plane.add_nodes(prefix, count, spec, wait=False)
         plane.add_nodes("l4", POOLS["l4"][0], POOLS["l4"][1], wait=True)
+        with plane.http() as client:  # a cluster prerequisite of examples/llama-13b-tp2-tls.yaml
+            client.post("/apis/scheduling.k8s.io/v1/priorityclasses", json=PRIORITY_CLASS).raise_for_status()
         kubellm(plane, "install", "--crd-only")
         yield plane
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,12 +74,25 @@ def _check_placement(client: httpx.Client, namespaces: list[str]) -> int:
     return checked
 
 
-def test_every_example_is_reconciled_placed_and_reported(control_plane: ControlPlane, operator: OperatorProcess) -> None:
+@pytest.fixture
+def example_namespaces(control_plane: ControlPlane) -> Iterator[list[str]]:
+    """Namespaces made by a test, deleted after it (freeing the kwok nodes' GPUs)."""
+    made: list[str] = []
+    yield made
+    with control_plane.http() as client:
+        for ns in made:
+            client.delete(f"/api/v1/namespaces/{ns}")
+
+
+def test_every_example_is_reconciled_placed_and_reported(
+    control_plane: ControlPlane, operator: OperatorProcess, example_namespaces: list[str]
+) -> None:
     applied: list[tuple[Path, str, str]] = []
     with control_plane.http() as client:
         for example in EXAMPLES:
             ns = _ns_for(example)
             client.post("/api/v1/namespaces", json={"metadata": {"name": ns}})
+            example_namespaces.append(ns)
             name = yaml.safe_load(example.read_text())["metadata"]["name"]
             kubellm(control_plane, "apply", str(example), "--resource", "-n", ns)
             applied.append((example, ns, name))
@@ -100,11 +114,14 @@ def test_every_example_is_reconciled_placed_and_reported(control_plane: ControlP
     assert placed >= 10  # the engine pods of eight examples (some with several replicas)
 
 
-def test_engines_start_only_after_the_loader_job_completed(control_plane: ControlPlane, operator: OperatorProcess) -> None:
+def test_engines_start_only_after_the_loader_job_completed(
+    control_plane: ControlPlane, operator: OperatorProcess, example_namespaces: list[str]
+) -> None:
     example = next(e for e in EXAMPLES if e.stem == "mistral-7b-l4-gcs")
     ns, name = _ns_for(example) + "-order", yaml.safe_load(example.read_text())["metadata"]["name"]
     with control_plane.http() as client:
         client.post("/api/v1/namespaces", json={"metadata": {"name": ns}})
+        example_namespaces.append(ns)
         kubellm(control_plane, "apply", str(example), "--resource", "-n", ns)
         wait_for(lambda: _settled(client, ns, name, "Available"), 90, f"{name} Available\n{operator.tail()}")
         jobs = client.get(f"/apis/batch/v1/namespaces/{ns}/jobs").json()["items"]

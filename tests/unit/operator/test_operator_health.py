@@ -111,3 +111,15 @@ def test_transition_time_is_kept_while_the_status_does_not_flip() -> None:
 
 def test_role_defaults_to_the_workload_name() -> None:
     assert role_state(deployment("llama", 1, 0)).name == "llama"
+
+
+def test_refused_pods_and_stalled_rollouts_are_degraded() -> None:
+    refused = deployment("m", 1, 0)
+    refused["status"]["conditions"] = [{"type": "ReplicaFailure", "status": "True", "message": "no PriorityClass with name x"}]
+    stalled = deployment("n", 1, 0)
+    stalled["status"]["conditions"] = [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "slow"}]
+    status = judge(Observation(1, workloads=(refused, stalled), expected_workloads=2), [], NOW)
+    degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
+    assert degraded["reason"] == "ReplicaFailure"
+    assert degraded["message"] == "Deployment m: no PriorityClass with name x; Deployment n: slow"
+    assert status["phase"] == "Degraded"

@@ -37,3 +37,20 @@ def test_operator_container_is_hardened(field: str) -> None:
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert field in container["securityContext"]
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+
+
+def _walk(node: object) -> list[dict[str, object]]:
+    if isinstance(node, list):
+        return [n for item in node for n in _walk(item)]
+    if not isinstance(node, dict):
+        return []
+    return [node, *[n for v in node.values() for n in _walk(v)]]
+
+
+def test_installed_crd_has_nothing_the_api_server_refuses() -> None:
+    """apiextensions rejects additionalProperties beside properties, and patternProperties
+    (seen on a real kube-apiserver 1.34)."""
+    crd = manifests()[0]
+    for node in _walk(crd["spec"]["versions"][0]["schema"]):
+        assert "patternProperties" not in node
+        assert not ("properties" in node and "additionalProperties" in node)

@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -213,10 +214,8 @@ class ControlPlane:
     def _apiserver_ready(self) -> bool:
         assert self._pki is not None
         admin = KeyPair(self._pki.directory / "admin.crt", self._pki.directory / "admin.key")
-        response = httpx.get(
-            f"{self.server}/readyz", verify=str(self._pki.ca.cert), cert=(str(admin.cert), str(admin.key)), timeout=2
-        )
-        return response.status_code == 200
+        with httpx.Client(verify=_tls(self._pki.ca.cert, admin), timeout=2) as client:
+            return client.get(f"{self.server}/readyz").status_code == 200
 
     def _write_kubeconfig(self, filename: str, client: KeyPair, user: str) -> Path:
         assert self._pki is not None
@@ -242,7 +241,7 @@ class ControlPlane:
                 "--leader-elect=false",
                 f"--service-account-private-key-file={self.workdir / 'pki' / 'sa.key'}",
                 f"--root-ca-file={self._pki.ca.cert}",
-                "--use-service-account-credentials=false",
+                "--use-service-account-credentials=true",  # per-controller identities, as kubeadm runs it
                 "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller",
                 "--concurrent-gc-syncs=5",
                 "--v=1",
@@ -291,9 +290,7 @@ class ControlPlane:
         """An admin HTTP client for the API server (for checks that lightkube does not need)."""
         assert self._pki is not None
         d = self._pki.directory
-        return httpx.Client(
-            base_url=self.server, verify=str(d / "ca.crt"), cert=(str(d / "admin.crt"), str(d / "admin.key")), timeout=10
-        )
+        return httpx.Client(base_url=self.server, verify=_tls(d / "ca.crt", KeyPair(d / "admin.crt", d / "admin.key")), timeout=10)
 
     def _wait_for_default_service_account(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -336,6 +333,13 @@ class ControlPlane:
     def env(self) -> dict[str, str]:
         """Environment for a child process (the CLI, the operator) that talks to this plane."""
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+
+
+def _tls(ca: Path, client: KeyPair) -> ssl.SSLContext:
+    """TLS that trusts our CA and presents a client certificate (httpx 0.28 wants a context)."""
+    context = ssl.create_default_context(cafile=str(ca))
+    context.load_cert_chain(str(client.cert), str(client.key))
+    return context
 
 
 def _is_ready(node: dict[str, object]) -> bool:
