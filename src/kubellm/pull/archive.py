@@ -10,6 +10,7 @@ import shutil
 import tarfile
 import zipfile
 from pathlib import Path
+from typing import IO
 
 from kubellm.pull.errors import IntegrityError, UnsafeContentError
 from kubellm.pull.safety import check_relative_path
@@ -75,7 +76,7 @@ def _checked_name(archive: Path, name: str) -> str:
         raise UnsafeContentError(f"archive {archive.name}: {exc.message}", exc.hint) from exc
 
 
-def _write_member(source: object, target: Path) -> None:
+def _write_member(source: IO[bytes], target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("wb") as out:
-        shutil.copyfileobj(source, out, 1024 * 1024)  # type: ignore[arg-type]
+        shutil.copyfileobj(source, out, 1024 * 1024)

@@ -33,7 +33,9 @@ class TransferOptions(BaseModel):
     """A request that delivers no byte for this long is aborted (and retried)."""
     connect_timeout_s: float = Field(default=20.0, gt=0)
     durable: bool = True
-    """fdatasync each range before recording it as done (needed for resume after power loss)."""
+    """fdatasync ranges before recording them as done (resume stays correct after power loss)."""
+    checkpoint_interval_s: float = Field(default=1.0, gt=0)
+    """How often finished ranges are synced and recorded in the state file."""
 
 
 class PullOptions(BaseModel):

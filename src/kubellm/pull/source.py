@@ -46,8 +46,11 @@ class SourceDriver(Protocol):
         """Resolve the reference and describe its files."""
         ...
 
-    def read_range(self, file: RemoteFile, start: int, end: int) -> Iterator[bytes]:
-        """Yield the bytes [start, end) of *file*, in order, in chunks of bounded size."""
+    def read_range(self, file: RemoteFile, start: int, end: int) -> Iterator[bytes | memoryview]:
+        """Yield the bytes [start, end) of *file*, in order, in chunks of bounded size.
+
+        A chunk may be a view of a buffer the driver reuses: the engine writes each chunk out
+        before it asks for the next one."""
         ...
 
     def close(self) -> None:

@@ -65,9 +65,10 @@ class StateStore:
                 self._state.files[file.path] = old
             return old.model_copy(deep=True)
 
-    def mark_range_done(self, path: str, index: int) -> None:
+    def mark_ranges_done(self, ranges: list[tuple[str, int]]) -> None:
         with self._lock:
-            self._state.files[path].done.append(index)
+            for path, index in ranges:
+                self._state.files[path].done.append(index)
             self._save()
 
     def mark_file_verified(self, path: str, sha256: str) -> None:

@@ -1,7 +1,9 @@
 """The transfer engine shared by every driver: parallel ranges, bounded memory, retries, resume.
 
 Each range is streamed into its place in the staging file with ``pwrite`` (so memory is
-streams x chunk_size whatever the file size), fdatasync'ed, then recorded in the state file.
+streams x chunk_size whatever the file size). A checkpoint thread periodically fdatasyncs the
+files with newly finished ranges and only then records those ranges in the state file, so
+the streams never wait on the disk and every recorded range is durable.
 When a file's last range lands it is hashed on a separate thread, overlapping the transfer
 of the others, and checked (source digest, safetensors header) before it counts as verified.
 """
@@ -9,12 +11,14 @@ of the others, and checked (source digest, safetensors header) before it counts 
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kubellm.pull.clock import Backoff, Clock
 from kubellm.pull.errors import DiskSpaceError, IntegrityError, PullError, TransferError
@@ -24,6 +28,9 @@ from kubellm.pull.progress import Progress
 from kubellm.pull.safety import check_safetensors_file
 from kubellm.pull.source import RemoteFile, SourceDriver
 from kubellm.pull.state import StateStore
+
+
+_HASH_BLOCK = 4 * 1024 * 1024
 
 
 class Cancelled(Exception):
@@ -38,9 +45,15 @@ class FileJob:
     pending: list[int]
     left: int = field(init=False)
     fd: int = field(init=False, default=-1)
+    landed: set[int] = field(init=False)
+    """Ranges whose bytes are in the file (this run's and earlier runs')."""
+    cursor: int = field(init=False, default=0)
+    """Ranges [0, cursor) are already fed to `digest`, in order."""
+    digest: Any = field(init=False, default_factory=hashlib.sha256)
 
     def __post_init__(self) -> None:
         self.left = len(self.pending)
+        self.landed = set(range(len(self.ranges))) - set(self.pending)
 
 
 class TransferEngine:
@@ -58,6 +71,8 @@ class TransferEngine:
         self._backoff = backoff or Backoff(options.backoff_initial_s, options.backoff_max_s)
         self._cancel = threading.Event()
         self._lock = threading.Lock()
+        self._unrecorded: list[tuple[FileJob, int]] = []
+        self._record_lock = threading.Lock()  # one checkpoint at a time
         self.bytes_received = 0
         """Bytes read from the source by this run, failed attempts included."""
 
@@ -66,6 +81,9 @@ class TransferEngine:
         check = verify or self.verify_file
         for job in jobs:
             _open_target(job)
+        stop = threading.Event()
+        checkpointer = threading.Thread(target=self._checkpoint_loop, args=(stop,), name="pull-checkpoint", daemon=True)
+        checkpointer.start()
         try:
             with ThreadPoolExecutor(self._opts.streams, "pull") as pool, ThreadPoolExecutor(1, "verify") as hasher:
                 futures: list[Future[None]] = []
@@ -75,6 +93,8 @@ class TransferEngine:
                     futures += [pool.submit(self._range_task, job, i, hasher, futures, check) for i in job.pending]
                 self._wait(futures)
         finally:
+            stop.set()
+            checkpointer.join()
             for job in jobs:
                 os.close(job.fd)
 
@@ -97,14 +117,32 @@ class TransferEngine:
         self, job: FileJob, index: int, hasher: ThreadPoolExecutor, futures: list[Future[None]], check: Callable[[FileJob], None]
     ) -> None:
         self._fetch_with_retries(job, *job.ranges[index])
-        if self._opts.durable:
-            os.fdatasync(job.fd)
-        self._store.mark_range_done(job.file.path, index)
         with self._lock:
+            self._unrecorded.append((job, index))
+            job.landed.add(index)
             job.left -= 1
-            last = job.left == 0
-            if last:
+            # hash in order as ranges land, so the digest trails the download instead of following it
+            futures.append(hasher.submit(self._advance_digest, job))
+            if job.left == 0:
                 futures.append(hasher.submit(self._finish_file, job, check))
+
+    def _checkpoint_loop(self, stop: threading.Event) -> None:
+        while not stop.wait(self._opts.checkpoint_interval_s):
+            self._checkpoint()
+        self._checkpoint()  # what finished before a failure is kept for the next attempt
+
+    def _checkpoint(self, only: FileJob | None = None) -> None:
+        """fdatasync files with finished ranges, then record those ranges (durable first)."""
+        with self._record_lock:
+            with self._lock:
+                batch = [(j, i) for j, i in self._unrecorded if only is None or j is only]
+                self._unrecorded = [(j, i) for j, i in self._unrecorded if not (only is None or j is only)]
+            if not batch:
+                return
+            if self._opts.durable:
+                for fd in {j.fd for j, _ in batch}:
+                    os.fdatasync(fd)
+            self._store.mark_ranges_done([(j.file.path, i) for j, i in batch])
 
     def _fetch_with_retries(self, job: FileJob, start: int, end: int) -> None:
         attempt = 0
@@ -146,17 +184,30 @@ class TransferEngine:
             self.bytes_received += nbytes
         self._progress.advance(nbytes)
 
+    def _advance_digest(self, job: FileJob) -> None:
+        """Feed the digest every contiguous landed range from the cursor (runs on the hasher thread)."""
+        while not self._cancel.is_set():
+            with self._lock:
+                if job.cursor not in job.landed:
+                    return
+                start, end = job.ranges[job.cursor]
+            for offset in range(start, end, _HASH_BLOCK):
+                job.digest.update(os.pread(job.fd, min(_HASH_BLOCK, end - offset), offset))
+            job.cursor += 1
+
     def _finish_file(self, job: FileJob, check: Callable[[FileJob], None]) -> None:
         if self._cancel.is_set():
             raise Cancelled()
+        self._advance_digest(job)
         os.fsync(job.fd)
+        self._checkpoint(only=job)
         check(job)
 
     def verify_file(self, job: FileJob) -> None:
         """Hash the finished file and check it; a bad file is dropped so a re-run fetches it anew."""
         file = job.file
         try:
-            digest = sha256_file(job.target)
+            digest = job.digest.hexdigest() if job.cursor == len(job.ranges) else sha256_file(job.target)
             if file.sha256 is not None and digest != file.sha256:
                 raise IntegrityError(
                     f"{file.path}: sha256 {digest} does not match the source's {file.sha256}",
@@ -183,7 +234,7 @@ def _open_target(job: FileJob) -> None:
             raise _disk_error(exc, job.target) from exc
 
 
-def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+def _pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
     view = memoryview(data)
     while view:
         try:

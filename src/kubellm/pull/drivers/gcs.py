@@ -26,7 +26,7 @@ class GcsDriver:
             if settings.gcs_endpoint:
                 from google.auth.credentials import AnonymousCredentials
 
-                client = storage.Client(project="kubellm", credentials=AnonymousCredentials())
+                client = storage.Client(project="kubellm", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
             else:
                 client = storage.Client()
         except Exception as exc:  # noqa: BLE001 - google.auth's DefaultCredentialsError and kin
@@ -39,6 +39,7 @@ class GcsDriver:
         try:
             blobs = list(self._bucket.list_blobs(prefix=prefix))
             exact = [b for b in blobs if b.name == prefix]
+            files: tuple[RemoteFile, ...]
             if exact:
                 files = (RemoteFile(prefix.rsplit("/", 1)[-1], int(exact[0].size), None, str(exact[0].generation), prefix),)
             else:

@@ -1,0 +1,191 @@
+"""Benchmark: `kubellm pull` vs `aws s3 cp --recursive` vs a plain single-stream boto3 download.
+
+A synthetic multi-file model (valid safetensors shards of random bytes, >= 4 GB in all) is put
+in a local MinIO server (built by `scripts/setup/pull.sh --bench` into .tools/bin), then each
+tool downloads it once, in one run, as a separate process: wall time, throughput and peak RSS
+(ru_maxrss of that process). MinIO's files are read once beforehand so every tool starts from
+the same warm page cache. kubellm also hashes every file (sha256) and fdatasyncs each range;
+the baselines verify nothing.
+
+    .venv/bin/python bench/pull_s3.py [--gib 4] [--shards 4] [--streams 16] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+import httpx
+from boto3.s3.transfer import TransferConfig
+
+REPO = Path(__file__).resolve().parents[1]
+USER, PASSWORD = "benchadmin", "benchadmin-secret"
+BUCKET = "bench"
+GiB = 1024**3
+
+SINGLE_STREAM = """
+import sys, boto3
+endpoint, bucket, prefix, dest = sys.argv[1:5]
+s3 = boto3.client("s3", endpoint_url=endpoint)
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
+    for obj in page.get("Contents", []):
+        path = f"{dest}/{obj['Key'][len(prefix) + 1:]}"
+        body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"]
+        with open(path, "wb") as out:
+            while block := body.read(1 << 20):
+                out.write(block)
+"""
+
+MEASURE = """
+import json, resource, subprocess, sys, time
+t = time.perf_counter()
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
+print(json.dumps({"seconds": time.perf_counter() - t, "rc": code,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_minio(data: Path) -> tuple[subprocess.Popen[bytes], str]:
+    exe = REPO / ".tools/bin/minio"
+    if not exe.exists():
+        sys.exit("MinIO is not built: run scripts/setup/pull.sh --bench")
+    port, console = free_port(), free_port()
+    env = {**os.environ, "MINIO_ROOT_USER": USER, "MINIO_ROOT_PASSWORD": PASSWORD, "MINIO_BROWSER": "off"}
+    cmd = [str(exe), "server", str(data), "--address", f"127.0.0.1:{port}", "--console-address", f"127.0.0.1:{console}", "--quiet"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{url}/minio/health/live", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    sys.exit("MinIO did not start")
+
+
+def write_shard(path: Path, nbytes: int) -> None:
+    """A valid safetensors file: one U8 tensor of random bytes."""
+    header = json.dumps({"w": {"dtype": "U8", "shape": [nbytes], "data_offsets": [0, nbytes]}}).encode()
+    header += b" " * (-len(header) % 8)
+    with path.open("wb") as out:
+        out.write(len(header).to_bytes(8, "little") + header)
+        left = nbytes
+        while left:
+            block = os.urandom(min(64 * 1024 * 1024, left))
+            out.write(block)
+            left -= len(block)
+
+
+def upload_model(url: str, staging: Path, gib: float, shards: int) -> int:
+    s3 = boto3.client("s3", endpoint_url=url, aws_access_key_id=USER, aws_secret_access_key=PASSWORD, region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    total = 0
+    config = TransferConfig(multipart_threshold=64 * 1024 * 1024, multipart_chunksize=64 * 1024 * 1024, max_concurrency=4)
+    for i in range(shards):
+        path = staging / f"model-{i + 1:05d}-of-{shards:05d}.safetensors"
+        write_shard(path, int(gib * GiB / shards))
+        s3.upload_file(str(path), BUCKET, f"model/{path.name}", Config=config)
+        total += path.stat().st_size
+        path.unlink()
+    for name, body in (("config.json", b'{"model_type": "llama"}'), ("tokenizer.json", b"{}" * 1000)):
+        s3.put_object(Bucket=BUCKET, Key=f"model/{name}", Body=body)
+        total += len(body)
+    return total
+
+
+def measure(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-c", MEASURE, *cmd], env=env, capture_output=True, text=True, check=True)
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    if result["rc"] != 0:
+        sys.exit(f"{cmd[0]} failed (rc {result['rc']})")
+    return result
+
+
+def fsync_tree(path: Path) -> float:
+    """Seconds to make a tool's output durable (kubellm already fsynced its files: ~0)."""
+    started = time.perf_counter()
+    for file in path.rglob("*"):
+        if file.is_file():
+            fd = os.open(file, os.O_RDONLY)
+            os.fsync(fd)
+            os.close(fd)
+    return time.perf_counter() - started
+
+
+def dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.name.startswith(".kubellm"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gib", type=float, default=4.0)
+    parser.add_argument("--shards", type=int, default=4)
+    parser.add_argument("--streams", type=int, default=16)
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+    aws = REPO / ".tools/awscli/bin/aws"
+    if not aws.exists():
+        sys.exit("awscli is not installed: run scripts/setup/pull.sh --bench")
+    work = Path(tempfile.mkdtemp(prefix="pull-bench-", dir=args.workdir))
+    minio, url = start_minio(work / "minio")
+    try:
+        total = upload_model(url, work, args.gib, args.shards)
+        subprocess.run(["sh", "-c", f"find {work / 'minio'} -type f -exec cat {{}} + > /dev/null"], check=True)
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": USER, "AWS_SECRET_ACCESS_KEY": PASSWORD, "AWS_DEFAULT_REGION": "us-east-1",
+               "AWS_ENDPOINT_URL": url, "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}  # fmt: skip
+        runs = {
+            "boto3 single stream": [sys.executable, "-c", SINGLE_STREAM, url, BUCKET, "model", str(work / "d-boto3")],
+            "aws s3 cp --recursive": [str(aws), "s3", "cp", "--recursive", "--only-show-errors", f"s3://{BUCKET}/model", str(work / "d-aws")],
+            "kubellm pull": [str(REPO / ".venv/bin/kubellm"), "pull", f"s3://{BUCKET}/model", str(work / "d-kubellm"),
+                             "--streams", str(args.streams), "--progress", "none"],  # fmt: skip
+        }
+        results = {}
+        for name, cmd in runs.items():
+            dest = Path(cmd[-1] if name != "kubellm pull" else work / "d-kubellm")
+            if name == "boto3 single stream":
+                dest.mkdir()
+            results[name] = measure(cmd, env)
+            results[name]["fsync_after_s"] = fsync_tree(dest)
+            got = dir_bytes(dest)
+            if got != total:
+                sys.exit(f"{name} wrote {got} bytes, expected {total}")
+            shutil.rmtree(dest)
+        report(results, total, args)
+    finally:
+        minio.terminate()
+        minio.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(results: dict[str, dict[str, float]], total: int, args: argparse.Namespace) -> None:
+    baseline = min(r["seconds"] for n, r in results.items() if n != "kubellm pull")
+    durable = min(r["seconds"] + r["fsync_after_s"] for n, r in results.items() if n != "kubellm pull")
+    print(f"\nmodel: {total / 1e9:.2f} GB in {args.shards} safetensors shards + 2 small files; MinIO on loopback; {os.cpu_count()} CPUs")
+    print("'on disk' adds the time to fsync the tool's files afterwards (kubellm fsyncs before it exits)")
+    print(f"{'tool':<24}{'seconds':>9}{'MB/s':>7}{'vs best':>9}{'on disk s':>11}{'vs best':>9}{'peak RSS MB':>13}")
+    for name, r in results.items():
+        on_disk = r["seconds"] + r["fsync_after_s"]
+        print(f"{name:<24}{r['seconds']:>9.1f}{total / r['seconds'] / 1e6:>7.0f}{baseline / r['seconds']:>8.2f}x"
+              f"{on_disk:>11.1f}{durable / on_disk:>8.2f}x{r['peak_rss_mb']:>13.0f}")
+    print(json.dumps({"total_bytes": total, "results": results, "kubellm_speedup_vs_fastest_baseline": baseline / results["kubellm pull"]["seconds"]}))
+
+
+if __name__ == "__main__":
+    main()
