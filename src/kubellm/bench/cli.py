@@ -19,7 +19,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from kubellm.bench import compare as compare_mod
-from kubellm.bench import plots, report
+from kubellm.bench import report
 from kubellm.bench.check import CheckPlan, CheckReport, run_check
 from kubellm.bench.client import Target
 from kubellm.bench.errors import BenchError, ThresholdError, WorkloadError
@@ -202,6 +202,8 @@ def bench_compare(
         table.add_row(*row)
     Console().print(table)
     if plot is not None:
+        from kubellm.bench import plots  # matplotlib is slow to import; only load it to draw
+
         plots.save(plots.compare_bars(labeled), plot)
         console.print(f"wrote {plot}")
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from kubellm.bench import driver, plots, report, results, search
+from kubellm.bench import driver, report, results, search
 from kubellm.bench.client import Target
 from kubellm.bench.records import SLO, LoadPoint, RequestRecord
 from kubellm.bench.results import BenchResult, RunResult, SearchOutcome
@@ -84,7 +84,11 @@ async def execute(plan: BenchPlan) -> BenchResult:
 def write_outputs(result: BenchResult, directory: Path, *, with_plots: bool = True) -> list[Path]:
     """result.json, summary.md and the PNG plots into *directory*."""
     directory.mkdir(parents=True, exist_ok=True)
-    images = plots.write_all(result.runs, directory) if with_plots else []
+    images: list[Path] = []
+    if with_plots:
+        from kubellm.bench import plots  # matplotlib is slow to import; only load it to draw
+
+        images = plots.write_all(result.runs, directory)
     results.save(result, directory / "result.json")
     summary = directory / "summary.md"
     results.write_atomic(summary, report.markdown(result, [p.name for p in images]))
