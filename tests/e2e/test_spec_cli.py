@@ -50,6 +50,16 @@ def test_validate_gates_image_volumes_on_target_version() -> None:
     assert kubellm("validate", "examples/oci-image-volume.yaml", "--target-version", "1.31").returncode == 0
 
 
+def test_validate_refuses_a_malformed_target_version() -> None:
+    result = kubellm("validate", "examples/quickstart.yaml", "--target-version", "one.thirty")
+    assert result.returncode == 2 and "1.31" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_validate_reports_a_missing_file_without_a_traceback() -> None:
+    result = kubellm("validate", "examples/does-not-exist.yaml")
+    assert result.returncode == 2 and "cannot read" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_schema_prints_json_schema_and_crd() -> None:
     schema = json.loads(kubellm("schema").stdout)
     assert "spec" in schema["properties"]

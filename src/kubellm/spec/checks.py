@@ -282,8 +282,9 @@ def parse_version(version: str) -> tuple[int, int]:
 
 
 def check_target(spec: LLMServiceSpec, target_version: str) -> list[SpecIssue]:
-    """Problems that appear only on the given Kubernetes version."""
-    if spec.cache.kind == "image" and parse_version(target_version) < (1, 31):
+    """Problems that appear only on the given Kubernetes version (ValueError if malformed)."""
+    target = parse_version(target_version)
+    if spec.cache.kind == "image" and target < (1, 31):
         return [
             SpecIssue(
                 "spec.cache.kind",

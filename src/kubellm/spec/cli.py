@@ -10,7 +10,7 @@ import typer
 import yaml
 
 from kubellm.spec.advice import advise
-from kubellm.spec.checks import check_target
+from kubellm.spec.checks import check_target, parse_version
 from kubellm.spec.errors import SpecError
 from kubellm.spec.load import load_spec
 from kubellm.spec.schema import crd, json_schema
@@ -31,6 +31,11 @@ def validate(
     target_version: Annotated[str, typer.Option(help="Kubernetes version the spec will run on.")] = DEFAULT_TARGET,
 ) -> None:
     """Check an LLMService spec; on error print each field path with a fix hint, exit 2."""
+    try:
+        parse_version(target_version)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_INVALID) from exc
     try:
         service = load_spec(spec)
         issues = check_target(service.spec, target_version)

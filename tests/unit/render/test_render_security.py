@@ -15,6 +15,11 @@ RESTRICTED_CONTAINER = {
 }
 
 
+# Volume types the "restricted" profile allows, plus OCI image volumes (read-only by design).
+RESTRICTED_VOLUME_TYPES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+                           "projected", "secret", "image"}
+
+
 def pod_specs(obj: dict[str, Any]) -> list[dict[str, Any]]:
     spec = obj.get("spec", {})
     if obj["kind"] in ("Deployment", "Job", "Rollout"):
@@ -38,7 +43,8 @@ def test_every_pod_meets_the_restricted_profile(rendered: dict[str, list[dict[st
             assert container["resources"]["limits"] == container["resources"]["requests"]
             assert {"cpu", "memory"} <= set(container["resources"]["limits"])
         for volume in pod["volumes"]:
-            assert "hostPath" not in volume
+            kinds = set(volume) - {"name"}
+            assert kinds <= RESTRICTED_VOLUME_TYPES, kinds
 
 
 def test_engines_have_probes_and_gpus_only_where_asked(rendered: dict[str, list[dict[str, Any]]]) -> None:
