@@ -9,7 +9,9 @@ import yaml
 from kubellm.render.context import Obj
 
 
-class _Dumper(yaml.SafeDumper):
+# libyaml's emitter where installed (about 6x faster); it writes the same bytes as the
+# pure-Python one for our documents (the golden files were made with the latter).
+class _Dumper(yaml.CSafeDumper if yaml.__with_libyaml__ else yaml.SafeDumper):  # type: ignore[misc]
     """Block-style YAML; multi-line strings (dashboards, rules) as literal blocks; never
     anchors and aliases (kubectl accepts them, but people and some tools do not)."""
 
