@@ -17,10 +17,11 @@ from aiohttp import web
 from kubellm.sim import metrics, openai_api, textgen, tokenizer
 from kubellm.sim.config import SimConfig
 from kubellm.sim.engine_api import Engine, GenRequest
-from kubellm.sim.errors import ModelNotFoundError, RequestError
+from kubellm.sim.errors import RequestError
 from kubellm.sim.faults import FaultInjector, FaultPlan
 from kubellm.sim.kvcache import KvEvent
 from kubellm.sim.kvevents import KvEventPublisher
+from kubellm.sim.loras import LoraSet
 from kubellm.sim.progress import Progress
 
 JSON = "application/json"
@@ -38,7 +39,7 @@ class EngineServer:
         self.index = index
         self.max_model_len = max_model_len
         self._vocab = vocab
-        self._loras: dict[str, str] = {name: name for name in config.lora_modules}
+        self._loras = LoraSet(config.model, config.lora_modules)
         self._faults = FaultInjector(config.faults, index)
         self._registry = metrics.build_registry(collector) if collector else None
         self._ready_at = 0.0
@@ -134,11 +135,8 @@ class EngineServer:
         return web.Response(body=body, content_type="text/plain", charset="utf-8")
 
     async def _models(self, request: web.Request) -> web.Response:
-        base = self.config.model
-        created = int(time.time())
-        data = [_model_card(base, base, None, created, self.max_model_len)]
-        data += [_model_card(name, path, base, created, self.max_model_len) for name, path in self._loras.items()]
-        return web.json_response({"object": "list", "data": data})
+        return web.json_response({"object": "list",
+                                  "data": self._loras.model_cards(int(time.time()), self.max_model_len)})
 
     async def _tokenize(self, request: web.Request) -> web.Response:
         try:
@@ -149,7 +147,7 @@ class EngineServer:
                 ids = tokenizer.encode(body["prompt"])
             else:
                 raise RequestError("send 'prompt' (a string) or 'messages'", param="prompt")
-            self._resolve_model(body.get("model"))
+            self._loras.resolve(body.get("model"))
         except RequestError as err:
             return _error(err)
         return web.json_response({"count": len(ids), "max_model_len": self.max_model_len,
@@ -172,35 +170,15 @@ class EngineServer:
     async def _load_lora(self, request: web.Request) -> web.Response:
         try:
             body = await _json_body(request)
-            name, path = body.get("lora_name"), body.get("lora_path")
-            if not isinstance(name, str) or not name or not isinstance(path, str) or not path:
-                raise RequestError("Both 'lora_name' and 'lora_path' must be provided.", param="lora_name")
-            if name in self._loras:
-                raise RequestError(f"The lora adapter '{name}' has already been loaded.", param="lora_name")
+            return web.Response(text=self._loras.load(body.get("lora_name"), body.get("lora_path")))
         except RequestError as err:
             return _error(err)
-        self._loras[name] = path
-        return web.Response(text=f"Success: LoRA adapter '{name}' added successfully.")
 
     async def _unload_lora(self, request: web.Request) -> web.Response:
         try:
-            body = await _json_body(request)
-            name = body.get("lora_name")
-            if not isinstance(name, str) or name not in self._loras:
-                raise RequestError(f"The lora adapter '{name}' cannot be found.", status=404,
-                                   err_type="NotFoundError", param="lora_name")
+            return web.Response(text=self._loras.unload((await _json_body(request)).get("lora_name")))
         except RequestError as err:
             return _error(err)
-        del self._loras[name]
-        return web.Response(text=f"Success: LoRA adapter '{name}' removed successfully.")
-
-    def _resolve_model(self, model: Any) -> str | None:
-        """The LoRA adapter a request names (None for the base model); 404 when unknown."""
-        if model is None or model == "" or model == self.config.model:
-            return None
-        if isinstance(model, str) and model in self._loras:
-            return model
-        raise ModelNotFoundError(str(model))
 
     # generation --------------------------------------------------------------------------
     async def _chat(self, request: web.Request) -> web.StreamResponse:
@@ -226,7 +204,7 @@ class EngineServer:
                                        if fault.error_status >= 500 else "BadRequestError"))
         try:
             body = await _json_body(request)
-            lora = self._resolve_model(body.get("model"))
+            lora = self._loras.resolve(body.get("model"))
             plan = openai_api.plan_request(body, chat, self._vocab, self.max_model_len,
                                            self.config.default_max_tokens)
         except RequestError as err:
@@ -302,15 +280,6 @@ def _gen_request(plan: openai_api.Plan, lora: str | None, vocab: textgen.OutputV
                       num_output=len(plan.out_idx), output_ids=[ids[i] for i in plan.out_idx], finish_reason=plan.finish_reason, lora=lora,
                       stream=plan.stream, remote_decode=bool(params.get("do_remote_decode")),
                       kv_transfer_in=params if params.get("do_remote_prefill") else None)
-
-
-def _model_card(name: str, root: str, parent: str | None, created: int, max_len: int) -> dict[str, Any]:
-    return {"id": name, "object": "model", "created": created, "owned_by": "vllm", "root": root,
-            "parent": parent, "max_model_len": max_len,
-            "permission": [{"id": f"modelperm-{name}", "object": "model_permission", "created": created,
-                            "allow_create_engine": False, "allow_sampling": True, "allow_logprobs": True,
-                            "allow_search_indices": False, "allow_view": True, "allow_fine_tuning": False,
-                            "organization": "*", "group": None, "is_blocking": False}]}
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
