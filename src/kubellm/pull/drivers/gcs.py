@@ -1,7 +1,6 @@
 """gs://bucket/prefix through google-cloud-storage (ADC credentials; STORAGE_EMULATOR_HOST honoured).
 
-Not exercised against a server in this repository's tests (no GCS emulator is installed);
-it is typed and follows the same contract as the tested drivers.
+Tested against `gcp-storage-emulator` (PyPI), not against Google Cloud itself.
 """
 
 from __future__ import annotations

@@ -1,0 +1,50 @@
+"""gs:// pulls through google-cloud-storage against `gcp-storage-emulator` (PyPI), a local
+emulator of the GCS JSON API (real Google Cloud Storage cannot be reached from here)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pull_testkit import free_port, safetensors_bytes, stop, wait_http
+
+from kubellm.pull import PullOptions, SourceSettings, TransferOptions, pull
+from kubellm.pull.errors import NotFoundError
+
+FAST = TransferOptions(streams=2, range_size=256 * 1024, retries=1, backoff_initial_s=0.01, stall_timeout_s=10)
+
+
+@pytest.fixture(scope="module")
+def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    exe = shutil.which("gcp-storage-emulator") or str(Path(sys.executable).parent / "gcp-storage-emulator")
+    if not Path(exe).exists():
+        pytest.skip("gcp-storage-emulator is not installed (pip install -e '.[test]')")
+    port = free_port()
+    cmd = [exe, "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path_factory.mktemp("gcs"))
+    try:
+        wait_http(f"http://127.0.0.1:{port}/storage/v1/b", ok=(200, 400, 404))
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(proc)
+
+
+def test_pulls_a_bucket_prefix(gcs: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs)
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    client = storage.Client(project="test", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
+    bucket = client.create_bucket("models")
+    weights = safetensors_bytes(150_000)
+    bucket.blob("llm/model.safetensors").upload_from_string(weights)
+    bucket.blob("llm/config.json").upload_from_string(b"{}")
+    settings = SourceSettings(gcs_endpoint=gcs)
+    result = pull("gs://models/llm", tmp_path / "m", PullOptions(transfer=FAST), settings)
+    assert result.files == 2 and (tmp_path / "m/model.safetensors").read_bytes() == weights
+    with pytest.raises(NotFoundError, match="no objects under this prefix"):
+        pull("gs://models/none", tmp_path / "n", PullOptions(transfer=FAST), settings)
