@@ -13,7 +13,7 @@ QUEUE_ALERT_MIN = 10
 def _alert(name: str, expr: str, duration: str, severity: str, summary: str) -> Obj:
     return {
         "alert": name,
-        "annotations": {"description": summary, "runbook": "https://github.com/kubellm/kubellm/blob/main/docs/render.md#alerts", "summary": summary},
+        "annotations": {"description": summary, "runbook": "kubellm docs/render.md#alerts", "summary": summary},
         "expr": expr,
         "for": duration,
         "labels": {"severity": severity},
