@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
+from kubellm.local.metrics import parse_metrics
 from kubellm.local.ports import port_is_free
 from kubellm.local.testing import UpProcess, pid_alive
 
@@ -49,6 +51,12 @@ def test_generated_gguf_streams_real_tokens_through_the_gateway(tmp_path: Path) 
         pieces = [c.choices[0].text for c in stream if c.choices]
         assert len(pieces) >= 2, pieces  # tokens arrive one by one, not as one body
         assert "".join(pieces).strip(), pieces
+
+        # The wrapper adds /health and /metrics to llama-cpp-python's server (counting is
+        # tested deterministically in tests/integration/local/test_local_llamacpp_wrapper.py).
+        engine = f"http://127.0.0.1:{up.engine_ports[0]}"
+        assert httpx.get(engine + "/health").status_code == 200
+        assert parse_metrics(httpx.get(engine + "/metrics").text).running == 0
 
         reply = client.completions.create(model="tiny-llama", prompt="the cache", max_tokens=8, temperature=0)
         assert reply.usage is not None and reply.usage.completion_tokens > 0

@@ -45,13 +45,12 @@ def llamacpp_launch(service: LLMService, model: Path, host: str, port: int, runt
     spec = service.spec
     threads = spec.engine.llamacpp.threads or max(1, (os.cpu_count() or 1))
     if runtime == "llama-cpp-python":
-        # llama-cpp-python's server has no /health and no /metrics: /v1/models answers once
-        # the model is loaded (it loads before uvicorn binds).
-        argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", host,
+        # llama-cpp-python's own server, wrapped to add /health and /metrics (see the module).
+        argv = [sys.executable, "-m", "kubellm.local.llamacpp_server", "--model", str(model), "--host", host,
                 "--port", str(port), "--model_alias", spec.model.served_name, "--n_threads", str(threads),
                 "--n_gpu_layers", str(spec.engine.llamacpp.n_gpu_layers)]
         argv += _optional(("--n_ctx", spec.engine.max_model_len))
-        return EngineLaunch(tuple(argv + list(spec.engine.extra_args)), "/v1/models", None, 120.0)
+        return EngineLaunch(tuple(argv + list(spec.engine.extra_args)), "/health", "/metrics", 120.0)
     argv = ["llama-server", "--model", str(model), "--host", host, "--port", str(port),
             "--alias", spec.model.served_name, "--threads", str(threads), "--metrics",
             "--n-gpu-layers", str(spec.engine.llamacpp.n_gpu_layers)]

@@ -77,6 +77,12 @@ class LocalGateway:
     def set_endpoints(self, model: str, urls: list[str]) -> None:
         self.discovery.set_endpoints(model, urls)
 
+    async def wait_routable(self, model: str, timeout: float) -> None:
+        """Wait until the gateway itself can route *model* (its health check passed)."""
+        if not await self.gateway.pools[model].wait_routable(timeout):
+            raise LocalError(f"a replica is ready but the gateway's health check of it still fails after "
+                             f"{timeout:g} s; see the replica logs")
+
     def outstanding(self) -> dict[str, int]:
         """Requests in flight through the gateway, per engine URL."""
         return {e.url: e.outstanding for e in self.gateway.endpoints()}

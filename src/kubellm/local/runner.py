@@ -84,6 +84,7 @@ async def run_up(service: LLMService, options: UpOptions, console: Console, stop
                                 lambda d: events(f"autoscaler: {d.reason}"))
             if not await _first_replicas(supervisor, policy, launcher, stop):
                 return  # stopped while the first replicas were starting
+            await gw.wait_routable(served, 30.0)  # print the URL only once a request would be served
             base_url = f"http://{options.host}:{gw.port}"
             console.print(f"[bold green]{service.name} is ready[/]: {len(supervisor.ready())} replica(s) of "
                           f"{service.spec.engine.kind} serving model {served!r}")

@@ -30,14 +30,14 @@ def test_sim_default_profile_is_the_specs() -> None:
     assert "--profile llama-3.1-8b-h100" in " ".join(sim_launch(_service("sim"), "127.0.0.1", 1).argv)
 
 
-def test_llamacpp_python_server_is_ready_on_models_and_has_no_metrics() -> None:
+def test_llamacpp_python_server_runs_through_the_health_and_metrics_wrapper() -> None:
     service = _service("llamacpp", "https://h.example/m.gguf", "    maxModelLen: 512\n    llamacpp: {threads: 2}\n")
     launch = llamacpp_launch(service, Path("/m/m.gguf"), "127.0.0.1", 9, "llama-cpp-python")
-    assert launch.argv[:3] == (sys.executable, "-m", "llama_cpp.server")
+    assert launch.argv[:3] == (sys.executable, "-m", "kubellm.local.llamacpp_server")
     args = " ".join(launch.argv)
     assert "--model /m/m.gguf" in args and "--model_alias served" in args and "--n_ctx 512" in args
     assert "--n_threads 2" in args
-    assert (launch.ready_path, launch.metrics_path) == ("/v1/models", None)
+    assert (launch.ready_path, launch.metrics_path) == ("/health", "/metrics")
 
 
 def test_llama_server_binary_exports_metrics() -> None:
