@@ -65,7 +65,7 @@ def all_settled(client: httpx.Client, ns: str, names: set[str]) -> bool:
     return all(
         (i.get("status") or {}).get("phase") == "Available"
         and i["status"].get("observedGeneration") == i["metadata"]["generation"]
-        and i["status"].get("appliedDigest")
+        and any(c["type"] == "Progressing" and c["status"] == "False" for c in i["status"]["conditions"])
         for i in items
     )
 

@@ -30,9 +30,13 @@ def service(client: httpx.Client, ns: str, name: str) -> dict[str, Any]:
 
 
 def settled(client: httpx.Client, ns: str, name: str, phase: str = "Available") -> dict[str, Any] | None:
+    """The object once its status describes the latest spec in *phase*; for Available, also
+    fully rolled out (Progressing False: a new model may load while the old one serves)."""
     obj = service(client, ns, name)
     status = obj.get("status") or {}
     ok = status.get("phase") == phase and status.get("observedGeneration") == obj["metadata"]["generation"]
+    if phase == "Available":
+        ok = ok and any(c["type"] == "Progressing" and c["status"] == "False" for c in status.get("conditions", []))
     return obj if ok else None
 
 
@@ -84,8 +88,12 @@ def test_new_model_fills_a_new_cache_then_replaces_engines_and_retires_the_old_l
         wait_for(lambda: settled(client, namespace, "llm"), 90, f"llm Available after the model change\n{operator.tail()}")
         jobs = items(client, f"/apis/batch/v1/namespaces/{namespace}/jobs")
         assert [j["metadata"]["name"] for j in jobs] != [old_job] and len(jobs) == 1, "the old loader Job is pruned"
-        args = yaml.safe_dump(client.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/llm").json()["spec"]["template"])
+        deployment = client.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/llm").json()
+        args = yaml.safe_dump(deployment["spec"]["template"])
         assert "model-b" in args and "model-a" not in args
+        # The engines were changed only after the new cache was filled.
+        (applied,) = [m["time"] for m in deployment["metadata"]["managedFields"] if m["manager"] == "kubellm-operator"]
+        assert applied >= jobs[0]["status"]["completionTime"]
 
 
 def test_invalid_field_is_rejected_by_the_api_server(control_plane: ControlPlane, namespace: str) -> None:
