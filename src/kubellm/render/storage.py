@@ -13,16 +13,14 @@ CREDENTIALS_DIR = "/var/run/secrets/kubellm/source"
 LOADER_RESOURCES = {"cpu": "2", "memory": "4Gi", "ephemeral-storage": "2Gi"}
 WAITER_RESOURCES = {"cpu": "50m", "memory": "64Mi", "ephemeral-storage": "16Mi"}
 
-# Per scheme: environment variables pointing the source's client library at credential
-# files, so credentials are mounted as files, never exposed as environment values.
+# Credentials are mounted as files, never exposed as environment values. The Secret's keys
+# are the variable names the source reads (HF_TOKEN, AWS_ACCESS_KEY_ID, ...); `kubellm pull`
+# reads $KUBELLM_CREDENTIALS_DIR/<NAME>. Where a client library can itself read a file
+# named by a variable, that variable is set too:
 CREDENTIAL_FILES = {
-    "hf": (("HF_TOKEN_PATH", "HF_TOKEN"),),
-    "s3": (("AWS_SHARED_CREDENTIALS_FILE", "credentials"),),
-    "gs": (("GOOGLE_APPLICATION_CREDENTIALS", "key.json"),),
-    "az": (("AZURE_CREDENTIALS_FILE", "credentials.json"),),
-    "https": (("KUBELLM_HTTP_HEADERS_FILE", "headers"),),
-    "oci": (("REGISTRY_AUTH_FILE", "auth.json"),),
-    "models": (("MLFLOW_TRACKING_TOKEN_PATH", "MLFLOW_TRACKING_TOKEN"),),
+    "hf": (("HF_TOKEN_PATH", "HF_TOKEN"),),  # huggingface_hub
+    "s3": (("AWS_SHARED_CREDENTIALS_FILE", "credentials"),),  # boto3, if the Secret has it
+    "gs": (("GOOGLE_APPLICATION_CREDENTIALS", "key.json"),),  # google-auth
 }
 
 
@@ -65,8 +63,8 @@ def pull_command(ctx: RenderContext, source: Source) -> Command:
     model = ctx.service.spec.model
     args = ["pull", source.uri, f"/cache/{source.key}"]
     if source.uri == model.uri:
-        args += [arg for p in model.allow_patterns for arg in ("--allow-pattern", p)]
-        args += [arg for p in model.ignore_patterns for arg in ("--ignore-pattern", p)]
+        args += [arg for p in model.allow_patterns for arg in ("--allow", p)]
+        args += [arg for p in model.ignore_patterns for arg in ("--ignore", p)]
     env = [("HOME", "/tmp/home"), ("XDG_CACHE_HOME", "/tmp/cache")]
     if ctx.service.spec.model.credentials is not None:
         env.append(("KUBELLM_CREDENTIALS_DIR", CREDENTIALS_DIR))
