@@ -168,7 +168,7 @@ def _apply_stops(out_idx: list[int], vocab: textgen.OutputVocab, stops: list[str
     if not hits:
         return out_idx, reason, None
     pos, stop = min(hits)
-    keep = max(sum(1 for e in ends if e <= pos), min_tokens)
+    keep = max(sum(1 for e in ends if e <= pos), min_tokens, 1)  # an engine emits at least one token
     return out_idx[:keep], "stop", stop
 
 

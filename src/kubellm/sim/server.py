@@ -193,15 +193,9 @@ class EngineServer:
             return _error(RequestError("The engine is still loading the model.", status=503,
                                        err_type="ServiceUnavailableError"))
         fault = self._faults.plan()
-        if fault.crash:
-            self._crash_task = asyncio.get_running_loop().create_task(self.crash())
-            if request.transport is not None:
-                request.transport.abort()  # the connection dies with the process
-            return web.Response(status=500)
-        if fault.error_status is not None:
-            return _error(RequestError("Injected fault: the simulator failed this request on purpose.",
-                                       status=fault.error_status, err_type="InternalServerError"
-                                       if fault.error_status >= 500 else "BadRequestError"))
+        failed = self._fail(request, fault)
+        if failed is not None:
+            return failed
         try:
             body = await _json_body(request)
             lora = self._loras.resolve(body.get("model"))
@@ -224,6 +218,19 @@ class EngineServer:
         if plan.stream:
             return await self._stream(request, plan, model, prog, fault)
         return await self._respond(plan, model, prog)
+
+    def _fail(self, request: web.Request, fault: FaultPlan) -> web.Response | None:
+        """The answer of a request that an injected crash or error ends at once, if any."""
+        if fault.crash:
+            self._crash_task = asyncio.get_running_loop().create_task(self.crash())
+            if request.transport is not None:
+                request.transport.abort()  # the connection dies with the process
+            return web.Response(status=500)
+        if fault.error_status is not None:
+            err_type = "InternalServerError" if fault.error_status >= 500 else "BadRequestError"
+            return _error(RequestError("Injected fault: the simulator failed this request on purpose.",
+                                       status=fault.error_status, err_type=err_type))
+        return None
 
     async def _respond(self, plan: openai_api.Plan, model: str, prog: Progress) -> web.Response:
         while not prog.finished:
@@ -276,8 +283,8 @@ def _die(request: web.Request, resp: web.StreamResponse, engine: Engine, prog: P
 def _gen_request(plan: openai_api.Plan, lora: str | None, vocab: textgen.OutputVocab) -> GenRequest:
     params = plan.kv_transfer_params or {}
     ids = vocab.ids
-    return GenRequest(request_id=plan.request_id, prompt_ids=plan.prompt_ids,
-                      num_output=len(plan.out_idx), output_ids=[ids[i] for i in plan.out_idx], finish_reason=plan.finish_reason, lora=lora,
+    return GenRequest(request_id=plan.request_id, prompt_ids=plan.prompt_ids, num_output=len(plan.out_idx),
+                      output_ids=[ids[i] for i in plan.out_idx], finish_reason=plan.finish_reason, lora=lora,
                       stream=plan.stream, remote_decode=bool(params.get("do_remote_decode")),
                       kv_transfer_in=params if params.get("do_remote_prefill") else None)
 

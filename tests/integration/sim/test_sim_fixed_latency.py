@@ -24,10 +24,14 @@ async def _timed_stream(http: httpx.AsyncClient, url: str, n: int) -> tuple[floa
 
 
 async def test_ttft_and_tpot_hold_under_concurrency(http: httpx.AsyncClient) -> None:
-    """No token comes early; typical latencies are the configured ones (a loaded CI box only adds)."""
-    async with run_engine(SimConfig(fixed_ttft_ms=120, fixed_tpot_ms=15)) as server:
-        results = await asyncio.gather(*(_timed_stream(http, server.url, 20) for _ in range(10)))
+    """No first token comes early; typical latencies are the configured ones.
+
+    Latencies are long (500 ms / 50 ms) so that the delays a loaded CI machine adds to a
+    client's wall-clock readings stay small beside them.
+    """
+    async with run_engine(SimConfig(fixed_ttft_ms=500, fixed_tpot_ms=50)) as server:
+        results = await asyncio.gather(*(_timed_stream(http, server.url, 8) for _ in range(10)))
     ttfts, tpots = sorted(r[0] for r in results), sorted(r[1] for r in results)
-    assert ttfts[0] >= 0.115 and tpots[0] >= 0.0135
-    assert statistics.median(ttfts) <= 0.2
-    assert statistics.median(tpots) <= 0.025
+    assert ttfts[0] >= 0.495
+    assert statistics.median(ttfts) <= 0.75
+    assert 0.04 <= statistics.median(tpots) <= 0.075

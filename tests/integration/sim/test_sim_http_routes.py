@@ -66,12 +66,12 @@ async def test_metrics_carry_vllm_names_and_count_requests(fleet2: Fleet, http: 
 
 
 async def test_health_is_503_until_the_model_loaded(http: httpx.AsyncClient) -> None:
-    cfg = SimConfig(faults={"startup_delay_s": 0.5})  # type: ignore[arg-type]
+    cfg = SimConfig(faults={"startup_delay_s": 1.5})  # type: ignore[arg-type]
     async with run_engine(cfg) as server:
         assert (await http.get(server.url + "/health")).status_code == 503
         busy = await http.post(server.url + "/v1/completions", json={"prompt": "x", "max_tokens": 1})
         assert busy.status_code == 503
-        await asyncio.sleep(0.6)
+        await asyncio.sleep(1.6)
         assert (await http.get(server.url + "/health")).status_code == 200
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -11,7 +11,7 @@ import zmq
 import zmq.asyncio
 
 from kubellm.sim import SimConfig, run_engine, tokenizer
-from kubellm.sim.kvcache import BlockRemoved, BlockStored, block_hashes
+from kubellm.sim.kvcache import BlockRemoved, BlockStored, KvEvent, block_hashes
 from kubellm.sim.kvevents import END_SEQ, decode_batch
 from kubellm.sim.server import EngineServer
 
@@ -22,14 +22,27 @@ async def engine() -> AsyncIterator[EngineServer]:
         yield server
 
 
-async def _drain(sub: zmq.asyncio.Socket, seconds: float = 0.3) -> list[tuple[int, object]]:
-    out = []
-    while True:
+async def _collect_until(sub: zmq.asyncio.Socket, done: Callable[[list[tuple[int, KvEvent]]], bool],
+                         deadline_s: float = 10.0) -> list[tuple[int, KvEvent]]:
+    """Events received until *done* says enough (or the deadline passes)."""
+    out: list[tuple[int, KvEvent]] = []
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline_s
+    while not done(out) and loop.time() < end:
         try:
-            _topic, seq, payload = await asyncio.wait_for(sub.recv_multipart(), seconds)
+            _topic, seq, payload = await asyncio.wait_for(sub.recv_multipart(), end - loop.time())
         except TimeoutError:
-            return out
+            break
         out.extend((int.from_bytes(seq, "big"), e) for e in decode_batch(payload)[1])
+    return out
+
+
+def _stored(events: list[tuple[int, KvEvent]]) -> list[int]:
+    return [h for _, e in events if isinstance(e, BlockStored) for h in e.block_hashes]
+
+
+def _removed(events: list[tuple[int, KvEvent]]) -> set[int]:
+    return {h for _, e in events if isinstance(e, BlockRemoved) for h in e.block_hashes}
 
 
 async def test_stored_blocks_match_router_side_hashes_and_evictions_follow(engine: EngineServer) -> None:
@@ -38,20 +51,18 @@ async def test_stored_blocks_match_router_side_hashes_and_evictions_follow(engin
     sub = ctx.socket(zmq.SUB)
     sub.connect(engine.kv_publisher.endpoint)
     sub.setsockopt(zmq.SUBSCRIBE, b"")
-    await asyncio.sleep(0.2)  # PUB/SUB joins are asynchronous
+    await asyncio.sleep(0.5)  # PUB/SUB joins are asynchronous (ZMQ "slow joiner")
     prompt = "alpha beta gamma delta " * 40
     try:
         async with httpx.AsyncClient() as http:
-            await http.post(engine.url + "/v1/completions", json={"prompt": prompt, "max_tokens": 2})
-            first = await _drain(sub)
-            stored = [h for _, e in first if isinstance(e, BlockStored) for h in e.block_hashes]
             expected = block_hashes(tokenizer.encode(prompt))
-            assert stored[:len(expected)] == expected
+            await http.post(engine.url + "/v1/completions", json={"prompt": prompt, "max_tokens": 2})
+            first = await _collect_until(sub, lambda ev: len(_stored(ev)) >= len(expected))
+            assert _stored(first)[:len(expected)] == expected
             # a different long prompt needs the whole cache: the first prompt's blocks go
             await http.post(engine.url + "/v1/completions", json={"prompt": "zeta eta " * 120, "max_tokens": 2})
-            second = await _drain(sub)
-        removed = {h for _, e in second if isinstance(e, BlockRemoved) for h in e.block_hashes}
-        assert removed & set(expected)
+            second = await _collect_until(sub, lambda ev: bool(_removed(ev) & set(expected)))
+        assert _removed(second) & set(expected)
         seqs = [s for s, _ in first + second]
         assert seqs == sorted(seqs) and seqs[0] == 0
     finally:
