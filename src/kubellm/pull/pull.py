@@ -132,11 +132,9 @@ def _plan_job(staging: Path, file: RemoteFile, store: StateStore, options: PullO
         store.forget_file(file.path)
         state = store.file_state(file, options.transfer.range_size)
     ranges = split_ranges(file.size, state.range_size)
-    pending = [] if state.sha256 else pending_ranges(file.size, state.range_size, state.done)
-    job = FileJob(file, target, ranges, pending)
-    if state.sha256 is not None:
-        job.left = -1  # already verified by an earlier attempt: nothing to fetch or check
-    return job
+    verified = state.sha256 is not None
+    pending = [] if verified else pending_ranges(file.size, state.range_size, state.done)
+    return FileJob(file, target, ranges, pending, verified=verified)
 
 
 def _prune(staging: Path, keep: set[Path]) -> None:
@@ -151,7 +149,8 @@ def _range_size(job: FileJob) -> int:
 
 
 def _done(job: FileJob) -> list[int]:
-    return [i for i in range(len(job.ranges)) if i not in set(job.pending)] if job.left != -1 else list(range(len(job.ranges)))
+    pending = set(job.pending)
+    return [i for i in range(len(job.ranges)) if i not in pending]
 
 
 def _check_disk_space(staging: Path, jobs: list[FileJob], options: PullOptions) -> None:

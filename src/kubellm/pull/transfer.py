@@ -43,6 +43,8 @@ class FileJob:
     target: Path
     ranges: list[tuple[int, int]]
     pending: list[int]
+    verified: bool = False
+    """Fetched and checked by an earlier attempt: nothing to do."""
     left: int = field(init=False)
     fd: int = field(init=False, default=-1)
     landed: set[int] = field(init=False)
@@ -87,7 +89,7 @@ class TransferEngine:
         try:
             with ThreadPoolExecutor(self._opts.streams, "pull") as pool, ThreadPoolExecutor(1, "verify") as hasher:
                 futures: list[Future[None]] = []
-                for job in jobs:
+                for job in (j for j in jobs if not j.verified):
                     if job.left == 0:
                         futures.append(hasher.submit(self._finish_file, job, check))
                     futures += [pool.submit(self._range_task, job, i, hasher, futures, check) for i in job.pending]
