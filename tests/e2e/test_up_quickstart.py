@@ -43,3 +43,21 @@ def test_quickstart_serves_openai_requests_and_leaves_nothing_on_sigterm(tmp_pat
     assert not [p for p in children if pid_alive(p)], up.output
     assert all(port_is_free(p) for p in ports)
     assert "all replicas stopped" in up.output
+
+
+@pytest.mark.timeout(120)
+def test_api_keys_of_the_spec_are_enforced_locally(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(QUICKSTART.read_text() + "  security:\n    apiKeys: {secretRef: {name: keys, key: keys}}\n")
+    keys = tmp_path / "keys"
+    keys.write_text("team-a:sk-local-123\n")
+    args = [str(spec), "--port", "0", "--cache-dir", str(tmp_path), "--no-live", "--api-keys-file", str(keys)]
+    with UpProcess(args) as up:
+        assert up.base_url is not None
+        assert "Authorization: Bearer $KUBELLM_API_KEY" in up.output
+        body = {"model": "tiny-chat", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=up.base_url, api_key="wrong", max_retries=0).chat.completions.create(**body)
+        good = openai.OpenAI(base_url=up.base_url, api_key="sk-local-123", max_retries=0)
+        assert good.chat.completions.create(**body).choices[0].message.content
+        assert up.stop() == 0

@@ -13,8 +13,8 @@ from kubellm.local.engines import EngineLaunch
 from kubellm.local.errors import EngineStartError
 from kubellm.local.ports import port_is_free
 from kubellm.local.supervisor import Supervisor
+from kubellm.local.testing import pid_alive as alive
 
-from .conftest import alive
 
 
 async def test_replicas_start_serve_shrink_and_leave_nothing(sim_launcher: Callable[[int], EngineLaunch],
