@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,12 @@ def parse_target(version: str) -> tuple[int, int]:
             f"target version {version} is not supported; use 1.{MIN_TARGET[1]} or later"
         )
     return parsed
+
+
+def label_value(text: str) -> str:
+    """*text* as a valid label value: other characters become '-', at most 63 long."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "-", text)[:63]
+    return re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", cleaned)
 
 
 def short_hash(*parts: str) -> str:
@@ -52,6 +59,7 @@ class RenderContext:
             "app.kubernetes.io/name": "llmservice",
             "app.kubernetes.io/managed-by": "kubellm",
             "app.kubernetes.io/part-of": "kubellm",
+            "kubellm.dev/service": self.name,
         }
 
     def selector(self, component: str) -> dict[str, str]:
