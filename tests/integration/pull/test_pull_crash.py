@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from pull_testkit import HfStandin, safetensors_bytes, start_hf_standin, stop
 
+import kubellm.pull.drivers.hf  # noqa: F401 - imported before fork(): the child must not need the import lock
 from kubellm.pull import PullOptions, SourceSettings, TransferOptions, pull
 from kubellm.pull.clock import SystemClock
 from kubellm.pull.manifest import MANIFEST_NAME, read_manifest, sha256_file
@@ -60,7 +61,7 @@ def _start_child(uri: str, dest: Path, hub: HfStandin) -> tuple[int, int]:
 def _kill_at(pid: int, read_fd: int, target: int, linger_s: float) -> str:
     """SIGKILL the child once it reports *target* bytes (plus *linger_s*), or when it exits."""
     buffer, reached_at = b"", None
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if reached_at is not None and time.monotonic() >= reached_at + linger_s:
             break
