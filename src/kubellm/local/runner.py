@@ -31,6 +31,12 @@ from kubellm.local.view import replica_table
 from kubellm.spec import LLMService
 
 
+# Engines listen on loopback whatever --host says: only the gateway (auth, limits) is
+# meant to be reachable; an engine port would bypass both.
+ENGINE_HOST = "127.0.0.1"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 class UpOptions(BaseModel):
     """Flags of ``kubellm up`` (read once, at the edge)."""
 
@@ -51,7 +57,7 @@ def prepare(service: LLMService, options: UpOptions, on_event: Callable[[str], N
     check_serving_mode(service)
     check_engine(service)
     model = resolve_model(service, options.cache_dir, options.model_file, on_event)
-    return launcher_for(service, model, options.host)
+    return launcher_for(service, model, ENGINE_HOST)
 
 
 def banner(base_url: str, model: str, api_key: bool) -> str:
@@ -69,13 +75,16 @@ async def run_up(service: LLMService, options: UpOptions, console: Console, stop
     events = _event_printer(console)
     # A pull blocks for as long as the download takes: off the loop, so signals still land.
     launcher = await asyncio.to_thread(prepare, service, options, events)
+    if options.host not in LOOPBACK and options.api_keys_file is None:
+        events(f"[yellow]warning:[/] the gateway listens on {options.host} with no API keys: anyone who can reach "
+               "it can use the model; add spec.security.apiKeys and --api-keys-file")
     config = gateway_config_for(service, options.api_keys_file)
     policy = ScalingPolicy.from_spec(service.spec.scaling)
     served = service.spec.model.served_name
     log_dir = options.cache_dir / "logs" / service.name / time.strftime("%Y%m%d-%H%M%S")
     discovery = LocalDiscovery()
     supervisor = Supervisor(launcher, lambda urls: discovery.set_endpoints(served, urls), log_dir,
-                            options.host, options.drain_s, events)
+                            ENGINE_HOST, options.drain_s, events)
     wake = asyncio.Event()
     try:
         async with serve_gateway(config, options.host, options.port, discovery, Activator(supervisor, wake)) as gw:
