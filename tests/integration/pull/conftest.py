@@ -67,7 +67,8 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, s3_endpoint: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def registry_with_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """(address, storage root) of a distribution registry on loopback."""
     exe = shutil.which("docker-registry")
     if exe is None:
         pytest.skip("docker-registry is not installed: run scripts/setup/pull.sh")
@@ -81,9 +82,14 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc = subprocess.Popen([exe, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_http(f"http://127.0.0.1:{port}/v2/")
-        yield f"127.0.0.1:{port}"
+        yield f"127.0.0.1:{port}", root / "data"
     finally:
         stop(proc)
+
+
+@pytest.fixture(scope="module")
+def registry(registry_with_root: tuple[str, Path]) -> str:
+    return registry_with_root[0]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 from pull_testkit import safetensors_bytes
 
 from kubellm.pull import PullOptions, SourceSettings, TransferOptions, pull
-from kubellm.pull.errors import NotFoundError
+from kubellm.pull.errors import IntegrityError, NotFoundError
 from kubellm.pull.manifest import read_manifest
 
 FAST = TransferOptions(streams=4, range_size=128 * 1024, retries=1, backoff_initial_s=0.01, stall_timeout_s=10)
@@ -50,3 +50,17 @@ def test_missing_tag_is_named(registry: str, tmp_path: Path) -> None:
     _push(registry, "models/other:v1", tmp_path / "src", {"a.json": b"{}"})
     with pytest.raises(NotFoundError, match="no manifest 'v2'"):
         pull(f"oci://{registry}/models/other:v2", tmp_path / "m", PullOptions(transfer=FAST), SourceSettings())
+
+
+def test_a_blob_altered_in_the_registry_is_refused(registry_with_root: tuple[str, Path], tmp_path: Path) -> None:
+    registry, storage = registry_with_root
+    weights = safetensors_bytes(50_000)
+    _push(registry, "models/tamper:v1", tmp_path / "src", {"model.safetensors": weights})
+    digest = hashlib.sha256(weights).hexdigest()
+    blob = storage / "docker/registry/v2/blobs/sha256" / digest[:2] / digest / "data"
+    altered = bytearray(blob.read_bytes())
+    altered[-1] ^= 0xFF  # same size, one flipped bit in the tensor data
+    blob.write_bytes(bytes(altered))
+    with pytest.raises(IntegrityError, match=f"model.safetensors: sha256 .* does not match the source's {digest}"):
+        pull(f"oci://{registry}/models/tamper:v1", tmp_path / "m", PullOptions(transfer=FAST), SourceSettings())
+    assert not (tmp_path / "m").exists()
