@@ -20,9 +20,12 @@ from kubellm.sim.progress import Progress
 class FixedLatencyEngine:
     """An engine with constant TTFT/TPOT (seconds of wall time after ``time_scale``)."""
 
-    def __init__(self, ttft_s: float, tpot_s: float, stats: EngineStats) -> None:
-        self.ttft = ttft_s
-        self.tpot = tpot_s
+    def __init__(self, ttft_s: float, tpot_s: float, stats: EngineStats, time_scale: float = 1.0) -> None:
+        """*ttft_s*/*tpot_s* are model seconds; wall time runs *time_scale* times faster."""
+        self.ttft = ttft_s / time_scale
+        self.tpot = tpot_s / time_scale
+        self._model_ttft = ttft_s
+        self._model_tpot = tpot_s
         self.stats = stats
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timers: dict[int, asyncio.TimerHandle] = {}
@@ -68,14 +71,15 @@ class FixedLatencyEngine:
         s.num_running -= 1
         s.generation_tokens += n
         s.gen_len.observe(n)
-        s.ttft.observe(self.ttft)
+        ttft, tpot = self._model_ttft, self._model_tpot  # metrics are in model seconds
+        s.ttft.observe(ttft)
         if n > 1:
-            s.itl.observe(self.tpot, n - 1)
-        e2e = self.ttft + (n - 1) * self.tpot
+            s.itl.observe(tpot, n - 1)
+        e2e = ttft + (n - 1) * tpot
         s.e2e.observe(e2e)
         s.inference.observe(e2e)
-        s.prefill.observe(self.ttft)
-        s.decode.observe(e2e - self.ttft)
+        s.prefill.observe(ttft)
+        s.decode.observe(e2e - ttft)
         s.success[req.finish_reason] = s.success.get(req.finish_reason, 0) + 1
 
     def abort(self, progress: Progress) -> None:

@@ -36,8 +36,8 @@ def build_engine(config: SimConfig, profile: Profile, stats: metrics.EngineStats
                  events: list[KvEvent] | None = None) -> Engine:
     """The engine a config asks for: fixed latency, or the cost model of its profile."""
     if config.fixed_ttft_ms is not None and config.fixed_tpot_ms is not None:
-        scale = 1000.0 * config.time_scale
-        return FixedLatencyEngine(config.fixed_ttft_ms / scale, config.fixed_tpot_ms / scale, stats)
+        return FixedLatencyEngine(config.fixed_ttft_ms / 1000.0, config.fixed_tpot_ms / 1000.0, stats,
+                                  config.time_scale)
     from kubellm.sim.engine import CostModelEngine  # the cost model pulls in more modules
 
     return CostModelEngine(config, profile, resolve_limits(config, profile), stats, index, events)

@@ -10,6 +10,8 @@ import httpx
 
 from kubellm.sim import SimConfig, run_engine
 
+from .conftest import metric
+
 
 async def _timed_stream(http: httpx.AsyncClient, url: str, n: int) -> tuple[float, float]:
     start = time.perf_counter()
@@ -35,3 +37,15 @@ async def test_ttft_and_tpot_hold_under_concurrency(http: httpx.AsyncClient) -> 
     assert ttfts[0] >= 0.495
     assert statistics.median(ttfts) <= 0.75
     assert 0.04 <= statistics.median(tpots) <= 0.075
+
+
+async def test_time_scale_runs_model_time_faster_and_metrics_stay_in_model_seconds(http: httpx.AsyncClient) -> None:
+    async with run_engine(SimConfig(fixed_ttft_ms=2000, fixed_tpot_ms=100, time_scale=10)) as server:
+        start = time.perf_counter()
+        r = await http.post(server.url + "/v1/completions", json={"prompt": "x", "max_tokens": 11})
+        wall = time.perf_counter() - start
+        text = (await http.get(server.url + "/metrics")).text
+    assert r.status_code == 200
+    assert 0.3 <= wall < 2.0  # 3 model seconds in about 0.3 wall seconds
+    assert metric(text, "vllm:time_to_first_token_seconds_sum") == 2.0
+    assert metric(text, "vllm:e2e_request_latency_seconds_sum") == 3.0
