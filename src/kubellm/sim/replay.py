@@ -60,6 +60,7 @@ class Run:
     preemptions: int = 0
     prefix_queries: int = 0
     prefix_hits: int = 0
+    final_kv_usage: float = 0.0
 
 
 def simulate(profile: Profile, limits: Limits, num_blocks: int, arrivals: Sequence[Arrival],
@@ -91,6 +92,7 @@ def simulate(profile: Profile, limits: Limits, num_blocks: int, arrivals: Sequen
         t = end
     run.end = t
     run.preemptions = sched.num_preemptions
+    run.final_kv_usage = sched.pool.usage()
     return run
 
 
