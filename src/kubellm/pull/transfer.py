@@ -74,6 +74,7 @@ class TransferEngine:
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._unrecorded: list[tuple[FileJob, int]] = []
+        self._hash_buffer = memoryview(bytearray(_HASH_BLOCK))  # reused: the hasher is one thread
         self._record_lock = threading.Lock()  # one checkpoint at a time
         self.bytes_received = 0
         """Bytes read from the source by this run, failed attempts included."""
@@ -194,7 +195,11 @@ class TransferEngine:
                     return
                 start, end = job.ranges[job.cursor]
             for offset in range(start, end, _HASH_BLOCK):
-                job.digest.update(os.pread(job.fd, min(_HASH_BLOCK, end - offset), offset))
+                view = self._hash_buffer[: min(_HASH_BLOCK, end - offset)]
+                n = os.preadv(job.fd, [view], offset)
+                if n != len(view):
+                    raise IntegrityError(f"{job.file.path}: short read while hashing at offset {offset}")
+                job.digest.update(view)
             job.cursor += 1
 
     def _finish_file(self, job: FileJob, check: Callable[[FileJob], None]) -> None:
