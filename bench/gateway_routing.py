@@ -96,11 +96,12 @@ class Fleet:
     max_num_seqs: int = 8
     num_gpu_blocks: int = 700
     profile: str = "llama-3.1-8b-h100"
+    time_scale: float = 1.0  # < 1: a slower accelerator, so routing dominates over proxy overhead
 
     def command(self) -> list[str]:
         return KUBELLM + ["sim", "--port", "0", "--replicas", str(self.replicas), "--model", MODEL,
                           "--profile", self.profile, "--max-num-seqs", str(self.max_num_seqs),
-                          "--num-gpu-blocks", str(self.num_gpu_blocks)]
+                          "--num-gpu-blocks", str(self.num_gpu_blocks), "--time-scale", str(self.time_scale)]
 
 
 @contextlib.contextmanager
@@ -109,12 +110,20 @@ def fleet(spec: Fleet) -> Iterator[list[str]]:
         yield [line.split()[-1] for line in lines]
 
 
+# candidate profiles tried against the default (``--routers kubellm:NAME``)
+EXTRA_PROFILES = {
+    "balanced": {"scorers": [{"type": "prefix-affinity", "weight": 2}, {"type": "outstanding-requests", "weight": 3},
+                             {"type": "queue-depth", "weight": 2}, {"type": "kv-cache-usage", "weight": 1}]},
+}
+
+
 @contextlib.contextmanager
 def kubellm_gateway(urls: list[str], profile: str) -> Iterator[str]:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "gateway.yaml"
         cfg.write_text(yaml.safe_dump({
             "models": [{"name": MODEL, "endpoints": urls, "profile": profile}],
+            "profiles": EXTRA_PROFILES,
             "resilience": {"scrapeIntervalS": 0.2}, "accessLog": False}))
         with process(KUBELLM + ["gateway", "--config", str(cfg), "--port", "0", "--log-level", "warning"],
                      "listening on http://") as lines:
@@ -206,25 +215,32 @@ async def conversation(session: aiohttp.ClientSession, base: str, wl: Workload, 
         await asyncio.sleep(wl.think_s)
 
 
+def schedule(wl: Workload, rate_rps: float, duration_s: float) -> list[tuple[float, int, int]]:
+    """(start offset, system prompt, conversation seed) of every conversation: the same for
+    every router, so they all see exactly the same arrivals and the same messages."""
+    rng = random.Random(wl.seed * 1_000_003 + int(rate_rps * 1000))
+    out, t = [], 0.0
+    while True:
+        t += rng.expovariate(rate_rps / wl.turns)
+        if t > duration_s:
+            return out
+        system = min(int(rng.paretovariate(1.2)) - 1, wl.system_prompts - 1)  # a few hot prompts
+        out.append((t, system, rng.randrange(1 << 30)))
+
+
 async def open_loop(base: str, wl: Workload, rate_rps: float, duration_s: float) -> tuple[list[Sample], float]:
     """Conversations arrive as a Poisson process sized so turns arrive at *rate_rps*."""
-    rng = random.Random(wl.seed + int(rate_rps * 1000))
     systems = wl.systems()
     samples: list[Sample] = []
-    conv_rate = rate_rps / wl.turns
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
         start = time.perf_counter()
         stop_at = start + duration_s
         tasks = []
-        t = start
-        while True:
-            t += rng.expovariate(conv_rate)
-            if t > stop_at:
-                break
-            await asyncio.sleep(max(0.0, t - time.perf_counter()))
-            system = systems[min(int(rng.paretovariate(1.2)) - 1, len(systems) - 1)]  # a few hot prompts
-            tasks.append(asyncio.ensure_future(conversation(session, base, wl, system, rng, samples, stop_at)))
+        for offset, system, seed in schedule(wl, rate_rps, duration_s):
+            await asyncio.sleep(max(0.0, start + offset - time.perf_counter()))
+            tasks.append(asyncio.ensure_future(
+                conversation(session, base, wl, systems[system], random.Random(seed), samples, stop_at)))
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - start
     return samples, elapsed
@@ -277,6 +293,8 @@ class Row:
     ttft_p50_ms: float
     ttft_p90_ms: float
     ttft_p99_ms: float
+    e2e_p50_ms: float
+    e2e_p90_ms: float
     req_s: float
     tok_s: float
     prefix_hit: float
@@ -289,8 +307,8 @@ def router(name: str, urls: list[str]) -> Iterator[str]:
     if name == "round-robin":
         with kubellm_gateway(urls, "round-robin") as u:
             yield u
-    elif name == "kubellm":
-        with kubellm_gateway(urls, "default") as u:
+    elif name == "kubellm" or name.startswith("kubellm:"):
+        with kubellm_gateway(urls, name.partition(":")[2] or "default") as u:
             yield u
     elif name.startswith("vllm-router/"):
         with vllm_router(urls, name.split("/", 1)[1]) as u:
@@ -305,7 +323,9 @@ def run_one(name: str, spec: Fleet, wl: Workload, load: str, rate: float, durati
         hits, queries = asyncio.run(engine_prefix_hits(urls))
     ok = [s for s in samples if s.ok]
     ttfts = [s.ttft * 1000 for s in ok]
-    return Row(name, load, rate, pct(ttfts, 0.5), pct(ttfts, 0.9), pct(ttfts, 0.99), len(ok) / elapsed,
+    e2es = [s.e2e * 1000 for s in ok]
+    return Row(name, load, rate, pct(ttfts, 0.5), pct(ttfts, 0.9), pct(ttfts, 0.99), pct(e2es, 0.5), pct(e2es, 0.9),
+               len(ok) / elapsed,
                sum(s.tokens for s in ok) / elapsed, hits / queries if queries else 0.0, len(samples) - len(ok))
 
 
@@ -380,11 +400,26 @@ def main() -> None:
     ap.add_argument("--routers", default=",".join(ROUTERS))
     ap.add_argument("--loads", default="0.5,0.8,1.0")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--profile", default=Fleet.profile, help="simulator cost-model profile")
+    ap.add_argument("--replicas", type=int, default=Fleet.replicas)
+    ap.add_argument("--num-gpu-blocks", type=int, default=Fleet.num_gpu_blocks, help="KV cache per engine")
+    ap.add_argument("--system-prompts", type=int, default=Workload.system_prompts)
+    ap.add_argument("--system-words", type=int, default=Workload.system_words)
+    ap.add_argument("--time-scale", type=float, default=Fleet.time_scale, help="simulator model s per wall s")
+    ap.add_argument("--skip-overhead", action="store_true")
+    ap.add_argument("--overhead-only", action="store_true")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the cleanup of child processes
     if not VLLM_ROUTER.exists():
         sys.exit("vllm-router is missing: run scripts/setup/gateway.sh")
+    if args.overhead_only:
+        for k, v in overhead(args.quick).items():
+            print(f"  {k:<28} {v:9.3f}")
+        return
     duration = args.duration or (8.0 if args.quick else 25.0)
-    spec, wl = Fleet(), Workload()
+    spec = Fleet(replicas=args.replicas, num_gpu_blocks=args.num_gpu_blocks, profile=args.profile,
+                 time_scale=args.time_scale)
+    wl = Workload(system_prompts=args.system_prompts, system_words=args.system_words)
     with fleet(spec) as urls:  # capacity: direct, client-side spread, many conversations at once
         capacity = asyncio.run(closed_loop_spread(urls, wl, spec, 6.0 if args.quick else 15.0))
     print(f"fleet: {spec}\nworkload: {wl}\nmeasured capacity: {capacity:.2f} turns/s\n", flush=True)
@@ -394,12 +429,13 @@ def main() -> None:
             row = run_one(name, spec, wl, f"{frac:.0%}", capacity * frac, duration)
             rows.append(row)
             print(f"{row.load:>5} {row.router:<26} ttft p50/p90/p99 {row.ttft_p50_ms:7.0f} {row.ttft_p90_ms:7.0f} "
-                  f"{row.ttft_p99_ms:7.0f} ms  {row.req_s:6.2f} req/s {row.tok_s:7.0f} tok/s  "
+                  f"{row.ttft_p99_ms:7.0f} ms  e2e p50/p90 {row.e2e_p50_ms:6.0f} {row.e2e_p90_ms:6.0f} ms  "
+                  f"{row.req_s:6.2f} req/s {row.tok_s:7.0f} tok/s  "
                   f"prefix hit {row.prefix_hit:5.1%}  errors {row.errors}", flush=True)
-    ov = overhead(args.quick)
+    ov = {} if args.skip_overhead else overhead(args.quick)
     print("\ngateway overhead vs direct (fixed-latency engine, 1-token completions):")
     for k, v in ov.items():
-        print(f"  {k:<24} {v:9.3f}")
+        print(f"  {k:<28} {v:9.3f}")
     if args.json:
         args.json.write_text(json.dumps({"capacity_rps": capacity, "rows": [r.__dict__ for r in rows],
                                          "overhead": ov}, indent=2))

@@ -8,6 +8,7 @@ is module-level state; two gateways in one process are independent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -69,6 +70,10 @@ class Gateway:
         self.routing = RoutingState(rng=self.rng)
         self.metrics = GatewayMetrics()
         self.tracer = tracer or trace.get_tracer("kubellm.gateway")
+        # without an SDK the API's tracer records nothing: skip span and propagation work
+        # per request and forward the client's trace headers untouched
+        self.tracing = not isinstance(self.tracer, (trace.NoOpTracer, trace.ProxyTracer)) or not isinstance(
+            trace.get_tracer_provider(), (trace.NoOpTracerProvider, trace.ProxyTracerProvider))
         self.activator = activator
         self._discovery = list(discovery)
         self.pools: dict[str, Pool] = {}
@@ -129,6 +134,8 @@ class Gateway:
                 self._spawn(self._prober.check_health(ep))
         for url in gone:
             self.routing.prefix.forget_endpoint(url)
+            with contextlib.suppress(KeyError):  # keep label sets bounded as pods come and go
+                self.metrics.endpoint_healthy.remove(pool, url)
         self._sync_kv_events()
 
     def _sync_kv_events(self) -> None:
@@ -235,7 +242,8 @@ class Gateway:
             value = request.headers.get(name)
             if value is not None:
                 headers[name] = value
-        propagate.inject(headers)  # our span's context when tracing is on; else the client's stays
+        if self.tracing:
+            propagate.inject(headers)  # our span becomes the engine request's parent
         return headers
 
     async def generate(self, request: web.Request, kind: Kind) -> web.StreamResponse:
@@ -251,6 +259,8 @@ class Gateway:
             target = self.models.resolve(parsed.model)
             self.tenants.admit(tenant, parsed.model)
             acct.model = target.model.name
+            if not self.tracing:
+                return await self._dispatch(request, parsed, target, acct)
             with self.tracer.start_as_current_span(
                     f"gateway {kind}", context=propagate.extract(request.headers), kind=trace.SpanKind.SERVER,
                     attributes={"gen_ai.request.model": parsed.model}):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from pathlib import Path
@@ -64,6 +65,10 @@ async def serve(config_path: Path, host: str, port: int, ready: asyncio.Event | 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     watcher = asyncio.ensure_future(watch_config(config_path, app))
+    # objects alive after startup (modules, config, metrics) leave the collector's view, so
+    # full collections stay short and do not stall requests
+    gc.collect()
+    gc.freeze()
     bound = runner.addresses[0][1] if runner.addresses else port
     print(f"kubellm gateway listening on http://{host}:{bound}", flush=True)
     if ready is not None:
