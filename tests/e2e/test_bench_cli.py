@@ -77,3 +77,19 @@ def test_bad_options_fail_before_any_traffic(args: list[str], message: str, tmp_
     assert done.returncode == 2
     assert message in done.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_rate_search_through_the_cli(sim_url: str, tmp_path: Path) -> None:
+    """Wiring of --find-max-rate: against a fixed 60 ms TTFT the SLO decides alone.
+    (The bisection itself is covered in tests/unit/bench/test_bench_search.py.)"""
+    met = kubellm("bench", sim_url, "--model", "m", "--find-max-rate", "--rate-low", "2", "--rate-high", "10",
+                  "--requests", "10", "--slo-ttft-ms", "100", "--no-plot", "--out", str(tmp_path / "met"))
+    missed = kubellm("bench", sim_url, "--model", "m", "--find-max-rate", "--rate-low", "2", "--rate-high", "10",
+                     "--requests", "10", "--slo-ttft-ms", "30", "--no-plot", "--out", str(tmp_path / "missed"))
+    assert met.returncode == 0 and missed.returncode == 0, met.stderr + missed.stderr
+    found = results.load(tmp_path / "met" / "result.json")
+    assert found.search is not None and found.search.best_rate == 10 and [r.load.value for r in found.runs] == [10]
+    none = results.load(tmp_path / "missed" / "result.json")
+    assert none.search is not None and none.search.best_rate is None
+    assert [r.load.value for r in none.runs] == [10, 2] and all(r.summary.goodput == 0 for r in none.runs)
+    assert "Highest rate with goodput >= 90%: none found" in missed.stdout

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -20,7 +19,7 @@ from typer.core import TyperGroup
 
 from kubellm.bench import compare as compare_mod
 from kubellm.bench import report
-from kubellm.bench.check import CheckPlan, CheckReport, run_check
+from kubellm.bench.check import DEFAULT_SERIES, CheckPlan, CheckReport, run_check
 from kubellm.bench.client import Target
 from kubellm.bench.errors import BenchError, ThresholdError, WorkloadError
 from kubellm.bench.records import SLO, LoadPoint, RequestRecord
@@ -32,7 +31,8 @@ from kubellm.bench.workload import Length, WorkloadConfig, WorkloadKind
 class _DefaultRun(TyperGroup):
     """``kubellm bench URL ...`` means ``kubellm bench run URL ...``."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    # ctx is typer's vendored click Context, which typer does not export under a public name
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             args = ["run", *args]
         return super().parse_args(ctx, args)
@@ -67,7 +67,7 @@ def _loads(rate: str | None, concurrency: str | None, arrivals: str) -> list[Loa
     if arrivals not in ("poisson", "constant"):
         raise WorkloadError(f"--arrivals must be poisson or constant, got {arrivals!r}")
     points = [
-        LoadPoint(mode="rate", value=v, arrivals=arrivals)  # type: ignore[arg-type]
+        LoadPoint(mode="rate", value=v, arrivals=arrivals)
         for v in _floats(rate, "--rate")
     ]
     points += [LoadPoint(mode="concurrency", value=v) for v in _floats(concurrency, "--concurrency")]
@@ -245,8 +245,8 @@ def check_command(
         })
     except BenchError as err:
         raise _fail(err) from None
-    plan = CheckPlan(url, model, api_key, thresholds, requests=requests, concurrency=concurrency,
-                     timeout_s=timeout, **({"series": tuple(metric)} if metric else {}))
+    plan = CheckPlan(url, model, api_key, thresholds, series=tuple(metric or DEFAULT_SERIES),
+                     requests=requests, concurrency=concurrency, timeout_s=timeout)
     outcome = run_async(run_check(plan))
     _print_check(outcome)
     if json_out is not None:

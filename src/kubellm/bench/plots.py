@@ -9,6 +9,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from kubellm.bench.records import RequestRecord
 from kubellm.bench.results import RunResult
 from kubellm.bench.stats import Distribution, Summary
 
@@ -53,19 +54,27 @@ def latency_vs_load(runs: Sequence[RunResult]) -> Figure:
     return figure
 
 
+def _ttft(record: RequestRecord) -> float | None:
+    return record.ttft_s
+
+
+def _tpot(record: RequestRecord) -> float | None:
+    return record.tpot_s
+
+
 def distributions(runs: Sequence[RunResult]) -> Figure:
     """Histograms of per-request TTFT and TPOT, one outline per run."""
     figure = Figure(figsize=(11, 4.5))
     panels = (
-        (figure.add_subplot(1, 2, 1), "TTFT", lambda r: r.ttft_s),
-        (figure.add_subplot(1, 2, 2), "TPOT", lambda r: r.tpot_s),
+        (figure.add_subplot(1, 2, 1), "TTFT", _ttft),
+        (figure.add_subplot(1, 2, 2), "TPOT", _tpot),
     )
     for axes, title, pick in panels:
         for run in _ordered(runs):
             values = [v * 1000 for v in (pick(r) for r in run.records if r.ok) if v is not None]
             if values:
-                axes.hist(values, bins=40, range=_span(values), histtype="step", linewidth=1.5,
-                          label=run.load.label)
+                axes.hist(values, bins=40, range=_span(values), histtype="step",
+                          linewidth=1.5, label=run.load.label)
         axes.set_title(f"{title} distribution")
         axes.set_xlabel(f"{title} (ms)")
         axes.set_ylabel("requests (count)")
@@ -133,7 +142,7 @@ def save(figure: Figure, path: Path) -> Path:
     """Write *figure* as a PNG through a temporary name, so no half-written image is left."""
     figure.tight_layout()
     partial = path.with_name(f".{path.name}.partial.png")
-    FigureCanvasAgg(figure).print_png(str(partial))
+    FigureCanvasAgg(figure).print_png(str(partial))  # type: ignore[no-untyped-call]
     partial.replace(path)
     return path
 
