@@ -82,3 +82,34 @@ def test_bad_options_exit_2_naming_the_problem() -> None:
                               timeout=60, env={**os.environ, "COLUMNS": "200"})
         assert done.returncode == 2, (args, done.stderr)
         assert needle in done.stderr, (args, done.stderr)
+
+
+def test_vllm_style_flags_and_kv_events_config() -> None:
+    """vLLM's own flag names work, and KV events go where --kv-events-config says."""
+    import zmq
+
+    from kubellm.sim.kvevents import decode_batch
+
+    base, events_port = _free_base(1), _free_base(1)
+    config = f'{{"enable_kv_cache_events": true, "publisher": "zmq", "endpoint": "tcp://*:{events_port}", "topic": "kv"}}'
+    proc = subprocess.Popen([*KUBELLM, "sim", "--port", str(base), "--served-model-name", "m",
+                             "--num-gpu-blocks-override", "64", "--kv-events-config", config],
+                            stderr=subprocess.PIPE, text=True)
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    try:
+        (url,) = _wait_ready(proc)
+        sub.connect(f"tcp://127.0.0.1:{events_port}")
+        sub.setsockopt(zmq.SUBSCRIBE, b"kv")
+        sub.setsockopt(zmq.RCVTIMEO, 10_000)
+        time.sleep(0.5)  # ZMQ slow joiner
+        r = httpx.post(url + "/v1/completions", json={"model": "m", "prompt": "one two three " * 20, "max_tokens": 2})
+        assert r.status_code == 200
+        topic, _seq, payload = sub.recv_multipart()
+        assert topic == b"kv" and decode_batch(payload)[1]
+        assert 'num_gpu_blocks="64"' in httpx.get(url + "/metrics").text
+    finally:
+        sub.close(linger=0)
+        ctx.term()
+        proc.terminate()
+        proc.wait(15)

@@ -18,19 +18,24 @@ def sim(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8000, help="port of the first engine (0: free ports)"),
     replicas: int = typer.Option(1, min=1, help="engines on consecutive ports, one process"),
-    model: str = typer.Option("sim-model", help="served model name"),
+    model: str = typer.Option("sim-model", "--model", "--served-model-name", help="served model name"),
     profile: str = typer.Option("llama-3.1-8b-h100", help="cost-model profile (see docs/sim.md)"),
     max_model_len: int | None = typer.Option(None, help="context length (profile's if unset)"),
     max_num_seqs: int | None = typer.Option(None, help="max running sequences"),
     max_num_batched_tokens: int | None = typer.Option(None, help="token budget per step"),
-    num_gpu_blocks: int | None = typer.Option(None, help="KV cache size in 16-token blocks"),
-    no_prefix_caching: bool = typer.Option(False, help="disable automatic prefix caching"),
+    num_gpu_blocks: int | None = typer.Option(None, "--num-gpu-blocks", "--num-gpu-blocks-override",
+                                              help="KV cache size in blocks"),
+    block_size: int = typer.Option(16, help="tokens per KV block"),
+    no_prefix_caching: bool = typer.Option(False, "--no-prefix-caching", "--no-enable-prefix-caching",
+                                           help="disable automatic prefix caching"),
+    default_max_tokens: int = typer.Option(256, help="cap of the EOS-drawn length when max_tokens is unset"),
     fixed_ttft_ms: float | None = typer.Option(None, help="fixed TTFT (with --fixed-tpot-ms)"),
     fixed_tpot_ms: float | None = typer.Option(None, help="fixed TPOT (with --fixed-ttft-ms)"),
     time_scale: float = typer.Option(1.0, help="model seconds per wall second"),
     kv_role: str = typer.Option("both", help="both | prefill | decode (P/D disaggregation)"),
     kv_transfer_gbps: float = typer.Option(25.0, help="P->D KV transfer bandwidth, GB/s"),
     kv_events_port: int | None = typer.Option(None, help="publish KV events on ZMQ PUB at this port (+i per engine)"),
+    kv_events_config: str | None = typer.Option(None, help="vLLM's JSON form (endpoint, replay_endpoint, topic)"),
     lora_modules: list[str] = typer.Option([], "--lora-modules", help="LoRA adapters served from the start"),
     error_rate: float = typer.Option(0.0, help="share of requests failed on purpose"),
     error_status: int = typer.Option(503, help="status of injected errors"),
@@ -50,12 +55,15 @@ def sim(
                              spike_ms=spike_ms, startup_delay_s=startup_delay,
                              die_mid_stream_rate=die_mid_stream_rate, die_after_tokens=die_after_tokens,
                              hang_rate=hang_rate, crash_after_requests=crash_after, seed=seed)
+        events = _kv_events(kv_events_port, kv_events_config)
         config = SimConfig(model=model, profile=profile, max_model_len=max_model_len,
                            max_num_seqs=max_num_seqs, max_num_batched_tokens=max_num_batched_tokens,
-                           num_gpu_blocks=num_gpu_blocks, enable_prefix_caching=not no_prefix_caching,
+                           num_gpu_blocks=num_gpu_blocks, block_size=block_size,
+                           enable_prefix_caching=not no_prefix_caching, default_max_tokens=default_max_tokens,
                            fixed_ttft_ms=fixed_ttft_ms, fixed_tpot_ms=fixed_tpot_ms, time_scale=time_scale,
                            kv_role=_kv_role(kv_role), kv_transfer_gbps=kv_transfer_gbps,
-                           kv_events_port=kv_events_port, lora_modules=tuple(lora_modules), faults=faults)
+                           kv_events_port=events[0], kv_events_replay_port=events[1], kv_events_topic=events[2],
+                           lora_modules=tuple(lora_modules), faults=faults)
         code = run(config, replicas, host, port, _announce)
     except ValidationError as exc:
         typer.echo(f"error: invalid simulator option: {exc}", err=True)
@@ -64,6 +72,17 @@ def sim(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     raise typer.Exit(code)
+
+
+def _kv_events(port: int | None, vllm_json: str | None) -> tuple[int | None, int | None, str]:
+    """PUB port, replay port (0: a free one) and topic, from --kv-events-port or vLLM's JSON."""
+    if vllm_json is None:
+        return port, 0, ""
+    if port is not None:
+        raise SimConfigError("give --kv-events-port or --kv-events-config, not both")
+    from kubellm.sim.kvevents import parse_vllm_config
+
+    return parse_vllm_config(vllm_json)
 
 
 def _kv_role(value: str) -> KvRole:

@@ -62,6 +62,7 @@ class SimConfig(BaseModel):
     kv_events_port: int | None = Field(None, ge=0, le=65535, description="ZMQ PUB port (0: any free port)")
     kv_events_replay_port: int | None = Field(0, ge=0, le=65535,
                                               description="ZMQ ROUTER replay port (0: any free port, None: off)")
+    kv_events_topic: str = ""
     max_loras: int = Field(4, ge=1)
     lora_modules: tuple[str, ...] = ()
     faults: FaultConfig = FaultConfig()

@@ -18,6 +18,7 @@ sequence number on, then ``(b"", -1 as 8 signed bytes, b"")``.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import deque
 from typing import Any
@@ -26,6 +27,7 @@ import msgpack
 import zmq
 import zmq.asyncio
 
+from kubellm.sim.errors import SimConfigError
 from kubellm.sim.kvcache import AllBlocksCleared, BlockRemoved, BlockStored, KvEvent
 
 MEDIUM = "GPU"
@@ -68,6 +70,35 @@ def _decode_event(item: Any) -> KvEvent:
     if kind == "AllBlocksCleared":
         return AllBlocksCleared()
     raise ValueError(f"unknown KV event type {kind!r}")
+
+
+def parse_vllm_config(raw: str) -> tuple[int | None, int | None, str]:
+    """(PUB port, replay port, topic) from vLLM's ``--kv-events-config`` JSON.
+
+    Only the ports of the ``tcp://`` endpoints are used: the simulator binds them on its
+    own ``--host``, never on a wildcard address. ``enable_kv_cache_events`` false or
+    ``publisher`` other than ``zmq`` turns events off (PUB port None).
+    """
+    try:
+        cfg = json.loads(raw)
+    except ValueError as exc:
+        raise SimConfigError(f"--kv-events-config is not JSON: {exc}") from exc
+    if not isinstance(cfg, dict):
+        raise SimConfigError("--kv-events-config must be a JSON object")
+    topic = str(cfg.get("topic", ""))
+    if not cfg.get("enable_kv_cache_events", False) or cfg.get("publisher", "zmq") != "zmq":
+        return None, None, topic
+    replay = cfg.get("replay_endpoint")
+    return _endpoint_port(cfg.get("endpoint", "tcp://*:5557")), None if replay is None else _endpoint_port(replay), topic
+
+
+def _endpoint_port(endpoint: object) -> int:
+    if not isinstance(endpoint, str) or not endpoint.startswith("tcp://") or ":" not in endpoint[6:]:
+        raise SimConfigError(f"KV-event endpoint {endpoint!r} must look like tcp://HOST:PORT")
+    try:
+        return int(endpoint.rsplit(":", 1)[1])
+    except ValueError:
+        raise SimConfigError(f"KV-event endpoint {endpoint!r} has no numeric port") from None
 
 
 class KvEventPublisher:
