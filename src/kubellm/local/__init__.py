@@ -7,10 +7,14 @@ autoscaler loop applies :mod:`kubellm.autoscale`'s policy to the number of proce
 
 Modules: ``errors`` (the tree below), ``ports`` (free ports), ``engines`` (the command
 line of each engine kind, pure), ``prereq`` (is the engine installed? fail fast),
-``process`` (one child process: start, readiness, stop), ``metrics`` (scrape and
-normalise engine metrics), ``supervisor`` (the set of replicas), ``scaler`` (the
-autoscaler loop and the scale-from-zero activator), ``view`` (the live table),
-``runner`` (the composition root), ``cli`` (``kubellm up``).
+``launchers`` (spec -> engine launcher), ``model`` (model files: none, --model-file, or
+pulled into the cache), ``process`` (one child process: start, readiness, stop),
+``metrics`` (scrape and normalise engine metrics), ``supervisor`` (the set of replicas),
+``scaler`` (the autoscaler loop and the scale-from-zero activator), ``gateway_link``
+(the gateway's config from the spec, served in-process), ``view`` (the live table),
+``runner`` (the composition root), ``cli`` (``kubellm up``), ``llamacpp_server``
+(llama-cpp-python's server plus /health and /metrics, run as the engine process),
+``testing`` (run ``kubellm up`` from tests), ``tinygguf`` (a tiny random GGUF model).
 
 Errors::
 
