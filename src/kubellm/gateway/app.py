@@ -32,6 +32,7 @@ from kubellm.gateway.discovery import DiscoverySource
 from kubellm.gateway.endpoint import Endpoint
 from kubellm.gateway.errors import (GatewayError, NoEndpointError, OverloadedError, PayloadTooLargeError,
                                     error_body)
+from kubellm.gateway.k8s import pool_for_label
 from kubellm.gateway.kvevents import KvEventSubscriber, kv_address
 from kubellm.gateway.models import ModelTable, Target
 from kubellm.gateway.payload import Kind, ParsedRequest, parse_request
@@ -125,9 +126,12 @@ class Gateway:
     def set_endpoints(self, pool: str, urls: Sequence[str]) -> None:
         """Discovery's entry point: *pool* is a model name or ``<model>/prefill|decode``."""
         target = self.pools.get(pool)
-        if target is None:
-            log.warning("discovery reported endpoints for unknown model %r; ignored", pool)
-            return
+        if target is None:  # Kubernetes labels carry the label-safe form of the name
+            name = pool_for_label(pool, self.pools)
+            if name is None:
+                log.warning("discovery reported endpoints for unknown model %r; ignored", pool)
+                return
+            target, pool = self.pools[name], name
         gone = {e.url for e in target.endpoints} - set(urls)
         for ep in target.set_urls(urls):
             if self._prober is not None:

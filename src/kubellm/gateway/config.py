@@ -79,6 +79,7 @@ class ModelConfig(_Model):
     """One model the gateway serves."""
 
     name: Name
+    served_name: Name | None = Field(None, description="model name the engines serve (default: name)")
     aliases: tuple[Name, ...] = ()
     lora_adapters: tuple[Name, ...] = ()
     endpoints: tuple[Url, ...] = ()
@@ -93,6 +94,10 @@ class ModelConfig(_Model):
     precise_tokenizer: Literal["sim"] | None = Field(
         None, description="tokenizer giving the engine's block hashes for the precise-prefix scorer")
     kv_block_size: int = Field(16, ge=1)
+
+    @property
+    def upstream_name(self) -> str:
+        return self.served_name or self.name
 
     @model_validator(mode="after")
     def _canary_total(self) -> "ModelConfig":

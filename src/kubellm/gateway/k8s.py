@@ -12,16 +12,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from kubellm.gateway.config import KubernetesDiscovery as KubeConfig
 from kubellm.gateway.discovery import EndpointRegistry
 from kubellm.gateway.errors import ConfigError
+from kubellm.render.context import label_value
 
 log = logging.getLogger("kubellm.gateway.k8s")
 ROLE_LABEL = "kubellm.dev/role"
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 _VALUE = re.compile(r"^[A-Za-z0-9._-]*$")
+
+
+def pool_for_label(label_pool: str, pools: Iterable[str]) -> str | None:
+    """The configured pool whose Kubernetes label form is *label_pool* (``<label>[/role]``):
+    the renderer writes pool names through :func:`kubellm.render.context.label_value`."""
+    for name in pools:
+        model, slash, role = name.rpartition("/")
+        if role not in ("prefill", "decode"):
+            model, slash, role = name, "", ""
+        if label_value(model) + slash + role == label_pool:
+            return name
+    return None
 
 
 def parse_selector(selector: str) -> dict[str, str]:

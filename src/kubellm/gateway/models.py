@@ -39,9 +39,10 @@ class ModelTable:
             draw = self._rng.uniform(0.0, 100.0)
             for split in model.canary:
                 if draw < split.weight:
-                    return Target(self._by_name[split.model], split.model, None)
+                    canary = self._by_name[split.model]
+                    return Target(canary, canary.upstream_name, None)
                 draw -= split.weight
-        return Target(model, model.name, None)
+        return Target(model, model.upstream_name, None)
 
     def listing(self) -> list[dict[str, object]]:
         """``GET /v1/models`` data: every name a client may send."""

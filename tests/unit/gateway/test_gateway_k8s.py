@@ -49,3 +49,12 @@ def test_selector_parsing():
         parse_selector("a!=b")
     with pytest.raises(ConfigError):
         parse_selector("a==b")
+
+
+def test_pool_for_label_maps_label_safe_names_back():
+    from kubellm.gateway.k8s import pool_for_label
+
+    pools = ["meta-llama/Llama-3.1-8B", "pd/prefill", "plain"]
+    assert pool_for_label("meta-llama-Llama-3.1-8B", pools) == "meta-llama/Llama-3.1-8B"
+    assert pool_for_label("pd/prefill", pools) == "pd/prefill"
+    assert pool_for_label("nope", pools) is None

@@ -1,0 +1,82 @@
+"""The gateway config for a set of LLMServices (what ``kubellm render`` emits as a ConfigMap).
+
+Pure: services in, a plain dict out (validated by :func:`parse_config` before it is
+returned). Endpoints are not listed: in the cluster they come from EndpointSlices whose
+labels the renderer sets (``kubellm.dev/component=engine``, ``kubellm.dev/model`` = the
+pool, ``kubellm.dev/role`` = prefill/decode); a gateway canary is its own pool,
+``<served name>-canary``. API keys are read from ``<keys_dir>/<service name>`` (the
+renderer mounts each service's Secret key there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from kubellm.gateway.config import parse_config
+from kubellm.gateway.errors import ConfigError
+from kubellm.spec import LLMService
+
+# spec.routing.scorers keys (camelCase, as users write them) -> gateway scorer types
+SCORER_TYPES = {
+    "prefixCache": "prefix-affinity", "preciseprefixCache": "precise-prefix", "preciseprefix": "precise-prefix",
+    "queueDepth": "queue-depth", "kvCacheUsage": "kv-cache-usage", "outstandingRequests": "outstanding-requests",
+    "sessionAffinity": "session-affinity", "loraAffinity": "lora-affinity",
+}
+
+
+def _profile(svc: LLMService) -> tuple[str, dict[str, Any] | None]:
+    routing = svc.spec.routing
+    if not routing.scorers:
+        return routing.profile, None
+    scorers = []
+    for key, weight in sorted(routing.scorers.items()):
+        kind = SCORER_TYPES.get(key)
+        if kind is None:
+            raise ConfigError(f"{svc.metadata.name}: spec.routing.scorers.{key} is not a gateway scorer "
+                              f"(known: {', '.join(sorted(SCORER_TYPES))})")
+        scorers.append({"type": kind, "weight": weight})
+    return f"{svc.metadata.name}-routing", {"scorers": scorers}
+
+
+def _models(svc: LLMService, profile: str, keys_dir: str) -> list[dict[str, Any]]:
+    spec = svc.spec
+    served = spec.model.served_name
+    main: dict[str, Any] = {"name": served, "profile": profile, "scaleFromZero": spec.scaling.scale_to_zero}
+    if spec.serving.mode == "disaggregated":
+        main["disaggregation"] = {"prefillProfile": profile, "decodeProfile": profile}
+        del main["profile"]
+    out = [main]
+    canary = spec.rollout.canary
+    if spec.rollout.strategy == "gatewayCanary" and canary is not None and canary.uri:
+        pool = f"{served}-canary"
+        main["canary"] = [{"model": pool, "weight": canary.weight}]
+        out.append({"name": pool, "servedName": canary.served_name or served, "profile": profile})
+    return out
+
+
+def gateway_config(services: Sequence[LLMService], namespace: str, keys_dir: str = "/etc/kubellm/api-keys"
+                   ) -> dict[str, Any]:
+    """One gateway config serving every service of *services* in *namespace*."""
+    models: list[dict[str, Any]] = []
+    profiles: dict[str, Any] = {}
+    keyed = [s for s in services if s.spec.security.api_keys is not None]
+    for svc in services:
+        name, profile = _profile(svc)
+        if profile is not None:
+            profiles[name] = profile
+        models += _models(svc, name, keys_dir)
+    config: dict[str, Any] = {
+        "models": models, "profiles": profiles,
+        "kubernetes": {"namespace": namespace, "labelSelector": "kubellm.dev/component=engine",
+                       "modelLabel": "kubellm.dev/model", "portName": "http"},
+    }
+    if services:
+        config["sessionHeader"] = services[0].spec.routing.session_header
+    if keyed:
+        if len(keyed) > 1:
+            raise ConfigError("one gateway reads one API keys file: give the services one shared Secret "
+                              f"(services with keys: {', '.join(s.metadata.name for s in keyed)})")
+        config["auth"] = {"apiKeysFile": f"{keys_dir}/{keyed[0].metadata.name}"}
+    parse_config(config, source="(generated from LLMServices)")  # a bad result is a bug here, not later
+    return config

@@ -1,0 +1,44 @@
+"""The gateway config generated from LLMService examples is valid and routes as the specs say."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kubellm.gateway.config import parse_config
+from kubellm.gateway.errors import ConfigError
+from kubellm.gateway.fromspec import gateway_config
+from kubellm.spec import load_spec
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+
+def _load(name: str):
+    return load_spec(EXAMPLES / f"{name}.yaml")
+
+
+def test_examples_make_one_valid_config():
+    services = [_load(n) for n in ("quickstart", "canary-gateway", "disaggregated")]
+    cfg = parse_config(gateway_config(services, "llm"))
+    by_name = {m.name: m for m in cfg.models}
+    canary = services[1].spec.rollout.canary
+    main = by_name[services[1].spec.model.served_name]
+    assert main.canary[0].weight == canary.weight
+    # the canary pool is its own model but engines serve the main name (clients see one model)
+    assert by_name[main.canary[0].model].upstream_name == (canary.served_name or main.name)
+    assert by_name[services[2].spec.model.served_name].disaggregation is not None
+    assert cfg.kubernetes is not None and cfg.kubernetes.namespace == "llm"
+
+
+def test_routing_scorers_become_a_profile():
+    svc = _load("quickstart")
+    svc = svc.model_copy(update={"spec": svc.spec.model_copy(update={"routing": svc.spec.routing.model_copy(
+        update={"scorers": {"prefixCache": 4, "queueDepth": 1}})})})
+    cfg = parse_config(gateway_config([svc], "ns"))
+    profile = cfg.all_profiles()[cfg.models[0].profile]
+    assert [(s.type, s.weight) for s in profile.scorers] == [("prefix-affinity", 4), ("queue-depth", 1)]
+    bad = svc.model_copy(update={"spec": svc.spec.model_copy(update={"routing": svc.spec.routing.model_copy(
+        update={"scorers": {"magic": 1}})})})
+    with pytest.raises(ConfigError, match="scorers.magic"):
+        gateway_config([bad], "ns")
