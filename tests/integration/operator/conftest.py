@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -30,6 +31,7 @@ POOLS: dict[str, tuple[int, GpuNodeSpec]] = {
 }
 
 
+OPERATOR_NAMESPACE = "kubellm-system"
 PRIORITY_CLASS = {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": "llm-serving"}, "value": 1000}
 
 
@@ -46,13 +48,26 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
         plane.add_nodes("l4", POOLS["l4"][0], POOLS["l4"][1], wait=True)
         with plane.http() as client:  # a cluster prerequisite of examples/llama-13b-tp2-tls.yaml
             client.post("/apis/scheduling.k8s.io/v1/priorityclasses", json=PRIORITY_CLASS).raise_for_status()
-        kubellm(plane, "install", "--crd-only")
+        # The CRD, RBAC and ServiceAccount as `kubellm install` makes them; the operator runs
+        # here as a local process (replicas 0: kwok pods would not run it anyway).
+        kubellm(plane, "install", "--replicas=0", f"--namespace={OPERATOR_NAMESPACE}")
         yield plane
 
 
+@pytest.fixture(scope="session")
+def operator_kubeconfig(control_plane: ControlPlane) -> Path:
+    """Credentials of the operator's ServiceAccount: tests run it with exactly its RBAC."""
+    return control_plane.service_account_kubeconfig(OPERATOR_NAMESPACE, "kubellm-operator")
+
+
 @pytest.fixture(scope="module")
-def operator(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    proc = OperatorProcess(control_plane, tmp_path_factory.mktemp("operator") / "operator.log", "test-operator").start()
+def operator(
+    control_plane: ControlPlane, operator_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    proc = OperatorProcess(
+        control_plane, log, "test-operator", kubeconfig=operator_kubeconfig, lease_namespace=OPERATOR_NAMESPACE
+    ).start()
     yield proc
     proc.stop()
 

@@ -21,7 +21,7 @@ from kubellm.operator.testing import ControlPlane, OperatorProcess, kubellm, wai
 from kubellm.render import render
 from kubellm.spec import parse_spec
 
-pytestmark = pytest.mark.controlplane
+pytestmark = [pytest.mark.controlplane, pytest.mark.slow]
 
 API = "/apis/kubellm.dev/v1alpha1"
 ADDON_GROUPS = {"keda.sh", "monitoring.coreos.com", "leaderworkerset.x-k8s.io", "argoproj.io"}  # not served here
@@ -76,8 +76,16 @@ def apply(plane: ControlPlane, tmp: Path, body: dict[str, Any], ns: str) -> None
     kubellm(plane, "apply", str(path), "--resource", "-n", ns)
 
 
+def _handling(log: Path, offset: int) -> int:
+    """1 if the operator run logged since *offset* had started reconciling (kopf logs each
+    handler it runs), else 0."""
+    with log.open("rb") as handle:
+        handle.seek(offset)
+        return int(b"kopf.objects" in handle.read())
+
+
 def test_sigkill_during_reconciliation_ten_times_converges_without_orphans(
-    control_plane: ControlPlane, namespace: str, tmp_path: Path
+    control_plane: ControlPlane, operator_kubeconfig: Path, namespace: str, tmp_path: Path
 ) -> None:
     rng = random.Random(20261123)
     specs = {
@@ -87,6 +95,8 @@ def test_sigkill_during_reconciliation_ten_times_converges_without_orphans(
     for body in specs.values():
         apply(control_plane, tmp_path, body, namespace)
     log = tmp_path / "operator.log"
+    as_operator: dict[str, Any] = {"kubeconfig": operator_kubeconfig, "lease_namespace": "kubellm-system"}
+    killed_while_handling = 0
     with control_plane.http() as client:
         for round_ in range(10):
             # Change something every round: a model (new loader Job, engines wait), replicas,
@@ -104,12 +114,16 @@ def test_sigkill_during_reconciliation_ten_times_converges_without_orphans(
             elif "chaos-extra" in specs:
                 del specs["chaos-extra"]
                 client.delete(f"{API}/namespaces/{namespace}/llmservices/chaos-extra")
-            operator = OperatorProcess(control_plane, log, "chaos-operator").start()
-            time.sleep(rng.uniform(0.5, 4.0))  # start-up, lease, mid-apply, mid-prune...
+            offset = log.stat().st_size if log.exists() else 0
+            operator = OperatorProcess(control_plane, log, "chaos-operator", **as_operator).start()
+            time.sleep(rng.uniform(1.0, 5.0))  # start-up, lease, mid-apply, mid-prune...
             assert operator.popen is not None and operator.popen.poll() is None, f"operator died:\n{operator.tail()}"
             operator.kill()
+            killed_while_handling += _handling(log, offset)
 
-        final = OperatorProcess(control_plane, log, "chaos-operator").start()
+        # Most kills must land after the operator began handling objects, not during start-up.
+        assert killed_while_handling >= 5, f"only {killed_while_handling} of 10 kills hit a running reconciliation"
+        final = OperatorProcess(control_plane, log, "chaos-operator", **as_operator).start()
         try:
             wait_for(lambda: all_settled(client, namespace, set(specs)), 120, f"convergence\n{final.tail()}")
             expected = expected_objects(specs, namespace)

@@ -107,6 +107,8 @@ class ControlPlane:
 
     workdir: Path
     binaries: dict[str, Path]
+    audit_users: tuple[str, ...] = ()
+    """Users whose requests the API server writes to ``audit.log`` (one JSON line each)."""
     server: str = ""
     kubeconfig: Path = Path()
     timings: dict[str, float] = field(default_factory=dict)
@@ -116,8 +118,10 @@ class ControlPlane:
     # -- lifecycle -------------------------------------------------------------------------
     @classmethod
     @contextmanager
-    def start(cls, workdir: Path, *, binaries: dict[str, Path] | None = None) -> Iterator[ControlPlane]:
-        plane = cls(workdir=workdir, binaries=binaries or find_binaries())
+    def start(
+        cls, workdir: Path, *, binaries: dict[str, Path] | None = None, audit_users: tuple[str, ...] = ()
+    ) -> Iterator[ControlPlane]:
+        plane = cls(workdir=workdir, binaries=binaries or find_binaries(), audit_users=audit_users)
         try:
             plane._boot()
             yield plane
@@ -206,10 +210,44 @@ class ControlPlane:
                 f"--cert-dir={self.workdir / 'apiserver-certs'}",
                 "--profiling=false",
                 "--v=1",
+                *self._audit_flags(),
             ],
         )
         self.kubeconfig = self._write_kubeconfig("admin.kubeconfig", admin, "kubellm-admin")
         self._wait(process, self._apiserver_ready, 90)
+
+    def _audit_flags(self) -> list[str]:
+        if not self.audit_users:
+            return []
+        policy = {
+            "apiVersion": "audit.k8s.io/v1",
+            "kind": "Policy",
+            "omitStages": ["RequestReceived"],
+            "rules": [{"level": "Metadata", "users": list(self.audit_users)}, {"level": "None"}],
+        }
+        path = self.workdir / "audit-policy.yaml"
+        path.write_text(yaml.safe_dump(policy))
+        return [f"--audit-policy-file={path}", f"--audit-log-path={self.audit_log}", "--audit-log-mode=batch"]
+
+    @property
+    def audit_log(self) -> Path:
+        return self.workdir / "audit.log"
+
+    def service_account_kubeconfig(self, namespace: str, name: str, seconds: int = 7200) -> Path:
+        """A kubeconfig that authenticates as a ServiceAccount (a TokenRequest token), to run a
+        component with exactly the RBAC it would have in a cluster."""
+        assert self._pki is not None
+        request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": seconds}}
+        with self.http() as client:
+            response = client.post(f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token", json=request)
+            response.raise_for_status()
+        token = response.json()["status"]["token"]
+        config = _kubeconfig(self.server, self._pki.ca.cert, KeyPair(Path(), Path()), name)
+        config["users"] = [{"name": name, "user": {"token": token}}]
+        path = self.workdir / f"sa-{namespace}-{name}.kubeconfig"
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
+        return path
 
     def _apiserver_ready(self) -> bool:
         assert self._pki is not None
@@ -330,9 +368,9 @@ class ControlPlane:
             for name in names:
                 client.delete(f"/api/v1/nodes/{name}")
 
-    def env(self) -> dict[str, str]:
+    def env(self, kubeconfig: Path | None = None) -> dict[str, str]:
         """Environment for a child process (the CLI, the operator) that talks to this plane."""
-        return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        return {**os.environ, "KUBECONFIG": str(kubeconfig or self.kubeconfig)}
 
 
 def _tls(ca: Path, client: KeyPair) -> ssl.SSLContext:

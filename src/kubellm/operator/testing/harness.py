@@ -32,15 +32,20 @@ def kubellm(plane: ControlPlane, *args: str, check: bool = True, timeout: float 
 class OperatorProcess:
     """`kubellm operator` as a child process, logging to a file."""
 
-    def __init__(self, plane: ControlPlane, log: Path, identity: str, *extra: str) -> None:
+    def __init__(
+        self, plane: ControlPlane, log: Path, identity: str, *extra: str,
+        kubeconfig: Path | None = None, lease_namespace: str = "default", resync: float = 1,
+    ) -> None:
         self.plane, self.log, self.identity, self.extra = plane, log, identity, extra
+        self.kubeconfig, self.lease_namespace, self.resync = kubeconfig, lease_namespace, resync
         self.popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> OperatorProcess:
         handle = self.log.open("ab")
-        args = ["operator", "--resync=1", "--lease-namespace=default", "--lease-seconds=5", f"--identity={self.identity}"]
+        args = ["operator", f"--resync={self.resync}", f"--lease-namespace={self.lease_namespace}", "--lease-seconds=5",
+                f"--identity={self.identity}"]
         self.popen = subprocess.Popen(
-            [*KUBELLM, *args, *self.extra], env=self.plane.env(), stdout=handle, stderr=subprocess.STDOUT,
+            [*KUBELLM, *args, *self.extra], env=self.plane.env(self.kubeconfig), stdout=handle, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         handle.close()
