@@ -79,7 +79,7 @@ class Gateway:
         self._discovery = list(discovery)
         self.pools: dict[str, Pool] = {}
         self.in_flight = 0
-        self.held = 0
+        self.held: dict[str, int] = {}  # requests held per model while it scales from zero
         self.draining = False
         self._activations: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
@@ -203,31 +203,33 @@ class Gateway:
 
     # -- scale from zero ----------------------------------------------------------------
     async def _ensure_routable(self, model: ModelConfig, pools: Sequence[Pool]) -> None:
+        """Hold a request while *model* scales from zero: the activation hook (local mode) is
+        called, and in the cluster ``kubellm_gateway_pending_requests`` drives KEDA."""
         if all(p.has_routable() for p in pools):
             return
-        if not model.scale_from_zero or self.activator is None:
+        if not model.scale_from_zero:
             raise NoEndpointError(f"no ready endpoint for model {model.name!r}")
-        if self.held >= self.config.resilience.max_held_activations:
+        if sum(self.held.values()) >= self.config.resilience.max_held_activations:
             raise OverloadedError(f"too many requests held while {model.name!r} scales from zero", retry_after=5)
-        self.held += 1
+        self.held[model.name] = self.held.get(model.name, 0) + 1
         try:
             await self._await_activation(model, pools)
         finally:
-            self.held -= 1
+            self.held[model.name] -= 1
 
     async def _await_activation(self, model: ModelConfig, pools: Sequence[Pool]) -> None:
-        task = self._activations.get(model.name)
-        if task is None or task.done():
-            assert self.activator is not None
-            task = self._activations[model.name] = asyncio.ensure_future(self.activator(model.name))
         timeout = self.config.timeouts.activation_s
         waiter: asyncio.Future[list[bool]] = asyncio.ensure_future(
             asyncio.gather(*(p.wait_routable(timeout) for p in pools)))
-        both: list[asyncio.Future[Any]] = [waiter, task]
-        done, _ = await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
-        if waiter not in done and task.exception() is not None:
-            waiter.cancel()
-            raise NoEndpointError(f"activating model {model.name!r} failed: {task.exception()}")
+        if self.activator is not None:
+            task = self._activations.get(model.name)
+            if task is None or task.done():
+                task = self._activations[model.name] = asyncio.ensure_future(self.activator(model.name))
+            both: list[asyncio.Future[Any]] = [waiter, task]
+            done, _ = await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
+            if waiter not in done and task.exception() is not None:
+                waiter.cancel()
+                raise NoEndpointError(f"activating model {model.name!r} failed: {task.exception()}")
         if not all(await waiter):
             raise NoEndpointError(f"no endpoint of {model.name!r} became ready within {timeout:g}s")
 
@@ -342,6 +344,9 @@ class Gateway:
     async def prometheus(self, request: web.Request) -> web.Response:
         for name, pool in self.pools.items():
             self.metrics.queued.labels(name).set(pool.queued)
+        for m in self.config.models:
+            queued = sum(self.pools[p].queued for p, _, _ in self._pool_specs(m))
+            self.metrics.pending.labels(m.name).set(self.held.get(m.name, 0) + queued)
         return web.Response(body=generate_latest(self.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     # -- the application ----------------------------------------------------------------

@@ -29,6 +29,10 @@ class GatewayMetrics:
         self.in_flight = Gauge("kubellm_requests_in_flight", "Requests being served.", ["model"], registry=r)
         self.queued = Gauge("kubellm_requests_queued", "Requests waiting for an endpoint slot.", ["model"],
                             registry=r)
+        # render's KEDA ScaledObject activates a scaled-to-zero model on this series
+        self.pending = Gauge("kubellm_gateway_pending_requests",
+                             "Requests waiting for a model's endpoint: held while scaling from zero, or queued.",
+                             ["model"], registry=r)
         self.decisions = Counter("kubellm_routing_decisions", "Routing decisions by the scorer that decided.",
                                  ["model", "reason"], registry=r)
         self.prefix_query_blocks = Counter("kubellm_prefix_query_blocks", "Prompt blocks routed.", ["model"],

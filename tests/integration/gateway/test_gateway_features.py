@@ -160,3 +160,23 @@ async def test_precise_prefix_follows_engine_kv_events(start_gateway):
                                                                   {"role": "user", "content": f"q{i}"}], max_tokens=2)
         assert sum(s.engine.stats.prompt_tokens > 0 for s in urls.servers) == 1  # all followed the cache
         assert owner[0].engine.stats.prefix_hits > 0
+
+
+async def test_scale_from_zero_without_a_hook_exports_pending_for_keda(start_gateway):
+    """Cluster mode: no activation hook; KEDA scales on kubellm_gateway_pending_requests and the
+    EndpointSlice watch (here the local registry stands in for it) brings the replica in."""
+    discovery = LocalDiscovery()
+    gw = await start_gateway({"models": [{"name": "cold", "scaleFromZero": True}]}, discovery=[discovery])
+    held = asyncio.ensure_future(gw.client().completions.create(model="cold", prompt="x", max_tokens=1))
+    async with aiohttp.ClientSession() as s:
+        for _ in range(100):
+            async with s.get(gw.url + "/metrics") as resp:
+                if 'kubellm_gateway_pending_requests{model="cold"} 1.0' in await resp.text():
+                    break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the held request never showed as pending")
+    async with run_fleet(SimConfig(model="cold", **FAST), replicas=1) as urls:
+        discovery.set_endpoints("cold", list(urls))
+        r = await asyncio.wait_for(held, 10)
+        assert r.usage.completion_tokens == 1
