@@ -167,7 +167,9 @@ def main() -> None:
             if got != total:
                 sys.exit(f"{name} wrote {got} bytes, expected {total}")
             shutil.rmtree(dest)
+        startup = measure([str(REPO / ".venv/bin/kubellm"), "pull", "--help"], env)["seconds"]
         report(results, total, args)
+        print(f"kubellm CLI start-up alone (kubellm pull --help): {startup:.1f} s of the kubellm time")
     finally:
         minio.terminate()
         minio.wait()

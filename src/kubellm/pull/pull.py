@@ -111,7 +111,7 @@ def _pull_into(driver: SourceDriver, uri: str, dest: Path, options: PullOptions,
     store = StateStore.open(staging, uri, listing.revision)
     jobs = [_plan_job(staging, f, store, options) for f in files]
     _prune(staging, {j.target for j in jobs})
-    _check_disk_space(staging, jobs, options)
+    _check_disk_space(staging, jobs)
     total = sum(f.size for f in files)
     todo = sum(remaining_bytes(j.file.size, _range_size(j), _done(j)) for j in jobs)
     progress.start(total, total - todo)
@@ -153,7 +153,7 @@ def _done(job: FileJob) -> list[int]:
     return [i for i in range(len(job.ranges)) if i not in pending]
 
 
-def _check_disk_space(staging: Path, jobs: list[FileJob], options: PullOptions) -> None:
+def _check_disk_space(staging: Path, jobs: list[FileJob]) -> None:
     needed = sum(remaining_bytes(j.file.size, _range_size(j), _done(j)) for j in jobs)
     needed += sum(j.file.size for j in jobs if j.file.archive)  # unpacked copy beside the archive
     free = shutil.disk_usage(staging).free
