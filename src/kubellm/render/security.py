@@ -100,6 +100,9 @@ def disruption_budget(ctx: RenderContext, unit: Unit) -> list[Obj]:
     ]
 
 
+# Tenant access, namespace-wide (list/watch cannot be narrowed by name). Kubernetes only lets
+# a client create a Role granting what it holds itself, so whoever applies these objects
+# (the operator) must hold `tenant_grantable_rules()`.
 _VIEW_RULES = [
     {"apiGroups": [""], "resources": ["events", "persistentvolumeclaims", "pods", "pods/log", "services"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"], "verbs": ["get", "list", "watch"]},
@@ -113,13 +116,19 @@ _OPERATE_RULES = [
     {"apiGroups": ["kubellm.dev"], "resources": ["llmservices"], "verbs": ["patch", "update"]},
     {"apiGroups": ["argoproj.io"], "resources": ["rollouts"], "verbs": ["patch", "update"]},
 ]
+TENANT_RULES = {"view": _VIEW_RULES, "operate": _VIEW_RULES + _OPERATE_RULES}
+
+
+def tenant_grantable_rules() -> list[Obj]:
+    """Every rule a rendered tenant Role may grant: what the applier must hold itself."""
+    return [dict(rule) for rule in TENANT_RULES["operate"]]
 
 
 def tenant_rbac(ctx: RenderContext) -> list[Obj]:
     objects: list[Obj] = []
     for tenant in ctx.service.spec.security.tenants:
         name = f"{ctx.name}-tenant-{tenant.name}"
-        rules = _VIEW_RULES + (_OPERATE_RULES if tenant.access == "operate" else [])
+        rules = TENANT_RULES[tenant.access]
         objects.append({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": ctx.metadata(name, "rbac"), "rules": rules})
         subjects = []
         for subject in tenant.subjects:

@@ -77,3 +77,18 @@ def test_credentials_reach_the_loader_as_files_not_environment_values(rendered: 
     env = {e["name"]: e for e in container["env"]}
     assert env["HF_TOKEN_PATH"]["value"].endswith("/HF_TOKEN")
     assert all("valueFrom" not in e for e in env.values())
+
+
+def test_tenant_roles_grant_only_what_the_applier_is_told_to_hold(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    from kubellm.render.security import tenant_grantable_rules
+
+    held = {(g, r, v) for rule in tenant_grantable_rules() for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+    roles = [o for objects in rendered.values() for o in objects if o["kind"] == "Role"]
+    assert len(roles) == 2  # llama-13b-tp2-tls: one view, one operate tenant
+    for role in roles:
+        for rule in role["rules"]:
+            assert "*" not in rule["verbs"] + rule["resources"]
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    for verb in rule["verbs"]:
+                        assert (group, resource, verb) in held
