@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Literal
@@ -48,6 +49,7 @@ def pull_command(
         _fail(2, f"bad option: {exc}")
     settings = SourceSettings.from_env(os.environ)
     reporter = _progress(progress, progress_interval)
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         result = pull(uri, dest, options, settings, progress=reporter, clock=SystemClock())
     except PullError as exc:
@@ -55,6 +57,11 @@ def pull_command(
     summary = {"event": "done", "status": result.status, "dest": str(result.dest), "files": result.files,
                "bytes": result.total_bytes, "bytes_received": result.bytes_received, "revision": result.revision}  # fmt: skip
     print(json.dumps(summary))
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """Pod shutdown: stop the streams, record the durable ranges, exit non-zero (not complete)."""
+    raise SystemExit(128 + signum)
 
 
 def _verify_mode(value: str) -> Literal["full", "size"]:

@@ -94,7 +94,13 @@ class TransferEngine:
                     if job.left == 0:
                         futures.append(hasher.submit(self._finish_file, job, check))
                     futures += [pool.submit(self._range_task, job, i, hasher, futures, check) for i in job.pending]
-                self._wait(futures)
+                try:
+                    self._wait(futures)
+                except BaseException:  # SIGTERM (SystemExit) or Ctrl-C: stop the streams promptly
+                    self._cancel.set()
+                    for future in futures:
+                        future.cancel()
+                    raise
         finally:
             stop.set()
             checkpointer.join()
