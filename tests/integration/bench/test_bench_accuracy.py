@@ -65,13 +65,13 @@ async def test_goodput_falls_as_the_slo_tightens(sim) -> None:  # type: ignore[n
 
 
 async def test_open_loop_stays_open_when_the_server_is_slow(sim) -> None:  # type: ignore[no-untyped-def]
-    """At 20 req/s against a 1.5 s TTFT, all 30 requests must go out on schedule (in ~1.5 s)
+    """At 40 req/s against a 1.5 s TTFT, all 30 requests must go out on schedule (in ~0.75 s)
     while none has finished: a closed loop in disguise would wait for replies."""
     async with sim(1500, 5) as url:
-        records = await driver.run(Target(url, "m"), generate(fixed(tokens=2), 30), LoadPoint(mode="rate", value=20), seed=1)
+        records = await driver.run(Target(url, "m"), generate(fixed(tokens=2), 30), LoadPoint(mode="rate", value=40), seed=1)
     summary = summarize(records)
     assert summary.failed == 0 and summary.send_lag is not None
-    assert summary.send_lag.p99 < 0.05
+    assert summary.send_lag.p50 < 0.01 and summary.send_lag.max < 0.2
     last_send = max(r.start_s for r in records)
     first_end = min(r.end_s or 0 for r in records)
     assert last_send < first_end, "every request was sent before the first reply ended"
@@ -87,4 +87,5 @@ async def test_closed_loop_never_exceeds_its_concurrency(sim) -> None:  # type: 
         level += step
         peak = max(peak, level)
     assert peak == 3
-    assert summarize(records).duration_s == pytest.approx(3 * 0.205, rel=0.15)  # three waves
+    duration = summarize(records).duration_s
+    assert 3 * 0.2 <= duration < 3 * 0.2 * 1.5  # three waves, one after another
