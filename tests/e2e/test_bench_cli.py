@@ -95,3 +95,37 @@ def test_rate_search_through_the_cli(sim_url: str, tmp_path: Path) -> None:
     assert none.search is not None and none.search.best_rate is None
     assert [r.load.value for r in none.runs] == [10, 2] and all(r.summary.goodput == 0 for r in none.runs)
     assert "Highest rate with goodput >= 90%: none found" in missed.stdout
+
+
+def test_sigterm_stops_sending_finishes_in_flight_and_writes_what_ran(sim_url: str, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    import httpx
+
+    def generated_tokens() -> float:
+        text = httpx.get(sim_url + "/metrics").text
+        lines = [l for l in text.splitlines() if l.startswith("vllm:generation_tokens_total")]
+        return sum(float(l.split()[-1]) for l in lines)
+
+    before = generated_tokens()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kubellm.cli.main", "bench", sim_url, "--model", "m", "--rate", "5",
+         "--requests", "200", "--output-tokens", "20", "--no-plot", "--out", str(tmp_path / "r")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while generated_tokens() == before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)  # a few requests in, 40 s of schedule left
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    result = results.load(tmp_path / "r" / "result.json")
+    assert result.interrupted is True
+    (run,) = result.runs
+    assert 0 < len(run.records) < 200
+    assert all(r.ok and r.output_tokens == 20 for r in run.records), "in-flight requests were finished"
+    assert "**Interrupted**" in (tmp_path / "r" / "summary.md").read_text()

@@ -23,7 +23,7 @@ from kubellm.bench.check import DEFAULT_SERIES, CheckPlan, CheckReport, run_chec
 from kubellm.bench.client import Target
 from kubellm.bench.errors import BenchError, ThresholdError, WorkloadError
 from kubellm.bench.records import SLO, LoadPoint, RequestRecord
-from kubellm.bench.runner import BenchPlan, RateSearch, execute, run_async, write_outputs
+from kubellm.bench.runner import BenchPlan, RateSearch, execute_until_signalled, run_async, write_outputs
 from kubellm.bench.thresholds import Thresholds
 from kubellm.bench.workload import Length, WorkloadConfig, WorkloadKind
 
@@ -171,9 +171,12 @@ def bench_run(
         hooks = _ProgressHooks(progress)
         plan.on_start, plan.on_record = hooks.start, hooks.record
         try:
-            result = run_async(execute(plan))
+            result = run_async(execute_until_signalled(plan))
         except BenchError as err:
             raise _fail(err) from None
+    if not result.runs:
+        console.print("stopped before any request was sent; nothing written")
+        return
     files = write_outputs(result, directory, with_plots=plot)
     typer.echo(report.markdown(result))
     console.print("wrote " + ", ".join(str(f) for f in files))

@@ -1,5 +1,9 @@
 """Runs a list of requests against a target: open loop at a rate, or closed loop at a concurrency.
 
+A ``stop`` event (set on SIGTERM by the CLI) ends dispatching early: no new request goes
+out, those in flight finish (bounded by the per-request timeout), and only the requests
+actually sent have records.
+
 Open loop: every request is launched at its scheduled time whether or not earlier ones have
 finished, so a slow server meets the offered load it was promised (each record keeps its
 scheduled and actual send time, and the summary reports the lag). Closed loop: N workers,
@@ -46,10 +50,12 @@ async def run(
     seed: int = 0,
     timer: Timer | None = None,
     on_record: OnRecord | None = None,
+    stop: asyncio.Event | None = None,
 ) -> list[RequestRecord]:
     """Send *requests* under *load*; records come back in request order."""
     timer = timer or Timer()
     notify = on_record or (lambda _record: None)
+    stop = stop or asyncio.Event()
     async with _session() as session:
         if load.mode == "rate":
             offsets = (
@@ -57,8 +63,9 @@ async def run(
                 if load.arrivals == "poisson"
                 else constant_offsets(load.value, len(requests))
             )
-            return await run_open_loop(session, target, requests, offsets, timer, notify)
-        return await run_closed_loop(session, target, requests, int(load.value), timer, notify)
+            return await run_open_loop(session, target, requests, offsets, timer, notify, stop)
+        concurrency = int(load.value)
+        return await run_closed_loop(session, target, requests, concurrency, timer, notify, stop)
 
 
 async def run_open_loop(
@@ -68,6 +75,7 @@ async def run_open_loop(
     offsets: Sequence[float],
     timer: Timer,
     notify: OnRecord,
+    stop: asyncio.Event,
 ) -> list[RequestRecord]:
     """Launch request i at ``offsets[i]`` seconds after the start, never waiting on replies."""
     origin = timer.now()
@@ -75,7 +83,9 @@ async def run_open_loop(
     for index, (spec, offset) in enumerate(zip(requests, offsets, strict=True)):
         delay = origin + offset - timer.now()
         if delay > 0:
-            await timer.sleep(delay)
+            await _pause(timer, delay, stop)
+        if stop.is_set():
+            break
         coro = send(
             session, target, spec, index=index, origin=origin, clock=timer.now, scheduled_s=offset
         )
@@ -90,6 +100,7 @@ async def run_closed_loop(
     concurrency: int,
     timer: Timer,
     notify: OnRecord,
+    stop: asyncio.Event,
 ) -> list[RequestRecord]:
     """*concurrency* workers share one queue of requests; each sends its next when one ends."""
     origin = timer.now()
@@ -98,11 +109,22 @@ async def run_closed_loop(
 
     async def worker() -> None:
         for index, spec in queue:
+            if stop.is_set():
+                return
             coro = send(session, target, spec, index=index, origin=origin, clock=timer.now)
             records[index] = await _notified(coro, notify)
 
     await asyncio.gather(*(worker() for _ in range(min(concurrency, len(requests)))))
     return [r for r in records if r is not None]
+
+
+async def _pause(timer: Timer, delay: float, stop: asyncio.Event) -> None:
+    """Sleep *delay* seconds on the injected timer, or less if *stop* is set meanwhile."""
+    sleeper = asyncio.ensure_future(timer.sleep(delay))
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait((sleeper, stopper), return_when=asyncio.FIRST_COMPLETED)
+    for task in (sleeper, stopper):
+        task.cancel()
 
 
 async def _notified(coro: Awaitable[RequestRecord], notify: OnRecord) -> RequestRecord:

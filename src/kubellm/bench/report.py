@@ -69,6 +69,8 @@ def markdown(result: BenchResult, images: Sequence[str] = ()) -> str:
         f"Workload: {result.workload.kind}, seed {result.workload.seed}; run {result.created_at}.",
         "",
     ]
+    if result.interrupted:
+        lines += ["**Interrupted**: stopped by a signal; the figures cover only the requests sent.", ""]
     for run in result.runs:
         lines.extend(_run_section(run))
     if result.search is not None:

@@ -47,6 +47,7 @@ class BenchResult(BaseModel):
     created_at: str
     runs: list[RunResult]
     search: SearchOutcome | None = None
+    interrupted: bool = False  # stopped by a signal: the runs cover only what was sent
 
 
 def write_atomic(path: Path, text: str) -> None:

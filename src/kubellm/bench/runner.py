@@ -6,6 +6,8 @@ Kept apart from the CLI so tests and benchmark scripts drive exactly what users 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,42 +45,72 @@ class BenchPlan:
     slo: SLO | None = None
     on_start: OnStart = lambda _load, _count: None
     on_record: Callable[[RequestRecord], None] = field(default=lambda _record: None)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class _Stopped(Exception):
+    """A stop was requested before a run had sent anything; never escapes :func:`execute`."""
 
 
 async def run_point(plan: BenchPlan, load: LoadPoint) -> RunResult:
+    if plan.stop.is_set():
+        raise _Stopped
     requests = generate(plan.workload, plan.requests)
     plan.on_start(load, len(requests))
     records = await driver.run(
-        plan.target, requests, load, seed=plan.workload.seed, on_record=plan.on_record
+        plan.target, requests, load, seed=plan.workload.seed, on_record=plan.on_record,
+        stop=plan.stop,
     )
+    if not records:
+        raise _Stopped
     return RunResult(load=load, summary=summarize(records, plan.slo), records=records)
 
 
 async def execute(plan: BenchPlan) -> BenchResult:
-    """Run the sweep (or the single load) and the rate search, if asked for."""
+    """Run the sweep (or the single load) and the rate search, if asked for.
+
+    When ``plan.stop`` is set, what has run so far is returned with ``interrupted`` set;
+    a run cut short keeps the records of the requests it had sent.
+    """
+    runs: list[RunResult] = []
 
     async def runner(load: LoadPoint) -> RunResult:
-        return await run_point(plan, load)
+        run = await run_point(plan, load)
+        runs.append(run)
+        return run
 
-    runs = await search.sweep(plan.loads, runner)
     outcome: SearchOutcome | None = None
-    if plan.search is not None:
-        outcome, searched = await search.find_max_rate(
-            runner,
-            low=plan.search.low,
-            high=plan.search.high,
-            min_goodput=plan.search.min_goodput,
-            steps=plan.search.steps,
-        )
-        runs.extend(searched)
+    with contextlib.suppress(_Stopped):
+        await search.sweep(plan.loads, runner)
+        if plan.search is not None:
+            outcome, _ = await search.find_max_rate(
+                runner,
+                low=plan.search.low,
+                high=plan.search.high,
+                min_goodput=plan.search.min_goodput,
+                steps=plan.search.steps,
+            )
     return BenchResult(
         url=plan.target.base_url,
         model=plan.target.model,
         workload=plan.workload,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         runs=runs,
-        search=outcome,
+        search=None if plan.stop.is_set() else outcome,
+        interrupted=plan.stop.is_set(),
     )
+
+
+async def execute_until_signalled(plan: BenchPlan) -> BenchResult:
+    """:func:`execute`, with SIGTERM and SIGINT setting ``plan.stop`` (stop sending, finish)."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, plan.stop.set)
+    try:
+        return await execute(plan)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
 
 
 def write_outputs(result: BenchResult, directory: Path, *, with_plots: bool = True) -> list[Path]:
@@ -105,4 +137,4 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         return runner.run(coro)
 
 
-__all__ = ["BenchPlan", "RateSearch", "execute", "run_async", "write_outputs"]
+__all__ = ["BenchPlan", "RateSearch", "execute", "execute_until_signalled", "run_async", "write_outputs"]
