@@ -79,3 +79,12 @@ def test_check_rejects_a_nonsense_threshold() -> None:
     done = check("http://127.0.0.1:9", "--max-error-rate", "2")
     assert done.returncode == 2
     assert "max_error_rate" in done.stderr
+
+
+def test_check_names_what_is_wrong_with_a_bad_spec(tmp_path: Path) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("apiVersion: kubellm.dev/v1alpha1\nkind: LLMService\nmetadata: {name: x}\n"
+                    "spec:\n  model: {uri: 'sim://m'}\n  slo: {ttftP50Ms: -5}\n")
+    done = check("http://127.0.0.1:9", "--spec", str(spec))
+    assert done.returncode == 2
+    assert "cannot read thresholds from" in done.stderr and "ttftP50Ms" in done.stderr

@@ -214,9 +214,12 @@ def bench_compare(
 def _thresholds(spec: Path | None, overrides: dict[str, float | None]) -> Thresholds:
     base = Thresholds()
     if spec is not None:
-        from kubellm.spec import load_spec  # the spec component owns the file format
+        from kubellm.spec import SpecError, load_spec  # the spec component owns the file format
 
-        base = Thresholds.from_slo(load_spec(spec).spec.slo)
+        try:
+            base = Thresholds.from_slo(load_spec(spec).spec.slo)
+        except SpecError as err:
+            raise ThresholdError(f"cannot read thresholds from {spec}:\n{err}") from None
     chosen = {k: v for k, v in overrides.items() if v is not None}
     try:
         return Thresholds(**(base.model_dump() | chosen))
