@@ -177,6 +177,14 @@ class Sample:
     ok: bool
 
 
+def _first_token(line: bytes) -> bool:
+    try:
+        choices = json.loads(line[6:]).get("choices") or []
+    except ValueError:
+        return False
+    return any((c.get("delta") or {}).get("content") for c in choices)
+
+
 async def chat_turn(session: aiohttp.ClientSession, base: str, messages: list[dict[str, str]],
                     max_tokens: int) -> Sample:
     body = {"model": MODEL, "messages": messages, "max_tokens": max_tokens, "stream": True,
@@ -190,7 +198,8 @@ async def chat_turn(session: aiohttp.ClientSession, base: str, messages: list[di
                 await resp.read()
                 return Sample(0.0, 0.0, 0, False)
             async for line in resp.content:
-                if ttft is None and line.startswith(b"data: {") and b'"content"' in line:
+                # the first token, not the role-only chunk engines send before prefill ends
+                if ttft is None and line.startswith(b"data: {") and _first_token(line):
                     ttft = time.perf_counter() - start
                 if b'"usage": {' in line or b'"usage":{' in line:
                     m = re.search(rb'"completion_tokens":\s*(\d+)', line)
