@@ -83,6 +83,10 @@ class LocalGateway:
             raise LocalError(f"a replica is ready but the gateway's health check of it still fails after "
                              f"{timeout:g} s; see the replica logs")
 
+    def held(self, model: str) -> int:
+        """Requests the gateway holds for *model* while it scales from zero."""
+        return self.gateway.held.get(model, 0)
+
     def outstanding(self) -> dict[str, int]:
         """Requests in flight through the gateway, per engine URL."""
         return {e.url: e.outstanding for e in self.gateway.endpoints()}

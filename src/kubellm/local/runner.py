@@ -88,7 +88,7 @@ async def run_up(service: LLMService, options: UpOptions, console: Console, stop
     wake = asyncio.Event()
     try:
         async with serve_gateway(config, options.host, options.port, discovery, Activator(supervisor, wake)) as gw:
-            scaler = ScalerLoop(supervisor, policy, clock, wake, lambda: gw.gateway.held,
+            scaler = ScalerLoop(supervisor, policy, clock, wake, lambda: gw.held(served),
                                 lambda: gw.gateway.in_flight, gw.outstanding, options.tick_s,
                                 lambda d: events(f"autoscaler: {d.reason}"))
             if not await _first_replicas(supervisor, policy, launcher, stop):
