@@ -1,4 +1,5 @@
-"""The README's first command, as a user runs it: `kubellm up examples/quickstart.yaml`.
+"""The README's first command, as a user runs it: `scripts/up.sh` (which sets up .venv and
+runs `kubellm up examples/quickstart.yaml`).
 
 A real subprocess, the real gateway and simulator processes, the real `openai` client;
 SIGTERM must leave no process and no bound port behind.
@@ -16,11 +17,15 @@ from kubellm.local.testing import UpProcess, pid_alive
 
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "examples" / "quickstart.yaml"
+README_FIRST_COMMAND = REPO / "scripts" / "up.sh"
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)
 def test_quickstart_serves_openai_requests_and_leaves_nothing_on_sigterm(tmp_path: Path) -> None:
-    with UpProcess([str(QUICKSTART), "--port", "0", "--cache-dir", str(tmp_path), "--no-live"]) as up:
+    readme = (REPO / "README.md").read_text()
+    assert "scripts/up.sh" in readme, "the README's first command is the one tested here"
+    args = ["--port", "0", "--cache-dir", str(tmp_path), "--no-live"]
+    with UpProcess(args, command=[str(README_FIRST_COMMAND)], ready_timeout=180) as up:
         assert up.base_url is not None
         client = openai.OpenAI(base_url=up.base_url, api_key="unused", max_retries=0)
         assert [m.id for m in client.models.list().data] == ["tiny-chat"]

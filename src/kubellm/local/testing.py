@@ -61,7 +61,10 @@ def descendants_of(root: int) -> set[int]:
 
 
 class UpProcess:
-    def __init__(self, args: list[str], ready_timeout: float = 90.0, env: dict[str, str] | None = None) -> None:
+    def __init__(self, args: list[str], ready_timeout: float = 90.0, env: dict[str, str] | None = None,
+                 command: list[str] | None = None) -> None:
+        """*command* replaces ``kubellm up`` (a script that ends in it, such as the README's)."""
+        self.command = command if command is not None else [kubellm_executable(), "up"]
         self.args = args
         self.ready_timeout = ready_timeout
         self.env = {**os.environ, **(env or {})}
@@ -71,7 +74,7 @@ class UpProcess:
         self.proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> UpProcess:
-        self.proc = subprocess.Popen([kubellm_executable(), "up", *self.args], stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([*self.command, *self.args], stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, env=self.env)
         threading.Thread(target=self._read, daemon=True).start()
         self.wait_for(lambda: self.base_url is not None, self.ready_timeout, "the ready line")
