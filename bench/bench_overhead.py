@@ -141,6 +141,8 @@ def main() -> None:
     error = abs(loaded.ttft.mean * 1000 / args.ttft_ms - 1)
     print(f"TTFT error at {args.concurrency} streams: {100 * error:.2f}% "
           f"({'within' if error <= 0.02 else 'OUTSIDE'} the 2% target); took {elapsed:.0f} s")
+    if error > 0.02:
+        raise SystemExit(1)  # a missed target is a failed benchmark, not just a line of output
 
 
 def _loadavg() -> str:

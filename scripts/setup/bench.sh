@@ -12,4 +12,5 @@ fi
 mkdir -p .tools
 python3 -m venv "$GUIDELLM_VENV"
 "$GUIDELLM_VENV/bin/pip" install -q -U pip >/dev/null
-"$GUIDELLM_VENV/bin/pip" install -q guidellm
+# Pinned: bench/bench_vs_guidellm.py uses the flags of this release (--backend kind=..., --constraint).
+"$GUIDELLM_VENV/bin/pip" install -q guidellm==0.8.1
