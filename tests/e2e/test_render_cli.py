@@ -53,3 +53,18 @@ def test_render_refuses_an_invalid_spec_and_writes_nothing(tmp_path: Path) -> No
 def test_render_refuses_an_image_volume_before_1_31() -> None:
     result = kubellm("render", "examples/oci-image-volume.yaml", "--target-version", "1.30")
     assert result.returncode == 2 and "1.31" in result.stderr
+
+
+def test_render_of_several_specs_emits_their_gateway_config_when_asked() -> None:
+    specs = ("examples/quickstart.yaml", "examples/canary-gateway.yaml")
+    plain = kubellm("render", *specs)
+    with_gateway = kubellm("render", *specs, "--gateway-config")
+    assert plain.returncode == 0 and with_gateway.returncode == 0, plain.stderr + with_gateway.stderr
+    plain_docs = list(yaml.safe_load_all(plain.stdout))
+    docs = list(yaml.safe_load_all(with_gateway.stdout))
+    assert {d["metadata"]["labels"]["kubellm.dev/service"] for d in plain_docs if "kubellm.dev/service"
+            in d["metadata"].get("labels", {})} == {"quickstart", "mistral-canary"}
+    [configmap] = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "kubellm-gateway"]
+    assert docs[:-1] == plain_docs
+    models = [m["name"] for m in yaml.safe_load(configmap["data"]["gateway.yaml"])["models"]]
+    assert "tiny-chat" in models and "mistral-7b-instruct-canary" in models

@@ -7,24 +7,46 @@ from typing import Annotated
 
 import typer
 
+from kubellm.render.context import Obj
 from kubellm.render.errors import RenderError
+from kubellm.render.gateway import gateway_configmaps
 from kubellm.render.output import to_stream, write_directory
 from kubellm.render.render import DEFAULT_TARGET, render
-from kubellm.spec import SpecError, load_spec
+from kubellm.spec import LLMService, SpecError, load_spec
 from kubellm.spec.cli import EXIT_INVALID, report_spec_error
 
 
+def _load_all(specs: list[Path]) -> list[LLMService]:
+    services = []
+    for spec in specs:
+        try:
+            services.append(load_spec(spec))
+        except SpecError as exc:
+            report_spec_error(spec, exc)
+            raise typer.Exit(EXIT_INVALID) from exc
+    return services
+
+
 def render_command(
-    spec: Annotated[Path, typer.Argument(help="LLMService YAML file.")],
+    specs: Annotated[list[Path], typer.Argument(help="LLMService YAML file(s).")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write one file per object into this directory.")] = None,
     target_version: Annotated[str, typer.Option(help="Kubernetes version to render for.")] = DEFAULT_TARGET,
+    gateway_config: Annotated[bool, typer.Option(
+        "--gateway-config", help="Also emit the gateway's config for these services: "
+                                 "one ConfigMap kubellm-gateway per namespace.")] = False,
 ) -> None:
-    """Render an LLMService into Kubernetes objects (YAML to stdout, or files with -o)."""
+    """Render LLMServices into Kubernetes objects (YAML to stdout, or files with -o)."""
+    services = _load_all(specs)
+    objects: list[Obj] = []
     try:
-        objects = render(load_spec(spec), target_version)
-    except SpecError as exc:
-        report_spec_error(spec, exc)
-        raise typer.Exit(EXIT_INVALID) from exc
+        for spec, service in zip(specs, services, strict=True):
+            try:
+                objects += render(service, target_version)
+            except SpecError as exc:
+                report_spec_error(spec, exc)
+                raise typer.Exit(EXIT_INVALID) from exc
+        if gateway_config:
+            objects += gateway_configmaps(services)
     except RenderError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_INVALID) from exc
