@@ -10,33 +10,41 @@ renderer mounts each service's Secret key there).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from kubellm.gateway.config import parse_config
 from kubellm.gateway.errors import ConfigError
+from kubellm.gateway.scheduling.registry import SCORERS
 from kubellm.spec import LLMService
 
-# spec.routing.scorers keys (camelCase, as users write them) -> gateway scorer types
-SCORER_TYPES = {
-    "prefixCache": "prefix-affinity", "preciseprefixCache": "precise-prefix", "preciseprefix": "precise-prefix",
-    "queueDepth": "queue-depth", "kvCacheUsage": "kv-cache-usage", "outstandingRequests": "outstanding-requests",
-    "sessionAffinity": "session-affinity", "loraAffinity": "lora-affinity",
-}
+# Spec scorer names (camelCase, as users write them) whose gateway plugin type is not simply
+# their kebab-case form (queueDepth -> queue-depth needs no entry).
+_SCORER_ALIASES = {"prefixCache": "prefix-affinity", "precisePrefixCache": "precise-prefix",
+                   "session": "session-affinity"}
 
 
-def _profile(svc: LLMService) -> tuple[str, dict[str, Any] | None]:
+def scorer_type(name: str) -> str:
+    """The gateway scorer type of a spec scorer name (prefixCache -> prefix-affinity)."""
+    return _SCORER_ALIASES.get(name) or re.sub(r"(?<!^)([A-Z])", r"-\1", name).lower()
+
+
+def routing_profile(svc: LLMService, name: str) -> tuple[str, dict[str, Any] | None]:
+    """(profile name, profile) of *svc*: its spec.routing.profile and no new profile, or
+    *name* and a profile made of its spec.routing.scorers weights."""
     routing = svc.spec.routing
     if not routing.scorers:
         return routing.profile, None
     scorers = []
     for key, weight in sorted(routing.scorers.items()):
-        kind = SCORER_TYPES.get(key)
-        if kind is None:
+        kind = scorer_type(key)
+        if kind not in SCORERS:
+            known = sorted({*_SCORER_ALIASES, *(re.sub(r"-(.)", lambda m: m.group(1).upper(), t) for t in SCORERS)})
             raise ConfigError(f"{svc.metadata.name}: spec.routing.scorers.{key} is not a gateway scorer "
-                              f"(known: {', '.join(sorted(SCORER_TYPES))})")
+                              f"(known: {', '.join(known)})")
         scorers.append({"type": kind, "weight": weight})
-    return f"{svc.metadata.name}-routing", {"scorers": scorers}
+    return name, {"scorers": scorers}
 
 
 def _models(svc: LLMService, profile: str, keys_dir: str) -> list[dict[str, Any]]:
@@ -62,7 +70,7 @@ def gateway_config(services: Sequence[LLMService], namespace: str, keys_dir: str
     profiles: dict[str, Any] = {}
     keyed = [s for s in services if s.spec.security.api_keys is not None]
     for svc in services:
-        name, profile = _profile(svc)
+        name, profile = routing_profile(svc, f"{svc.metadata.name}-routing")
         if profile is not None:
             profiles[name] = profile
         models += _models(svc, name, keys_dir)

@@ -7,7 +7,6 @@ registry (:class:`kubellm.gateway.discovery.LocalDiscovery`) that the supervisor
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,38 +15,29 @@ from pathlib import Path
 from aiohttp import web
 
 from kubellm.gateway.app import GATEWAY, Gateway, build_gateway
-from kubellm.gateway.config import AuthConfig, GatewayConfig, ModelConfig, PluginConfig, RoutingProfile
+from kubellm.gateway.config import AuthConfig, GatewayConfig, ModelConfig, RoutingProfile
 from kubellm.gateway.discovery import LocalDiscovery
-from kubellm.gateway.scheduling.registry import SCORERS
+from kubellm.gateway.errors import ConfigError
+from kubellm.gateway.fromspec import routing_profile
 from kubellm.local.errors import LocalError
 from kubellm.spec import LLMService
 
-# Spec scorer names (camelCase) whose gateway plugin is not simply their kebab-case form.
-_SCORER_ALIASES = {"prefixCache": "prefix-affinity", "session": "session-affinity"}
 SPEC_PROFILE = "spec"
 
 
-def scorer_type(name: str) -> str:
-    """The gateway plugin type of a spec scorer name (prefixCache -> prefix-affinity)."""
-    return _SCORER_ALIASES.get(name) or re.sub(r"(?<!^)([A-Z])", r"-\1", name).lower()
-
-
 def _profiles(service: LLMService) -> tuple[str, dict[str, RoutingProfile]]:
-    routing = service.spec.routing
-    if not routing.scorers:
-        known = GatewayConfig().all_profiles()
-        if routing.profile not in known:
-            raise LocalError(f"spec.routing.profile {routing.profile!r} is unknown to the gateway; "
-                             f"use one of {', '.join(sorted(known))}, or list spec.routing.scorers")
-        return routing.profile, {}
-    scorers = []
-    for name, weight in sorted(routing.scorers.items()):
-        kind = scorer_type(name)
-        if kind not in SCORERS:
-            raise LocalError(f"spec.routing.scorers.{name}: the gateway has no such scorer; "
-                             f"use one of {', '.join(sorted(SCORERS))} (camelCase in the spec)")
-        scorers.append(PluginConfig(type=kind, weight=weight))
-    return SPEC_PROFILE, {SPEC_PROFILE: RoutingProfile(scorers=tuple(scorers))}
+    """The same profile the cluster's gateway config would have (kubellm.gateway.fromspec)."""
+    try:
+        name, profile = routing_profile(service, SPEC_PROFILE)
+    except ConfigError as exc:
+        raise LocalError(exc.message) from exc
+    if profile is not None:
+        return name, {name: RoutingProfile.model_validate(profile)}
+    known = GatewayConfig().all_profiles()
+    if name not in known:
+        raise LocalError(f"spec.routing.profile {name!r} is unknown to the gateway; "
+                         f"use one of {', '.join(sorted(known))}, or list spec.routing.scorers")
+    return name, {}
 
 
 def gateway_config_for(service: LLMService, api_keys_file: Path | None) -> GatewayConfig:

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from kubellm.local.errors import LocalError
-from kubellm.local.gateway_link import gateway_config_for, scorer_type
+from kubellm.gateway.fromspec import scorer_type
+from kubellm.local.gateway_link import gateway_config_for
 from kubellm.spec import LLMService, load_spec_text
 
 BASE = "apiVersion: kubellm.dev/v1alpha1\nkind: LLMService\nmetadata: {name: g}\nspec:\n" \
@@ -19,7 +20,8 @@ def _service(extra: str = "") -> LLMService:
 
 
 @pytest.mark.parametrize(("name", "plugin"), [("prefixCache", "prefix-affinity"), ("queueDepth", "queue-depth"),
-                                              ("kvCacheUsage", "kv-cache-usage"), ("loraAffinity", "lora-affinity")])
+                                              ("kvCacheUsage", "kv-cache-usage"), ("loraAffinity", "lora-affinity"),
+                                              ("sessionAffinity", "session-affinity"), ("session", "session-affinity")])
 def test_scorer_names_map_to_gateway_plugins(name: str, plugin: str) -> None:
     assert scorer_type(name) == plugin
 
@@ -38,7 +40,7 @@ def test_scorer_weights_become_a_profile() -> None:
 
 
 def test_unknown_scorer_is_named() -> None:
-    with pytest.raises(LocalError, match=r"spec.routing.scorers.fancy: the gateway has no such scorer"):
+    with pytest.raises(LocalError, match=r"spec.routing.scorers.fancy is not a gateway scorer \(known: .*queueDepth"):
         gateway_config_for(_service("  routing: {scorers: {fancy: 1}}\n"), None)
 
 
