@@ -3,7 +3,10 @@ ServiceAccount, least-privilege RBAC and its Deployment. Pure: manifests as dict
 
 RBAC lists only what the operator does: for each managed kind, the verbs of apply, read and
 prune (get list create patch delete); LLMService get/list/watch/patch and its status;
-Events; reading CRDs (to know which add-ons are served); its own Lease.
+Events; reading CRDs (to know which add-ons are served); its own Lease. Plus exactly the
+rules a rendered tenant Role may grant (``tenant_grantable_rules``): Kubernetes refuses to
+let anyone create a Role granting more than it holds (RBAC escalation check), and ``bind``
+or ``escalate`` on roles would let the operator grant anything at all.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 
 from kubellm import __version__
 from kubellm.operator.kinds import MANAGED_KINDS
+from kubellm.render.security import tenant_grantable_rules
 from kubellm.spec.schema import GROUP, PLURAL, crd
 
 NAME = "kubellm-operator"
@@ -51,7 +55,7 @@ def cluster_rules() -> list[dict[str, Any]]:
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
         {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
         {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["get", "list", "watch"]},
-    ]
+    ] + tenant_grantable_rules()
 
 
 def lease_rules() -> list[dict[str, Any]]:

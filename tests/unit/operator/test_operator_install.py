@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import kubernetes_validate
 import pytest
 
 from kubellm.operator.install import cluster_rules, manifests
 from kubellm.operator.kinds import MANAGED_KINDS
+from kubellm.render.security import tenant_grantable_rules
 
 
-def test_rbac_grants_no_wildcards_and_no_watch_on_managed_kinds() -> None:
+def _held(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    return {(g, r, v) for rule in rules for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+
+
+def test_rbac_grants_no_wildcards_and_on_managed_kinds_only_apply_verbs_and_tenant_rules() -> None:
     for rule in cluster_rules():
         assert "*" not in rule["verbs"] and "*" not in rule["resources"] and "*" not in rule["apiGroups"]
-    managed = {k.plural for k in MANAGED_KINDS}
-    for rule in cluster_rules():
-        if set(rule["resources"]) & managed:
-            assert rule["verbs"] == ["get", "list", "create", "patch", "delete"]
+    managed = {(k.group, k.plural) for k in MANAGED_KINDS}
+    allowed = {(g, r, v) for g, r in managed for v in ["get", "list", "create", "patch", "delete"]}
+    allowed |= _held(tenant_grantable_rules())
+    assert {(g, r, v) for g, r, v in _held(cluster_rules()) if (g, r) in managed} <= allowed
     assert not any("secrets" in r["resources"] and "watch" in r["verbs"] for r in cluster_rules())
+
+
+def test_the_operator_holds_every_rule_a_tenant_role_may_grant_and_cannot_escalate() -> None:
+    """Without them the API server refuses the tenant Roles (tested for real in
+    tests/integration/render/test_render_apiserver.py); bind/escalate would grant anything."""
+    assert _held(tenant_grantable_rules()) <= _held(cluster_rules())
+    assert not {v for _, r, v in _held(cluster_rules()) if r in ("roles", "clusterroles")} & {"bind", "escalate"}
 
 
 def test_every_managed_kind_is_covered_by_a_rule() -> None:
