@@ -35,14 +35,18 @@ class OperatorProcess:
     def __init__(
         self, plane: ControlPlane, log: Path, identity: str, *extra: str,
         kubeconfig: Path | None = None, lease_namespace: str = "default", resync: float = 1,
+        lease_seconds: int = 15,
     ) -> None:
+        # 15 s, not less: a lease not renewed in time makes the operator exit, and on a busy
+        # two-core CI machine a starved event loop can miss a 5 s renewal.
+        self.lease_seconds = lease_seconds
         self.plane, self.log, self.identity, self.extra = plane, log, identity, extra
         self.kubeconfig, self.lease_namespace, self.resync = kubeconfig, lease_namespace, resync
         self.popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> OperatorProcess:
         handle = self.log.open("ab")
-        args = ["operator", f"--resync={self.resync}", f"--lease-namespace={self.lease_namespace}", "--lease-seconds=5",
+        args = ["operator", f"--resync={self.resync}", f"--lease-namespace={self.lease_namespace}", f"--lease-seconds={self.lease_seconds}",
                 f"--identity={self.identity}"]
         self.popen = subprocess.Popen(
             [*KUBELLM, *args, *self.extra], env=self.plane.env(self.kubeconfig), stdout=handle, stderr=subprocess.STDOUT,
