@@ -260,7 +260,7 @@ class Gateway:
             if self.draining:
                 raise NoEndpointError("the gateway is shutting down", retry_after=1)
             tenant = self.tenants.authenticate(request.headers.get("Authorization"))
-            acct.tenant = tenant.name
+            acct.tenant, acct.tenant_label = tenant.name, tenant.label
             parsed = parse_request(kind, await self._read_body(request))
             target = self.models.resolve(parsed.model)
             self.tenants.admit(tenant, parsed.model)
@@ -309,17 +309,18 @@ class Gateway:
     def _account(self, acct: Accounting, request: web.Request) -> None:
         m = self.metrics
         elapsed = time.perf_counter() - acct.started
-        m.requests.labels(acct.model, acct.endpoint, acct.tenant, str(acct.status)).inc()
+        tenant = acct.tenant_label
+        m.requests.labels(acct.model, acct.endpoint, tenant, str(acct.status)).inc()
         if acct.status == 200:
-            m.e2e.labels(acct.model).observe(elapsed)
+            m.e2e.labels(acct.model, acct.endpoint, tenant).observe(elapsed)
             if acct.first_token is not None:
-                m.ttft.labels(acct.model).observe(acct.first_token - acct.started)
+                m.ttft.labels(acct.model, acct.endpoint, tenant).observe(acct.first_token - acct.started)
             if acct.itl:
-                itl = m.itl.labels(acct.model)
+                itl = m.itl.labels(acct.model, acct.endpoint, tenant)
                 for gap in acct.itl:
                     itl.observe(gap)
-            m.prompt_tokens.labels(acct.model, acct.tenant).inc(acct.prompt_tokens)
-            m.completion_tokens.labels(acct.model, acct.tenant).inc(acct.completion_tokens)
+            m.prompt_tokens.labels(acct.model, tenant).inc(acct.prompt_tokens)
+            m.completion_tokens.labels(acct.model, tenant).inc(acct.completion_tokens)
         if self.config.access_log and access_log.isEnabledFor(logging.INFO):
             access_log.info(json.dumps({
                 "path": request.path, "model": acct.model, "tenant": acct.tenant, "endpoint": acct.endpoint,

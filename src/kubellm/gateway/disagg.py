@@ -43,7 +43,7 @@ async def forward_disaggregated(proxy: Proxy, request: web.Request, parsed: Pars
                                 headers: dict[str, str], prefill: Pool, decode: Pool, rreq: RoutingRequest,
                                 acct: Accounting) -> web.StreamResponse:
     out_p = build_outgoing(prefill_request(parsed), upstream_model, headers)
-    prefill_acct = Accounting(acct.model, acct.tenant)
+    prefill_acct = Accounting(acct.model, acct.tenant, acct.tenant_label)
     result = await proxy.exchange(out_p, prefill, rreq, prefill_acct, stream=False)
     assert not isinstance(result, Opened)
     status, body, ctype = result

@@ -23,7 +23,8 @@ class Accounting:
     """What one request used, filled in as it goes."""
 
     model: str
-    tenant: str
+    tenant: str  # the tenant's name (access log)
+    tenant_label: str = "unknown"  # its bounded metrics label (tenants.Tenant.label)
     started: float = field(default_factory=time.perf_counter)
     endpoint: str = "none"
     status: int = 0

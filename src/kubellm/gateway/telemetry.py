@@ -1,7 +1,9 @@
 """The gateway's own Prometheus metrics (``kubellm_`` prefix, never the engines' ``vllm:``).
 
-One registry per gateway instance, created by the composition root. Tenant labels are
-tenant names, never keys.
+One registry per gateway instance, created by the composition root. Label sets stay
+bounded: ``model`` is a configured model name (or ``unknown``), ``endpoint`` an engine URL
+(or ``none``), ``tenant`` a configured tenant name, ``anonymous`` without auth, ``unlisted``
+for a JWT tenant the config does not name, ``unknown`` before authentication; never a key.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LAT = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _ITL = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+_PER_REQUEST = ("model", "endpoint", "tenant")  # the histograms, as requests_total less status
 
 
 class GatewayMetrics:
@@ -18,11 +21,11 @@ class GatewayMetrics:
         self.requests = Counter("kubellm_requests", "Requests by model, endpoint, tenant and HTTP status.",
                                 ["model", "endpoint", "tenant", "status"], registry=r)
         self.ttft = Histogram("kubellm_time_to_first_token_seconds", "Time to first token seen at the gateway.",
-                              ["model"], buckets=_LAT, registry=r)
+                              _PER_REQUEST, buckets=_LAT, registry=r)
         self.itl = Histogram("kubellm_inter_token_latency_seconds", "Time between streamed chunks.",
-                             ["model"], buckets=_ITL, registry=r)
+                             _PER_REQUEST, buckets=_ITL, registry=r)
         self.e2e = Histogram("kubellm_request_duration_seconds", "End-to-end request time at the gateway.",
-                             ["model"], buckets=_LAT, registry=r)
+                             _PER_REQUEST, buckets=_LAT, registry=r)
         self.prompt_tokens = Counter("kubellm_prompt_tokens", "Prompt tokens.", ["model", "tenant"], registry=r)
         self.completion_tokens = Counter("kubellm_completion_tokens", "Completion tokens.",
                                          ["model", "tenant"], registry=r)

@@ -21,6 +21,7 @@ from kubellm.gateway.config import AuthConfig, JwtConfig, TenantConfig
 from kubellm.gateway.errors import AuthenticationError, ConfigError, PermissionDeniedError, RateLimitedError
 
 ANONYMOUS = "anonymous"
+UNLISTED = "unlisted"  # the metrics label of a JWT tenant that neither the config nor the keys file names
 
 
 def digest(key: str) -> bytes:
@@ -75,6 +76,8 @@ class Tenant:
     models: frozenset[str]
     rpm: Bucket | None
     tpm: Bucket | None
+    label: str  # the name in metrics: a configured name (bounded), never a key
+
 
     def allows(self, model: str) -> bool:
         return "*" in self.models or model in self.models
@@ -119,6 +122,8 @@ class TenantRegistry:
         self._clock = clock
         self._configs = {t.name: t for t in auth.tenants}
         self._tenants: dict[str, Tenant] = {}
+        # tenants the operator named: metric labels stay bounded whatever claims JWTs carry
+        self._listed = set(self._configs) | {tenant for tenant, _ in keys} | {ANONYMOUS}
 
     @classmethod
     def from_config(cls, auth: AuthConfig, clock: Clock) -> "TenantRegistry":
@@ -137,7 +142,8 @@ class TenantRegistry:
             cfg = self._configs.get(name) or TenantConfig(name=name)
             tenant = Tenant(name, frozenset(cfg.models),
                             Bucket(cfg.rpm, self._clock) if cfg.rpm else None,
-                            Bucket(cfg.tpm, self._clock) if cfg.tpm else None)
+                            Bucket(cfg.tpm, self._clock) if cfg.tpm else None,
+                            name if name in self._listed else UNLISTED)
             self._tenants[name] = tenant
         return tenant
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from pathlib import Path
 
 import aiohttp
 import openai
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from kubellm.gateway.discovery import LocalDiscovery
 from kubellm.gateway.serve import watch_config
@@ -53,10 +55,58 @@ async def test_api_keys_models_and_limits(start_gateway, tmp_path: Path):
         assert 'tenant="alpha"' in text and "alpha-key" not in text and "beta-key" not in text
 
 
+async def test_latency_histograms_per_model_endpoint_and_tenant_never_the_key(start_gateway, tmp_path: Path,
+                                                                             caplog):
+    key, wrong = "sk-alpha-SECRET-0123456789", "sk-wrong-SECRET-9876543210"
+    keys = tmp_path / "keys"
+    keys.write_text(f"alpha:{key}\n")
+    caplog.set_level(logging.DEBUG)
+    # 20 ms per token: each token is its own read at the gateway, so inter-token gaps are seen
+    async with run_fleet(SimConfig(model="m", fixed_ttft_ms=5, fixed_tpot_ms=20), replicas=1) as urls:
+        gw = await start_gateway({"models": [model("m", urls)], "auth": {"apiKeysFile": str(keys)}})
+        chunks = [ch async for ch in await gw.client(key).chat.completions.create(
+            model="m", messages=MSG, max_tokens=5, stream=True)]
+        assert "".join(ch.choices[0].delta.content or "" for ch in chunks)
+        with pytest.raises(openai.AuthenticationError):
+            await gw.client(wrong).chat.completions.create(model="m", messages=MSG)
+        async with aiohttp.ClientSession() as s, s.get(gw.url + "/metrics") as resp:
+            text = await resp.text()
+    want = {"model": "m", "endpoint": urls[0], "tenant": "alpha"}
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    for name in ("kubellm_time_to_first_token_seconds", "kubellm_inter_token_latency_seconds",
+                 "kubellm_request_duration_seconds"):
+        counts = [s for s in families[name].samples if s.name == name + "_count"]
+        assert [(s.labels, s.value > 0) for s in counts] == [(want, True)], name
+    refused = [s.labels for s in families["kubellm_requests"].samples if s.labels.get("status") == "401"]
+    assert refused == [{"model": "unknown", "endpoint": "none", "tenant": "unknown", "status": "401"}]
+    for secret in (key, wrong, "SECRET"):
+        assert secret not in text
+        assert secret not in caplog.text
+    assert '"tenant": "alpha"' in caplog.text  # the access log names the tenant
+
+
+def _record_submits(server, seen: list) -> list:
+    """Record, at the engine, every request the simulator's HTTP layer submits to *server*'s engine
+    (the simulator keeps no request log): ``(GenRequest, Progress)`` pairs appended to *seen*."""
+    submit = server.engine.submit
+
+    def recording(req, arrival=None):
+        prog = submit(req, arrival)
+        seen.append((req, prog))
+        return prog
+
+    server.engine.submit = recording
+    return seen
+
+
 async def test_disaggregated_prefill_then_decode(start_gateway):
     """Cost-model engines (profile tiny): the fixed-latency engine does not do P/D."""
     async with run_fleet(SimConfig(model="pd", kv_role="prefill", profile="tiny"), replicas=1) as p, \
             run_fleet(SimConfig(model="pd", kv_role="decode", profile="tiny"), replicas=2) as d:
+        prefills = _record_submits(p.servers[0], [])
+        decodes: list = []
+        for server in d.servers:
+            _record_submits(server, decodes)
         gw = await start_gateway({"models": [{"name": "pd", "disaggregation": {
             "prefillEndpoints": list(p), "decodeEndpoints": list(d)}}]})
         c = gw.client()
@@ -70,6 +120,17 @@ async def test_disaggregated_prefill_then_decode(start_gateway):
         assert decode_tokens == 12
         r = await c.chat.completions.create(model="pd", messages=MSG, max_tokens=4)
         assert r.usage.completion_tokens == 4
+    # each request: one prefill asked to keep its KV for a remote decode, then one decode carrying
+    # exactly the kv_transfer_params that prefill answered with (where its blocks are)
+    assert len(prefills) == 2 and len(decodes) == 2
+    for (pre_req, pre_prog), (dec_req, _) in zip(prefills, decodes):
+        assert pre_req.remote_decode and pre_req.num_output == 1 and pre_req.kv_transfer_in is None
+        returned = pre_prog.kv_transfer_params
+        assert returned["do_remote_prefill"] is True and returned["remote_block_ids"]
+        assert dec_req.kv_transfer_in == returned
+        assert not dec_req.remote_decode and dec_req.prompt_ids == pre_req.prompt_ids
+    long, short = (prog.kv_transfer_params["remote_block_ids"] for _, prog in prefills)
+    assert len(long) > len(short)  # each decode got its own prefill's blocks
 
 
 async def test_scale_from_zero_holds_requests_until_an_engine_is_up(start_gateway):

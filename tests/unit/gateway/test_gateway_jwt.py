@@ -11,9 +11,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kubellm.gateway.clock import FakeClock
-from kubellm.gateway.config import AuthConfig, JwtConfig
+from kubellm.gateway.config import AuthConfig, JwtConfig, TenantConfig
 from kubellm.gateway.errors import AuthenticationError, ConfigError
-from kubellm.gateway.tenants import TenantRegistry
+from kubellm.gateway.tenants import UNLISTED, TenantRegistry
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +66,21 @@ def test_bad_jwks_file_is_a_config_error(tmp_path: Path):
     bad.write_text('{"keys": "nope"}')
     with pytest.raises(ConfigError, match="JWKS"):
         TenantRegistry.from_config(AuthConfig(jwt=JwtConfig(jwks_file=bad)), FakeClock())
+
+
+def test_metric_labels_are_named_tenants_only(tmp_path: Path, keys):
+    """A JWT's claim is the tenant, but only a tenant the config names gets its own label."""
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(keys[0].public_key()))
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [{**jwk, "kid": "k1", "alg": "RS256"}]}))
+    api_keys = tmp_path / "keys"
+    api_keys.write_text("ops:ops-key-123456\n")
+    auth = AuthConfig(api_keys_file=api_keys, tenants=(TenantConfig(name="team-a"),),
+                      jwt=JwtConfig(jwks_file=jwks, issuer="https://idp", audience="kubellm"))
+    registry = TenantRegistry.from_config(auth, FakeClock())
+    listed = registry.authenticate("Bearer " + _token(keys[0]))
+    assert (listed.name, listed.label) == ("team-a", "team-a")
+    for i in range(3):
+        other = registry.authenticate("Bearer " + _token(keys[0], tenant=f"user-{i}"))
+        assert (other.name, other.label) == (f"user-{i}", UNLISTED)
+    assert registry.authenticate("Bearer ops-key-123456").label == "ops"
