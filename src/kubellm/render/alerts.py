@@ -29,9 +29,12 @@ def _not_ready_expr(ctx: RenderContext, units: list[Unit]) -> str:
     names = "|".join(u.name for u in units)
     mode, strategy = ctx.service.spec.serving.mode, ctx.service.spec.rollout.strategy
     if mode == "multinode":
+        # LeaderWorkerSet <name> runs the leaders in StatefulSet <name> and each group's
+        # workers in StatefulSet <name>-<group index>; another service <name>-x is not ours.
+        sets = f'statefulset=~"({names})(-[0-9]+)?"'
         return (
-            f'sum(kube_statefulset_replicas{{{ns}statefulset=~"({names})(-.*)?"}}) - '
-            f'sum(kube_statefulset_status_replicas_ready{{{ns}statefulset=~"({names})(-.*)?"}}) > 0'
+            f"sum(kube_statefulset_replicas{{{ns}{sets}}}) - "
+            f"sum(kube_statefulset_status_replicas_ready{{{ns}{sets}}}) > 0"
         )
     if strategy == "argoCanary":
         return f'sum(rollout_info_replicas_unavailable{{{ns}name=~"{names}"}}) > 0'

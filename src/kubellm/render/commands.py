@@ -10,6 +10,7 @@ from kubellm.render.context import RenderContext
 from kubellm.render.sources import Source
 from kubellm.render.units import Unit
 from kubellm.spec.checks import gguf_file
+from kubellm.spec.uri import parse_model_uri
 
 LISTEN_HOST = "0.0.0.0"  # inside the pod; the NetworkPolicy limits who can connect
 
@@ -83,10 +84,24 @@ def vllm_command(ctx: RenderContext, unit: Unit, model: Source, loras: list[Sour
     return Command(("vllm", "serve"), tuple(vllm_args(ctx, unit, model, loras)), tuple(env))
 
 
+def unit_gguf_file(ctx: RenderContext, unit: Unit) -> str | None:
+    """The .gguf file the unit's llama.cpp loads, from the unit's own model URI.
+
+    The main model's file comes from its URI or allowPatterns (``gguf_file``). Another URI
+    (the gatewayCanary's) is pulled without those patterns, so its file is its URI's last
+    segment; only a canary URI that names no .gguf file falls back to the main model's name.
+    """
+    spec = ctx.service.spec
+    if unit.model_uri == spec.model.uri:
+        return gguf_file(spec)
+    last = parse_model_uri(unit.model_uri).last_segment
+    return last if last.lower().endswith(".gguf") else gguf_file(spec)
+
+
 def llamacpp_command(ctx: RenderContext, unit: Unit, model: Source) -> Command:
     spec = ctx.service.spec
     engine, t = spec.engine, unit.tuning
-    model_file = gguf_file(spec)
+    model_file = unit_gguf_file(ctx, unit)
     path = model.path if model.path.endswith(str(model_file)) else f"{model.path}/{model_file}"
     args = ["--model", path, "--alias", served_name(ctx, unit), "--host", LISTEN_HOST]
     args += ["--port", str(engine.port), "--metrics"]
