@@ -5,7 +5,9 @@ setup script; kwok stands in for kubelets, nothing else is simulated):
   dry run: semantic rules the OpenAPI schema cannot express, such as quantities, label
   values, selector/template agreement);
 - tenant Roles can be created by a client holding `tenant_grantable_rules()` and nothing
-  more, and Kubernetes' escalation check refuses a client holding less.
+  more, and Kubernetes' escalation check refuses a client holding less;
+- every pod of every example (GPU engines included) is admitted by PodSecurity admission
+  enforcing the "restricted" standard.
 Custom resources are not sent (their add-ons are not installed here); the unit tests check
 them against the upstream CRD schemas."""
 
@@ -105,3 +107,61 @@ def test_tenant_roles_need_exactly_the_grantable_rules(plane: ControlPlane) -> N
     with _client_with_rules(plane, "applier-view-only", TENANT_RULES["view"]) as client:
         response = client.post(collection_url(renamed), json=renamed)
     assert response.status_code == 403 and "not currently held" in response.text
+
+
+def _pod_templates(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """Pod templates of a workload, built-in or custom (Rollout, LeaderWorkerSet)."""
+    spec = obj.get("spec") or {}
+    if obj["kind"] == "LeaderWorkerSet":
+        lws = spec["leaderWorkerTemplate"]
+        return [t for t in (lws.get("leaderTemplate"), lws.get("workerTemplate")) if t]
+    if obj["kind"] == "Job":
+        return [spec["template"]]
+    return [spec["template"]] if "template" in spec and "spec" in spec["template"] else []
+
+
+def _ensure_priority_class(client: httpx.Client, name: str | None) -> None:
+    """A cluster's own object the spec names (spec.resources.priorityClassName)."""
+    if name:
+        body = {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name}, "value": 1000}
+        response = client.post("/apis/scheduling.k8s.io/v1/priorityclasses", json=body)
+        assert response.status_code in (201, 409), response.text
+
+
+def test_every_pod_of_every_example_is_admitted_under_pod_security_restricted(plane: ControlPlane) -> None:
+    """The API server's own PodSecurity admission, enforcing "restricted" (latest) on the
+    namespace, admits every pod the examples would run: engines (GPU ones included), loader
+    Jobs, multinode leaders and workers, canaries."""
+    admitted, refused = 0, []
+    with plane.http() as client:
+        for path in sorted((ROOT / "examples").glob("*.yaml")):
+            namespace = f"pss-{path.stem}"
+            labels = {"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}
+            response = client.post("/api/v1/namespaces", json={"metadata": {"name": namespace, "labels": labels}})
+            assert response.status_code in (201, 409), response.text
+            objects = render(load_spec(path), "1.34")
+            for account in (o for o in objects if o["kind"] == "ServiceAccount"):
+                body = {**account, "metadata": {"name": account["metadata"]["name"], "namespace": namespace}}
+                response = client.post(f"/api/v1/namespaces/{namespace}/serviceaccounts", json=body)
+                assert response.status_code in (201, 409), response.text
+            for obj in objects:
+                for index, template in enumerate(_pod_templates(obj)):
+                    _ensure_priority_class(client, template["spec"].get("priorityClassName"))
+                    pod = {"apiVersion": "v1", "kind": "Pod", "spec": template["spec"],
+                           "metadata": {"name": f"{obj['metadata']['name']}-{index}"[:63], "namespace": namespace}}
+                    response = client.post(f"/api/v1/namespaces/{namespace}/pods", params={"dryRun": "All"}, json=pod)
+                    if response.status_code == 201:
+                        admitted += 1
+                    else:
+                        refused.append(f"{path.stem}: {obj['kind']} {obj['metadata']['name']}: {response.text}")
+    assert not refused, "\n".join(refused)
+    assert admitted >= 15  # every example has at least one pod; most have a loader too
+    # The namespaces do enforce it: the same pod with one container allowed to escalate is refused.
+    template = _pod_templates(next(o for o in render(load_spec(ROOT / "examples" / "quickstart.yaml"), "1.34")
+                                   if o["kind"] == "Deployment"))[0]
+    spec = {**template["spec"], "containers": [{**c, "securityContext": {**c["securityContext"], "allowPrivilegeEscalation": True}}
+                                               for c in template["spec"]["containers"]]}
+    with plane.http() as client:
+        response = client.post("/api/v1/namespaces/pss-quickstart/pods", params={"dryRun": "All"},
+                               json={"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "escalates"}, "spec": spec})
+    assert response.status_code == 403 and "violates PodSecurity" in response.text, response.text
