@@ -59,7 +59,8 @@ def pull_model(service: LLMService, dest: Path, gguf: str | None) -> Path:
 
     model = service.spec.model
     allow = model.allow_patterns or ((gguf,) if gguf and not model.uri.endswith(gguf) else ())
-    options = PullOptions(allow_patterns=allow, ignore_patterns=model.ignore_patterns, verify="size")
+    options = PullOptions(allow_patterns=allow, ignore_patterns=model.ignore_patterns,
+                          allow_pickle=model.allow_pickle, verify="size")
     try:
         result = pull(model.uri, dest, options, SourceSettings.from_env(os.environ))
     except PullError as exc:

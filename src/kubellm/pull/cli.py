@@ -47,7 +47,10 @@ def pull_command(
         )  # fmt: skip
     except ValueError as exc:
         _fail(2, f"bad option: {exc}")
-    settings = SourceSettings.from_env(os.environ)
+    try:
+        settings = SourceSettings.from_env(os.environ)
+    except PullError as exc:
+        _fail(exc.exit_code, str(exc), type(exc).__name__)
     reporter = _progress(progress, progress_interval)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:

@@ -48,8 +48,8 @@ def refuse_pickles(names: Iterable[str]) -> None:
     if found:
         raise UnsafeContentError(
             f"refusing pickle-based weights (they can run code when loaded): {', '.join(found)}",
-            "skip them with --ignore '*.bin' (use the .safetensors files), "
-            "or pass --allow-pickle if you trust this source",
+            "skip them with --ignore '*.bin' (use the .safetensors files; spec: model.ignorePatterns), "
+            "or pass --allow-pickle if you trust this source (spec: model.allowPickle: true)",
         )
 
 

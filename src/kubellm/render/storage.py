@@ -14,11 +14,15 @@ LOADER_RESOURCES = {"cpu": "2", "memory": "4Gi", "ephemeral-storage": "2Gi"}
 WAITER_RESOURCES = {"cpu": "50m", "memory": "64Mi", "ephemeral-storage": "16Mi"}
 
 # Credentials are mounted as files, never exposed as environment values. The Secret's keys
-# are the variable names the source reads (HF_TOKEN, AWS_ACCESS_KEY_ID, ...); `kubellm pull`
-# reads $KUBELLM_CREDENTIALS_DIR/<NAME>. Where a client library can itself read a file
-# named by a variable, that variable is set too:
+# are the variable names `kubellm pull` reads (SourceSettings.from_env), one file each:
+# HF_TOKEN; AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN);
+# AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT + AZURE_STORAGE_KEY;
+# MLFLOW_TRACKING_TOKEN; KUBELLM_OCI_USERNAME + KUBELLM_OCI_PASSWORD. It reads
+# $KUBELLM_CREDENTIALS_DIR/<NAME> for any such variable not set in its environment. Where a
+# file is named by a variable, that variable is set too (pull reads HF_TOKEN_PATH itself;
+# boto3 reads an AWS `credentials` file, google-auth a service-account `key.json`):
 CREDENTIAL_FILES = {
-    "hf": (("HF_TOKEN_PATH", "HF_TOKEN"),),  # huggingface_hub
+    "hf": (("HF_TOKEN_PATH", "HF_TOKEN"),),  # kubellm pull, as huggingface_hub does
     "s3": (("AWS_SHARED_CREDENTIALS_FILE", "credentials"),),  # boto3, if the Secret has it
     "gs": (("GOOGLE_APPLICATION_CREDENTIALS", "key.json"),),  # google-auth
 }
@@ -65,6 +69,8 @@ def pull_command(ctx: RenderContext, source: Source) -> Command:
     if source.uri == model.uri:
         args += [arg for p in model.allow_patterns for arg in ("--allow", p)]
         args += [arg for p in model.ignore_patterns for arg in ("--ignore", p)]
+        if model.allow_pickle:
+            args.append("--allow-pickle")
     env = [("HOME", "/tmp/home"), ("XDG_CACHE_HOME", "/tmp/cache")]
     if ctx.service.spec.model.credentials is not None:
         env.append(("KUBELLM_CREDENTIALS_DIR", CREDENTIALS_DIR))
@@ -73,8 +79,10 @@ def pull_command(ctx: RenderContext, source: Source) -> Command:
 
 
 def loader_job_name(ctx: RenderContext, source: Source) -> str:
-    # The key changes with the URI, so a new model gets a new Job (Job templates are immutable).
-    return f"{ctx.name}-load-{source.key.removeprefix('m-')}"
+    # The key changes with the URI, so a new model gets a new Job (Job templates are immutable);
+    # so does allowPickle, which changes the args (the suffix stays within 63 characters).
+    pickle = "-pkl" if source.uri == ctx.service.spec.model.uri and ctx.service.spec.model.allow_pickle else ""
+    return f"{ctx.name}-load-{source.key.removeprefix('m-')}{pickle}"
 
 
 def loader_job(ctx: RenderContext, source: Source) -> Obj:

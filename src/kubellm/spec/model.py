@@ -41,12 +41,19 @@ class ModelSource(SpecModel):
     """Weight format. Default: gguf when the URI ends in .gguf or the engine is llamacpp,
     safetensors otherwise."""
     credentials: SecretRef | None = None
-    """Secret holding the source's credentials (HF_TOKEN, AWS_*, GOOGLE_APPLICATION_CREDENTIALS
-    JSON, AZURE_*...), exposed to the loader Job only."""
+    """Secret holding the source's credentials, mounted as files into the loader Job only. Its
+    keys are the variable names `kubellm pull` reads (HF_TOKEN; AWS_ACCESS_KEY_ID and
+    AWS_SECRET_ACCESS_KEY; AZURE_STORAGE_CONNECTION_STRING; MLFLOW_TRACKING_TOKEN;
+    KUBELLM_OCI_USERNAME and KUBELLM_OCI_PASSWORD...); a GCS service-account key goes under key.json."""
     allow_patterns: tuple[str, ...] = ()
     """Only files matching these glob patterns are pulled (empty: all)."""
     ignore_patterns: tuple[str, ...] = ()
     """Files matching these glob patterns are skipped."""
+    allow_pickle: bool = False
+    """Permit pickle-based weights (.bin, .pt, .pth, .pkl, .pickle, .ckpt). Dangerous: unpickling runs
+    arbitrary code, so such a file can execute whatever its author wrote in the engine pod when
+    it loads. Default false: a source holding pickle files is refused (skip them with
+    ignorePatterns instead); set true only for a source you trust."""
 
     @field_validator("uri")
     @classmethod

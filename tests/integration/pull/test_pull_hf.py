@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,6 +62,36 @@ def test_gated_repo_without_token_says_how_to_add_the_secret(hf_hub: HfStandin, 
     assert "spec.model.credentials" in message
     ok = pull("hf://org/gated", tmp_path / "m", PullOptions(transfer=FAST), settings(hf_hub, token="hf_good"))
     assert ok.files == 1
+
+
+def pull_cli(hub: HfStandin, repo: str, dest: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`kubellm pull` as the loader Job runs it: settings only from this environment."""
+    environ = {"PATH": "/usr/bin:/bin", "HOME": str(dest.parent), "HF_ENDPOINT": hub.url, **env}
+    argv = [sys.executable, "-m", "kubellm.cli.main", "pull", f"hf://{repo}", str(dest), "--progress", "none"]
+    return subprocess.run(argv, env=environ, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("layout", ["KUBELLM_CREDENTIALS_DIR", "HF_TOKEN_PATH"])
+def test_gated_repo_with_the_token_only_in_a_mounted_file(hf_hub: HfStandin, tmp_path: Path, layout: str) -> None:
+    hf_hub.add_repo("org/gated-file", {"m.safetensors": safetensors_bytes(10)}, gated=True, token="hf_from_file")
+    creds = tmp_path / "creds"  # the Secret as the kubelet mounts it: one file per key
+    creds.mkdir()
+    (creds / "HF_TOKEN").write_text("hf_from_file\n")
+    env = {"KUBELLM_CREDENTIALS_DIR": str(creds)} if layout == "KUBELLM_CREDENTIALS_DIR" else {"HF_TOKEN_PATH": str(creds / "HF_TOKEN")}
+    ok = pull_cli(hf_hub, "org/gated-file", tmp_path / "m", **env)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout.strip().splitlines()[-1])["files"] == 1
+    assert "hf_from_file" not in ok.stdout + ok.stderr
+    # Without the file the same command fails, saying the repo is gated and how to add the Secret.
+    (creds / "HF_TOKEN").unlink()
+    refused = pull_cli(hf_hub, "org/gated-file", tmp_path / "n", **env)
+    assert refused.returncode == 1 and not (tmp_path / "n").exists()
+    assert "CredentialsError" in refused.stderr and "gated" in refused.stderr and "HF_TOKEN" in refused.stderr
+    # A wrong token is refused too, and never echoed.
+    (creds / "HF_TOKEN").write_text("hf_WRONG\n")
+    wrong = pull_cli(hf_hub, "org/gated-file", tmp_path / "n", **env)
+    assert wrong.returncode == 1 and "check that the token has access" in wrong.stderr
+    assert "hf_WRONG" not in wrong.stdout + wrong.stderr
 
 
 def test_missing_repo_and_wrong_revision_are_named(hf_hub: HfStandin, tmp_path: Path) -> None:

@@ -151,3 +151,67 @@ def test_rendered_loader_pulls_with_file_credentials_and_unblocks_the_engine(s3_
                            env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode != 0
     assert "credential" in again.stderr.lower()
+
+
+def test_rendered_hf_loader_hands_the_mounted_token_to_pull(tmp_path: Path) -> None:
+    """hf-autoscale: the loader's env and its Secret mount, laid out as the kubelet would, give
+    `kubellm pull` (SourceSettings.from_env) the token, under the key the docs tell users to create."""
+    from kubellm.pull.drivers.hf import TOKEN_HINT
+    from kubellm.pull.options import SourceSettings
+
+    service = load_spec(ROOT / "examples" / "hf-autoscale.yaml")
+    job = next(o for o in render(service) if o["kind"] == "Job")["spec"]["template"]["spec"]
+    loader = job["containers"][0]
+    (mount,) = [m for m in loader["volumeMounts"] if m["mountPath"] == CREDENTIALS_DIR]
+    (volume,) = [v for v in job["volumes"] if v["name"] == mount["name"]]
+    # The whole Secret is mounted (no items): each of its keys is a file of that name.
+    assert service.spec.model.credentials is not None
+    assert volume["secret"]["secretName"] == service.spec.model.credentials.name and "items" not in volume["secret"]
+    assert all("valueFrom" not in e for e in loader["env"])  # never as an environment value
+    key = "HF_TOKEN"
+    assert f"--from-literal={key}=" in TOKEN_HINT
+    named = {e["value"].removeprefix(f"{CREDENTIALS_DIR}/") for e in loader["env"] if e["value"].startswith(f"{CREDENTIALS_DIR}/")}
+    assert named <= {key}, f"the loader names files the Secret is not told to have: {named - {key}}"
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / key).write_text("hf_mounted\n")
+    env = {e["name"]: e["value"].replace(CREDENTIALS_DIR, str(creds)) for e in loader["env"]}
+    assert SourceSettings.from_env(env).hf_token == "hf_mounted"
+    # Each route alone is enough: the credentials dir, and HF_TOKEN_PATH.
+    assert SourceSettings.from_env({k: v for k, v in env.items() if k != "HF_TOKEN_PATH"}).hf_token == "hf_mounted"
+    assert SourceSettings.from_env({k: v for k, v in env.items() if k != "KUBELLM_CREDENTIALS_DIR"}).hf_token == "hf_mounted"
+    (creds / key).unlink()
+    assert SourceSettings.from_env(env).hf_token is None
+
+
+@pytest.mark.parametrize("allow_pickle", [False, True])
+def test_rendered_loader_passes_allow_pickle_only_when_the_spec_sets_it(s3_url: str, tmp_path: Path, allow_pickle: bool) -> None:
+    s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3.create_bucket(Bucket="pickle-bucket")
+    s3.put_object(Bucket="pickle-bucket", Key="old/pytorch_model.bin", Body=b"\x80\x04K\x01.")
+    s3.put_object(Bucket="pickle-bucket", Key="old/config.json", Body=b"{}")
+    model: dict[str, Any] = {"uri": "s3://pickle-bucket/old", "credentials": {"name": "s3-creds"}}
+    if allow_pickle:
+        model["allowPickle"] = True
+    service = parse_spec({"apiVersion": "kubellm.dev/v1alpha1", "kind": "LLMService", "metadata": {"name": "old", "namespace": "llm"},
+                          "spec": {"model": model}})  # fmt: skip
+    jobs = [o for o in render(service) if o["kind"] == "Job"]
+    loader = jobs[0]["spec"]["template"]["spec"]["containers"][0]
+    assert ("--allow-pickle" in loader["args"]) is allow_pickle
+    # Toggling it renames the Job (its template is immutable), within Kubernetes' 63 characters.
+    assert jobs[0]["metadata"]["name"].endswith("-pkl") is allow_pickle and len(jobs[0]["metadata"]["name"]) <= 63
+    # The rendered command, run: refused without the flag, pulled with it. Keys come as Secret files.
+    creds, cache = tmp_path / "creds", tmp_path / "cache"
+    creds.mkdir()
+    (creds / "AWS_ACCESS_KEY_ID").write_text("testing\n")
+    (creds / "AWS_SECRET_ACCESS_KEY").write_text("testing\n")
+    env = {e["name"]: e["value"].replace(CREDENTIALS_DIR, str(creds)) for e in loader["env"]}
+    env |= {"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "xdg"), "PATH": "/usr/bin:/bin",
+            "AWS_ENDPOINT_URL": s3_url, "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/nonexistent"}
+    args = [a.replace("/cache/", f"{cache}/") for a in loader["args"]]
+    result = subprocess.run([sys.executable, "-m", "kubellm.cli.main", *args, "--progress", "none"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    if allow_pickle:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert result.returncode == 1 and "pickle" in result.stderr and "allowPickle" in result.stderr

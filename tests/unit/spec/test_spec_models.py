@@ -41,6 +41,16 @@ def test_keys_are_camel_case_and_python_names_snake_case() -> None:
     assert service.to_dict()["spec"]["engine"]["maxModelLen"] == 4096
 
 
+def test_allow_pickle_defaults_to_false_and_is_documented_as_dangerous() -> None:
+    model = parse_spec(doc({"model": {"uri": "hf://a/b"}})).spec.model
+    assert model.allow_pickle is False
+    assert parse_spec(doc({"model": {"uri": "hf://a/b", "allowPickle": True}})).spec.model.allow_pickle is True
+    description = type(model).model_fields["allow_pickle"].description or ""
+    assert "arbitrary code" in description and "trust" in description
+    with pytest.raises(SpecError):
+        parse_spec(doc({"model": {"uri": "hf://a/b", "allowPickle": "sometimes"}}))
+
+
 def test_models_are_frozen() -> None:
     service = parse_spec(doc({"model": {"uri": "hf://a/b"}}))
     with pytest.raises(ValidationError):

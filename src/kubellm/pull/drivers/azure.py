@@ -17,10 +17,7 @@ class AzureDriver:
         from azure.storage.blob import BlobServiceClient
 
         self._container, _, self._prefix = location.partition("/")
-        kwargs: dict[str, Any] = {
-            "connection_timeout": options.connect_timeout_s, "read_timeout": options.stall_timeout_s,
-            "retry_total": 0, "max_chunk_get_size": options.chunk_size,
-        }  # fmt: skip
+        kwargs = client_kwargs(options)
         if settings.azure_connection_string:
             service = BlobServiceClient.from_connection_string(settings.azure_connection_string, **kwargs)
         elif settings.azure_account_url and settings.azure_account_key:
@@ -63,6 +60,16 @@ class AzureDriver:
 
     def close(self) -> None:
         self._client.close()
+
+
+def client_kwargs(options: TransferOptions) -> dict[str, Any]:
+    """BlobServiceClient settings. Both get sizes are the chunk size: a download first fetches
+    max_single_get_size bytes (32 MiB by default) in one buffered read, then chunks of
+    max_chunk_get_size, so this keeps each stream's buffer at chunk_size."""
+    return {
+        "connection_timeout": options.connect_timeout_s, "read_timeout": options.stall_timeout_s,
+        "retry_total": 0, "max_single_get_size": options.chunk_size, "max_chunk_get_size": options.chunk_size,
+    }  # fmt: skip
 
 
 def _if_match() -> Any:

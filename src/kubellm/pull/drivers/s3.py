@@ -43,7 +43,12 @@ class S3Driver:
             response_checksum_validation="when_required",
         )
         verify = str(settings.ca_bundle) if settings.ca_bundle else None
-        session = boto3.session.Session()
+        keys: dict[str, str] = {}
+        if settings.aws_access_key_id and settings.aws_secret_access_key:
+            keys = {"aws_access_key_id": settings.aws_access_key_id, "aws_secret_access_key": settings.aws_secret_access_key}
+            if settings.aws_session_token:
+                keys["aws_session_token"] = settings.aws_session_token
+        session = boto3.session.Session(**keys)  # no keys: boto3's own chain (shared file, IAM role)
         self._s3 = session.client("s3", endpoint_url=settings.s3_endpoint_url, verify=verify, config=config)
         self._reader = RangeReader(options.chunk_size, options.stall_timeout_s, verify)
 
