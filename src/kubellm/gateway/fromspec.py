@@ -1,4 +1,5 @@
-"""The gateway config for a set of LLMServices (what ``kubellm render`` emits as a ConfigMap).
+"""The gateway config for a set of LLMServices, and the ConfigMaps ``kubellm render
+--gateway-config`` emits it in (one per namespace).
 
 Pure: services in, a plain dict out (validated by :func:`parse_config` before it is
 returned). Endpoints are not listed: in the cluster they come from EndpointSlices whose
@@ -13,6 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import Any
+
+import yaml
 
 from kubellm.gateway.config import parse_config
 from kubellm.gateway.errors import ConfigError
@@ -88,3 +91,41 @@ def gateway_config(services: Sequence[LLMService], namespace: str, keys_dir: str
         config["auth"] = {"apiKeysFile": f"{keys_dir}/{keyed[0].metadata.name}"}
     parse_config(config, source="(generated from LLMServices)")  # a bad result is a bug here, not later
     return config
+
+
+GATEWAY_CONFIGMAP = "kubellm-gateway"
+GATEWAY_CONFIG_KEY = "gateway.yaml"
+DEFAULT_NAMESPACE = "default"
+
+
+def gateway_configmaps(services: Sequence[LLMService]) -> list[dict[str, Any]]:
+    """One ConfigMap per namespace holding the gateway config of that namespace's services,
+    mounted at ``/etc/kubellm/gateway`` for ``kubellm gateway --config
+    /etc/kubellm/gateway/gateway.yaml`` (which reloads it when the ConfigMap changes)."""
+    by_namespace: dict[str, list[LLMService]] = {}
+    for svc in services:
+        by_namespace.setdefault(svc.metadata.namespace or DEFAULT_NAMESPACE, []).append(svc)
+    return [_configmap(namespace, members) for namespace, members in sorted(by_namespace.items())]
+
+
+def _configmap(namespace: str, services: list[LLMService]) -> dict[str, Any]:
+    _check_unique_models(namespace, services)
+    config = gateway_config(sorted(services, key=lambda s: s.metadata.name), namespace)
+    return {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": GATEWAY_CONFIGMAP, "namespace": namespace,
+                     "labels": {"app.kubernetes.io/name": "kubellm-gateway", "app.kubernetes.io/component": "gateway",
+                                "app.kubernetes.io/managed-by": "kubellm", "app.kubernetes.io/part-of": "kubellm"}},
+        "data": {GATEWAY_CONFIG_KEY: yaml.safe_dump(config, sort_keys=True)},
+    }
+
+
+def _check_unique_models(namespace: str, services: list[LLMService]) -> None:
+    seen: dict[str, str] = {}
+    for svc in services:
+        served = svc.spec.model.served_name
+        if served in seen:
+            raise ConfigError(f"namespace {namespace!r}: services {seen[served]!r} and {svc.metadata.name!r} both "
+                              f"serve model {served!r}; one gateway routes by model name, so give one of them "
+                              "another spec.model.servedName")
+        seen[served] = svc.metadata.name

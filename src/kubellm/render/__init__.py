@@ -4,12 +4,10 @@
 them into YAML. One module per concern: storage (cache claim, loader Jobs), workload
 (Deployments), rollout (Argo), multinode (LeaderWorkerSet), network (Service, Ingress),
 scaling (KEDA/HPA), security (ServiceAccount, NetworkPolicy, RBAC, PDB, quota), monitors,
-alerts and dashboard. ``gateway_configmaps(services)`` is the gateway's config for a set
-of services, one ConfigMap per namespace. Errors are drawn in ``kubellm.render.errors``.
+alerts and dashboard. Errors are drawn in ``kubellm.render.errors``.
 """
 
 from kubellm.render.errors import RenderError, TargetVersionError
-from kubellm.render.gateway import gateway_configmaps
 from kubellm.render.render import DEFAULT_TARGET, render
 
-__all__ = ["DEFAULT_TARGET", "RenderError", "TargetVersionError", "gateway_configmaps", "render"]
+__all__ = ["DEFAULT_TARGET", "RenderError", "TargetVersionError", "render"]

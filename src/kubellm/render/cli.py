@@ -7,9 +7,12 @@ from typing import Annotated
 
 import typer
 
+# The command edge composes: the gateway's own config for these services (its format is the
+# gateway's contract), emitted beside what the pure renderer returns.
+from kubellm.gateway.errors import ConfigError
+from kubellm.gateway.fromspec import gateway_configmaps
 from kubellm.render.context import Obj
 from kubellm.render.errors import RenderError
-from kubellm.render.gateway import gateway_configmaps
 from kubellm.render.output import to_stream, write_directory
 from kubellm.render.render import DEFAULT_TARGET, render
 from kubellm.spec import LLMService, SpecError, load_spec
@@ -47,7 +50,7 @@ def render_command(
                 raise typer.Exit(EXIT_INVALID) from exc
         if gateway_config:
             objects += gateway_configmaps(services)
-    except RenderError as exc:
+    except (RenderError, ConfigError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_INVALID) from exc
     if output is None:

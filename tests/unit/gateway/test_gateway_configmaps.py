@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from kubellm.gateway.config import parse_config
-from kubellm.render import RenderError, gateway_configmaps
-from kubellm.render.gateway import GATEWAY_CONFIG_KEY, GATEWAY_CONFIGMAP
+from kubellm.gateway.errors import ConfigError
+from kubellm.gateway.fromspec import GATEWAY_CONFIG_KEY, GATEWAY_CONFIGMAP, gateway_configmaps
 from kubellm.spec import LLMService, load_spec
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
@@ -55,5 +55,5 @@ def test_the_same_services_in_any_order_give_the_same_configmap() -> None:
 
 
 def test_two_services_serving_one_model_name_in_a_namespace_are_refused() -> None:
-    with pytest.raises(RenderError, match="both serve model 'tiny-chat'.*servedName"):
+    with pytest.raises(ConfigError, match="both serve model 'tiny-chat'.*servedName"):
         gateway_configmaps([_example("quickstart"), _example("hf-autoscale", "llm", served="tiny-chat")])
