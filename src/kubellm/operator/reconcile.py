@@ -83,6 +83,9 @@ class Reconciler:
             pruned = await self.prune(name, namespace, {identity(o) for o in plan.objects}, events)
         observation = await self.observe(plan, namespace, generation, tuple(problems), tuple(notes))
         status = judge(observation, previous.get("conditions") or [], self.clock())
+        warning = new_degradation(previous, status)
+        if warning is not None:
+            events("Warning", *warning)
         fully = applied and not problems
         status["appliedDigest"] = plan.digest if fully else previous.get("appliedDigest")
         return Outcome(status, fully, pruned)
@@ -219,6 +222,22 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, (MissingApiError, UnmanagedKindError)):
         return type(exc).__name__.removesuffix("Error")
     return "RenderFailed"
+
+
+def _degraded(status: dict[str, Any]) -> dict[str, Any] | None:
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Degraded" and condition.get("status") == "True":
+            return dict(condition)
+    return None
+
+
+def new_degradation(previous: dict[str, Any], status: dict[str, Any]) -> tuple[str, str] | None:
+    """(reason, message) of a Degraded condition *status* has and *previous* had not for the
+    same reason: one Warning event per new problem, not one per resync pass."""
+    degraded = _degraded(status)
+    if degraded is None or _was_degraded_for(previous, str(degraded.get("reason"))):
+        return None
+    return str(degraded.get("reason")), str(degraded.get("message", ""))
 
 
 def _was_degraded_for(previous: dict[str, Any], reason: str) -> bool:

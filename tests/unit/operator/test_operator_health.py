@@ -123,3 +123,21 @@ def test_refused_pods_and_stalled_rollouts_are_degraded() -> None:
     assert degraded["reason"] == "ReplicaFailure"
     assert degraded["message"] == "Deployment m: no PriorityClass with name x; Deployment n: slow"
     assert status["phase"] == "Degraded"
+
+
+def test_a_new_degraded_reason_is_one_warning_and_a_lasting_one_no_more() -> None:
+    from kubellm.operator.reconcile import new_degradation
+
+    failed = Observation(2, loader_jobs=(job(("Failed", "True")),), workloads=(deployment("m", 1, 1),), expected_workloads=1)
+    healthy = judge(Observation(1, workloads=(deployment("m", 1, 1),), expected_workloads=1), [], NOW)
+    first = judge(failed, healthy["conditions"], NOW)
+    reason, message = new_degradation(healthy, first) or ("", "")
+    assert reason == "LoaderFailed" and message
+    again = judge(failed, first["conditions"], NOW)
+    assert new_degradation(first, again) is None  # the same problem on the next pass: no new event
+    apply_failed = judge(Observation(2, problems=(Problem("ApplyFailed", "Service y: 422"),), expected_workloads=1),
+                         again["conditions"], NOW)
+    assert new_degradation(again, apply_failed) == ("ApplyFailed", conditions(apply_failed)["Degraded"] and
+                                                    next(c["message"] for c in apply_failed["conditions"]
+                                                         if c["type"] == "Degraded"))
+    assert new_degradation(healthy, healthy) is None
