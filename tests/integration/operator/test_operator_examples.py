@@ -50,7 +50,8 @@ def _quantity(value: str) -> float:
 
 def _check_placement(client: httpx.Client, namespaces: list[str]) -> int:
     """Every scheduled pod sits on a node that matches its nodeSelector, whose taints it
-    tolerates, and whose GPUs are not oversubscribed. Returns how many pods were checked."""
+    tolerates, and whose GPUs are not oversubscribed. Returns how many engine pods (not loader
+    Job pods) were checked."""
     nodes = {n["metadata"]["name"]: n for n in client.get("/api/v1/nodes").json()["items"]}
     used: dict[str, float] = defaultdict(float)
     checked = 0
@@ -59,7 +60,8 @@ def _check_placement(client: httpx.Client, namespaces: list[str]) -> int:
             node_name = pod["spec"].get("nodeName")
             if not node_name:
                 continue
-            node, checked = nodes[node_name], checked + 1
+            node = nodes[node_name]
+            checked += "job-name" not in pod["metadata"].get("labels", {})
             labels = node["metadata"].get("labels", {})
             for key, value in (pod["spec"].get("nodeSelector") or {}).items():
                 assert labels.get(key) == value, f"{ns}/{pod['metadata']['name']} on {node_name} lacks {key}={value}"
@@ -111,7 +113,20 @@ def test_every_example_is_reconciled_placed_and_reported(
             assert status["serviceUrl"].startswith(f"http://") and f".{ns}.svc:" in status["serviceUrl"]
             assert status["roles"] and all(r["ready"] == r["desired"] >= 1 for r in status["roles"].values())
         placed = _check_placement(client, [ns for _, ns, _ in applied])
+        _check_image_volume(client, _ns_for(next(e for e in EXAMPLES if e.stem == "oci-image-volume")))
     assert placed >= 10  # the engine pods of eight examples (some with several replicas)
+
+
+def _check_image_volume(client: httpx.Client, ns: str) -> None:
+    """The engine pod of `cache.kind: image` really mounts the model image (the server drops
+    image volumes unless the ImageVolume feature gate is on)."""
+    pods = client.get(f"/api/v1/namespaces/{ns}/pods").json()["items"]
+    assert pods, f"no pods in {ns}"
+    for pod in pods:
+        images = [v for v in pod["spec"].get("volumes") or [] if "image" in v]
+        assert images and images[0]["image"]["reference"], f"{pod['metadata']['name']} has no image volume"
+        mounted = {m["name"] for c in pod["spec"]["containers"] for m in c.get("volumeMounts") or []}
+        assert images[0]["name"] in mounted
 
 
 def test_engines_start_only_after_the_loader_job_completed(

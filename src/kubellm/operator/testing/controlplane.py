@@ -209,6 +209,9 @@ class ControlPlane:
                 "--endpoint-reconciler-type=none",
                 f"--cert-dir={self.workdir / 'apiserver-certs'}",
                 "--profiling=false",
+                # Beta and off by default in 1.34: without it the server silently drops image
+                # volumes (cache.kind: image) and such a pod would run with no model.
+                "--feature-gates=ImageVolume=true",
                 "--v=1",
                 *self._audit_flags(),
             ],
