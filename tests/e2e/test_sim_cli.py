@@ -76,6 +76,7 @@ def test_bad_options_exit_2_naming_the_problem() -> None:
         (["--profile", "gpt-9"], "unknown sim profile"),
         (["--fixed-ttft-ms", "5"], "fixed_tpot_ms"),
         (["--error-rate", "2"], "error_rate"),
+        (["--kv-events-format", "json"], "--kv-events-format must be map or array"),
     ]
     for args, needle in cases:
         done = subprocess.run([*KUBELLM, "sim", "--port", "0", *args], capture_output=True, text=True,
@@ -86,6 +87,7 @@ def test_bad_options_exit_2_naming_the_problem() -> None:
 
 def test_vllm_style_flags_and_kv_events_config() -> None:
     """vLLM's own flag names work, and KV events go where --kv-events-config says."""
+    import msgpack
     import zmq
 
     from kubellm.sim.kvevents import decode_batch
@@ -107,6 +109,7 @@ def test_vllm_style_flags_and_kv_events_config() -> None:
         assert r.status_code == 200
         topic, _seq, payload = sub.recv_multipart()
         assert topic == b"kv" and decode_batch(payload)[1]
+        assert isinstance(msgpack.unpackb(payload)[1][0], dict)  # vLLM >= 0.26: tagged-map events
         assert 'num_gpu_blocks="64"' in httpx.get(url + "/metrics").text
     finally:
         sub.close(linger=0)

@@ -22,7 +22,8 @@ cost-model profile, see :func:`profile_names`), engine limits (``max_model_len``
 ``enable_prefix_caching``), ``fixed_ttft_ms`` + ``fixed_tpot_ms`` (fixed-latency mode
 instead of the cost model), ``time_scale`` (run model time faster than wall time),
 ``kv_role`` (``both``/``prefill``/``decode``) and ``kv_transfer_gbps``,
-``kv_events_port``, ``lora_modules``, and ``faults`` (:class:`FaultConfig`: error rate
+``kv_events_port`` and ``kv_events_format`` (``"map"``: vLLM >= 0.26, ``"array"``: older),
+``lora_modules``, and ``faults`` (:class:`FaultConfig`: error rate
 and status, latency spikes, startup delay, dying mid-stream, hanging, crash after N).
 
 Every engine serves vLLM's routes: ``POST /v1/chat/completions``, ``/v1/completions``

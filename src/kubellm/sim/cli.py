@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from pydantic import ValidationError
 
-from kubellm.sim.config import FaultConfig, KvRole, SimConfig
+from kubellm.sim.config import FaultConfig, KvEventsFormat, KvRole, SimConfig
 from kubellm.sim.errors import SimConfigError
 
 
@@ -36,6 +36,7 @@ def sim(
     kv_transfer_gbps: float = typer.Option(25.0, help="P->D KV transfer bandwidth, GB/s"),
     kv_events_port: int | None = typer.Option(None, help="publish KV events on ZMQ PUB at this port (+i per engine)"),
     kv_events_config: str | None = typer.Option(None, help="vLLM's JSON form (endpoint, replay_endpoint, topic)"),
+    kv_events_format: str = typer.Option("map", help="map (vLLM >= 0.26) | array (encoding of older vLLM, 0.9 on)"),
     lora_modules: list[str] = typer.Option([], "--lora-modules", help="LoRA adapters served from the start"),
     error_rate: float = typer.Option(0.0, help="share of requests failed on purpose"),
     error_status: int = typer.Option(503, help="status of injected errors"),
@@ -63,6 +64,7 @@ def sim(
                            fixed_ttft_ms=fixed_ttft_ms, fixed_tpot_ms=fixed_tpot_ms, time_scale=time_scale,
                            kv_role=_kv_role(kv_role), kv_transfer_gbps=kv_transfer_gbps,
                            kv_events_port=events[0], kv_events_replay_port=events[1], kv_events_topic=events[2],
+                           kv_events_format=_kv_events_format(kv_events_format),
                            lora_modules=tuple(lora_modules), faults=faults)
         code = run(config, replicas, host, port, _announce)
     except ValidationError as exc:
@@ -83,6 +85,12 @@ def _kv_events(port: int | None, vllm_json: str | None) -> tuple[int | None, int
     from kubellm.sim.kvevents import parse_vllm_config
 
     return parse_vllm_config(vllm_json)
+
+
+def _kv_events_format(value: str) -> KvEventsFormat:
+    if value not in ("map", "array"):
+        raise SimConfigError(f"--kv-events-format must be map or array, not {value!r}")
+    return value  # type: ignore[return-value]
 
 
 def _kv_role(value: str) -> KvRole:

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 KvRole = Literal["both", "prefill", "decode"]
+KvEventsFormat = Literal["map", "array"]
 
 
 class FaultConfig(BaseModel):
@@ -63,6 +64,8 @@ class SimConfig(BaseModel):
     kv_events_replay_port: int | None = Field(0, ge=0, le=65535,
                                               description="ZMQ ROUTER replay port (0: any free port, None: off)")
     kv_events_topic: str = ""
+    kv_events_format: KvEventsFormat = Field(
+        "map", description="map: vLLM >= 0.26 (tagged-map events, topic in replays); array: older vLLM (0.9 on)")
     max_loras: int = Field(4, ge=1)
     lora_modules: tuple[str, ...] = ()
     faults: FaultConfig = FaultConfig()

@@ -2,17 +2,31 @@
 
 Each engine step that changed the prefix cache publishes one multipart message
 ``(topic, seq, payload)`` on a PUB socket: ``seq`` is an 8-byte big-endian counter and
-``payload`` a msgpack ``KVEventBatch``. vLLM encodes its msgspec structs
-``array_like`` and ``tag``-ged (v0.9 to v0.11), so a batch is
-``[ts, [event, ...]]`` and an event is an array whose first item is its type name::
+``payload`` a msgpack ``KVEventBatch``. vLLM encodes it with msgspec; the batch is an
+``array_like`` struct, ``[ts, [event, ...], data_parallel_rank]``, and each event a
+tagged struct. Two encodings of the events exist (``KvEventsFormat``):
 
-    ["BlockStored", block_hashes, parent_block_hash, token_ids, block_size, lora_id, medium]
+``"map"`` (default): vLLM since PR #42892 (first seen in v0.26.0), events are tagged maps::
+
+    {"type": "BlockStored", "block_hashes", "parent_block_hash", "token_ids", "block_size",
+     "lora_id", "medium", "lora_name", "extra_keys", "group_idx", "kv_cache_spec_kind"}
+    {"type": "BlockRemoved", "block_hashes", "medium", "group_idx"}
+    {"type": "AllBlocksCleared"}
+
+``"array"``: vLLM v0.9 up to that change (``array_like`` events), tagged arrays::
+
+    ["BlockStored", block_hashes, parent_block_hash, token_ids, block_size, lora_id, medium, lora_name]
     ["BlockRemoved", block_hashes, medium]
     ["AllBlocksCleared"]
 
+(msgspec ignores trailing array items a struct does not declare, so the 8-item form decodes
+with the 5-, 6- and 7-field ``BlockStored`` of every array-era vLLM.)
+
 A ROUTER socket serves replays as vLLM's does: a client sends ``(b"", start_seq)``
-(8-byte big-endian) and receives every buffered ``(b"", seq, payload)`` from that
-sequence number on, then ``(b"", -1 as 8 signed bytes, b"")``.
+(8-byte big-endian) and receives every buffered batch from that sequence number on, then an
+end marker with ``-1`` (8 signed bytes) and an empty payload. In ``"map"`` mode each reply is
+``(b"", topic, seq, payload)`` as since vLLM PR #45177 (also v0.26.0), the end marker
+``(b"", topic, -1, b"")``; in ``"array"`` mode ``(b"", seq, payload)`` and ``(b"", -1, b"")``.
 """
 
 from __future__ import annotations
@@ -27,28 +41,46 @@ import msgpack
 import zmq
 import zmq.asyncio
 
+from kubellm.sim.config import KvEventsFormat
 from kubellm.sim.errors import SimConfigError
 from kubellm.sim.kvcache import AllBlocksCleared, BlockRemoved, BlockStored, KvEvent
 
 MEDIUM = "GPU"
 END_SEQ = (-1).to_bytes(8, "big", signed=True)
+# One KV-cache group of full attention, as vLLM reports a dense model's blocks.
+_GROUP_IDX = 0
+_SPEC_KIND = "full_attention"
 
 
-def encode_event(event: KvEvent) -> list[Any]:
+def encode_event(event: KvEvent, fmt: KvEventsFormat = "map") -> list[Any] | dict[str, Any]:
+    if fmt == "array":
+        if isinstance(event, BlockStored):
+            return ["BlockStored", event.block_hashes, event.parent_block_hash, event.token_ids,
+                    event.block_size, event.lora_id, MEDIUM, None]
+        if isinstance(event, BlockRemoved):
+            return ["BlockRemoved", event.block_hashes, MEDIUM]
+        return ["AllBlocksCleared"]
     if isinstance(event, BlockStored):
-        return ["BlockStored", event.block_hashes, event.parent_block_hash, event.token_ids,
-                event.block_size, event.lora_id, MEDIUM]
+        return {"type": "BlockStored", "block_hashes": event.block_hashes,
+                "parent_block_hash": event.parent_block_hash, "token_ids": event.token_ids,
+                "block_size": event.block_size, "lora_id": event.lora_id, "medium": MEDIUM,
+                "lora_name": None, "extra_keys": [None] * len(event.block_hashes),
+                "group_idx": _GROUP_IDX, "kv_cache_spec_kind": _SPEC_KIND}
     if isinstance(event, BlockRemoved):
-        return ["BlockRemoved", event.block_hashes, MEDIUM]
-    return ["AllBlocksCleared"]
+        return {"type": "BlockRemoved", "block_hashes": event.block_hashes, "medium": MEDIUM,
+                "group_idx": _GROUP_IDX}
+    return {"type": "AllBlocksCleared"}
 
 
-def encode_batch(events: list[KvEvent], ts: float) -> bytes:
-    return msgpack.packb([ts, [encode_event(e) for e in events]])  # type: ignore[no-any-return]
+def encode_batch(events: list[KvEvent], ts: float, fmt: KvEventsFormat = "map",
+                 data_parallel_rank: int = 0) -> bytes:
+    """One ``KVEventBatch``: ``[ts, [event, ...], data_parallel_rank]`` (vLLM fills in the rank)."""
+    batch = [ts, [encode_event(e, fmt) for e in events], data_parallel_rank]
+    return msgpack.packb(batch)  # type: ignore[no-any-return]
 
 
 def decode_batch(payload: bytes) -> tuple[float, list[KvEvent]]:
-    """Events of a payload (array form, or the map form newer vLLM versions send)."""
+    """Events of a payload: tagged-array or tagged-map events, in an array or a map batch."""
     raw = msgpack.unpackb(payload, strict_map_key=False)
     ts, items = (raw["ts"], raw["events"]) if isinstance(raw, dict) else (raw[0], raw[1])
     return ts, [_decode_event(item) for item in items]
@@ -105,7 +137,8 @@ class KvEventPublisher:
     """PUB socket plus replay ROUTER for one engine; :meth:`publish` drains a list of events."""
 
     def __init__(self, host: str, port: int, replay_port: int | None = 0, topic: str = "",
-                 buffer_steps: int = 10_000) -> None:
+                 buffer_steps: int = 10_000, fmt: KvEventsFormat = "map") -> None:
+        self._fmt: KvEventsFormat = fmt
         self._ctx = zmq.asyncio.Context()
         self._pub = self._ctx.socket(zmq.PUB)
         self._pub.set_hwm(100_000)
@@ -127,7 +160,7 @@ class KvEventPublisher:
         """Send *events* as one batch (nothing when empty) and clear the list."""
         if not events:
             return
-        payload = encode_batch(events, time.time())
+        payload = encode_batch(events, time.time(), self._fmt)
         events.clear()
         seq, self._seq = self._seq, self._seq + 1
         self._buffer.append((seq, payload))
@@ -144,10 +177,11 @@ class KvEventPublisher:
                 continue
             client, _, start = frames
             first = int.from_bytes(start, "big")
+            head = (client, b"", self._topic) if self._fmt == "map" else (client, b"")
             for seq, payload in list(self._buffer):
                 if seq >= first:
-                    await self._replay.send_multipart((client, b"", seq.to_bytes(8, "big"), payload))
-            await self._replay.send_multipart((client, b"", END_SEQ, b""))
+                    await self._replay.send_multipart((*head, seq.to_bytes(8, "big"), payload))
+            await self._replay.send_multipart((*head, END_SEQ, b""))
 
     async def close(self) -> None:
         if self._task is not None:

@@ -98,7 +98,7 @@ class EngineServer:
         pub_port = cfg.kv_events_port + self.index if cfg.kv_events_port else 0
         replay = cfg.kv_events_replay_port
         replay_port = None if replay is None else (replay + self.index if replay else 0)
-        publisher = KvEventPublisher(host, pub_port, replay_port, cfg.kv_events_topic)
+        publisher = KvEventPublisher(host, pub_port, replay_port, cfg.kv_events_topic, fmt=cfg.kv_events_format)
         publisher.start()
         self.kv_publisher = publisher
         on_step = getattr(self.engine, "on_step", None)

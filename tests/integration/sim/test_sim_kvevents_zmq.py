@@ -70,24 +70,34 @@ async def test_stored_blocks_match_router_side_hashes_and_evictions_follow(engin
         ctx.term()
 
 
-async def test_replay_socket_resends_from_a_sequence_number(engine: EngineServer) -> None:
-    assert engine.kv_publisher is not None and engine.kv_publisher.replay_endpoint
-    async with httpx.AsyncClient() as http:
-        for i in range(3):
-            await http.post(engine.url + "/v1/completions", json={"prompt": f"{i} " * 50, "max_tokens": 1})
-    ctx = zmq.asyncio.Context()
-    dealer = ctx.socket(zmq.DEALER)
-    dealer.connect(engine.kv_publisher.replay_endpoint)
-    try:
-        await dealer.send_multipart((b"", (1).to_bytes(8, "big")))
-        seqs = []
-        while True:
-            _, seq, payload = await asyncio.wait_for(dealer.recv_multipart(), 2)
-            if seq == END_SEQ:
-                break
-            seqs.append(int.from_bytes(seq, "big"))
-            assert decode_batch(payload)[1]
-        assert seqs and seqs[0] == 1 and seqs == list(range(1, seqs[-1] + 1))
-    finally:
-        dealer.close(linger=0)
-        ctx.term()
+@pytest.mark.parametrize("fmt", ["map", "array"])
+async def test_replay_socket_resends_from_a_sequence_number(fmt: str) -> None:
+    """As vLLM >= 0.26 (map) replies ``(topic, seq, payload)``; before, (array) ``(seq, payload)``."""
+    config = SimConfig(profile="tiny", num_gpu_blocks=40, kv_events_port=0, kv_events_topic="kv",
+                       kv_events_format=fmt)  # type: ignore[arg-type]
+    async with run_engine(config) as engine:
+        assert engine.kv_publisher is not None and engine.kv_publisher.replay_endpoint
+        async with httpx.AsyncClient() as http:
+            for i in range(3):
+                await http.post(engine.url + "/v1/completions", json={"prompt": f"{i} " * 50, "max_tokens": 1})
+        ctx = zmq.asyncio.Context()
+        dealer = ctx.socket(zmq.DEALER)
+        dealer.connect(engine.kv_publisher.replay_endpoint)
+        try:
+            await dealer.send_multipart((b"", (1).to_bytes(8, "big")))
+            seqs = []
+            while True:
+                frames = await asyncio.wait_for(dealer.recv_multipart(), 2)
+                assert frames[0] == b"" and len(frames) == (4 if fmt == "map" else 3)
+                if fmt == "map":
+                    assert frames[1] == b"kv"
+                seq, payload = frames[-2:]
+                if seq == END_SEQ:
+                    assert payload == b""
+                    break
+                seqs.append(int.from_bytes(seq, "big"))
+                assert decode_batch(payload)[1]
+            assert seqs and seqs[0] == 1 and seqs == list(range(1, seqs[-1] + 1))
+        finally:
+            dealer.close(linger=0)
+            ctx.term()

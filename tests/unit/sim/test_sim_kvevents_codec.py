@@ -1,26 +1,41 @@
-"""KV-event batches round-trip through vLLM's array-like msgpack encoding."""
+"""KV-event batches: both of vLLM's encodings round-trip, and the gateway reads them."""
 
 from __future__ import annotations
 
 import msgpack
 import pytest
 
-from kubellm.sim.kvcache import AllBlocksCleared, BlockRemoved, BlockStored
+from kubellm.gateway.kvevents import decode_events
 from kubellm.sim.errors import SimConfigError
+from kubellm.sim.kvcache import AllBlocksCleared, BlockRemoved, BlockStored
 from kubellm.sim.kvevents import decode_batch, encode_batch, parse_vllm_config
 
-
-def test_batch_is_an_array_of_tagged_arrays() -> None:
-    events = [BlockStored([11], None, list(range(16)), 16, None), BlockRemoved([7]), AllBlocksCleared()]
-    raw = msgpack.unpackb(encode_batch(events, 1.5))
-    assert raw[0] == 1.5
-    assert raw[1][0] == ["BlockStored", [11], None, list(range(16)), 16, None, "GPU"]
-    assert raw[1][1] == ["BlockRemoved", [7], "GPU"]
-    assert raw[1][2] == ["AllBlocksCleared"]
-    assert decode_batch(encode_batch(events, 1.5)) == (1.5, events)
+EVENTS = [BlockStored([11, 12], None, list(range(32)), 16, None), BlockStored([13], 12, list(range(16)), 16, 2),
+          BlockRemoved([7]), AllBlocksCleared()]
 
 
-def test_map_form_of_newer_vllm_decodes_too() -> None:
+def test_default_batch_is_an_array_of_tagged_maps() -> None:
+    raw = msgpack.unpackb(encode_batch(EVENTS, 1.5))
+    assert isinstance(raw, list) and raw[0] == 1.5 and raw[2] == 0
+    assert raw[1][2] == {"type": "BlockRemoved", "block_hashes": [7], "medium": "GPU", "group_idx": 0}
+    assert raw[1][3] == {"type": "AllBlocksCleared"}
+
+
+def test_array_batch_is_tagged_arrays() -> None:
+    raw = msgpack.unpackb(encode_batch(EVENTS, 1.5, "array"))
+    assert raw[1][0] == ["BlockStored", [11, 12], None, list(range(32)), 16, None, "GPU", None]
+    assert raw[1][2] == ["BlockRemoved", [7], "GPU"] and raw[1][3] == ["AllBlocksCleared"]
+
+
+@pytest.mark.parametrize("fmt", ["map", "array"])
+def test_both_encodings_round_trip_and_the_gateway_reads_them(fmt: str) -> None:
+    payload = encode_batch(EVENTS, 1.5, fmt)  # type: ignore[arg-type]
+    assert decode_batch(payload) == (1.5, EVENTS)
+    assert decode_events(payload) == [("BlockStored", [11, 12]), ("BlockStored", [13]),
+                                      ("BlockRemoved", [7]), ("AllBlocksCleared", [])]
+
+
+def test_a_map_batch_envelope_decodes_too() -> None:
     payload = msgpack.packb({"ts": 2.0, "events": [
         {"type": "BlockStored", "block_hashes": [1], "parent_block_hash": None, "token_ids": [1, 2],
          "block_size": 16, "lora_id": None, "medium": "GPU"}]})
