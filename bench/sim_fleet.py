@@ -5,13 +5,15 @@ subprocess pinned to one core, drive every engine with its own seeded Poisson st
 streamed completions from this process (pinned to the other core), and compare the
 TTFT and TPOT the client measured with what the cost model predicts for the very same
 arrivals (``kubellm.sim.replay.simulate`` fed with the send times). The largest N whose
-mean TTFT and mean TPOT are both within the tolerance (5%) is reported.
+mean TTFT and mean TPOT are both within the tolerance (5%), and those of every smaller
+size measured too, is reported (the same by median errors).
 
 Part 2 (capacity): a fixed-latency fleet under closed-loop load; the server's own CPU
 seconds (from /proc) give requests/s and streamed tokens/s per core of server CPU.
 
     .venv/bin/python bench/sim_fleet.py                       # the default sweep
     .venv/bin/python bench/sim_fleet.py --sizes 1,8,32 --duration 6 --json out.json
+    .venv/bin/python bench/sim_fleet.py --published           # published vLLM runs vs the model
 """
 
 from __future__ import annotations
@@ -227,6 +229,22 @@ def fidelity(n: int, args: argparse.Namespace) -> dict[str, float]:
             "ttft_err": mean(m_ttft) / mean(p_ttft) - 1, "tpot_err": mean(m_tpot) / mean(p_tpot) - 1}
 
 
+def largest_faithful_fleet(rows: list[dict[str, float]], tolerance: float, kind: str = "mean") -> int:
+    """Largest measured size that passes with every smaller measured size passing too (0: none).
+
+    A size passes when its TTFT and TPOT errors (``kind``: the mean's or the median's) are
+    both within *tolerance*. A size that fails caps the answer below it even when a larger one
+    happens to pass: capacity is claimed only up to the first failure.
+    """
+    key = "" if kind == "mean" else "_median"
+    best = 0
+    for r in sorted(rows, key=lambda r: r["engines"]):
+        if abs(r[f"ttft{key}_err"]) > tolerance or abs(r[f"tpot{key}_err"]) > tolerance:
+            break
+        best = int(r["engines"])
+    return best
+
+
 async def warm_up(urls: list[str]) -> None:
     await asyncio.gather(*(stream_one(url, "warm up", 2, Sample(0.0)) for url in urls))
 
@@ -306,7 +324,14 @@ def main() -> None:
                     help="niceness for this benchmark and its server (negative needs root): on a shared "
                          "machine, shows the simulator's fidelity when it is not kept waiting for a CPU")
     ap.add_argument("--json", help="write results here")
+    ap.add_argument("--published", action="store_true",
+                    help="only print published vLLM figures beside the cost model's (pure, no servers)")
     args = ap.parse_args()
+    if args.published:
+        from kubellm.sim.calibration import markdown_table
+
+        print(markdown_table())
+        return
     if args.nice:
         os.nice(args.nice)  # inherited by the server subprocess
     cores = sorted(os.sched_getaffinity(0))
@@ -333,11 +358,9 @@ def main() -> None:
               f"{r['ttft_median_err']:>+7.1%} {r['tpot_median_err']:>+7.1%} | {r['ttft_p90_err']:>+7.1%}", flush=True)
     results["fidelity"] = rows
     for kind in ("mean", "median"):
-        key = "" if kind == "mean" else "_median"
-        ok = [r["engines"] for r in rows
-              if abs(r[f"ttft{key}_err"]) <= args.tolerance and abs(r[f"tpot{key}_err"]) <= args.tolerance]
-        results[f"largest_faithful_fleet_{kind}"] = max(ok) if ok else 0
-        print(f"largest fleet whose {kind} TTFT and TPOT are within {args.tolerance:.0%} of the model: "
+        results[f"largest_faithful_fleet_{kind}"] = largest_faithful_fleet(rows, args.tolerance, kind)
+        print(f"largest fleet whose {kind} TTFT and TPOT are within {args.tolerance:.0%} of the model "
+              f"(as are those of every smaller size measured): "
               f"{results[f'largest_faithful_fleet_{kind}']} engines")
     if not args.skip_capacity:
         cap = [capacity(args, True, 64), capacity(args, False, 16)]
