@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 
 from kubellm.sim.kvcache import AllBlocksCleared, BlockRemoved, BlockStored
 from kubellm.sim.kvevents import encode_batch
 
-msgspec = pytest.importorskip("msgspec")
 
 ExternalBlockHash = bytes | int  # vllm.v1.core.kv_cache_utils.ExternalBlockHash
 
