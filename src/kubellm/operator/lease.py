@@ -105,8 +105,12 @@ class LeaderElector:
             await asyncio.sleep(poll)
 
     async def hold(self, lost: asyncio.Event) -> None:
-        """Renew until cancelled; set *lost* and raise LeaseError if renewal fails for a whole term."""
+        """Renew until cancelled; set *lost* and raise LeaseError if renewal fails for two
+        thirds of a term."""
         interval = max(self.duration / 3, 0.5)
+        # Give up at two thirds of the term (client-go's renew deadline): the replica stops
+        # leading before a successor may take the expired lease, never at the same moment.
+        deadline = self.duration * 2 / 3
         last_ok = self.clock()
         while True:
             await asyncio.sleep(interval)
@@ -117,6 +121,6 @@ class LeaderElector:
             now = self.clock()
             if ok:
                 last_ok = now
-            elif (now - last_ok).total_seconds() >= self.duration:
+            elif (now - last_ok).total_seconds() >= deadline:
                 lost.set()
                 raise LeaseError(f"lost the lease {self.namespace}/{self.name}; stopping so another replica can lead")

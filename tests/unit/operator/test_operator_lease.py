@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from kubellm.operator.errors import KubeApiError
 from kubellm.operator.lease import lease_spec, may_take
 
 NOW = dt.datetime(2026, 11, 23, 3, 0, 0, tzinfo=dt.timezone.utc)
@@ -42,3 +43,22 @@ def test_renewing_keeps_acquire_time_and_transitions() -> None:
     old = {"holderIdentity": "a", "acquireTime": renewed(100), "renewTime": renewed(5), "leaseTransitions": 2}
     new = lease_spec(old, "a", 15, NOW)
     assert new["acquireTime"] == renewed(100) and new["leaseTransitions"] == 2
+
+
+async def test_a_leader_that_cannot_renew_stops_before_its_lease_expires() -> None:
+    """hold() gives up at two thirds of the term, so no successor can lead while it still does."""
+    import asyncio
+
+    from kubellm.operator.lease import LeaderElector, LeaseError
+
+    class Unreachable:
+        async def get(self, *args: object) -> None:
+            raise KubeApiError(503, "unavailable")
+
+    lost = asyncio.Event()
+    elector = LeaderElector(Unreachable(), "l", "ns", "a", duration=3)  # type: ignore[arg-type]
+    began = asyncio.get_running_loop().time()
+    with pytest.raises(LeaseError, match="lost the lease"):
+        await asyncio.wait_for(elector.hold(lost), timeout=10)
+    waited = asyncio.get_running_loop().time() - began
+    assert lost.is_set() and 2.0 <= waited < 3.0
