@@ -159,3 +159,36 @@ def test_direct_apply_without_operator_and_its_delete(control_plane: ControlPlan
         assert owned(client, namespace, "quickstart")
         kubellm(control_plane, "delete", "quickstart", "-n", namespace, "--timeout=60")
         assert owned(client, namespace, "quickstart") == []
+
+
+def test_a_failed_new_cache_stops_the_rollout_says_why_and_old_engines_keep_serving(
+    control_plane: ControlPlane, operator: OperatorProcess, namespace: str, tmp_path: Path
+) -> None:
+    """The new model's loader stalls (its kwok pod never completes) until the Job's deadline
+    fails it: the engines stay on the old model, the status and an Event say LoaderFailed,
+    and a corrected spec rolls out."""
+    base = dict(engine={"kind": "vllm"}, resources={"accelerator": {"type": "NVIDIA-L4", "count": 1}})
+    spec = write_spec(tmp_path / "s.yaml", "roll", model={"uri": "hf://org/model-a"}, **base)
+    kubellm(control_plane, "apply", str(spec), "--resource", "-n", namespace)
+    with control_plane.http() as client:
+        wait_for(lambda: settled(client, namespace, "roll"), 90, f"roll Available\n{operator.tail()}")
+        body = yaml.safe_load(spec.read_text())
+        body["metadata"]["labels"] = {"kwok_outcome": "stall"}
+        body["spec"]["model"]["uri"] = "hf://org/model-b"
+        body["spec"]["cache"] = {"loaderActiveDeadlineSeconds": 5}
+        spec.write_text(yaml.safe_dump(body))
+        kubellm(control_plane, "apply", str(spec), "--resource", "-n", namespace)
+        obj = wait_for(lambda: settled(client, namespace, "roll", "Degraded"), 120, f"roll Degraded\n{operator.tail()}")
+        conditions = {c["type"]: c for c in obj["status"]["conditions"]}
+        assert conditions["Degraded"]["reason"] == "LoaderFailed", conditions
+        assert conditions["Available"]["status"] == "True"  # the old engines still serve
+        template = yaml.safe_dump(client.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/roll").json()["spec"]["template"])
+        assert "model-a" in template and "model-b" not in template
+        events = items(client, f"/api/v1/namespaces/{namespace}/events")
+        assert any(e["type"] == "Warning" and e["reason"] == "LoaderFailed" for e in events), [e["reason"] for e in events]
+
+        write_spec(spec, "roll", model={"uri": "hf://org/model-c"}, **base)
+        kubellm(control_plane, "apply", str(spec), "--resource", "-n", namespace)
+        wait_for(lambda: settled(client, namespace, "roll"), 120, f"roll Available on model-c\n{operator.tail()}")
+        template = yaml.safe_dump(client.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/roll").json()["spec"]["template"])
+        assert "model-c" in template and "model-a" not in template
