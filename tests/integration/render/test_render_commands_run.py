@@ -111,6 +111,21 @@ def s3_url() -> Iterator[str]:
         stop(proc)
 
 
+def loader_command(loader: dict[str, Any], creds: Path, cache: Path, s3_url: str, tmp_path: Path
+                   ) -> tuple[dict[str, str], list[str]]:
+    """The loader container's env and args as they would run here: the Secret mounted at
+    *creds*, the cache volume at *cache*, S3 at *s3_url*."""
+    env = {e["name"]: e["value"].replace(CREDENTIALS_DIR, str(creds)) for e in loader["env"]}
+    env |= {"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "xdg"), "PATH": "/usr/bin:/bin",
+            "AWS_ENDPOINT_URL": s3_url, "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/nonexistent"}
+    return env, [a.replace("/cache/", f"{cache}/") for a in loader["args"]]
+
+
+def run_kubellm(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kubellm.cli.main", *args, "--progress", "none"],
+                          env=env, capture_output=True, text=True, timeout=120)
+
+
 def test_rendered_loader_pulls_with_file_credentials_and_unblocks_the_engine(s3_url: str, tmp_path: Path) -> None:
     s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
     s3.create_bucket(Bucket="models-bucket")
@@ -129,12 +144,8 @@ def test_rendered_loader_pulls_with_file_credentials_and_unblocks_the_engine(s3_
     creds.mkdir()
     cache.mkdir()
     (creds / "credentials").write_text("[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
-    env = {e["name"]: e["value"].replace(CREDENTIALS_DIR, str(creds)) for e in loader["env"]}
-    env |= {"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "xdg"), "PATH": "/usr/bin:/bin",
-            "AWS_ENDPOINT_URL": s3_url, "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/nonexistent"}
-    args = [a.replace("/cache/", f"{cache}/") for a in loader["args"]]
-    result = subprocess.run([sys.executable, "-m", "kubellm.cli.main", *args, "--progress", "none"],
-                            env=env, capture_output=True, text=True, timeout=120)
+    env, args = loader_command(loader, creds, cache, s3_url, tmp_path)
+    result = run_kubellm(args, env)
     assert result.returncode == 0, result.stderr
     (key_dir,) = cache.iterdir()
     assert sorted(p.name for p in key_dir.iterdir() if not p.name.startswith(".")) == ["config.json", "tokenizer.json"]
@@ -147,8 +158,7 @@ def test_rendered_loader_pulls_with_file_credentials_and_unblocks_the_engine(s3_
     # Without the mounted credentials file the same command is refused: the file was used.
     (creds / "credentials").unlink()
     args = [a.replace(str(cache), str(tmp_path / "cache2")) for a in args]
-    again = subprocess.run([sys.executable, "-m", "kubellm.cli.main", *args, "--progress", "none"],
-                           env=env, capture_output=True, text=True, timeout=120)
+    again = run_kubellm(args, env)
     assert again.returncode != 0
     assert "credential" in again.stderr.lower()
 
@@ -205,12 +215,8 @@ def test_rendered_loader_passes_allow_pickle_only_when_the_spec_sets_it(s3_url: 
     creds.mkdir()
     (creds / "AWS_ACCESS_KEY_ID").write_text("testing\n")
     (creds / "AWS_SECRET_ACCESS_KEY").write_text("testing\n")
-    env = {e["name"]: e["value"].replace(CREDENTIALS_DIR, str(creds)) for e in loader["env"]}
-    env |= {"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "xdg"), "PATH": "/usr/bin:/bin",
-            "AWS_ENDPOINT_URL": s3_url, "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/nonexistent"}
-    args = [a.replace("/cache/", f"{cache}/") for a in loader["args"]]
-    result = subprocess.run([sys.executable, "-m", "kubellm.cli.main", *args, "--progress", "none"],
-                            env=env, capture_output=True, text=True, timeout=120)
+    env, args = loader_command(loader, creds, cache, s3_url, tmp_path)
+    result = run_kubellm(args, env)
     if allow_pickle:
         assert result.returncode == 0, result.stderr
     else:
