@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import typing
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -100,9 +101,69 @@ def _header_comment(path: Path) -> str:
     return " ".join(lines)
 
 
+def _pod_spec(obj: dict[str, Any]) -> dict[str, Any]:
+    spec = obj.get("spec") or {}
+    if obj["kind"] == "LeaderWorkerSet":
+        return dict(spec["leaderWorkerTemplate"]["workerTemplate"]["spec"])
+    return dict((spec.get("template") or {}).get("spec") or {})
+
+
+def _gpus(obj: dict[str, Any]) -> str:
+    limits = ((_pod_spec(obj).get("containers") or [{}])[0].get("resources") or {}).get("limits") or {}
+    return next((f"{v} x {k}" for k, v in limits.items() if k.endswith("/gpu")), "no GPU")
+
+
+def _network_why(obj: dict[str, Any]) -> str:
+    spec = obj["spec"]
+    if not spec.get("ingress") and not spec.get("egress"):
+        return "default deny: no traffic in or out of any pod of the service unless a policy below allows it"
+    if "Ingress" not in spec.get("policyTypes", []):
+        ports = sorted({p["port"] for rule in spec["egress"] for p in rule.get("ports", [])} - {53})
+        return f"the loader may reach only DNS and ports {', '.join(map(str, ports))} (the model store)"
+    ports = sorted({p["port"] for rule in spec["ingress"] for p in rule.get("ports", [])})
+    return f"engines accept port {', '.join(map(str, ports))} only from the gateway, the ingress and Prometheus"
+
+
+def _scaler_why(obj: dict[str, Any]) -> str:
+    spec = obj["spec"]
+    low, high = spec.get("minReplicaCount", spec.get("minReplicas")), spec.get("maxReplicaCount", spec.get("maxReplicas"))
+    target = spec["scaleTargetRef"]["name"]
+    queries = [t["metadata"].get("query", "") for t in spec.get("triggers", [])]
+    signal = ", ".join(sorted({q.split("(", 2)[-1].split("{")[0] for q in queries if q})) or "a custom metric"
+    return f"scales `{target}` between {low} and {high} replicas on {signal}"
+
+
+def why(obj: dict[str, Any]) -> str:
+    """What this one object is for, from its own content (WHY is the fallback per kind)."""
+    kind, spec = obj["kind"], obj.get("spec") or {}
+    component = (obj["metadata"].get("labels") or {}).get("app.kubernetes.io/component")
+    if kind == "NetworkPolicy":
+        return _network_why(obj)
+    if kind in ("ScaledObject", "HorizontalPodAutoscaler"):
+        return _scaler_why(obj)
+    if kind in ("Deployment", "Rollout", "LeaderWorkerSet"):
+        role = f"the {component} role" if component in ("prefill", "decode", "canary") else "the engine"
+        replicas = f"{spec['replicas']} replica(s)" if "replicas" in spec else "replicas set by its autoscaler"
+        return f"{WHY[kind]}: {role}, {replicas}, {_gpus(obj)} each"
+    if kind == "Job":
+        args = _pod_spec(obj)["containers"][0]["args"]
+        return f"the loader: `kubellm {' '.join(args[:3])}` fills the cache claim once, then the engines start"
+    if kind == "PersistentVolumeClaim":
+        return (f"the weights cache ({spec['resources']['requests']['storage']}, {', '.join(spec['accessModes'])}), "
+                "filled once and mounted read-only by the engines")
+    if kind == "ConfigMap":
+        return "the Prometheus Adapter rule the HPA's custom metric needs" if component == "autoscaling" \
+            else "the Grafana dashboard (token throughput, TTFT/TPOT, KV cache, queue, GPU)"
+    if kind == "Service" and component in ("prefill", "decode", "canary"):
+        return f"a stable address for the {component} engines (the gateway discovers their endpoints through it)"
+    if kind == "PodDisruptionBudget":
+        return f"at most one {component} pod voluntarily evicted at a time"
+    return WHY.get(kind, "")
+
+
 def example_page(path: Path) -> str:
     objects = render(load_spec(path))
-    rows = [f"| {o['kind']} | `{o['metadata']['name']}` | {WHY.get(o['kind'], '')} |" for o in objects]
+    rows = [f"| {o['kind']} | `{o['metadata']['name']}` | {why(o)} |" for o in objects]
     return "\n".join([
         f"# Example: {path.stem}",
         "",
