@@ -99,6 +99,8 @@ def main() -> None:
         figures["control_plane_start_s"] = round(plane.timings["ready"], 1)
         began = time.monotonic()
         plane.add_nodes("gpu", args.nodes, GpuNodeSpec(gpus=8, product="NVIDIA-L4"))
+        # Untainted CPU nodes for the loader Jobs (they request no GPU and tolerate no taint).
+        plane.add_nodes("cpu", max(args.nodes // 100, 2), GpuNodeSpec(gpus=0))
         figures["nodes_ready_s"] = round(time.monotonic() - began, 1)
         kubellm(plane, "install", "--replicas=0")
         kubeconfig = plane.service_account_kubeconfig("kubellm-system", "kubellm-operator")
@@ -122,6 +124,8 @@ def main() -> None:
                     time.sleep(1)
                 figures["all_available_s"] = round(time.monotonic() - began, 1) if done == args.services else None
                 figures["available"] = done
+                if done != args.services:
+                    print(operator.tail())
                 pods = client.get("/api/v1/namespaces/bench/pods").json()["items"]
                 figures["engine_pods_running"] = sum(1 for p in pods if p["status"].get("phase") == "Running")
         finally:
