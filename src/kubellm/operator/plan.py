@@ -19,6 +19,9 @@ class Plan:
     cache_phase: tuple[dict[str, Any], ...]
     engine_phase: tuple[dict[str, Any], ...]
     digest: str
+    cache_digest: str = ""
+    """Digest of the cache phase alone: while a loader runs, a pass that finds it already
+    applied writes nothing (status ``cacheAppliedDigest``)."""
 
     @property
     def objects(self) -> tuple[dict[str, Any], ...]:
@@ -38,4 +41,4 @@ def make_plan(objects: list[dict[str, Any]]) -> Plan:
     """Split rendered (and stamped) objects; keeps the renderer's order within a phase."""
     engine = tuple(o for o in objects if kind_of(o).engine_phase)
     cache = tuple(o for o in objects if not kind_of(o).engine_phase)
-    return Plan(cache, engine, digest(objects))
+    return Plan(cache, engine, digest(objects), digest(list(cache)))

@@ -77,7 +77,7 @@ class Reconciler:
         except (SpecError, MissingApiError, UnmanagedKindError, RenderFailedError) as exc:
             return self._refused(exc, generation, previous, events)
         problems: list[Problem] = []
-        applied = await self._converge(plan, previous.get("appliedDigest"), namespace, problems, events)
+        applied = await self._converge(plan, previous, problems, events)
         pruned: list[str] = []
         if applied and not problems and previous.get("appliedDigest") != plan.digest:
             pruned = await self.prune(name, namespace, {identity(o) for o in plan.objects}, events)
@@ -88,6 +88,8 @@ class Reconciler:
             events("Warning", *warning)
         fully = applied and not problems
         status["appliedDigest"] = plan.digest if fully else previous.get("appliedDigest")
+        cache_applied = not any(p.reason == "ApplyFailed" for p in problems)
+        status["cacheAppliedDigest"] = plan.cache_digest if cache_applied else previous.get("cacheAppliedDigest")
         return Outcome(status, fully, pruned)
 
     # -- planning ---------------------------------------------------------------------------
@@ -129,17 +131,20 @@ class Reconciler:
             events("Warning", reason, str(exc))
         status = judge(Observation(generation, problems=(Problem(reason, str(exc)),)), previous.get("conditions") or [], self.clock())
         status["appliedDigest"] = previous.get("appliedDigest")
+        status["cacheAppliedDigest"] = previous.get("cacheAppliedDigest")
         return Outcome(status)
 
     # -- applying ---------------------------------------------------------------------------
-    async def _converge(
-        self, plan: Plan, last_digest: str | None, namespace: str, problems: list[Problem], events: EventSink
-    ) -> bool:
-        """Apply the cache phase; the engine phase once the cache is ready. True when both were."""
-        fresh = last_digest != plan.digest
-        if fresh or await self._any_missing(plan.cache_phase):
+    async def _converge(self, plan: Plan, previous: dict[str, Any], problems: list[Problem], events: EventSink) -> bool:
+        """Apply the cache phase; the engine phase once the cache is ready. True when both were.
+        A phase already applied at this digest is applied again only if an object of it is gone."""
+        fresh = previous.get("appliedDigest") != plan.digest
+        cache_fresh = fresh and previous.get("cacheAppliedDigest") != plan.cache_digest
+        jobs = [] if cache_fresh else [await self._live(job) for job in plan.loader_jobs]
+        others = [o for o in plan.cache_phase if o["kind"] != "Job"]
+        if cache_fresh or None in jobs or await self._any_missing(others):
             await self.apply_all(plan.cache_phase, problems)
-        jobs = [await self._live(job) for job in plan.loader_jobs]
+            jobs = [await self._live(job) for job in plan.loader_jobs]
         if problems or cache_state(tuple(j for j in jobs if j is not None)) != "ready" or None in jobs:
             return False
         if fresh or await self._any_missing(plan.engine_phase):
