@@ -54,6 +54,8 @@ def test_only_the_leader_reconciles_and_a_standby_takes_over_when_it_dies(
         with control_plane.http() as client:
             wait_for(lambda: _holder(client) == "replica-a", 60, f"replica-a leading\n{first.tail()}")
             second = _replica(control_plane, operator_kubeconfig, tmp_path / "b.log", "replica-b").start()
+            standby = second
+            wait_for(lambda: "waiting for lease" in standby.tail(), 60, f"replica-b started\n{second.tail()}")
             spec = write_spec(tmp_path / "svc.yaml", "leader", model={"uri": "sim://tiny-chat"},
                               engine={"kind": "sim"})
             kubellm(control_plane, "apply", str(spec), "--resource", "-n", namespace)
