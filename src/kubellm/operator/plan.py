@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from kubellm.operator.kinds import kind_of
@@ -19,9 +20,12 @@ class Plan:
     cache_phase: tuple[dict[str, Any], ...]
     engine_phase: tuple[dict[str, Any], ...]
     digest: str
-    cache_digest: str = ""
-    """Digest of the cache phase alone: while a loader runs, a pass that finds it already
-    applied writes nothing (status ``cacheAppliedDigest``)."""
+
+    @cached_property
+    def cache_digest(self) -> str:
+        """Digest of the cache phase alone: while a loader runs, a pass that finds it already
+        applied writes nothing (status ``cacheAppliedDigest``)."""
+        return digest(list(self.cache_phase))
 
     @property
     def objects(self) -> tuple[dict[str, Any], ...]:
@@ -41,4 +45,4 @@ def make_plan(objects: list[dict[str, Any]]) -> Plan:
     """Split rendered (and stamped) objects; keeps the renderer's order within a phase."""
     engine = tuple(o for o in objects if kind_of(o).engine_phase)
     cache = tuple(o for o in objects if not kind_of(o).engine_phase)
-    return Plan(cache, engine, digest(objects), digest(list(cache)))
+    return Plan(cache, engine, digest(objects))

@@ -88,8 +88,7 @@ class Reconciler:
             events("Warning", *warning)
         fully = applied and not problems
         status["appliedDigest"] = plan.digest if fully else previous.get("appliedDigest")
-        cache_applied = not any(p.reason == "ApplyFailed" for p in problems)
-        status["cacheAppliedDigest"] = plan.cache_digest if cache_applied else previous.get("cacheAppliedDigest")
+        status["cacheAppliedDigest"] = plan.cache_digest if not problems else previous.get("cacheAppliedDigest")
         return Outcome(status, fully, pruned)
 
     # -- planning ---------------------------------------------------------------------------
@@ -126,10 +125,10 @@ class Reconciler:
         return kept, notes
 
     def _refused(self, exc: Exception, generation: int, previous: dict[str, Any], events: EventSink) -> Outcome:
-        reason = _reason(exc)
-        if not _was_degraded_for(previous, reason):
-            events("Warning", reason, str(exc))
-        status = judge(Observation(generation, problems=(Problem(reason, str(exc)),)), previous.get("conditions") or [], self.clock())
+        status = judge(Observation(generation, problems=(Problem(_reason(exc), str(exc)),)), previous.get("conditions") or [], self.clock())
+        warning = new_degradation(previous, status)
+        if warning is not None:
+            events("Warning", *warning)
         status["appliedDigest"] = previous.get("appliedDigest")
         status["cacheAppliedDigest"] = previous.get("cacheAppliedDigest")
         return Outcome(status)
@@ -246,7 +245,5 @@ def new_degradation(previous: dict[str, Any], status: dict[str, Any]) -> tuple[s
 
 
 def _was_degraded_for(previous: dict[str, Any], reason: str) -> bool:
-    for condition in previous.get("conditions") or []:
-        if condition.get("type") == "Degraded" and condition.get("status") == "True":
-            return bool(condition.get("reason") == reason)
-    return False
+    degraded = _degraded(previous)
+    return degraded is not None and degraded.get("reason") == reason

@@ -10,7 +10,6 @@ import typer
 # The command edge composes: the gateway's own config for these services (its format is the
 # gateway's contract), emitted beside what the pure renderer returns.
 from kubellm.gateway.errors import ConfigError
-from kubellm.gateway.fromspec import gateway_configmaps
 from kubellm.render.context import Obj
 from kubellm.render.errors import RenderError
 from kubellm.render.output import to_stream, write_directory
@@ -49,6 +48,8 @@ def render_command(
                 report_spec_error(spec, exc)
                 raise typer.Exit(EXIT_INVALID) from exc
         if gateway_config:
+            from kubellm.gateway.fromspec import gateway_configmaps  # imported only when asked for
+
             objects += gateway_configmaps(services)
     except (RenderError, ConfigError) as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -63,14 +63,20 @@ def cache_claim(ctx: RenderContext) -> Obj:
     }
 
 
+def _pickle_allowed(ctx: RenderContext, source: Source) -> bool:
+    """model.allowPickle covers the main model only (LoRA adapters, canaries: never)."""
+    model = ctx.service.spec.model
+    return source.uri == model.uri and model.allow_pickle
+
+
 def pull_command(ctx: RenderContext, source: Source) -> Command:
     model = ctx.service.spec.model
     args = ["pull", source.uri, f"/cache/{source.key}"]
     if source.uri == model.uri:
         args += [arg for p in model.allow_patterns for arg in ("--allow", p)]
         args += [arg for p in model.ignore_patterns for arg in ("--ignore", p)]
-        if model.allow_pickle:
-            args.append("--allow-pickle")
+    if _pickle_allowed(ctx, source):
+        args.append("--allow-pickle")
     env = [("HOME", "/tmp/home"), ("XDG_CACHE_HOME", "/tmp/cache")]
     if ctx.service.spec.model.credentials is not None:
         env.append(("KUBELLM_CREDENTIALS_DIR", CREDENTIALS_DIR))
@@ -81,7 +87,7 @@ def pull_command(ctx: RenderContext, source: Source) -> Command:
 def loader_job_name(ctx: RenderContext, source: Source) -> str:
     # The key changes with the URI, so a new model gets a new Job (Job templates are immutable);
     # so does allowPickle, which changes the args (the suffix stays within 63 characters).
-    pickle = "-pkl" if source.uri == ctx.service.spec.model.uri and ctx.service.spec.model.allow_pickle else ""
+    pickle = "-pkl" if _pickle_allowed(ctx, source) else ""
     return f"{ctx.name}-load-{source.key.removeprefix('m-')}{pickle}"
 
 

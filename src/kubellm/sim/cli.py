@@ -87,16 +87,19 @@ def _kv_events(port: int | None, vllm_json: str | None) -> tuple[int | None, int
     return parse_vllm_config(vllm_json)
 
 
+def _choice(flag: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        options = ", ".join(allowed[:-1]) + f" or {allowed[-1]}"
+        raise SimConfigError(f"{flag} must be {options}, not {value!r}")
+    return value
+
+
 def _kv_events_format(value: str) -> KvEventsFormat:
-    if value not in ("map", "array"):
-        raise SimConfigError(f"--kv-events-format must be map or array, not {value!r}")
-    return value  # type: ignore[return-value]
+    return _choice("--kv-events-format", value, ("map", "array"))  # type: ignore[return-value]
 
 
 def _kv_role(value: str) -> KvRole:
-    if value not in ("both", "prefill", "decode"):
-        raise SimConfigError(f"--kv-role must be both, prefill or decode, not {value!r}")
-    return value  # type: ignore[return-value]
+    return _choice("--kv-role", value, ("both", "prefill", "decode"))  # type: ignore[return-value]
 
 
 def _announce(urls: list[str]) -> None:
