@@ -7,12 +7,16 @@ labels the renderer sets (``kubellm.dev/component=engine``, ``kubellm.dev/model`
 pool, ``kubellm.dev/role`` = prefill/decode); a gateway canary is its own pool,
 ``<served name>-canary``. API keys are read from ``<keys_dir>/<service name>`` (the
 renderer mounts each service's Secret key there).
+
+A canary's weight is the spec's unless the caller says otherwise: the operator passes the
+weight it has stepped to (0 while the canary is not ready; see ``operator/canary.py``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -50,7 +54,30 @@ def routing_profile(svc: LLMService, name: str) -> tuple[str, dict[str, Any] | N
     return name, {"scorers": scorers}
 
 
-def _models(svc: LLMService, profile: str, keys_dir: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class CanaryRoute:
+    """Where a service's canary pool is and what share of requests it gets now."""
+
+    weight: int
+    """Percent of the model's requests; 0 keeps the pool configured but sends it nothing."""
+    served_name: str
+    """The model name the canary's engines serve."""
+
+
+Canaries = Mapping[str, "CanaryRoute | None"]
+"""Service name -> its canary route now (None: no canary), overriding the spec."""
+
+
+def spec_canary(svc: LLMService) -> CanaryRoute | None:
+    """The canary route *svc*'s spec asks for (rollout.strategy gatewayCanary), at its weight."""
+    spec = svc.spec
+    canary = spec.rollout.canary
+    if spec.rollout.strategy != "gatewayCanary" or canary is None or not canary.uri:
+        return None
+    return CanaryRoute(canary.weight, canary.served_name or spec.model.served_name)
+
+
+def _models(svc: LLMService, profile: str, route: CanaryRoute | None) -> list[dict[str, Any]]:
     spec = svc.spec
     served = spec.model.served_name
     main: dict[str, Any] = {"name": served, "profile": profile, "scaleFromZero": spec.scaling.scale_to_zero}
@@ -58,17 +85,19 @@ def _models(svc: LLMService, profile: str, keys_dir: str) -> list[dict[str, Any]
         main["disaggregation"] = {"prefillProfile": profile, "decodeProfile": profile}
         del main["profile"]
     out = [main]
-    canary = spec.rollout.canary
-    if spec.rollout.strategy == "gatewayCanary" and canary is not None and canary.uri:
+    if route is not None:
         pool = f"{served}-canary"
-        main["canary"] = [{"model": pool, "weight": canary.weight}]
-        out.append({"name": pool, "servedName": canary.served_name or served, "profile": profile})
+        if route.weight > 0:
+            main["canary"] = [{"model": pool, "weight": route.weight}]
+        out.append({"name": pool, "servedName": route.served_name, "profile": profile})
     return out
 
 
-def gateway_config(services: Sequence[LLMService], namespace: str, keys_dir: str = "/etc/kubellm/api-keys"
-                   ) -> dict[str, Any]:
-    """One gateway config serving every service of *services* in *namespace*."""
+def gateway_config(services: Sequence[LLMService], namespace: str, keys_dir: str = "/etc/kubellm/api-keys",
+                   canaries: Canaries | None = None) -> dict[str, Any]:
+    """One gateway config serving every service of *services* in *namespace*; canary
+    weights from *canaries* when given (a service it does not list has no canary), else
+    from the specs."""
     models: list[dict[str, Any]] = []
     profiles: dict[str, Any] = {}
     keyed = [s for s in services if s.spec.security.api_keys is not None]
@@ -76,7 +105,8 @@ def gateway_config(services: Sequence[LLMService], namespace: str, keys_dir: str
         name, profile = routing_profile(svc, f"{svc.metadata.name}-routing")
         if profile is not None:
             profiles[name] = profile
-        models += _models(svc, name, keys_dir)
+        route = spec_canary(svc) if canaries is None else canaries.get(svc.metadata.name)
+        models += _models(svc, name, route)
     config: dict[str, Any] = {
         "models": models, "profiles": profiles,
         "kubernetes": {"namespace": namespace, "labelSelector": "kubellm.dev/component=engine",
@@ -98,19 +128,20 @@ GATEWAY_CONFIG_KEY = "gateway.yaml"
 DEFAULT_NAMESPACE = "default"
 
 
-def gateway_configmaps(services: Sequence[LLMService]) -> list[dict[str, Any]]:
+def gateway_configmaps(services: Sequence[LLMService], canaries: Canaries | None = None) -> list[dict[str, Any]]:
     """One ConfigMap per namespace holding the gateway config of that namespace's services,
     mounted at ``/etc/kubellm/gateway`` for ``kubellm gateway --config
     /etc/kubellm/gateway/gateway.yaml`` (which reloads it when the ConfigMap changes)."""
     by_namespace: dict[str, list[LLMService]] = {}
     for svc in services:
         by_namespace.setdefault(svc.metadata.namespace or DEFAULT_NAMESPACE, []).append(svc)
-    return [_configmap(namespace, members) for namespace, members in sorted(by_namespace.items())]
+    return [gateway_configmap(namespace, members, canaries) for namespace, members in sorted(by_namespace.items())]
 
 
-def _configmap(namespace: str, services: list[LLMService]) -> dict[str, Any]:
+def gateway_configmap(namespace: str, services: Sequence[LLMService], canaries: Canaries | None = None) -> dict[str, Any]:
+    """The ConfigMap of one namespace's gateway (ConfigError for services it cannot route)."""
     _check_unique_models(namespace, services)
-    config = gateway_config(sorted(services, key=lambda s: s.metadata.name), namespace)
+    config = gateway_config(sorted(services, key=lambda s: s.metadata.name), namespace, canaries=canaries)
     return {
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": GATEWAY_CONFIGMAP, "namespace": namespace,
@@ -120,7 +151,7 @@ def _configmap(namespace: str, services: list[LLMService]) -> dict[str, Any]:
     }
 
 
-def _check_unique_models(namespace: str, services: list[LLMService]) -> None:
+def _check_unique_models(namespace: str, services: Sequence[LLMService]) -> None:
     seen: dict[str, str] = {}
     for svc in services:
         served = svc.spec.model.served_name

@@ -180,6 +180,11 @@ def _status_text(name: str, generation: object, state: dict[str, Any]) -> str:
     ]
     for role, counts in (state.get("roles") or {}).items():
         lines.append(f"  role {role}: {counts.get('ready', 0)}/{counts.get('desired', 0)} ready")
+    canary = state.get("canary")
+    if isinstance(canary, dict):
+        steps = canary.get("steps") or []
+        lines.append(f"  canary {canary.get('uri')}: {canary.get('weight', 0)}% of requests, {canary.get('phase')}"
+                     + (f" (step {int(canary.get('step', 0)) + 1}/{len(steps)})" if steps else ""))
     for c in state.get("conditions") or []:
         lines.append(f"  {c.get('type')}={c.get('status')} {c.get('reason')}: {c.get('message')}")
     return "\n".join(lines)

@@ -14,7 +14,7 @@ import kopf
 from kubellm.operator.kinds import MANAGED_KINDS
 from kubellm.operator.kube import EventSink, Kube
 from kubellm.operator.ownership import RETAINED_ANNOTATION, selector
-from kubellm.operator.reconcile import Reconciler
+from kubellm.operator.reconcile import Reconciler, peer
 from kubellm.operator.settings import OperatorSettings
 from kubellm.spec.schema import GROUP, PLURAL, VERSION
 
@@ -71,8 +71,19 @@ def build_registry(reconciler: Reconciler, settings: OperatorSettings) -> kopf.O
             return kopf.login_with_kubeconfig(**kwargs)
         return kopf.login_with_kubeconfig(**kwargs) or kopf.login_with_service_account(**kwargs)
 
-    async def reconcile(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-        outcome = await reconciler.reconcile(dict(body), event_sink(body))
+    # Every LLMService by namespace, kept by kopf from its watch: the gateway config of a
+    # namespace needs its peers, and listing them each pass would cost O(services²).
+    @kopf.index(GROUP, VERSION, PLURAL, registry=registry, id="llmservices_by_namespace")
+    def llmservices_by_namespace(body: kopf.Body, namespace: str | None, **_: Any) -> dict[str | None, dict[str, Any]]:
+        return {namespace: peer(dict(body))}
+
+    def peers_of(namespace: str | None, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+        index: kopf.Index[str | None, dict[str, Any]] = kwargs["llmservices_by_namespace"]  # injected by kopf
+        return list(index.get(namespace, []))
+
+    async def reconcile(body: kopf.Body, patch: kopf.Patch, namespace: str | None, **kwargs: Any) -> None:
+        peers = peers_of(namespace, kwargs)
+        outcome = await reconciler.reconcile(dict(body), event_sink(body), peers)
         old = dict(body.get("status") or {})
         patch.status.update(status_patch(old, outcome.status))
 
@@ -84,8 +95,13 @@ def build_registry(reconciler: Reconciler, settings: OperatorSettings) -> kopf.O
     )
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, id="finalize")
-    async def on_delete(body: kopf.Body, **_: Any) -> None:
+    async def on_delete(body: kopf.Body, namespace: str | None, **kwargs: Any) -> None:
         await finalize(reconciler.kube, dict(body), event_sink(body))
+        if reconciler.gateway is not None and namespace:
+            name = body["metadata"]["name"]
+            reconciler.gateway.forget(namespace, name)
+            others = [p for p in peers_of(namespace, kwargs) if p["metadata"]["name"] != name]
+            await reconciler.gateway.publish(namespace, others)
 
     return registry
 

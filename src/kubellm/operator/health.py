@@ -35,10 +35,12 @@ class RoleState:
     updated: int
     current: bool
     """The workload controller has seen the latest spec (observedGeneration)."""
+    stale: int = 0
+    """Pods of an older template still running (ready old pods can hide unready new ones)."""
 
     @property
     def settled(self) -> bool:
-        return self.current and self.ready >= self.desired and self.updated >= self.desired
+        return self.current and self.ready >= self.desired and self.updated >= self.desired and self.stale == 0
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,8 @@ def role_state(obj: dict[str, Any]) -> RoleState:
     current = int(status.get("observedGeneration", 0)) >= int(meta.get("generation", 1))
     ready = int(status.get("readyReplicas", 0) or 0)
     updated = int(status.get("updatedReplicas", status.get("replicas", 0)) or 0)
-    return RoleState(role, desired, ready, updated, current)
+    stale = max(0, int(status.get("replicas", 0) or 0) - updated)
+    return RoleState(role, desired, ready, updated, current, stale)
 
 
 def _condition(kind: str, ok: bool, reason: str, message: str) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from kubellm.operator.errors import (
     ImmutableFieldError,
@@ -18,12 +18,16 @@ from kubellm.operator.errors import (
     RenderFailedError,
     UnmanagedKindError,
 )
-from kubellm.operator.health import Observation, Problem, cache_state, judge
+from kubellm.operator.canary import decide
+from kubellm.operator.health import Observation, Problem, RoleState, cache_state, judge, role_state
 from kubellm.operator.kinds import MANAGED_KINDS, REPLICA_KINDS, ManagedKind, kind_of
 from kubellm.operator.kube import EventSink, Kube
 from kubellm.operator.ownership import FIELD_MANAGER, identity, selector, stamp
 from kubellm.operator.plan import Plan, make_plan
 from kubellm.spec import LLMService, SpecError, parse_spec
+
+if TYPE_CHECKING:  # the publisher imports spec_document from here
+    from kubellm.operator.gatewayconfig import GatewayConfigPublisher
 
 Renderer = Callable[[LLMService, str], list[dict[str, Any]]]
 Clock = Callable[[], dt.datetime]
@@ -38,6 +42,19 @@ def spec_document(body: dict[str, Any]) -> dict[str, Any]:
     meta = body.get("metadata", {})
     kept = {k: meta[k] for k in ("name", "namespace", "labels") if k in meta}
     return {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"), "metadata": kept, "spec": body.get("spec")}
+
+
+def peer(body: dict[str, Any]) -> dict[str, Any]:
+    """What the gateway publisher keeps of a live LLMService (kopf's index holds these)."""
+    meta = body["metadata"]
+    kept = {k: meta[k] for k in ("name", "namespace", "uid", "labels", "deletionTimestamp") if meta.get(k) is not None}
+    status = body.get("status") or {}
+    return {"apiVersion": body["apiVersion"], "kind": body["kind"], "metadata": kept,
+            "spec": dict(body.get("spec") or {}), "status": {"canary": status.get("canary")}}
+
+
+def roles_of(observation: Observation) -> dict[str, RoleState]:
+    return {state.name: state for state in map(role_state, observation.workloads)}
 
 
 def service_url(objects: Iterable[dict[str, Any]], namespace: str) -> str | None:
@@ -66,34 +83,49 @@ class Reconciler:
     field_manager: str = FIELD_MANAGER
     owned: bool = True
     """Set owner references (False for `kubellm apply`, which has no LLMService object)."""
+    gateway: GatewayConfigPublisher | None = None
+    """Keeps each namespace's gateway ConfigMap current (the operator's; not `kubellm apply`)."""
 
-    async def reconcile(self, body: dict[str, Any], events: EventSink) -> Outcome:
+    async def reconcile(self, body: dict[str, Any], events: EventSink, peers: Iterable[dict[str, Any]] = ()) -> Outcome:
+        """One pass over *body*; *peers* are the namespace's live LLMServices (for the
+        gateway config, when this reconciler keeps one)."""
         meta = body["metadata"]
         name, namespace = meta["name"], meta.get("namespace") or self.kube.namespace
         generation = int(meta.get("generation", 1))
         previous = body.get("status") or {}
         try:
-            plan, notes = await self.plan(body, name, namespace)
+            service = parse_spec(spec_document(body))
+            plan, notes = await self.plan(body, name, namespace, service)
         except (SpecError, MissingApiError, UnmanagedKindError, RenderFailedError) as exc:
             return self._refused(exc, generation, previous, events)
         problems: list[Problem] = []
-        applied = await self._converge(plan, previous, problems, events)
+        fully = await self._converge(plan, previous, problems, events) and not problems
+        cache_clean = not problems  # a gateway config problem below does not undo the cache phase
+        observation = await self.observe(plan, namespace, generation, (), tuple(notes))
+        canary = decide(service, previous.get("canary"), roles_of(observation), fully, self.clock())
+        if canary.event is not None:
+            events(canary.event.type, canary.event.reason, canary.event.message)
         pruned: list[str] = []
-        if applied and not problems and previous.get("appliedDigest") != plan.digest:
+        retired = (previous.get("canary") or {}).get("phase") == "Promoting" and not canary.retiring
+        if fully and not canary.retiring and (previous.get("appliedDigest") != plan.digest or retired):
             pruned = await self.prune(name, namespace, {identity(o) for o in plan.objects}, events)
-        observation = await self.observe(plan, namespace, generation, tuple(problems), tuple(notes))
-        status = judge(observation, previous.get("conditions") or [], self.clock())
+        if self.gateway is not None:
+            problem = await self.gateway.publish(namespace, peers, peer(body), canary.route)
+            problems += [problem] if problem is not None else []
+        status = judge(replace(observation, problems=tuple(problems)), previous.get("conditions") or [], self.clock())
+        if canary.state is not None:
+            status["canary"] = canary.state
         warning = new_degradation(previous, status)
         if warning is not None:
             events("Warning", *warning)
-        fully = applied and not problems
         status["appliedDigest"] = plan.digest if fully else previous.get("appliedDigest")
-        status["cacheAppliedDigest"] = plan.cache_digest if not problems else previous.get("cacheAppliedDigest")
+        status["cacheAppliedDigest"] = plan.cache_digest if cache_clean else previous.get("cacheAppliedDigest")
         return Outcome(status, fully, pruned)
 
     # -- planning ---------------------------------------------------------------------------
-    async def plan(self, body: dict[str, Any], name: str, namespace: str) -> tuple[Plan, list[str]]:
-        service = parse_spec(spec_document(body))
+    async def plan(self, body: dict[str, Any], name: str, namespace: str, service: LLMService | None = None
+                   ) -> tuple[Plan, list[str]]:
+        service = service or parse_spec(spec_document(body))
         major, minor = await self.kube.server_version()
         try:
             rendered = self.render(service, f"{major}.{minor}")
@@ -129,8 +161,9 @@ class Reconciler:
         warning = new_degradation(previous, status)
         if warning is not None:
             events("Warning", *warning)
-        status["appliedDigest"] = previous.get("appliedDigest")
-        status["cacheAppliedDigest"] = previous.get("cacheAppliedDigest")
+        for kept in ("appliedDigest", "cacheAppliedDigest", "canary"):
+            if previous.get(kept) is not None:
+                status[kept] = previous[kept]
         return Outcome(status)
 
     # -- applying ---------------------------------------------------------------------------

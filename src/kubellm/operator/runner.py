@@ -14,6 +14,7 @@ import logging
 
 import kopf
 
+from kubellm.operator.gatewayconfig import GatewayConfigPublisher
 from kubellm.operator.handlers import build_registry, kopf_settings
 from kubellm.operator.kube import Kube
 from kubellm.operator.lease import LeaderElector
@@ -41,7 +42,7 @@ async def run_operator(settings: OperatorSettings, render: Renderer, stop: async
                 return
             log.info("leading as %s", settings.identity)
             holder = asyncio.create_task(elector.hold(stop))
-        reconciler = Reconciler(kube, render)
+        reconciler = Reconciler(kube, render, gateway=GatewayConfigPublisher(kube))
         try:
             await kopf.operator(
                 registry=build_registry(reconciler, settings),

@@ -22,9 +22,9 @@ class Canary(SpecModel):
     weight: Percent = 10
     """Percent of traffic sent to the canary."""
     steps: tuple[Percent, ...] = ()
-    """Argo Rollouts weight steps (strategy argoCanary); default: [weight, 50, 100]."""
+    """Weight steps: Argo Rollouts' (argoCanary; default [weight, 50, 100]) or the operator's (gatewayCanary; default [weight], each step once the canary is ready)."""
     pause_seconds: Annotated[int, Field(ge=0)] = 600
-    """Argo Rollouts pause between steps."""
+    """Seconds at each step before the next (Argo Rollouts, or the operator for gatewayCanary)."""
 
 
 class Rollout(SpecModel):

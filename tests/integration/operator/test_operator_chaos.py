@@ -16,6 +16,7 @@ import httpx
 import pytest
 import yaml
 
+from kubellm.gateway.fromspec import GATEWAY_CONFIGMAP, gateway_configmap
 from kubellm.operator.kinds import MANAGED_KINDS
 from kubellm.operator.testing import ControlPlane, OperatorProcess, kubellm, wait_for
 from kubellm.render import render
@@ -41,7 +42,7 @@ def expected_objects(specs: dict[str, dict[str, Any]], ns: str) -> set[tuple[str
         for obj in render(parse_spec(body), "1.34"):
             if obj["apiVersion"].split("/")[0] not in ADDON_GROUPS:
                 found.add((obj["kind"], obj["metadata"]["name"]))
-    return found
+    return found | {("ConfigMap", GATEWAY_CONFIGMAP)}  # the operator's gateway config of the namespace
 
 
 def live_objects(client: httpx.Client, ns: str) -> list[dict[str, Any]]:
@@ -133,8 +134,14 @@ def test_sigkill_during_reconciliation_ten_times_converges_without_orphans(
             uids = {i["metadata"]["uid"] for i in client.get(f"{API}/namespaces/{namespace}/llmservices").json()["items"]}
             for obj in live_objects(client, namespace):
                 owners = obj["metadata"].get("ownerReferences") or []
-                if obj["kind"] != "StorageClass":
+                if obj["metadata"]["name"] == GATEWAY_CONFIGMAP:  # one per namespace, owned by all its services
+                    assert sorted(o["uid"] for o in owners if not o.get("controller")) == sorted(uids), obj["metadata"]
+                elif obj["kind"] != "StorageClass":
                     assert [o["uid"] for o in owners if o.get("controller")] and owners[0]["uid"] in uids, obj["metadata"]
+            # ...and the gateway config is that of the live services, however the kills fell
+            live_config = client.get(f"/api/v1/namespaces/{namespace}/configmaps/{GATEWAY_CONFIGMAP}").json()["data"]
+            services = [parse_spec({**b, "metadata": {**b["metadata"], "namespace": namespace}}) for b in specs.values()]
+            assert live_config == gateway_configmap(namespace, services)["data"]
             jobs = client.get(f"/apis/batch/v1/namespaces/{namespace}/jobs").json()["items"]
             assert len(jobs) == 1, [j["metadata"]["name"] for j in jobs]
         finally:

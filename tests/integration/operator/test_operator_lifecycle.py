@@ -140,10 +140,14 @@ def test_delete_removes_everything_it_created(control_plane: ControlPlane, opera
     with control_plane.http() as client:
         wait_for(lambda: settled(client, namespace, name), 90, f"{name} Available\n{operator.tail()}")
         assert len(owned(client, namespace, name)) >= 6
+        assert client.get(f"/api/v1/namespaces/{namespace}/configmaps/kubellm-gateway").status_code == 200
         out = kubellm(control_plane, "delete", name, "-n", namespace, "--timeout=60")
         assert f"LLMService/{name}" in out.stdout
         assert owned(client, namespace, name) == []
         assert client.get(f"{API}/namespaces/{namespace}/llmservices/{name}").status_code == 404
+        # the namespace's gateway config went with its last service
+        wait_for(lambda: client.get(f"/api/v1/namespaces/{namespace}/configmaps/kubellm-gateway").status_code == 404, 30,
+                 "the gateway ConfigMap gone")
         wait_for(lambda: not items(client, f"/api/v1/namespaces/{namespace}/pods"), 60, "pods gone")
 
 

@@ -11,7 +11,7 @@ import yaml
 
 from kubellm.gateway.config import parse_config
 from kubellm.gateway.errors import ConfigError
-from kubellm.gateway.fromspec import GATEWAY_CONFIG_KEY, GATEWAY_CONFIGMAP, gateway_configmaps
+from kubellm.gateway.fromspec import GATEWAY_CONFIG_KEY, GATEWAY_CONFIGMAP, CanaryRoute, gateway_configmaps
 from kubellm.spec import LLMService, load_spec
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
@@ -57,3 +57,21 @@ def test_the_same_services_in_any_order_give_the_same_configmap() -> None:
 def test_two_services_serving_one_model_name_in_a_namespace_are_refused() -> None:
     with pytest.raises(ConfigError, match="both serve model 'tiny-chat'.*servedName"):
         gateway_configmaps([_example("quickstart"), _example("hf-autoscale", "llm", served="tiny-chat")])
+
+
+def _split(configmap: dict[str, object], service: LLMService) -> tuple[list[tuple[str, float]], set[str]]:
+    config = parse_config(yaml.safe_load(configmap["data"][GATEWAY_CONFIG_KEY]))  # type: ignore[index]
+    main = next(m for m in config.models if m.name == service.spec.model.served_name)
+    return [(c.model, c.weight) for c in main.canary], {m.name for m in config.models}
+
+
+def test_live_canary_weights_replace_the_specs() -> None:
+    """The operator passes the weight it stepped to: 0 keeps the pool but sends it nothing."""
+    svc = _example("canary-gateway")
+    pool = f"{svc.spec.model.served_name}-canary"
+    [stepped] = gateway_configmaps([svc], {svc.metadata.name: CanaryRoute(50, svc.spec.model.served_name)})
+    assert _split(stepped, svc) == ([(pool, 50.0)], {svc.spec.model.served_name, pool})
+    [waiting] = gateway_configmaps([svc], {svc.metadata.name: CanaryRoute(0, svc.spec.model.served_name)})
+    assert _split(waiting, svc) == ([], {svc.spec.model.served_name, pool})
+    [none] = gateway_configmaps([svc], {})
+    assert _split(none, svc) == ([], {svc.spec.model.served_name})

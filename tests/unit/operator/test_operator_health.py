@@ -141,3 +141,12 @@ def test_a_new_degraded_reason_is_one_warning_and_a_lasting_one_no_more() -> Non
                                                     next(c["message"] for c in apply_failed["conditions"]
                                                          if c["type"] == "Degraded"))
     assert new_degradation(healthy, healthy) is None
+
+
+def test_an_old_ready_pod_does_not_make_an_unready_new_one_settled() -> None:
+    """Surge rollout: the new pod exists (updated 1) but only the old one is ready (ready 1)."""
+    surging = deployment("chat", 1, 1, updated=1)
+    surging["status"]["replicas"] = 2
+    assert not role_state(surging).settled and role_state(surging).stale == 1
+    surging["status"]["replicas"] = 1
+    assert role_state(surging).settled
