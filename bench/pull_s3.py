@@ -49,8 +49,9 @@ MEASURE = """
 import json, resource, subprocess, sys, time
 t = time.perf_counter()
 code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
-print(json.dumps({"seconds": time.perf_counter() - t, "rc": code,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"seconds": time.perf_counter() - t, "rc": code, "peak_rss_mb": usage.ru_maxrss / 1024,
+                  "cpu_s": usage.ru_utime + usage.ru_stime}))
 """
 
 
@@ -110,11 +111,22 @@ def upload_model(url: str, staging: Path, gib: float, shards: int) -> int:
     return total
 
 
-def measure(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(cmd: list[str], env: dict[str, str], server: int | None = None) -> dict[str, float]:
+    """Wall time, peak RSS and CPU seconds of *cmd*, and the CPU seconds the *server* process
+    spent meanwhile (on two shared cores the two compete: CPU per GB tells who costs what)."""
+    before = cpu_seconds(server) if server else 0.0
     out = subprocess.run([sys.executable, "-c", MEASURE, *cmd], env=env, capture_output=True, text=True, check=True)
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     if result["rc"] != 0:
         sys.exit(f"{cmd[0]} failed (rc {result['rc']})")
+    if server:
+        result["server_cpu_s"] = cpu_seconds(server) - before
     return result
 
 
@@ -161,7 +173,7 @@ def main() -> None:
             dest = Path(cmd[-1] if name != "kubellm pull" else work / "d-kubellm")
             if name == "boto3 single stream":
                 dest.mkdir()
-            results[name] = measure(cmd, env)
+            results[name] = measure(cmd, env, minio.pid)
             results[name]["fsync_after_s"] = fsync_tree(dest)
             got = dir_bytes(dest)
             if got != total:
@@ -181,11 +193,15 @@ def report(results: dict[str, dict[str, float]], total: int, args: argparse.Name
     durable = min(r["seconds"] + r["fsync_after_s"] for n, r in results.items() if n != "kubellm pull")
     print(f"\nmodel: {total / 1e9:.2f} GB in {args.shards} safetensors shards + 2 small files; MinIO on loopback; {os.cpu_count()} CPUs")
     print("'on disk' adds the time to fsync the tool's files afterwards (kubellm fsyncs before it exits)")
-    print(f"{'tool':<24}{'seconds':>9}{'MB/s':>7}{'vs best':>9}{'on disk s':>11}{'vs best':>9}{'peak RSS MB':>13}")
+    print("CPU s/GB: CPU seconds per GB moved, of the tool itself and of MinIO during its run")
+    print(f"{'tool':<24}{'seconds':>9}{'MB/s':>7}{'vs best':>9}{'on disk s':>11}{'vs best':>9}{'peak RSS MB':>13}"
+          f"{'tool CPU s/GB':>15}{'MinIO CPU s/GB':>16}")
+    gb = total / 1e9
     for name, r in results.items():
         on_disk = r["seconds"] + r["fsync_after_s"]
         print(f"{name:<24}{r['seconds']:>9.1f}{total / r['seconds'] / 1e6:>7.0f}{baseline / r['seconds']:>8.2f}x"
-              f"{on_disk:>11.1f}{durable / on_disk:>8.2f}x{r['peak_rss_mb']:>13.0f}")
+              f"{on_disk:>11.1f}{durable / on_disk:>8.2f}x{r['peak_rss_mb']:>13.0f}"
+              f"{r['cpu_s'] / gb:>15.2f}{r.get('server_cpu_s', 0.0) / gb:>16.2f}")
     print(json.dumps({"total_bytes": total, "results": results, "kubellm_speedup_vs_fastest_baseline": baseline / results["kubellm pull"]["seconds"]}))
 
 

@@ -7,6 +7,8 @@ Each component owns its commands in ``kubellm/<component>/cli.py`` and exposes
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Sequence
 
 import typer
 
@@ -31,8 +33,21 @@ _COMPONENTS = (
 )
 
 
-def _register_components() -> None:
-    for component in _COMPONENTS:
+# The component each top-level command belongs to, so that `kubellm pull ...` imports the pull
+# component alone: 0.4 s of imports instead of 1.0 s for all of them, on every loader Job
+# start. tests/unit/cli/test_cli_commands.py checks this table against what the components
+# register; any other argument (--help, a typo) registers every component.
+COMMANDS = {
+    "validate": "spec", "schema": "spec", "render": "render",
+    "operator": "operator", "install": "operator", "apply": "operator", "status": "operator",
+    "delete": "operator", "doctor": "operator", "pull": "pull", "sim": "sim", "gateway": "gateway",
+    "bench": "bench", "check": "bench", "up": "local",
+}
+
+
+def _register_components(argv: Sequence[str]) -> None:
+    wanted = COMMANDS.get(argv[0]) if argv else None
+    for component in _COMPONENTS if wanted is None else (wanted,):
         module = importlib.import_module(f"kubellm.{component}.cli")
         module.register(app)
 
@@ -50,10 +65,8 @@ def version() -> None:
     typer.echo(__version__)
 
 
-_register_components()
-
-
 def main() -> None:
+    _register_components(sys.argv[1:])
     app()
 
 

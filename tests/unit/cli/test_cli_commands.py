@@ -1,0 +1,33 @@
+"""The composition root's command table: `kubellm CMD` imports only CMD's component, so the
+table must name exactly the commands each component registers."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import typer
+from typer.main import get_command
+
+from kubellm.cli.main import _COMPONENTS, COMMANDS
+
+
+def registered(component: str) -> set[str]:
+    app = typer.Typer()
+    importlib.import_module(f"kubellm.{component}.cli").register(app)
+    app.callback()(lambda: None)
+    return set(get_command(app).commands)  # type: ignore[attr-defined]
+
+
+def test_the_table_names_every_command_of_every_component_and_no_other() -> None:
+    real = {command: component for component in _COMPONENTS for command in registered(component)}
+    assert COMMANDS == real
+
+
+def test_a_command_imports_its_component_alone() -> None:
+    code = ("import sys; sys.argv = ['kubellm', 'pull', '--help']\nfrom kubellm.cli.main import main\ntry: main()\n"
+            "except SystemExit: pass\nprint(sorted(m for m in sys.modules if m.endswith('.cli') and m.count('.') == 2))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "['kubellm.pull.cli']"
+    assert "Download a model into DEST" in out
