@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kubellm.pull.errors import IntegrityError, PullInputError
-from kubellm.pull.fsio import write_atomic
+from kubellm.pull.fsio import hash_region, write_atomic
 
 MANIFEST_NAME = ".kubellm-manifest.json"
-_HASH_BLOCK = 8 * 1024 * 1024
 
 
 class ManifestEntry(BaseModel):
@@ -53,8 +53,7 @@ def read_manifest(directory: Path) -> Manifest | None:
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb", buffering=0) as handle:
-        while block := handle.read(_HASH_BLOCK):
-            digest.update(block)
+        hash_region(digest, handle.fileno(), 0, os.fstat(handle.fileno()).st_size)
     return digest.hexdigest()
 
 

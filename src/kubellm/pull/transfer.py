@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import itertools
 import os
 import threading
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from typing import Any
 
 from kubellm.pull.clock import Backoff, Clock
 from kubellm.pull.errors import DiskSpaceError, IntegrityError, PullError, TransferError
+from kubellm.pull.fsio import hash_region
 from kubellm.pull.manifest import sha256_file
 from kubellm.pull.options import TransferOptions
 from kubellm.pull.progress import Progress
@@ -29,8 +31,6 @@ from kubellm.pull.safety import check_safetensors_file
 from kubellm.pull.source import RemoteFile, SourceDriver
 from kubellm.pull.state import StateStore
 
-
-_HASH_BLOCK = 4 * 1024 * 1024
 
 
 class Cancelled(Exception):
@@ -74,7 +74,6 @@ class TransferEngine:
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._unrecorded: list[tuple[FileJob, int]] = []
-        self._hash_buffer = memoryview(bytearray(_HASH_BLOCK))  # reused: the hasher is one thread
         self._record_lock = threading.Lock()  # one checkpoint at a time
         self.bytes_received = 0
         """Bytes read from the source by this run, failed attempts included."""
@@ -90,10 +89,10 @@ class TransferEngine:
         try:
             with ThreadPoolExecutor(self._opts.streams, "pull") as pool, ThreadPoolExecutor(1, "verify") as hasher:
                 futures: list[Future[None]] = []
-                for job in (j for j in jobs if not j.verified):
-                    if job.left == 0:
-                        futures.append(hasher.submit(self._finish_file, job, check))
-                    futures += [pool.submit(self._range_task, job, i, hasher, futures, check) for i in job.pending]
+                todo = [j for j in jobs if not j.verified]
+                futures += [hasher.submit(self._finish_file, job, check) for job in todo if job.left == 0]
+                for job, index in _interleaved(todo):
+                    futures.append(pool.submit(self._range_task, job, index, hasher, futures, check))
                 try:
                     self._wait(futures)
                 except BaseException:  # SIGTERM (SystemExit) or Ctrl-C: stop the streams promptly
@@ -200,12 +199,9 @@ class TransferEngine:
                 if job.cursor not in job.landed:
                     return
                 start, end = job.ranges[job.cursor]
-            for offset in range(start, end, _HASH_BLOCK):
-                view = self._hash_buffer[: min(_HASH_BLOCK, end - offset)]
-                n = os.preadv(job.fd, [view], offset)
-                if n != len(view):
-                    raise IntegrityError(f"{job.file.path}: short read while hashing at offset {offset}")
-                job.digest.update(view)
+            if os.fstat(job.fd).st_size < end:
+                raise IntegrityError(f"{job.file.path}: the file shrank while hashing (below {end} bytes)")
+            hash_region(job.digest, job.fd, start, end)
             job.cursor += 1
 
     def _finish_file(self, job: FileJob, check: Callable[[FileJob], None]) -> None:
@@ -234,6 +230,14 @@ class TransferEngine:
             raise
         self._store.mark_file_verified(file.path, digest)
         self._progress.event("file_done", file=file.path, size=file.size, sha256=digest)
+
+
+def _interleaved(jobs: list[FileJob]) -> list[tuple[FileJob, int]]:
+    """Pending ranges, one file after another in turn (a0 b0 c0 a1 b1 ...): concurrent streams
+    then mostly write different files. Writers of one file queue on its inode lock, which
+    perf showed as 7% of the pull's CPU spent spinning when all streams shared a file."""
+    queues = [[(job, i) for i in job.pending] for job in jobs]
+    return [item for turn in itertools.zip_longest(*queues) for item in turn if item is not None]
 
 
 def _open_target(job: FileJob) -> None:
