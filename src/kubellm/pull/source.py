@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from kubellm.pull.checksums import Crc
+
 
 @dataclass(frozen=True)
 class RemoteFile:
@@ -27,6 +29,8 @@ class RemoteFile:
     """Driver-private address of the bytes (object key, blob digest, URL)."""
     archive: bool = False
     """A tar or zip to be unpacked safely once verified (https sources)."""
+    crc: Crc | None = None
+    """A whole-file CRC the source vouches for (S3 full-object CRC32/CRC32C, GCS crc32c)."""
 
 
 @dataclass(frozen=True)

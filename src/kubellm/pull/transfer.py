@@ -24,7 +24,7 @@ from typing import Any
 from kubellm.pull.clock import Backoff, Clock
 from kubellm.pull.errors import DiskSpaceError, IntegrityError, PullError, TransferError
 from kubellm.pull.fsio import hash_region
-from kubellm.pull.manifest import sha256_file
+from kubellm.pull.checksums import Crc, RunningCrc
 from kubellm.pull.options import TransferOptions
 from kubellm.pull.progress import Progress
 from kubellm.pull.safety import check_safetensors_file
@@ -52,10 +52,18 @@ class FileJob:
     cursor: int = field(init=False, default=0)
     """Ranges [0, cursor) are already fed to `digest`, in order."""
     digest: Any = field(init=False, default_factory=hashlib.sha256)
+    crc: RunningCrc | None = field(init=False, default=None)
+    """Fed beside `digest` when the source vouches for a CRC of the file."""
 
     def __post_init__(self) -> None:
         self.left = len(self.pending)
         self.landed = set(range(len(self.ranges))) - set(self.pending)
+        if self.file.crc is not None:
+            self.crc = RunningCrc(self.file.crc.algorithm)
+
+    @property
+    def digests(self) -> list[Any]:
+        return [self.digest] if self.crc is None else [self.digest, self.crc]
 
 
 class TransferEngine:
@@ -201,7 +209,7 @@ class TransferEngine:
                 start, end = job.ranges[job.cursor]
             if os.fstat(job.fd).st_size < end:
                 raise IntegrityError(f"{job.file.path}: the file shrank while hashing (below {end} bytes)")
-            hash_region(job.digest, job.fd, start, end)
+            hash_region(job.digests, job.fd, start, end)
             job.cursor += 1
 
     def _finish_file(self, job: FileJob, check: Callable[[FileJob], None]) -> None:
@@ -216,12 +224,16 @@ class TransferEngine:
         """Hash the finished file and check it; a bad file is dropped so a re-run fetches it anew."""
         file = job.file
         try:
-            digest = job.digest.hexdigest() if job.cursor == len(job.ranges) else sha256_file(job.target)
+            if job.cursor != len(job.ranges):  # the in-order pass did not finish: hash it all again
+                job.digest, job.crc = hashlib.sha256(), RunningCrc(file.crc.algorithm) if file.crc else None
+                hash_region(job.digests, job.fd, 0, file.size)
+            digest = job.digest.hexdigest()
             if file.sha256 is not None and digest != file.sha256:
                 raise IntegrityError(
-                    f"{file.path}: sha256 {digest} does not match the source's {file.sha256}",
-                    "the bytes were altered in transit or at the source; the file was discarded",
-                )
+                    f"{file.path}: sha256 {digest} does not match the source's {file.sha256}", _ALTERED)
+            if file.crc is not None and job.crc is not None and job.crc.value != file.crc.value:
+                got = Crc(file.crc.algorithm, job.crc.value)
+                raise IntegrityError(f"{file.path}: {got} does not match the source's {file.crc}", _ALTERED)
             if file.path.endswith(".safetensors"):
                 check_safetensors_file(job.target, file.path)
         except PullError:
@@ -230,6 +242,9 @@ class TransferEngine:
             raise
         self._store.mark_file_verified(file.path, digest)
         self._progress.event("file_done", file=file.path, size=file.size, sha256=digest)
+
+
+_ALTERED = "the bytes were altered in transit or at the source; the file was discarded"
 
 
 def _interleaved(jobs: list[FileJob]) -> list[tuple[FileJob, int]]:

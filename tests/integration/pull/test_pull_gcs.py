@@ -8,29 +8,60 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pull_testkit import free_port, safetensors_bytes, stop, wait_http
 
 from kubellm.pull import PullOptions, SourceSettings, TransferOptions, pull
-from kubellm.pull.errors import NotFoundError
+from kubellm.pull.errors import IntegrityError, NotFoundError
 
 FAST = TransferOptions(streams=2, range_size=256 * 1024, retries=1, backoff_initial_s=0.01, stall_timeout_s=10)
 
 
 @pytest.fixture(scope="module")
-def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def gcs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """(URL, storage root) of the emulator; objects are files under the root (to tamper with)."""
     exe = shutil.which("gcp-storage-emulator") or str(Path(sys.executable).parent / "gcp-storage-emulator")
     if not Path(exe).exists():
         pytest.skip("gcp-storage-emulator is not installed (pip install -e '.[test]')")
-    port = free_port()
-    cmd = [exe, "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path_factory.mktemp("gcs"))
+    port, root = free_port(), tmp_path_factory.mktemp("gcs")
+    cmd = [exe, "--data-dir", str(root), "start", "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root)
     try:
         wait_http(f"http://127.0.0.1:{port}/storage/v1/b", ok=(200, 400, 404))
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", root
     finally:
         stop(proc)
+
+
+@pytest.fixture
+def gcs(gcs_server: tuple[str, Path]) -> str:
+    return gcs_server[0]
+
+
+def _bucket(gcs: str, monkeypatch: pytest.MonkeyPatch, name: str) -> Any:
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs)
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    client = storage.Client(project="test", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
+    return client.create_bucket(name)
+
+
+def test_the_objects_crc32c_is_checked(gcs_server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every GCS object has a crc32c: bytes changed at rest after the upload are refused."""
+    url, root = gcs_server
+    bucket = _bucket(url, monkeypatch, "crc-models")
+    weights = safetensors_bytes(120_000)
+    bucket.blob("m/model.safetensors").upload_from_string(weights)
+    settings = SourceSettings(gcs_endpoint=url)
+    pull("gs://crc-models/m", tmp_path / "good", PullOptions(transfer=FAST), settings)
+    (stored,) = [p for p in root.rglob("*") if p.is_file() and p.read_bytes() == weights]
+    stored.write_bytes(weights[:-1] + bytes([weights[-1] ^ 0xFF]))
+    with pytest.raises(IntegrityError, match="crc32c .* does not match the source's crc32c"):
+        pull("gs://crc-models/m", tmp_path / "bad", PullOptions(transfer=FAST), settings)
+    assert not (tmp_path / "bad").exists()
 
 
 def test_pulls_a_bucket_prefix(gcs: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

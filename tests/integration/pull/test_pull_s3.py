@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import boto3
@@ -69,3 +70,20 @@ def test_full_object_sha256_checksum_is_used_when_the_store_has_one(aws_env: str
     (file,) = driver.list_files().files
     driver.close()
     assert file.sha256 == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+
+def test_the_full_object_crc32_the_store_keeps_is_read_and_checked(aws_env: str, bucket: str, tmp_path: Path) -> None:
+    """boto3 sends a CRC32 with every upload and moto keeps it (CRC32C would need awscrt on
+    the uploading side; that path is checked against GCS's crc32c and in the unit tests)."""
+    from kubellm.pull.drivers.s3 import S3Driver
+
+    s3 = boto3.client("s3", endpoint_url=aws_env, region_name="us-east-1")
+    weights = safetensors_bytes(300_000)
+    s3.put_object(Bucket=bucket, Key="crc/model.safetensors", Body=weights, ChecksumAlgorithm="CRC32")
+    driver = S3Driver(f"{bucket}/crc", SourceSettings(s3_endpoint_url=aws_env), FAST)
+    (file,) = driver.list_files().files
+    driver.close()
+    assert file.crc is not None and (file.crc.algorithm, file.crc.value) == ("crc32", zlib.crc32(weights))
+    pull(f"s3://{bucket}/crc", tmp_path / "m", PullOptions(transfer=FAST), SourceSettings(s3_endpoint_url=aws_env))
+    assert (tmp_path / "m/model.safetensors").read_bytes() == weights

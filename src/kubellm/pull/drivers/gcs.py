@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from kubellm.pull.checksums import Crc
 from kubellm.pull.errors import CredentialsError, NotFoundError, PullError, TransferError
 from kubellm.pull.options import SourceSettings, TransferOptions
 from kubellm.pull.source import Listing, RemoteFile
@@ -40,11 +41,11 @@ class GcsDriver:
             exact = [b for b in blobs if b.name == prefix]
             files: tuple[RemoteFile, ...]
             if exact:
-                files = (RemoteFile(prefix.rsplit("/", 1)[-1], int(exact[0].size), None, str(exact[0].generation), prefix),)
+                files = (_describe(exact[0], prefix.rsplit("/", 1)[-1]),)
             else:
                 base = prefix if not prefix or prefix.endswith("/") else prefix + "/"
                 files = tuple(
-                    RemoteFile(b.name[len(base) :], int(b.size), None, str(b.generation), b.name)
+                    _describe(b, b.name[len(base) :])
                     for b in blobs if b.name.startswith(base) and not b.name.endswith("/")
                 )  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - mapped below
@@ -67,6 +68,12 @@ class GcsDriver:
 
     def close(self) -> None:
         pass
+
+
+def _describe(blob: Any, name: str) -> RemoteFile:
+    """Every GCS object has a crc32c of its bytes (composite objects too): checked after the pull."""
+    crc = Crc.from_base64("crc32c", blob.crc32c) if getattr(blob, "crc32c", None) else None
+    return RemoteFile(name, int(blob.size), None, str(blob.generation), blob.name, crc=crc)
 
 
 def _map(exc: Exception, where: str) -> PullError:

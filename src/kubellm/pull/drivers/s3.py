@@ -18,6 +18,7 @@ from botocore.exceptions import (
     PartialCredentialsError, ReadTimeoutError, ResponseStreamingError,
 )  # fmt: skip
 
+from kubellm.pull.checksums import Crc
 from kubellm.pull.drivers.rawhttp import RangeReader
 from kubellm.pull.errors import CredentialsError, IntegrityError, NotFoundError, PullError, SourceError, StallError, TransferError
 from kubellm.pull.options import SourceSettings, TransferOptions
@@ -81,7 +82,7 @@ class S3Driver:
     def _describe(self, item: tuple[str, dict[str, Any]]) -> RemoteFile:
         name, obj = item
         head = self._s3.head_object(Bucket=self._bucket, Key=obj["Key"], ChecksumMode="ENABLED")
-        return RemoteFile(name, int(obj["Size"]), _full_sha256(head), str(obj.get("ETag", "")), obj["Key"])
+        return RemoteFile(name, int(obj["Size"]), _full_sha256(head), str(obj.get("ETag", "")), obj["Key"], crc=_full_crc(head))
 
     def read_range(self, file: RemoteFile, start: int, end: int) -> Iterator[bytes | memoryview]:
         """GET with a presigned URL on the lean reader (botocore's read() path costs more CPU per byte)."""
@@ -97,11 +98,24 @@ class S3Driver:
         self._s3.close()
 
 
-def _full_sha256(head: dict[str, Any]) -> str | None:
-    value = head.get("ChecksumSHA256")
+def _full_object(head: dict[str, Any], key: str) -> str | None:
+    value = head.get(key)
     if not value or "-" in value or head.get("ChecksumType", "FULL_OBJECT") != "FULL_OBJECT":
-        return None  # multipart uploads carry a checksum of part checksums, not of the bytes
-    return base64.b64decode(value).hex()
+        return None  # composite (multipart) checksums are of the parts' checksums, not of the bytes
+    return str(value)
+
+
+def _full_sha256(head: dict[str, Any]) -> str | None:
+    value = _full_object(head, "ChecksumSHA256")
+    return base64.b64decode(value).hex() if value else None
+
+
+def _full_crc(head: dict[str, Any]) -> Crc | None:
+    for key, algorithm in (("ChecksumCRC32C", "crc32c"), ("ChecksumCRC32", "crc32")):
+        value = _full_object(head, key)
+        if value:
+            return Crc.from_base64(algorithm, value)  # type: ignore[arg-type]
+    return None
 
 
 def _map(exc: Exception, where: str) -> PullError:
