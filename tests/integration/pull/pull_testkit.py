@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,3 +99,51 @@ def safetensors_bytes(n_floats: int) -> bytes:
     header = json.dumps({"w": {"dtype": "F32", "shape": [n_floats], "data_offsets": [0, n_floats * 4]}}).encode()
     header += b" " * (-len(header) % 8)
     return len(header).to_bytes(8, "little") + header + os.urandom(n_floats * 4)
+
+
+class StallingProxy:
+    """A TCP proxy on loopback in front of a real server that forwards the first
+    *stall_after* response bytes (all connections together) and then nothing more, holding
+    connections open: a network that stops delivering in the middle of a download (small
+    API responses before that pass untouched)."""
+
+    def __init__(self, upstream: str, stall_after: int) -> None:
+        host, _, port = upstream.removeprefix("http://").partition(":")
+        self.upstream, self._left = (host, int(port)), stall_after
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._closing = threading.Event()
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closing.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            self._sockets += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, counted: bool) -> None:
+        try:
+            while block := source.recv(65536):
+                if counted:
+                    with self._lock:
+                        allowed, self._left = min(len(block), self._left), max(0, self._left - len(block))
+                    if allowed < len(block):
+                        sink.sendall(block[:allowed])
+                        self._closing.wait()  # stall: keep the connection open, send nothing
+                        return
+                sink.sendall(block)
+        except OSError:
+            return
+
+    def close(self) -> None:
+        self._closing.set()
+        self._listener.close()
+        for sock in self._sockets:
+            sock.close()

@@ -6,15 +6,16 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pull_testkit import free_port, safetensors_bytes, stop, wait_http
+from pull_testkit import StallingProxy, free_port, safetensors_bytes, stop, wait_http
 
 from kubellm.pull import PullOptions, SourceSettings, TransferOptions, pull
-from kubellm.pull.errors import IntegrityError, NotFoundError
+from kubellm.pull.errors import IntegrityError, NotFoundError, StallError
 
 FAST = TransferOptions(streams=2, range_size=256 * 1024, retries=1, backoff_initial_s=0.01, stall_timeout_s=10)
 
@@ -79,3 +80,25 @@ def test_pulls_a_bucket_prefix(gcs: str, tmp_path: Path, monkeypatch: pytest.Mon
     assert result.files == 2 and (tmp_path / "m/model.safetensors").read_bytes() == weights
     with pytest.raises(NotFoundError, match="no objects under this prefix"):
         pull("gs://models/none", tmp_path / "n", PullOptions(transfer=FAST), settings)
+
+
+def test_a_download_that_stalls_is_given_up_on_after_the_stall_timeout(
+    gcs_server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The emulator behind a proxy that stops forwarding mid-download: the pull retries, then
+    fails with StallError after about retries x stall timeout, instead of hanging."""
+    url, _ = gcs_server
+    proxy = StallingProxy(url, stall_after=64 * 1024)
+    try:
+        # uploaded through the proxy too: the emulator's download links name the uploader's host
+        bucket = _bucket(proxy.url, monkeypatch, "stall-models")
+        bucket.blob("m/model.safetensors").upload_from_string(safetensors_bytes(100_000))
+        options = PullOptions(transfer=TransferOptions(streams=1, range_size=256 * 1024, retries=1, backoff_initial_s=0.01,
+                                                       stall_timeout_s=1))
+        started = time.monotonic()
+        with pytest.raises(StallError, match="stalled"):
+            pull("gs://stall-models/m", tmp_path / "m", options, SourceSettings(gcs_endpoint=proxy.url))
+        assert time.monotonic() - started < 15
+        assert not (tmp_path / "m").exists()
+    finally:
+        proxy.close()

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from kubellm.pull.checksums import Crc
-from kubellm.pull.errors import CredentialsError, NotFoundError, PullError, TransferError
+from kubellm.pull.errors import CredentialsError, NotFoundError, PullError, StallError, TransferError
 from kubellm.pull.options import SourceSettings, TransferOptions
 from kubellm.pull.source import Listing, RemoteFile
 
@@ -22,6 +22,9 @@ class GcsDriver:
 
         self._bucket_name, _, self._prefix = location.partition("/")
         self._chunk = options.chunk_size
+        # (connect, read) seconds: a server that sends nothing for the stall timeout is given
+        # up on; google's own retries are off so that ours (with backoff) decide.
+        self._timeout = (options.connect_timeout_s, options.stall_timeout_s)
         try:
             if settings.gcs_endpoint:
                 from google.auth.credentials import AnonymousCredentials
@@ -32,12 +35,16 @@ class GcsDriver:
         except Exception as exc:  # noqa: BLE001 - google.auth's DefaultCredentialsError and kin
             raise CredentialsError(f"gs://{location}: no Google Cloud credentials ({exc})", CRED_HINT) from exc
         self._bucket = client.bucket(self._bucket_name)
+        self._listed: dict[str, Any] = {}
+        """Blobs as listed, by name: their size is known, so reading never reloads them
+        (a reload would run on google's default retry, 120 s, not on our stall timeout)."""
 
     def list_files(self) -> Listing:
         where = f"gs://{self._bucket_name}/{self._prefix}"
         prefix = self._prefix
         try:
-            blobs = list(self._bucket.list_blobs(prefix=prefix))
+            blobs = list(self._bucket.list_blobs(prefix=prefix, timeout=self._timeout))
+            self._listed = {b.name: b for b in blobs}
             exact = [b for b in blobs if b.name == prefix]
             files: tuple[RemoteFile, ...]
             if exact:
@@ -55,9 +62,9 @@ class GcsDriver:
         return Listing(files)
 
     def read_range(self, file: RemoteFile, start: int, end: int) -> Iterator[bytes]:
-        blob: Any = self._bucket.blob(file.locator, generation=int(file.version or 0) or None)
+        blob: Any = self._listed.get(file.locator) or self._bucket.blob(file.locator, generation=int(file.version or 0) or None)
         try:
-            with blob.open("rb", chunk_size=max(self._chunk, 256 * 1024)) as reader:
+            with blob.open("rb", chunk_size=max(self._chunk, 256 * 1024), timeout=self._timeout, retry=None) as reader:
                 reader.seek(start)
                 left = end - start
                 while left > 0 and (block := reader.read(min(self._chunk, left))):
@@ -76,6 +83,17 @@ def _describe(blob: Any, name: str) -> RemoteFile:
     return RemoteFile(name, int(blob.size), None, str(blob.generation), blob.name, crc=crc)
 
 
+def _timed_out(exc: BaseException | None) -> bool:
+    """A read timeout anywhere in the chain (google-api-core wraps requests' exceptions)."""
+    import requests
+
+    while exc is not None:
+        if isinstance(exc, (requests.exceptions.Timeout, TimeoutError)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def _map(exc: Exception, where: str) -> PullError:
     from google.api_core import exceptions as gexc
 
@@ -85,4 +103,6 @@ def _map(exc: Exception, where: str) -> PullError:
         return NotFoundError(f"{where}: not found", "check the bucket and object names")
     if isinstance(exc, (gexc.Forbidden, gexc.Unauthorized)):
         return CredentialsError(f"{where}: access denied", CRED_HINT)
+    if _timed_out(exc):
+        return StallError(f"{where}: stalled, no bytes for the stall timeout")
     return TransferError(f"{where}: {exc.__class__.__name__}: {exc}")
