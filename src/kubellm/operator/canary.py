@@ -123,7 +123,7 @@ def _without_canary(service: LLMService, previous: Mapping[str, Any] | None, mai
             event = CanaryEvent("Normal", "CanaryPromoting", f"the main engines move to {previous['uri']}; the canary "
                                 f"keeps {previous['weight']}% of requests until they are ready")
         return CanaryDecision({**previous, "phase": "Promoting"}, event)
-    if previous.get("phase") == "Promoting":
+    if promoted or previous.get("phase") == "Promoting":
         return CanaryDecision(None, CanaryEvent("Normal", "CanaryRetired", f"the main engines serve {previous['uri']}: "
                                                 "the canary is retired"))
     return CanaryDecision(None)

@@ -47,7 +47,7 @@ def spec_document(body: dict[str, Any]) -> dict[str, Any]:
 def peer(body: dict[str, Any]) -> dict[str, Any]:
     """What the gateway publisher keeps of a live LLMService (kopf's index holds these)."""
     meta = body["metadata"]
-    kept = {k: meta[k] for k in ("name", "namespace", "uid", "labels", "deletionTimestamp") if meta.get(k) is not None}
+    kept = {k: meta[k] for k in ("name", "namespace", "uid", "generation", "labels", "deletionTimestamp") if meta.get(k) is not None}
     status = body.get("status") or {}
     return {"apiVersion": body["apiVersion"], "kind": body["kind"], "metadata": kept,
             "spec": dict(body.get("spec") or {}), "status": {"canary": status.get("canary")}}

@@ -145,7 +145,8 @@ def test_canary_weight_follows_readiness_and_steps_then_promotion_retires_it(
         assert any(s.weight == 100 and s.main_ready_on != "hf://org/model-b" for s in promoting), promoting
         assert promoting[-1].models == {SERVED} and promoting[-1].weight == 0
         assert client.get(f"/api/v1/namespaces/{ns}/services/svc-canary").status_code == 404
-        assert {"CanaryPromoting", "CanaryRetired"} <= set(reasons(client, ns))
+        # kopf posts Events on its own task: they may trail the status by a moment
+        wait_for(lambda: {"CanaryPromoting", "CanaryRetired"} <= set(reasons(client, ns)), 15, "the promotion's Events")
         configmap = client.get(f"/api/v1/namespaces/{ns}/configmaps/{GATEWAY_CONFIGMAP}").json()
         owner = service(client, ns, "svc")["metadata"]["uid"]
         assert [(o["uid"], o.get("controller")) for o in configmap["metadata"]["ownerReferences"]] == [(owner, False)]
