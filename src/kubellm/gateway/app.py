@@ -8,7 +8,6 @@ is module-level state; two gateways in one process are independent.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import math
@@ -138,8 +137,7 @@ class Gateway:
                 self._spawn(self._prober.check_health(ep))
         for url in gone:
             self.routing.prefix.forget_endpoint(url)
-            with contextlib.suppress(KeyError):  # keep label sets bounded as pods come and go
-                self.metrics.endpoint_healthy.remove(pool, url)
+            self.metrics.forget_endpoint(url)  # keep label sets bounded as pods come and go
         self._sync_kv_events()
 
     def _sync_kv_events(self) -> None:

@@ -47,3 +47,10 @@ class GatewayMetrics:
                                ["model"], registry=r)
         self.endpoint_healthy = Gauge("kubellm_endpoint_healthy", "1 when the endpoint passes health checks.",
                                       ["model", "endpoint"], registry=r)
+
+    def forget_endpoint(self, url: str) -> None:
+        """Drop every series of an endpoint discovery no longer lists: pods come and go with
+        rollouts and autoscaling, and their series would otherwise pile up for the gateway's
+        lifetime (a request still in flight to it may record one more)."""
+        for metric in (self.requests, self.ttft, self.itl, self.e2e, self.endpoint_healthy):
+            metric.remove_by_labels({"endpoint": url})
