@@ -42,6 +42,8 @@ class CanaryDecision:
     state: dict[str, Any] | None
     """The next ``status.canary`` (None: the service has no canary)."""
     event: CanaryEvent | None = None
+    retired: bool = False
+    """A promotion just finished: the old canary's objects may be pruned now."""
 
     @property
     def route(self) -> CanaryRoute | None:
@@ -125,7 +127,7 @@ def _without_canary(service: LLMService, previous: Mapping[str, Any] | None, mai
         return CanaryDecision({**previous, "phase": "Promoting"}, event)
     if promoted or previous.get("phase") == "Promoting":
         return CanaryDecision(None, CanaryEvent("Normal", "CanaryRetired", f"the main engines serve {previous['uri']}: "
-                                                "the canary is retired"))
+                                                "the canary is retired"), retired=True)
     return CanaryDecision(None)
 
 

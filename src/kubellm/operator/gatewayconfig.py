@@ -20,12 +20,12 @@ from typing import Any
 from kubellm.gateway.errors import ConfigError
 from kubellm.gateway.fromspec import GATEWAY_CONFIGMAP, CanaryRoute, gateway_configmap
 from kubellm.operator.canary import route_from_status
+from kubellm.operator.documents import spec_document
 from kubellm.operator.errors import KubeApiError
 from kubellm.operator.health import Problem
 from kubellm.operator.kinds import MANAGED_KINDS
 from kubellm.operator.kube import Kube
 from kubellm.operator.ownership import FIELD_MANAGER, owner_reference
-from kubellm.operator.reconcile import spec_document
 from kubellm.spec import LLMService, SpecError, parse_spec
 
 log = logging.getLogger("kubellm.operator")

@@ -14,7 +14,8 @@ import kopf
 from kubellm.operator.kinds import MANAGED_KINDS
 from kubellm.operator.kube import EventSink, Kube
 from kubellm.operator.ownership import RETAINED_ANNOTATION, selector
-from kubellm.operator.reconcile import Reconciler, peer
+from kubellm.operator.documents import peer
+from kubellm.operator.reconcile import Reconciler
 from kubellm.operator.settings import OperatorSettings
 from kubellm.spec.schema import GROUP, PLURAL, VERSION
 

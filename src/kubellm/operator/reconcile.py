@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from kubellm.operator.canary import decide
+from kubellm.operator.documents import peer, spec_document
 from kubellm.operator.errors import (
     ImmutableFieldError,
     KubeApiError,
@@ -18,7 +20,7 @@ from kubellm.operator.errors import (
     RenderFailedError,
     UnmanagedKindError,
 )
-from kubellm.operator.canary import decide
+from kubellm.operator.gatewayconfig import GatewayConfigPublisher
 from kubellm.operator.health import Observation, Problem, RoleState, cache_state, judge, role_state
 from kubellm.operator.kinds import MANAGED_KINDS, REPLICA_KINDS, ManagedKind, kind_of
 from kubellm.operator.kube import EventSink, Kube
@@ -26,8 +28,6 @@ from kubellm.operator.ownership import FIELD_MANAGER, identity, selector, stamp
 from kubellm.operator.plan import Plan, make_plan
 from kubellm.spec import LLMService, SpecError, parse_spec
 
-if TYPE_CHECKING:  # the publisher imports spec_document from here
-    from kubellm.operator.gatewayconfig import GatewayConfigPublisher
 
 Renderer = Callable[[LLMService, str], list[dict[str, Any]]]
 Clock = Callable[[], dt.datetime]
@@ -35,22 +35,6 @@ Clock = Callable[[], dt.datetime]
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-def spec_document(body: dict[str, Any]) -> dict[str, Any]:
-    """The user's part of a live LLMService (what ``load_spec`` would read from a file)."""
-    meta = body.get("metadata", {})
-    kept = {k: meta[k] for k in ("name", "namespace", "labels") if k in meta}
-    return {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"), "metadata": kept, "spec": body.get("spec")}
-
-
-def peer(body: dict[str, Any]) -> dict[str, Any]:
-    """What the gateway publisher keeps of a live LLMService (kopf's index holds these)."""
-    meta = body["metadata"]
-    kept = {k: meta[k] for k in ("name", "namespace", "uid", "generation", "labels", "deletionTimestamp") if meta.get(k) is not None}
-    status = body.get("status") or {}
-    return {"apiVersion": body["apiVersion"], "kind": body["kind"], "metadata": kept,
-            "spec": dict(body.get("spec") or {}), "status": {"canary": status.get("canary")}}
 
 
 def roles_of(observation: Observation) -> dict[str, RoleState]:
@@ -106,8 +90,7 @@ class Reconciler:
         if canary.event is not None:
             events(canary.event.type, canary.event.reason, canary.event.message)
         pruned: list[str] = []
-        retired = (previous.get("canary") or {}).get("phase") == "Promoting" and not canary.retiring
-        if fully and not canary.retiring and (previous.get("appliedDigest") != plan.digest or retired):
+        if fully and not canary.retiring and (previous.get("appliedDigest") != plan.digest or canary.retired):
             pruned = await self.prune(name, namespace, {identity(o) for o in plan.objects}, events)
         if self.gateway is not None:
             problem = await self.gateway.publish(namespace, peers, peer(body), canary.route)

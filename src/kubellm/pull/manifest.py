@@ -53,7 +53,7 @@ def read_manifest(directory: Path) -> Manifest | None:
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb", buffering=0) as handle:
-        hash_region(digest, handle.fileno(), 0, os.fstat(handle.fileno()).st_size)
+        hash_region([digest], handle.fileno(), 0, os.fstat(handle.fileno()).st_size)
     return digest.hexdigest()
 
 

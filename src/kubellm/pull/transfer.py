@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kubellm.pull.checksums import Crc, RunningCrc
 from kubellm.pull.clock import Backoff, Clock
 from kubellm.pull.errors import DiskSpaceError, IntegrityError, PullError, TransferError
 from kubellm.pull.fsio import hash_region
-from kubellm.pull.checksums import Crc, RunningCrc
 from kubellm.pull.options import TransferOptions
 from kubellm.pull.progress import Progress
 from kubellm.pull.safety import check_safetensors_file
@@ -51,15 +51,19 @@ class FileJob:
     """Ranges whose bytes are in the file (this run's and earlier runs')."""
     cursor: int = field(init=False, default=0)
     """Ranges [0, cursor) are already fed to `digest`, in order."""
-    digest: Any = field(init=False, default_factory=hashlib.sha256)
+    digest: Any = field(init=False, default=None)
     crc: RunningCrc | None = field(init=False, default=None)
     """Fed beside `digest` when the source vouches for a CRC of the file."""
 
     def __post_init__(self) -> None:
         self.left = len(self.pending)
         self.landed = set(range(len(self.ranges))) - set(self.pending)
-        if self.file.crc is not None:
-            self.crc = RunningCrc(self.file.crc.algorithm)
+        self.restart_digests()
+
+    def restart_digests(self) -> None:
+        """Fresh sha256 (and CRC, when the source gives one) from byte 0."""
+        self.digest, self.cursor = hashlib.sha256(), 0
+        self.crc = RunningCrc(self.file.crc.algorithm) if self.file.crc is not None else None
 
     @property
     def digests(self) -> list[Any]:
@@ -225,7 +229,7 @@ class TransferEngine:
         file = job.file
         try:
             if job.cursor != len(job.ranges):  # the in-order pass did not finish: hash it all again
-                job.digest, job.crc = hashlib.sha256(), RunningCrc(file.crc.algorithm) if file.crc else None
+                job.restart_digests()
                 hash_region(job.digests, job.fd, 0, file.size)
             digest = job.digest.hexdigest()
             if file.sha256 is not None and digest != file.sha256:

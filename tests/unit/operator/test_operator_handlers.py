@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from kubellm.operator.handlers import reclaim_policy, status_patch
-from kubellm.operator.reconcile import service_url, spec_document
+from kubellm.operator.documents import spec_document
+from kubellm.operator.reconcile import service_url
 
 
 def test_status_patch_nulls_vanished_keys_and_roles_but_keeps_kopf_state() -> None:

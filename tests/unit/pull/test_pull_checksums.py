@@ -56,7 +56,7 @@ def test_hash_region_matches_hashlib_at_unaligned_offsets_across_windows(tmp_pat
             assert digest.digest() == hashlib.sha256(data[start:end]).digest()
             assert crc.value == zlib.crc32(data[start:end])
         with pytest.raises(ValueError):
-            hash_region(hashlib.sha256(), fd, 0, 60_000)  # past the end of the file
+            hash_region([hashlib.sha256()], fd, 0, 60_000)  # past the end of the file
     finally:
         os.close(fd)
 
