@@ -2,12 +2,17 @@
 
 A synthetic multi-file model (valid safetensors shards of random bytes, >= 4 GB in all) is put
 in a local MinIO server (built by `scripts/setup/pull.sh --bench` into .tools/bin), then each
-tool downloads it once, in one run, as a separate process: wall time, throughput and peak RSS
-(ru_maxrss of that process). MinIO's files are read once beforehand so every tool starts from
-the same warm page cache. kubellm also hashes every file (sha256) and fdatasyncs each range;
-the baselines verify nothing.
+tool downloads it as a separate process: wall time, throughput, peak RSS (ru_maxrss of that
+process) and CPU seconds, its own and MinIO's. kubellm also hashes every file (sha256) and
+fdatasyncs each range; the baselines verify nothing.
 
-    .venv/bin/python bench/pull_s3.py [--gib 4] [--shards 4] [--streams 16] [--workdir DIR]
+Fairness: the tools run in --rounds rounds, the order rotated each round, after one untimed
+warm-up download, and each tool's median round is reported. The first download after the
+upload pays for the writeback and page-cache reclaim the upload left behind (it measured
+2.5x slower than the same download a minute later), so a fixed order with no warm-up
+favoured whichever tool ran last; it was kubellm.
+
+    .venv/bin/python bench/pull_s3.py [--gib 4] [--shards 4] [--streams 16] [--rounds 3] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -159,11 +164,30 @@ def dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.name.startswith(".kubellm"))
 
 
+def run_tool(cmd: list[str], dest: Path, env: dict[str, str], server: int, total: int) -> dict[str, float]:
+    """One timed download of *cmd* into *dest*, checked for size, fsynced afterwards (timed
+    apart), then removed."""
+    dest.mkdir()  # the boto3 script expects it; the other tools accept an empty directory
+    result = measure(cmd, env, server)
+    result["fsync_after_s"] = fsync_tree(dest)
+    got = dir_bytes(dest)
+    if got != total:
+        sys.exit(f"{cmd[0]} wrote {got} bytes to {dest}, expected {total}")
+    shutil.rmtree(dest)
+    return result
+
+
+def median_round(done: list[dict[str, float]]) -> dict[str, float]:
+    """The round of median wall time (a real round, so its figures belong together)."""
+    return sorted(done, key=lambda r: r["seconds"])[len(done) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gib", type=float, default=4.0)
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--streams", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3, help="timed downloads per tool, order rotated each round")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--dest-dir", type=Path, default=None,
                         help="where the tools write (default: the workdir); /dev/shm takes the disk out of the race")
@@ -179,23 +203,24 @@ def main() -> None:
         subprocess.run(["sh", "-c", f"find {work / 'minio'} -type f -exec cat {{}} + > /dev/null"], check=True)
         env = {**os.environ, "AWS_ACCESS_KEY_ID": USER, "AWS_SECRET_ACCESS_KEY": PASSWORD, "AWS_DEFAULT_REGION": "us-east-1",
                "AWS_ENDPOINT_URL": url, "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}  # fmt: skip
+        boto3_dest, aws_dest, kubellm_dest = out / "d-boto3", out / "d-aws", out / "d-kubellm"
         runs = {
-            "boto3 single stream": [sys.executable, "-c", SINGLE_STREAM, url, BUCKET, "model", str(out / "d-boto3")],
-            "aws s3 cp --recursive": [str(aws), "s3", "cp", "--recursive", "--only-show-errors", f"s3://{BUCKET}/model", str(out / "d-aws")],
-            "kubellm pull": [str(REPO / ".venv/bin/kubellm"), "pull", f"s3://{BUCKET}/model", str(out / "d-kubellm"),
-                             "--streams", str(args.streams), "--progress", "none"],  # fmt: skip
+            "boto3 single stream": ([sys.executable, "-c", SINGLE_STREAM, url, BUCKET, "model", str(boto3_dest)], boto3_dest),
+            "aws s3 cp --recursive": ([str(aws), "s3", "cp", "--recursive", "--only-show-errors", f"s3://{BUCKET}/model", str(aws_dest)], aws_dest),
+            "kubellm pull": ([str(REPO / ".venv/bin/kubellm"), "pull", f"s3://{BUCKET}/model", str(kubellm_dest),
+                              "--streams", str(args.streams), "--progress", "none"], kubellm_dest),  # fmt: skip
         }
-        results = {}
-        for name, cmd in runs.items():
-            dest = Path(cmd[-1] if name != "kubellm pull" else out / "d-kubellm")
-            if name == "boto3 single stream":
-                dest.mkdir()
-            results[name] = measure(cmd, env, minio.pid)
-            results[name]["fsync_after_s"] = fsync_tree(dest)
-            got = dir_bytes(dest)
-            if got != total:
-                sys.exit(f"{name} wrote {got} bytes, expected {total}")
-            shutil.rmtree(dest)
+        subprocess.run(["sync"], check=True)
+        run_tool(*runs["boto3 single stream"], env, minio.pid, total)  # warm-up, not counted
+        rounds: dict[str, list[dict[str, float]]] = {name: [] for name in runs}
+        names = list(runs)
+        for turn in range(args.rounds):
+            for name in names[turn % len(names):] + names[:turn % len(names)]:
+                rounds[name].append(run_tool(*runs[name], env, minio.pid, total))
+        results = {name: median_round(done) for name, done in rounds.items()}
+        print("\nrounds (seconds, in the order run):")
+        for name, done in rounds.items():
+            print(f"  {name:<24}" + "  ".join(f"{r['seconds']:.1f}" for r in done))
         startup = measure([str(REPO / ".venv/bin/kubellm"), "pull", "--help"], env)["seconds"]
         ceiling = durable_write_ceiling(out)
         report(results, total, args)
@@ -212,6 +237,7 @@ def report(results: dict[str, dict[str, float]], total: int, args: argparse.Name
     baseline = min(r["seconds"] for n, r in results.items() if n != "kubellm pull")
     durable = min(r["seconds"] + r["fsync_after_s"] for n, r in results.items() if n != "kubellm pull")
     print(f"\nmodel: {total / 1e9:.2f} GB in {args.shards} safetensors shards + 2 small files; MinIO on loopback; {os.cpu_count()} CPUs")
+    print(f"median of {args.rounds} rounds per tool, order rotated, after an untimed warm-up download")
     print("'on disk' adds the time to fsync the tool's files afterwards (kubellm fsyncs before it exits)")
     print("CPU s/GB: CPU seconds per GB moved, of the tool itself and of MinIO during its run")
     print(f"{'tool':<24}{'seconds':>9}{'MB/s':>7}{'vs best':>9}{'on disk s':>11}{'vs best':>9}{'peak RSS MB':>13}"

@@ -6,13 +6,16 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import random
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from kubellm.pull import PullOptions, SourceSettings, TransferOptions, pull
+from kubellm.pull import PullOptions, SourceSettings, TransferOptions, pull, transfer
 from kubellm.pull.clock import Backoff
 from kubellm.pull.errors import CredentialsError, StallError, TransferError
 from kubellm.pull.progress import JsonLinesProgress, progress_record
@@ -105,6 +108,40 @@ def test_ranges_finished_before_a_failure_are_kept_for_the_next_run(tmp_path: Pa
     again = MemoryDriver({"a.gguf": data})
     _pull(again, tmp_path / "m")
     assert again.reads == 1 and (tmp_path / "m/a.gguf").read_bytes() == data
+
+
+class SlowHashes:
+    """Wraps the engine's hash_region: slows each call a little (so overlaps can show) and
+    records how many calls ran at once, in all and per file (by descriptor)."""
+
+    def __init__(self, real: object) -> None:
+        self.real, self.lock = real, threading.Lock()
+        self.running: dict[int, int] = {}
+        self.most_at_once, self.most_per_file = 0, 0
+
+    def __call__(self, digests: list[object], fd: int, start: int, end: int) -> None:
+        with self.lock:
+            self.running[fd] = self.running.get(fd, 0) + 1
+            self.most_per_file = max(self.most_per_file, self.running[fd])
+            self.most_at_once = max(self.most_at_once, sum(self.running.values()))
+        time.sleep(0.005)
+        self.real(digests, fd, start, end)  # type: ignore[operator]
+        with self.lock:
+            self.running[fd] -= 1
+
+
+def test_files_are_hashed_in_parallel_each_by_one_thread_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several files hash at once (sha256 is serial per file, so one hasher for all capped the
+    pull at one core's hashing rate), yet no file ever has two hashers: every digest matches."""
+    files = {f"shard-{i}.gguf": random.randbytes(10 * 65536 + i) for i in range(6)}
+    slow = SlowHashes(transfer.hash_region)
+    monkeypatch.setattr(transfer, "hash_region", slow)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    _pull(MemoryDriver(files), tmp_path / "m", transfer=OPTS.model_copy(update={"streams": 6}))
+    for name, data in files.items():
+        assert (tmp_path / "m" / name).read_bytes() == data
+    assert slow.most_per_file == 1
+    assert slow.most_at_once > 1
 
 
 def test_state_is_reset_when_the_remote_file_changed(tmp_path: Path) -> None:
