@@ -18,6 +18,7 @@ import pytest
 from kubellm.pull import PullOptions, SourceSettings, TransferOptions, pull, transfer
 from kubellm.pull.clock import Backoff
 from kubellm.pull.errors import CredentialsError, StallError, TransferError
+from kubellm.pull.fsio import hash_region
 from kubellm.pull.progress import JsonLinesProgress, progress_record
 from kubellm.pull.pull import staging_dir
 from kubellm.pull.source import Listing, RemoteFile
@@ -134,7 +135,7 @@ def test_files_are_hashed_in_parallel_each_by_one_thread_in_order(tmp_path: Path
     """Several files hash at once (sha256 is serial per file, so one hasher for all capped the
     pull at one core's hashing rate), yet no file ever has two hashers: every digest matches."""
     files = {f"shard-{i}.gguf": random.randbytes(10 * 65536 + i) for i in range(6)}
-    slow = SlowHashes(transfer.hash_region)
+    slow = SlowHashes(hash_region)
     monkeypatch.setattr(transfer, "hash_region", slow)
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
     _pull(MemoryDriver(files), tmp_path / "m", transfer=OPTS.model_copy(update={"streams": 6}))
