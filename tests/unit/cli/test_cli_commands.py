@@ -27,7 +27,9 @@ def test_the_table_names_every_command_of_every_component_and_no_other() -> None
 
 def test_a_command_imports_its_component_alone() -> None:
     code = ("import sys; sys.argv = ['kubellm', 'pull', '--help']\nfrom kubellm.cli.main import main\ntry: main()\n"
-            "except SystemExit: pass\nprint(sorted(m for m in sys.modules if m.endswith('.cli') and m.count('.') == 2))")
+            "except SystemExit: pass\nprint('kubellm.spec.service' in sys.modules)\n"
+            "print(sorted(m for m in sys.modules if m.endswith('.cli') and m.count('.') == 2))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "['kubellm.pull.cli']"
+    assert out.strip().splitlines()[-2] == "False"  # the spec's models load on first use, and pull uses none
     assert "Download a model into DEST" in out

@@ -31,3 +31,16 @@ def test_component_imports_only_what_its_layer_allows(component: str) -> None:
         for module in kubellm_imports(path):
             top = ".".join(module.split(".")[:2]) if module != "kubellm" else "kubellm"
             assert top in allowed, f"{path.name} imports {module}"
+
+
+def test_every_public_name_of_the_spec_resolves_to_its_home_module() -> None:
+    """The package loads its names lazily (PEP 562): each must still be there, the very object."""
+    import importlib
+
+    import kubellm.spec as spec
+
+    for name in spec.__all__:
+        home = importlib.import_module(f"kubellm.spec.{spec._HOMES[name]}")
+        assert getattr(spec, name) is getattr(home, name)
+    with pytest.raises(AttributeError, match="no attribute 'LLMServce'"):
+        spec.LLMServce  # noqa: B018
