@@ -13,11 +13,12 @@ _MAP_WINDOW = 16 * 1024 * 1024
 
 
 def hash_region(digests: Sequence[Any], fd: int, start: int, end: int) -> None:
-    """Feed bytes [start, end) of *fd* to each of *digests* (hashlib-like objects) straight from the page cache (mmap): one
-    memory copy fewer than reading them into a buffer, which on the pull's hot path was 13%
-    of its CPU (perf). Mapped a window at a time, so the process's resident size grows by at
-    most one window (16 MiB) per hashing thread whatever the file size. Mapping past the end of a file raises ValueError
-    (callers check sizes first); the files hashed are kubellm's own staging or cache files."""
+    """Feed bytes [start, end) of *fd* to each of *digests* (hashlib-like objects) straight
+    from the page cache (mmap): one memory copy fewer than reading them into a buffer, which
+    on the pull's hot path was 13% of its CPU (perf). Mapped a window at a time, so the
+    process's resident size grows by at most one window (16 MiB) per hashing thread whatever
+    the file size. Mapping past the end of a file raises ValueError (callers check sizes
+    first); the files hashed are kubellm's own staging or cache files."""
     while start < end:
         base = start - start % mmap.ALLOCATIONGRANULARITY
         stop = min(end, base + _MAP_WINDOW)
