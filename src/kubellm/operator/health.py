@@ -81,7 +81,9 @@ def role_state(obj: dict[str, Any]) -> RoleState:
     role = (meta.get("labels") or {}).get(ROLE_LABEL) or meta["name"]
     current = int(status.get("observedGeneration", 0)) >= int(meta.get("generation", 1))
     ready = int(status.get("readyReplicas", 0) or 0)
-    updated = int(status.get("updatedReplicas", status.get("replicas", 0)) or 0)
+    # every managed kind reports updatedReplicas, and the API omits it when it is 0 (just
+    # after a template change): absent means no pod of the new template yet
+    updated = int(status.get("updatedReplicas", 0) or 0)
     stale = max(0, int(status.get("replicas", 0) or 0) - updated)
     return RoleState(role, desired, ready, updated, current, stale)
 

@@ -29,6 +29,7 @@ pytestmark = pytest.mark.controlplane
 SERVED = "chat"
 POOL = f"{SERVED}-canary"
 PAUSE = 4
+READY_DELAY = "2s"
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,9 @@ def apply(plane: ControlPlane, path: Path, ns: str, model: str, canary: dict[str
         spec["rollout"] = {"strategy": "gatewayCanary", "canary": canary}
     if cache is not None:
         spec["cache"] = cache
-    meta: dict[str, Any] = {"name": "svc", **({"labels": labels} if labels else {})}
+    # every pod takes READY_DELAY to become Ready (a kwok stage reads the label), so that the
+    # main engines' roll onto the promoted model lasts long enough to be sampled
+    meta: dict[str, Any] = {"name": "svc", "labels": {"kwok_ready_delay": READY_DELAY, **(labels or {})}}
     path.write_text(yaml.safe_dump({"apiVersion": "kubellm.dev/v1alpha1", "kind": "LLMService", "metadata": meta, "spec": spec}))
     kubellm(plane, "apply", str(path), "--resource", "-n", ns)
 
@@ -142,7 +145,8 @@ def test_canary_weight_follows_readiness_and_steps_then_promotion_retires_it(
             if s.weight < 100:
                 assert s.main_ready_on == "hf://org/model-b", s
         # the hand-over was seen, not skipped: the canary kept 100 % while the main engines rolled
-        assert any(s.weight == 100 and s.main_ready_on != "hf://org/model-b" for s in promoting), promoting
+        handing_over = [s for s in promoting if s.weight == 100 and s.main_ready_on != "hf://org/model-b"]
+        assert len(handing_over) >= 3, promoting
         assert promoting[-1].models == {SERVED} and promoting[-1].weight == 0
         assert client.get(f"/api/v1/namespaces/{ns}/services/svc-canary").status_code == 404
         # kopf posts Events on its own task: they may trail the status by a moment

@@ -150,3 +150,17 @@ def test_an_old_ready_pod_does_not_make_an_unready_new_one_settled() -> None:
     assert not role_state(surging).settled and role_state(surging).stale == 1
     surging["status"]["replicas"] = 1
     assert role_state(surging).settled
+
+
+def test_a_new_template_with_no_updated_pod_yet_is_not_settled() -> None:
+    """The controller has seen the new template (observedGeneration current) but made no pod of
+    it yet: the API omits the zero `updatedReplicas`. The old ready pod must not count as
+    updated (it did, and a canary promotion once retired the canary on that)."""
+    just_seen = {
+        "kind": "Deployment",
+        "metadata": {"name": "chat", "generation": 2, "labels": {}},
+        "spec": {"replicas": 1},
+        "status": {"observedGeneration": 2, "replicas": 1, "readyReplicas": 1, "availableReplicas": 1},
+    }
+    state = role_state(just_seen)
+    assert state.updated == 0 and state.stale == 1 and not state.settled
