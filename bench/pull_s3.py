@@ -192,6 +192,8 @@ def main() -> None:
     parser.add_argument("--dest-dir", type=Path, default=None,
                         help="where the tools write (default: the workdir); /dev/shm takes the disk out of the race")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     aws = REPO / ".tools/awscli/bin/aws"
     if not aws.exists():
         sys.exit("awscli is not installed: run scripts/setup/pull.sh --bench")
