@@ -17,7 +17,6 @@ import hashlib
 import itertools
 import os
 import threading
-from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,6 @@ from kubellm.pull.progress import Progress
 from kubellm.pull.safety import check_safetensors_file
 from kubellm.pull.source import RemoteFile, SourceDriver
 from kubellm.pull.state import StateStore
-
 
 
 class Cancelled(Exception):
@@ -63,11 +61,7 @@ class FileJob:
     def __post_init__(self) -> None:
         self.left = len(self.pending)
         self.landed = set(range(len(self.ranges))) - set(self.pending)
-        self.restart_digests()
-
-    def restart_digests(self) -> None:
-        """Fresh sha256 (and CRC, when the source gives one) from byte 0."""
-        self.digest, self.cursor = hashlib.sha256(), 0
+        self.digest = hashlib.sha256()
         self.crc = RunningCrc(self.file.crc.algorithm) if self.file.crc is not None else None
 
     @property
@@ -95,9 +89,8 @@ class TransferEngine:
         self.bytes_received = 0
         """Bytes read from the source by this run, failed attempts included."""
 
-    def run(self, jobs: list[FileJob], verify: Callable[[FileJob], None] | None = None) -> None:
+    def run(self, jobs: list[FileJob]) -> None:
         """Fetch every pending range of *jobs*, then verify each file; raise the first failure."""
-        check = verify or self.verify_file
         for job in jobs:
             _open_target(job)
         stop = threading.Event()
@@ -110,9 +103,9 @@ class TransferEngine:
                 with self._lock:
                     for job in todo:
                         if job.left == 0:  # every range landed in an earlier run
-                            self._schedule_hash(job, hasher, futures, check)
+                            self._schedule_hash(job, hasher, futures)
                 for job, index in _interleaved(todo):
-                    futures.append(pool.submit(self._range_task, job, index, hasher, futures, check))
+                    futures.append(pool.submit(self._range_task, job, index, hasher, futures))
                 try:
                     self._wait(futures)
                 except BaseException:  # SIGTERM (SystemExit) or Ctrl-C: stop the streams promptly
@@ -141,24 +134,20 @@ class TransferEngine:
             if len(done) == len(batch):
                 seen += len(batch)
 
-    def _range_task(
-        self, job: FileJob, index: int, hasher: ThreadPoolExecutor, futures: list[Future[None]], check: Callable[[FileJob], None]
-    ) -> None:
+    def _range_task(self, job: FileJob, index: int, hasher: ThreadPoolExecutor, futures: list[Future[None]]) -> None:
         self._fetch_with_retries(job, *job.ranges[index])
         with self._lock:
             self._unrecorded.append((job, index))
             job.landed.add(index)
             job.left -= 1
             # hash in order as ranges land, so the digest trails the download instead of following it
-            self._schedule_hash(job, hasher, futures, check)
+            self._schedule_hash(job, hasher, futures)
 
-    def _schedule_hash(
-        self, job: FileJob, hasher: ThreadPoolExecutor, futures: list[Future[None]], check: Callable[[FileJob], None]
-    ) -> None:
+    def _schedule_hash(self, job: FileJob, hasher: ThreadPoolExecutor, futures: list[Future[None]]) -> None:
         """Give *job* a hasher task unless it has one (call with the lock held)."""
         if not job.hashing:
             job.hashing = True
-            futures.append(hasher.submit(self._hash_task, job, check))
+            futures.append(hasher.submit(self._hash_task, job))
 
     def _checkpoint_loop(self, stop: threading.Event) -> None:
         while not stop.wait(self._opts.checkpoint_interval_s):
@@ -218,7 +207,7 @@ class TransferEngine:
             self.bytes_received += nbytes
         self._progress.advance(nbytes)
 
-    def _hash_task(self, job: FileJob, check: Callable[[FileJob], None]) -> None:
+    def _hash_task(self, job: FileJob) -> None:
         """Feed the digest every contiguous landed range from the cursor; when that was the
         last range, finish the file. Hands the file back (``hashing`` off) when it runs into a
         range not yet landed: the range's landing schedules the next task."""
@@ -236,15 +225,12 @@ class TransferEngine:
             job.cursor += 1
         os.fsync(job.fd)
         self._checkpoint(only=job)
-        check(job)
+        self.verify_file(job)
 
     def verify_file(self, job: FileJob) -> None:
-        """Hash the finished file and check it; a bad file is dropped so a re-run fetches it anew."""
+        """Check the hashed file; a bad file is dropped so a re-run fetches it anew."""
         file = job.file
         try:
-            if job.cursor != len(job.ranges):  # the in-order pass did not finish: hash it all again
-                job.restart_digests()
-                hash_region(job.digests, job.fd, 0, file.size)
             digest = job.digest.hexdigest()
             if file.sha256 is not None and digest != file.sha256:
                 raise IntegrityError(

@@ -39,6 +39,7 @@ def test_every_public_name_of_the_spec_resolves_to_its_home_module() -> None:
 
     import kubellm.spec as spec
 
+    assert set(spec.__all__) == set(spec._HOMES)
     for name in spec.__all__:
         home = importlib.import_module(f"kubellm.spec.{spec._HOMES[name]}")
         assert getattr(spec, name) is getattr(home, name)
