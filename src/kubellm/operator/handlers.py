@@ -117,4 +117,8 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     out.posting.level = 20  # INFO and above become Kubernetes Events
     out.posting.reporting_component = "kubellm-operator"
     out.watching.server_timeout = 300
+    # A service deleted while its resync timer is mid-pass keeps kopf's finalizer until kopf
+    # sees the timer exit, and kopf looks again only every cancellation_polling seconds
+    # (default 60): `kubellm delete` then waited a minute for one pass of about a second.
+    out.background.cancellation_polling = 1.0
     return out
