@@ -11,7 +11,10 @@ import typer
 # gateway's contract), emitted beside what the pure renderer returns.
 from kubellm.gateway.errors import ConfigError
 from kubellm.render.context import Obj
+from kubellm.render.context import parse_target
 from kubellm.render.errors import RenderError
+from kubellm.render.exposure import check_unique_hosts
+from kubellm.render.order import apply_order
 from kubellm.render.output import to_stream, write_directory
 from kubellm.render.render import DEFAULT_TARGET, render
 from kubellm.spec import LLMService, SpecError, load_spec
@@ -29,6 +32,18 @@ def _load_all(specs: list[Path]) -> list[LLMService]:
     return services
 
 
+def namespace_gateways(services: list[LLMService], target: tuple[int, int]) -> list[Obj]:
+    """Each namespace's gateway with its config, in apply order."""
+    from kubellm.gateway.fromspec import DEFAULT_NAMESPACE, gateway_configmaps  # imported only when asked for
+    from kubellm.render.gateway import gateway_objects
+
+    objects = gateway_configmaps(services)
+    for namespace in sorted({s.metadata.namespace or DEFAULT_NAMESPACE for s in services}):
+        members = [s for s in services if (s.metadata.namespace or DEFAULT_NAMESPACE) == namespace]
+        objects += gateway_objects(namespace, members, target=target)
+    return apply_order(objects)
+
+
 def render_command(
     specs: Annotated[list[Path], typer.Argument(help="LLMService YAML file(s).")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write one file per object into this directory.")] = None,
@@ -36,6 +51,9 @@ def render_command(
     gateway_config: Annotated[bool, typer.Option(
         "--gateway-config", help="Also emit the gateway's config for these services: "
                                  "one ConfigMap kubellm-gateway per namespace.")] = False,
+    gateway: Annotated[bool, typer.Option(
+        "--gateway", help="Also emit each namespace's gateway: its config and Deployment, Service, "
+                          "RBAC, NetworkPolicy, PDB, autoscaler, monitor (what the operator keeps).")] = False,
 ) -> None:
     """Render LLMServices into Kubernetes objects (YAML to stdout, or files with -o)."""
     services = _load_all(specs)
@@ -47,7 +65,10 @@ def render_command(
             except SpecError as exc:
                 report_spec_error(spec, exc)
                 raise typer.Exit(EXIT_INVALID) from exc
-        if gateway_config:
+        check_unique_hosts(services)
+        if gateway:
+            objects += namespace_gateways(services, parse_target(target_version))
+        elif gateway_config:
             from kubellm.gateway.fromspec import gateway_configmaps  # imported only when asked for
 
             objects += gateway_configmaps(services)

@@ -4,7 +4,8 @@ Exception tree::
 
     kubellm.spec.SpecError        the spec is invalid for the target (from check_target)
     RenderError(Exception)        rendering cannot proceed for a reason outside the spec
-    └── TargetVersionError        the target Kubernetes version is malformed or unsupported
+    ├── TargetVersionError        the target Kubernetes version is malformed or unsupported
+    └── HostConflictError         two services claim one exposure host
 """
 
 from __future__ import annotations
@@ -16,3 +17,7 @@ class RenderError(Exception):
 
 class TargetVersionError(RenderError):
     """The target Kubernetes version is malformed or unsupported."""
+
+
+class HostConflictError(RenderError):
+    """Two services claim one exposure host."""

@@ -10,6 +10,8 @@ from kubellm.render.context import Obj
 # Cluster-wide policy and storage before workloads; workloads before what targets them.
 EXTRA_RANK = {
     "StorageClass": 30,
+    "Certificate": 36,
+    "ReferenceGrant": 37,
     "ResourceQuota": 25,
     "NetworkPolicy": 45,
     "Service": 50,
@@ -21,6 +23,7 @@ EXTRA_RANK = {
     "ScaledObject": 80,
     "PodDisruptionBudget": 85,
     "Ingress": 90,
+    "HTTPRoute": 90,
     "PodMonitor": 95,
     "ServiceMonitor": 95,
     "PrometheusRule": 96,

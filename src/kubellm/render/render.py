@@ -8,6 +8,7 @@ from kubellm.render.alerts import prometheus_rule
 from kubellm.render.context import Obj, RenderContext, parse_target
 from kubellm.render.dashboard import dashboard
 from kubellm.render.engine_pod import unit_sources
+from kubellm.render.exposure import exposure_objects
 from kubellm.render.monitors import monitor
 from kubellm.render.multinode import leader_worker_set
 from kubellm.render.network import ingress, unit_service
@@ -55,7 +56,7 @@ def render(service: LLMService, target_version: str = DEFAULT_TARGET) -> list[Ob
     objects += tenant_rbac(ctx) + gpu_quota(ctx)
     for unit in serving:
         objects += [workload(ctx, unit), unit_service(ctx, unit), *disruption_budget(ctx, unit)]
-    objects += scaling_objects(ctx, serving) + ingress(ctx)
+    objects += scaling_objects(ctx, serving) + ingress(ctx) + exposure_objects(ctx)
     objects += monitor(ctx) + prometheus_rule(ctx, serving) + dashboard(ctx)
     # Modules share constant fragments (probes, volumes); callers get independent copies.
     return copy.deepcopy(apply_order(objects))

@@ -48,9 +48,11 @@ def _engine_ingress(ctx: RenderContext) -> list[Obj]:
     if net.gateway_namespace:
         gateway.update(_namespace(net.gateway_namespace))
     peers = [gateway, _namespace(net.prometheus_namespace)]
-    ingress = spec.exposure.ingress
+    ingress, route = spec.exposure.ingress, spec.exposure.http_route
     if ingress is not None and ingress.backend_service is None:
         peers.append(_namespace(ingress.controller_namespace))
+    if route is not None and route.backend_service is None:
+        peers.append(_namespace(route.gateway_namespace or ctx.namespace or "default"))
     rules = [{"from": peers, "ports": port}]
     if spec.serving.mode != "standard":
         # Prefill/decode KV transfer and Ray/NCCL between group members use many ports.
