@@ -7,6 +7,7 @@ Each component owns its commands in ``kubellm/<component>/cli.py`` and exposes
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -46,13 +47,14 @@ COMMANDS = {
 
 
 def _register_components(argv: Sequence[str]) -> None:
-    wanted = COMMANDS.get(argv[0]) if argv else None
+    wanted = COMMANDS.get(argv[0]) if argv else None  # a leading option (--help...) registers all
     for component in _COMPONENTS if wanted is None else (wanted,):
         module = importlib.import_module(f"kubellm.{component}.cli")
         module.register(app)
 
 
-@app.callback()
+@app.callback(epilog="--debug (anywhere) or KUBELLM_DEBUG=1: show the traceback of an error. "
+                     "Exit codes and messages: docs/errors.md.")
 def _root() -> None:
     """Put large language models into production on Kubernetes."""
 
@@ -66,8 +68,12 @@ def version() -> None:
 
 
 def main() -> None:
-    _register_components(sys.argv[1:])
-    app()
+    from kubellm.cli.errors import edge, split_debug
+
+    argv, debug = split_debug(sys.argv[1:], os.environ)
+    with edge(debug):
+        _register_components(argv)
+        app(args=argv, prog_name="kubellm")
 
 
 if __name__ == "__main__":

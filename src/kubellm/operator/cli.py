@@ -2,7 +2,8 @@
 
 Arguments are parsed and results printed here; the work is in ``commands``, ``runner`` and
 ``doctor``. Exit codes: 0 ok, 1 the cluster refused or is unreachable, 2 an invalid spec,
-3 doctor found a blocking problem.
+3 doctor found a blocking problem (all in docs/errors.md; errors are printed by
+``kubellm.cli.errors``).
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from typing import Annotated, Any, TypeVar
 import typer
 import yaml
 
-from kubellm.operator.errors import OperatorError
 from kubellm.operator.reconcile import Renderer
 from kubellm.spec import SpecError, load_spec
 
 T = TypeVar("T")
-EXIT_CLUSTER, EXIT_SPEC, EXIT_DOCTOR = 1, 2, 3
+EXIT_SPEC, EXIT_DOCTOR = 2, 3
 
 KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", envvar="KUBECONFIG", help="Kubeconfig file.")]
+ContextOpt = Annotated[str | None, typer.Option("--context", help="Kubeconfig context (default: its current-context).")]
 NamespaceOpt = Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace (default: the kubeconfig's).")]
 
 
@@ -37,14 +38,9 @@ def _renderer() -> Renderer:
 
 
 def _run(action: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    try:
-        return asyncio.run(action())
-    except SpecError as exc:
-        typer.echo(f"invalid LLMService:\n{exc}", err=True)
-        raise typer.Exit(EXIT_SPEC) from exc
-    except OperatorError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_CLUSTER) from exc
+    """Run *action*; its OperatorError (exit 1) and SpecError (exit 2) are reported by the
+    command line's error edge (kubellm.cli.errors), with the traceback under --debug."""
+    return asyncio.run(action())
 
 
 def _print_event(kind: str, reason: str, message: str) -> None:
@@ -90,6 +86,7 @@ def operator(
 
 def install(
     kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
     namespace: Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the operator.")] = "kubellm-system",
     image: Annotated[str | None, typer.Option(help="Operator image.")] = None,
     replicas: Annotated[int, typer.Option(help="Operator replicas (one leads).")] = 2,
@@ -109,7 +106,7 @@ def install(
     async def main() -> list[str]:
         from kubellm.operator.kube import Kube
 
-        async with Kube.connect(kubeconfig) as kube:
+        async with Kube.connect(kubeconfig, context) as kube:
             return await commands.install(kube, namespace, image, replicas, operator=not crd_only)
 
     for line in _run(main):
@@ -119,6 +116,7 @@ def install(
 def apply(
     spec: Annotated[Path, typer.Argument(help="LLMService YAML file.")],
     kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
     namespace: NamespaceOpt = None,
     resource: Annotated[
         bool, typer.Option("--resource", help="Apply the LLMService object for the operator instead of its rendered objects.")
@@ -136,7 +134,7 @@ def apply(
         raise typer.Exit(EXIT_SPEC) from exc
 
     async def main() -> str:
-        async with Kube.connect(kubeconfig) as kube:
+        async with Kube.connect(kubeconfig, context) as kube:
             ns = namespace or service.metadata.namespace or kube.namespace
             if resource:
                 await commands.apply_resource(kube, service, ns)
@@ -151,6 +149,7 @@ def apply(
 def status(
     name: Annotated[str, typer.Argument(help="LLMService name.")],
     kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
     namespace: NamespaceOpt = None,
     output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
 ) -> None:
@@ -158,14 +157,15 @@ def status(
     from kubellm.operator import commands
     from kubellm.operator.kube import Kube
 
-    async def main() -> dict[str, Any] | None:
-        async with Kube.connect(kubeconfig) as kube:
-            return await commands.get_service(kube, name, namespace or kube.namespace)
+    async def main() -> dict[str, Any]:
+        async with Kube.connect(kubeconfig, context) as kube:
+            ns = namespace or kube.namespace
+            found = await commands.get_service(kube, name, ns)
+            if found is None:
+                raise await commands.why_missing(kube, name, ns)
+            return found
 
     found = _run(main)
-    if found is None:
-        typer.echo(f"LLMService {name} not found", err=True)
-        raise typer.Exit(EXIT_CLUSTER)
     state = found.get("status") or {}
     if output == "json":
         typer.echo(json.dumps({"name": name, "generation": found["metadata"].get("generation"), "status": state}, indent=2))
@@ -193,6 +193,7 @@ def _status_text(name: str, generation: object, state: dict[str, Any]) -> str:
 def delete(
     name: Annotated[str, typer.Argument(help="LLMService name.")],
     kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
     namespace: NamespaceOpt = None,
     wait: Annotated[bool, typer.Option(help="Wait until every object is gone.")] = True,
     timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 120.0,
@@ -202,18 +203,20 @@ def delete(
     from kubellm.operator.kube import Kube
 
     async def main() -> list[str]:
-        async with Kube.connect(kubeconfig) as kube:
-            return await commands.delete_service(kube, name, namespace or kube.namespace, wait=wait, timeout=timeout)
+        async with Kube.connect(kubeconfig, context) as kube:
+            ns = namespace or kube.namespace
+            deleted = await commands.delete_service(kube, name, ns, wait=wait, timeout=timeout)
+            if not deleted:
+                raise await commands.why_nothing_deleted(kube, name, ns)
+            return deleted
 
     deleted = _run(main)
-    if not deleted:
-        typer.echo(f"nothing named {name} found", err=True)
-        raise typer.Exit(EXIT_CLUSTER)
     typer.echo(f"deleted {', '.join(deleted)}")
 
 
 def doctor(
     kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
     namespace: NamespaceOpt = None,
     spec: Annotated[Path | None, typer.Option("--spec", help="Also check that this LLMService fits.")] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
@@ -225,7 +228,7 @@ def doctor(
 
     async def main() -> list[Any]:
         service = load_spec(spec) if spec else None
-        async with Kube.connect(kubeconfig) as kube:
+        async with Kube.connect(kubeconfig, context) as kube:
             facts = await gather(kube, namespace or kube.namespace)
         return assess(facts, service)
 

@@ -7,7 +7,15 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from kubellm.operator.errors import KubeApiError
+from kubellm.operator.errors import (
+    ForbiddenError,
+    KubeApiError,
+    MissingApiError,
+    NotFoundError,
+    OperatorError,
+    WaitTimeoutError,
+    namespace_missing,
+)
 from kubellm.operator.install import manifests
 from kubellm.operator.kinds import MANAGED_KINDS, ManagedKind
 from kubellm.operator.kube import CRD_KIND, EventSink, Kube
@@ -17,10 +25,12 @@ from kubellm.operator.reconcile import Reconciler, Renderer
 from kubellm.spec import LLMService
 from kubellm.spec.schema import GROUP, PLURAL, VERSION
 
-LLMSERVICE_KIND = ManagedKind(GROUP, VERSION, "LLMService", PLURAL)
+INSTALL_HINT = "install its CRD with `kubellm install` (or `kubellm install --crd-only`)"
+LLMSERVICE_KIND = ManagedKind(GROUP, VERSION, "LLMService", PLURAL, crd_hint=INSTALL_HINT)
+NAMESPACE_KIND = ManagedKind("", "v1", "Namespace", "namespaces", namespaced=False)
 _INSTALL_KINDS = {
     "CustomResourceDefinition": CRD_KIND,
-    "Namespace": ManagedKind("", "v1", "Namespace", "namespaces", namespaced=False),
+    "Namespace": NAMESPACE_KIND,
     "ClusterRole": ManagedKind("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", namespaced=False),
     "ClusterRoleBinding": ManagedKind(
         "rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", namespaced=False
@@ -54,14 +64,47 @@ async def wait_crd_established(kube: Kube, name: str, timeout: float = 30) -> No
         if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
             return
         await asyncio.sleep(0.2)
-    raise KubeApiError(0, f"CRD {name} not Established after {timeout:.0f}s")
+    raise WaitTimeoutError(
+        f"timed out after {timeout:.0f}s waiting for CRD {name} to become Established; "
+        f"see `kubectl describe crd {name}`"
+    )
 
 
 async def apply_resource(kube: Kube, service: LLMService, namespace: str) -> dict[str, Any]:
     """Server-side apply of the LLMService object itself (for the operator to reconcile)."""
     body = service.to_dict()
     body["metadata"]["namespace"] = namespace
-    return await kube.apply(body, CLI_FIELD_MANAGER, kind=LLMSERVICE_KIND)
+    try:
+        return await kube.apply(body, CLI_FIELD_MANAGER, kind=LLMSERVICE_KIND)
+    except KubeApiError as exc:
+        if exc.status == 404:
+            raise await why_missing(kube, service.name, namespace) from exc
+        raise
+
+
+async def _readable(check: Any) -> bool | None:
+    """The answer of a diagnostic read, or None when RBAC does not allow even that."""
+    try:
+        return bool(await check)
+    except ForbiddenError:
+        return None
+
+
+async def why_missing(kube: Kube, name: str, namespace: str) -> OperatorError:
+    """Why LLMService *name* was not found: no CRD, no namespace, or no such object."""
+    if await _readable(kube.served(LLMSERVICE_KIND)) is False:
+        return MissingApiError(LLMSERVICE_KIND.api_version, LLMSERVICE_KIND.kind, INSTALL_HINT)
+    if await _readable(kube.get(NAMESPACE_KIND, namespace)) is False:
+        return namespace_missing(namespace, f"namespaces {namespace!r} not found")
+    return NotFoundError(f"LLMService {name} not found in namespace {namespace}; list them with `kubectl get llmservices -n {namespace}`")
+
+
+async def why_nothing_deleted(kube: Kube, name: str, namespace: str) -> OperatorError:
+    """Like ``why_missing``; without the CRD, objects applied directly could still have existed."""
+    why = await why_missing(kube, name, namespace)
+    if isinstance(why, MissingApiError):
+        return NotFoundError(f"nothing named {name} found in namespace {namespace} (and the LLMService CRD is not installed)")
+    return why
 
 
 @dataclass(frozen=True)
@@ -133,4 +176,7 @@ async def _wait_gone(kube: Kube, name: str, namespace: str, timeout: float) -> N
         if await get_service(kube, name, namespace) is None and not await labelled_objects(kube, name, namespace):
             return
         await asyncio.sleep(0.5)
-    raise KubeApiError(0, f"objects of {name} still present after {timeout:.0f}s (is the operator running?)")
+    raise WaitTimeoutError(
+        f"timed out after {timeout:.0f}s waiting for the objects of {namespace}/{name} to be deleted "
+        "(is the operator running? its finalizer removes them); wait longer with --timeout"
+    )

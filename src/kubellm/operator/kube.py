@@ -12,12 +12,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-import httpx
-from lightkube import ApiError, AsyncClient, KubeConfig
+import httpx2
+from lightkube import ApiError, AsyncClient, ConfigError
 from lightkube.generic_resource import create_global_resource, create_namespaced_resource
 from lightkube.types import CascadeType, PatchType
 
-from kubellm.operator.errors import ImmutableFieldError, KubeApiError
+from kubellm.operator import kubeconfig as kubeconfig_module
+from kubellm.operator.errors import ClusterUnreachableError, Endpoint, KubeconfigError, KubeApiError, Request, api_error
 from kubellm.operator.kinds import ManagedKind, kind_of
 
 T = TypeVar("T")
@@ -28,23 +29,34 @@ NODE_KIND = ManagedKind("", "v1", "Node", "nodes", namespaced=False)
 EVENT_KIND = ManagedKind("", "v1", "Event", "events")
 
 
-def _map_error(exc: ApiError) -> KubeApiError:
+def _map_error(exc: ApiError, request: Request, endpoint: Endpoint) -> KubeApiError:
     status = exc.status
-    code = int(status.code or 0)
-    message = str(status.message or "")
-    reason = str(status.reason or "")
-    if code == 422 and "immutable" in message:
-        return ImmutableFieldError(code, message, reason=reason)
-    return KubeApiError(code, message, reason=reason)
+    details_kind = str(getattr(status.details, "kind", "") or "")
+    return api_error(int(status.code or 0), str(status.reason or ""), str(status.message or ""), details_kind, request, endpoint)
 
 
-async def _call(action: Awaitable[T]) -> T:
+def _cause(exc: httpx2.HTTPError) -> str:
+    """The innermost reason (e.g. "Connection refused"), not httpx's generic wrapper text."""
+    inner: BaseException = exc
+    for _ in range(8):  # bounded: a chain may loop
+        nxt = inner.__cause__ or inner.__context__
+        if nxt is None:
+            break
+        inner = nxt
+    text = str(inner) or str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+# Library errors become the operator's tree here and nowhere else (see errors.py).
+async def _mapped(action: Awaitable[T], request: Request, endpoint: Endpoint) -> T:
     try:
         return await action
     except ApiError as exc:
-        raise _map_error(exc) from exc
-    except httpx.HTTPError as exc:
-        raise KubeApiError(0, f"cannot reach the API server: {exc}") from exc
+        raise _map_error(exc, request, endpoint) from exc
+    except httpx2.HTTPError as exc:
+        raise ClusterUnreachableError(endpoint.server, _cause(exc)) from exc
+    except ConfigError as exc:  # credentials resolved lazily: an exec plugin or token file
+        raise KubeconfigError(f"the credentials of context {endpoint.context} cannot be used: {exc}") from exc
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:
@@ -54,22 +66,37 @@ def _as_dict(obj: Any) -> dict[str, Any]:
 class Kube:
     """Async access to the API for dict-shaped objects of the managed kinds."""
 
-    def __init__(self, client: AsyncClient, served_ttl: float = 10.0) -> None:
+    def __init__(self, client: AsyncClient, served_ttl: float = 10.0, endpoint: Endpoint | None = None) -> None:
         self._client = client
+        self.endpoint = endpoint or Endpoint(server="the API server", context="-", user="-")
         self._classes: dict[ManagedKind, Any] = {}
         self._served: dict[ManagedKind, tuple[float, bool]] = {}
         self._served_ttl = served_ttl
 
     @classmethod
     @asynccontextmanager
-    async def connect(cls, kubeconfig: str | None = None) -> AsyncIterator[Kube]:
-        """From a kubeconfig path, else $KUBECONFIG / ~/.kube/config / in-cluster."""
-        config = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
-        client = AsyncClient(config=config, field_manager="kubellm-operator")
+    async def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> AsyncIterator[Kube]:
+        """From a kubeconfig path, else $KUBECONFIG / in-cluster / ~/.kube/config; *context*
+        else the current one. Raises KubeconfigError naming what was tried."""
+        config = kubeconfig_module.load(kubeconfig, context)
         try:
-            yield cls(client)
+            client = AsyncClient(config=config, field_manager="kubellm-operator")
+        except ConfigError as exc:  # e.g. a certificate file named in the kubeconfig is missing
+            raise KubeconfigError(f"context {config.context_name} of the kubeconfig cannot be used: {exc}") from exc
+        except OSError as exc:
+            raise KubeconfigError(f"context {config.context_name} of the kubeconfig cannot be used: {exc}") from exc
+        try:
+            yield cls(client, endpoint=kubeconfig_module.endpoint(config))
         finally:
             await client.close()
+
+    def _request(self, verb: str, kind: ManagedKind, namespace: str | None) -> Request:
+        """What a refusal names: the client's namespace when none was given, none across all ("*")."""
+        where = (namespace or self.namespace) if kind.namespaced and namespace != "*" else None
+        return Request(verb, kind.plural, kind.group, where)
+
+    async def _call(self, action: Awaitable[T], verb: str, kind: ManagedKind, namespace: str | None) -> T:
+        return await _mapped(action, self._request(verb, kind, namespace), self.endpoint)
 
     @property
     def namespace(self) -> str:
@@ -87,12 +114,13 @@ class Kube:
         kind = kind or kind_of(obj)
         res = self.resource(kind)
         # lightkube takes the namespace from the object's metadata.
-        applied = await _call(self._client.apply(res(obj), field_manager=field_manager, force=True))
+        namespace = obj.get("metadata", {}).get("namespace") or self.namespace
+        applied = await self._call(self._client.apply(res(obj), field_manager=field_manager, force=True), "patch", kind, namespace)
         return _as_dict(applied)
 
     async def get(self, kind: ManagedKind, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         try:
-            found = await _call(self._client.get(self.resource(kind), name, namespace=namespace))
+            found = await self._call(self._client.get(self.resource(kind), name, namespace=namespace), "get", kind, namespace)
         except KubeApiError as exc:
             if exc.status == 404:
                 return None
@@ -105,13 +133,15 @@ class Kube:
             ns = namespace if kind.namespaced else None
             return [_as_dict(o) async for o in self._client.list(self.resource(kind), namespace=ns, labels=labels)]
 
-        return await _call(collect())
+        return await self._call(collect(), "list", kind, namespace)
 
     async def delete(self, kind: ManagedKind, name: str, namespace: str | None = None, *, foreground: bool = False) -> bool:
         """Delete; False when it was already gone."""
         cascade = CascadeType.FOREGROUND if foreground else CascadeType.BACKGROUND
         try:
-            await _call(self._client.delete(self.resource(kind), name, namespace=namespace, cascade=cascade))
+            await self._call(
+                self._client.delete(self.resource(kind), name, namespace=namespace, cascade=cascade), "delete", kind, namespace
+            )
         except KubeApiError as exc:
             if exc.status == 404:
                 return False
@@ -119,15 +149,18 @@ class Kube:
         return True
 
     async def merge_patch(self, kind: ManagedKind, name: str, patch: dict[str, Any], namespace: str | None = None) -> None:
-        await _call(
-            self._client.patch(self.resource(kind), name, patch, namespace=namespace, patch_type=PatchType.MERGE)
+        await self._call(
+            self._client.patch(self.resource(kind), name, patch, namespace=namespace, patch_type=PatchType.MERGE),
+            "patch", kind, namespace,
         )
 
     async def create(self, kind: ManagedKind, obj: dict[str, Any]) -> dict[str, Any]:
-        return _as_dict(await _call(self._client.create(self.resource(kind)(obj))))
+        namespace = obj.get("metadata", {}).get("namespace")
+        return _as_dict(await self._call(self._client.create(self.resource(kind)(obj)), "create", kind, namespace))
 
     async def replace(self, kind: ManagedKind, obj: dict[str, Any]) -> dict[str, Any]:
-        return _as_dict(await _call(self._client.replace(self.resource(kind)(obj))))
+        namespace = obj.get("metadata", {}).get("namespace")
+        return _as_dict(await self._call(self._client.replace(self.resource(kind)(obj)), "update", kind, namespace))
 
     async def served(self, kind: ManagedKind) -> bool:
         """Whether the API serves *kind*: built-in kinds are; CRD kinds need an Established CRD."""
@@ -159,8 +192,10 @@ class Kube:
         try:
             response = await http.get("/version")
             response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise KubeApiError(0, f"cannot read the API server's version: {exc}") from exc
+        except httpx2.HTTPStatusError as exc:
+            raise KubeApiError(exc.response.status_code, f"cannot read the API server's version: {exc}") from exc
+        except httpx2.HTTPError as exc:
+            raise ClusterUnreachableError(self.endpoint.server, _cause(exc)) from exc
         info = response.json()
         minor = "".join(ch for ch in str(info.get("minor", "0")) if ch.isdigit())
         return int(info.get("major", "1")), int(minor or 0)
