@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 _USER_METADATA = ("name", "namespace", "labels")
-_PEER_METADATA = (*_USER_METADATA, "uid", "generation", "deletionTimestamp")
+_PEER_METADATA = (*_USER_METADATA, "uid", "generation", "deletionTimestamp", "creationTimestamp")
 
 
 def _metadata(body: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:

@@ -82,9 +82,13 @@ def build_registry(reconciler: Reconciler, settings: OperatorSettings) -> kopf.O
         index: kopf.Index[str | None, dict[str, Any]] = kwargs["llmservices_by_namespace"]  # injected by kopf
         return list(index.get(namespace, []))
 
+    def everyone(kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+        index: kopf.Index[str | None, dict[str, Any]] = kwargs["llmservices_by_namespace"]
+        return [p for namespace in index for p in index[namespace]]
+
     async def reconcile(body: kopf.Body, patch: kopf.Patch, namespace: str | None, **kwargs: Any) -> None:
         peers = peers_of(namespace, kwargs)
-        outcome = await reconciler.reconcile(dict(body), event_sink(body), peers)
+        outcome = await reconciler.reconcile(dict(body), event_sink(body), peers, everyone(kwargs))
         old = dict(body.get("status") or {})
         patch.status.update(status_patch(old, outcome.status))
 

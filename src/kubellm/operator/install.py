@@ -15,6 +15,7 @@ from typing import Any
 
 from kubellm import __version__
 from kubellm.operator.kinds import MANAGED_KINDS
+from kubellm.render.gateway import DISCOVERY_RULES
 from kubellm.render.security import tenant_grantable_rules
 from kubellm.spec.schema import GROUP, PLURAL, crd
 
@@ -55,7 +56,12 @@ def cluster_rules() -> list[dict[str, Any]]:
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
         {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
         {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["get", "list", "watch"]},
-    ] + tenant_grantable_rules()
+    ] + tenant_grantable_rules() + gateway_role_rules()
+
+
+def gateway_role_rules() -> list[dict[str, Any]]:
+    """What each namespace's gateway Role grants: the operator must hold it to create it."""
+    return [dict(rule) for rule in DISCOVERY_RULES]
 
 
 def lease_rules() -> list[dict[str, Any]]:

@@ -54,6 +54,12 @@ MANAGED_KINDS: tuple[ManagedKind, ...] = (
     ManagedKind("monitoring.coreos.com", "v1", "ServiceMonitor", "servicemonitors", crd_hint="install the Prometheus Operator"),
     ManagedKind("monitoring.coreos.com", "v1", "PodMonitor", "podmonitors", crd_hint="install the Prometheus Operator"),
     ManagedKind("monitoring.coreos.com", "v1", "PrometheusRule", "prometheusrules", crd_hint="install the Prometheus Operator"),
+    ManagedKind("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes",
+                crd_hint="install the Gateway API CRDs (needed by spec.exposure.httpRoute)"),
+    ManagedKind("gateway.networking.k8s.io", "v1beta1", "ReferenceGrant", "referencegrants",
+                crd_hint="install the Gateway API CRDs (needed by spec.exposure.httpRoute.tls across namespaces)"),
+    ManagedKind("cert-manager.io", "v1", "Certificate", "certificates",
+                crd_hint="install cert-manager (needed by an exposure tls.issuer)"),
     ManagedKind(
         "leaderworkerset.x-k8s.io", "v1", "LeaderWorkerSet", "leaderworkersets",
         crd_hint="install LeaderWorkerSet (needed by serving.mode multinode)", engine_phase=True,

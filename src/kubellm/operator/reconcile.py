@@ -21,11 +21,13 @@ from kubellm.operator.errors import (
     UnmanagedKindError,
 )
 from kubellm.operator.gatewayconfig import GatewayConfigPublisher
+from kubellm.operator.hosts import host_conflict
 from kubellm.operator.health import Observation, Problem, RoleState, cache_state, judge, role_state
 from kubellm.operator.kinds import MANAGED_KINDS, REPLICA_KINDS, ManagedKind, kind_of
 from kubellm.operator.kube import EventSink, Kube
 from kubellm.operator.ownership import FIELD_MANAGER, identity, selector, stamp
 from kubellm.operator.plan import Plan, make_plan
+from kubellm.render.errors import HostConflictError
 from kubellm.spec import LLMService, SpecError, parse_spec
 
 
@@ -70,17 +72,19 @@ class Reconciler:
     gateway: GatewayConfigPublisher | None = None
     """Keeps each namespace's gateway ConfigMap current (the operator's; not `kubellm apply`)."""
 
-    async def reconcile(self, body: dict[str, Any], events: EventSink, peers: Iterable[dict[str, Any]] = ()) -> Outcome:
+    async def reconcile(self, body: dict[str, Any], events: EventSink, peers: Iterable[dict[str, Any]] = (),
+                        everyone: Iterable[dict[str, Any]] = ()) -> Outcome:
         """One pass over *body*; *peers* are the namespace's live LLMServices (for the
-        gateway config, when this reconciler keeps one)."""
+        gateway, when this reconciler keeps one), *everyone* the cluster's (exposure hosts)."""
         meta = body["metadata"]
         name, namespace = meta["name"], meta.get("namespace") or self.kube.namespace
         generation = int(meta.get("generation", 1))
         previous = body.get("status") or {}
         try:
             service = parse_spec(spec_document(body))
+            _check_hosts(body, everyone)
             plan, notes = await self.plan(body, name, namespace, service)
-        except (SpecError, MissingApiError, UnmanagedKindError, RenderFailedError) as exc:
+        except (SpecError, HostConflictError, MissingApiError, UnmanagedKindError, RenderFailedError) as exc:
             return self._refused(exc, generation, previous, events)
         problems: list[Problem] = []
         fully = await self._converge(plan, previous, problems, events) and not problems
@@ -93,9 +97,12 @@ class Reconciler:
         if fully and not canary.retiring and (previous.get("appliedDigest") != plan.digest or canary.retired):
             pruned = await self.prune(name, namespace, {identity(o) for o in plan.objects}, events)
         if self.gateway is not None:
-            problem = await self.gateway.publish(namespace, peers, peer(body), canary.route)
+            problem = await self.gateway.publish(namespace, peers, peer(body), canary.route, events)
             problems += [problem] if problem is not None else []
         status = judge(replace(observation, problems=tuple(problems)), previous.get("conditions") or [], self.clock())
+        gateway = self.gateway.status(namespace) if self.gateway is not None else None
+        if gateway is not None:
+            status["gateway"] = gateway
         if canary.state is not None:
             status["canary"] = canary.state
         warning = new_degradation(previous, status)
@@ -235,10 +242,18 @@ class Reconciler:
         )
 
 
+def _check_hosts(body: dict[str, Any], everyone: Iterable[dict[str, Any]]) -> None:
+    conflict = host_conflict(body, everyone)
+    if conflict is not None:
+        raise HostConflictError(conflict)
+
+
 def _reason(exc: Exception) -> str:
     """The Degraded reason for an error that stopped planning."""
     if isinstance(exc, SpecError):
         return "InvalidSpec"
+    if isinstance(exc, HostConflictError):
+        return "ExposureHostTaken"
     if isinstance(exc, (MissingApiError, UnmanagedKindError)):
         return type(exc).__name__.removesuffix("Error")
     return "RenderFailed"

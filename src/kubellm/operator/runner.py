@@ -42,7 +42,7 @@ async def run_operator(settings: OperatorSettings, render: Renderer, stop: async
                 return
             log.info("leading as %s", settings.identity)
             holder = asyncio.create_task(elector.hold(stop))
-        reconciler = Reconciler(kube, render, gateway=GatewayConfigPublisher(kube))
+        reconciler = Reconciler(kube, render, gateway=GatewayConfigPublisher(kube, settings=settings.gateway))
         try:
             await kopf.operator(
                 registry=build_registry(reconciler, settings),

@@ -7,6 +7,8 @@ import socket
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kubellm.render.gateway import GatewaySettings
+
 
 def default_identity() -> str:
     """The pod name in a cluster (stable across container restarts), else host-pid."""
@@ -30,3 +32,5 @@ class OperatorSettings(BaseModel):
     identity: str = Field(default_factory=default_identity)
     """Who holds the lease; a restarted pod keeps its name and so its lease."""
     finalizer: str = "kubellm.dev/finalizer"
+    gateway: GatewaySettings | None = GatewaySettings()
+    """How each namespace's gateway runs; None: keep its ConfigMap only, deploy no gateway."""

@@ -1,0 +1,89 @@
+"""The operator's pure gateway pieces: API-key Secret checks, owner references, status and
+client URL (gatewayobjects.py), one exposure host per service (hosts.py), the report of a
+config edited by hand (gatewayconfig.edited_by_hand), and the RBAC `kubellm install` grants
+so the operator may create the gateway's Role."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from kubellm.operator.gatewayconfig import edited_by_hand
+from kubellm.operator.gatewayobjects import client_url, gateway_status, keys_ref, owned, secret_problem
+from kubellm.operator.hosts import host_conflict
+from kubellm.operator.install import cluster_rules
+from kubellm.render.gateway import DISCOVERY_RULES
+
+
+def body(name: str, namespace: str = "team", created: str = "2026-01-01T00:00:00Z", **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "kubellm.dev/v1alpha1", "kind": "LLMService",
+            "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}", "creationTimestamp": created},
+            "spec": spec}
+
+
+def secret(**data: str) -> dict[str, Any]:
+    return {"data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
+
+
+@pytest.mark.parametrize(("live", "expected"), [
+    (None, "API-key Secret 'keys' (spec.security.apiKeys.secretRef) does not exist in namespace team"),
+    (secret(other="k1"), "API-key Secret 'keys' in namespace team has no key 'token' (spec.security.apiKeys.secretRef.key)"),
+    (secret(token="  \n"), "API-key Secret 'keys' key 'token' in namespace team holds no keys"),
+    (secret(token="tenant-a:k1\n"), None),
+])
+def test_secret_problems_name_the_secret_and_key(live: dict[str, Any] | None, expected: str | None) -> None:
+    ref = keys_ref(body("chat", security={"apiKeys": {"secretRef": {"name": "keys"}}}))
+    assert ref == ("keys", "token")
+    assert secret_problem("team", ref, live) == expected
+    assert keys_ref(body("open")) is None
+
+
+def test_every_gateway_object_is_owned_by_every_service_without_a_controller() -> None:
+    [obj] = owned([{"kind": "Service", "metadata": {"name": "kubellm-gateway"}}], [body("a"), body("b")])
+    refs = obj["metadata"]["ownerReferences"]
+    assert [r["uid"] for r in refs] == ["uid-a", "uid-b"]
+    assert not any(r["controller"] or r["blockOwnerDeletion"] for r in refs)
+
+
+def test_client_url_prefers_an_exposure_routed_to_the_gateway() -> None:
+    assert client_url("team", [body("a")], 80) == "http://kubellm-gateway.team.svc:80/v1"
+    direct = body("a", exposure={"ingress": {"host": "direct.example.com"}})
+    assert client_url("team", [direct], 80) == "http://kubellm-gateway.team.svc:80/v1"
+    routed = body("b", exposure={"httpRoute": {"host": "llm.example.com", "gatewayName": "g",
+                                               "backendService": "kubellm-gateway", "tls": {"secretName": "t"}}})
+    assert client_url("team", [direct, routed], 80) == "https://llm.example.com/v1"
+
+
+def test_gateway_status_counts_ready_pods() -> None:
+    assert gateway_status(None, "u") == {"ready": False, "readyReplicas": 0, "url": "u"}
+    live = {"status": {"replicas": 2, "readyReplicas": 1}}
+    assert gateway_status(live, "u") == {"ready": True, "readyReplicas": 1, "replicas": 2, "url": "u"}
+
+
+def test_the_newer_service_claiming_a_host_is_refused_naming_both() -> None:
+    old = body("first", created="2026-01-01T00:00:00Z", exposure={"ingress": {"host": "llm.example.com"}})
+    new = body("second", namespace="other", created="2026-02-01T00:00:00Z",
+               exposure={"httpRoute": {"host": "llm.example.com", "gatewayName": "g"}})
+    assert host_conflict(old, [old, new]) is None
+    message = host_conflict(new, [old, new])
+    assert message is not None and "team/first" in message and "other/second" in message
+    gone = {**old, "metadata": {**old["metadata"], "deletionTimestamp": "2026-03-01T00:00:00Z"}}
+    assert host_conflict(new, [gone, new]) is None
+
+
+def test_a_hand_edit_is_reported_as_invalid_or_restored() -> None:
+    kind, reason, message = edited_by_hand("team", {"data": {"gateway.yaml": "models: [{nme: x}]"}})
+    assert (kind, reason) == ("Warning", "GatewayConfigInvalidEdit")
+    assert "keep their last good config" in message and "models.0" in message
+    kind, reason, _ = edited_by_hand("team", {"data": {"gateway.yaml": "models: []"}})
+    assert (kind, reason) == ("Normal", "GatewayConfigRestored")
+    assert edited_by_hand("team", {"data": {"gateway.yaml": "{"}})[1] == "GatewayConfigInvalidEdit"
+
+
+def test_the_operator_holds_what_the_gateway_role_grants() -> None:
+    """Kubernetes refuses a Role granting more than its creator holds (RBAC escalation check)."""
+    for wanted in DISCOVERY_RULES:
+        assert any(set(wanted["apiGroups"]) <= set(r["apiGroups"]) and set(wanted["resources"]) <= set(r["resources"])
+                   and set(wanted["verbs"]) <= set(r["verbs"]) for r in cluster_rules())
