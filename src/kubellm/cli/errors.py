@@ -102,7 +102,8 @@ def _os_error(exc: OSError) -> Failure:
     where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
     what = exc.strerror or str(exc)
     if exc.errno == errno.EADDRINUSE and not where:
-        what = str(exc)  # uvloop and asyncio name the address only in the text
+        # uvloop and asyncio name the address only in the text, after an "[Errno 98] " prefix
+        what = str(exc).split("] ", 1)[-1]
     text = f"{where}: {what}" if where else what
     return Failure(code, f"{text}; {hint}" if hint else text)
 

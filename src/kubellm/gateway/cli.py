@@ -19,14 +19,11 @@ def register(app: typer.Typer) -> None:
         log_level: str = typer.Option("info", help="debug, info, warning or error"),
     ) -> None:
         """Run the OpenAI-compatible, LLM-aware gateway in front of engines."""
-        from kubellm.gateway.errors import ConfigError
         from kubellm.gateway.serve import serve
 
         logging.basicConfig(level=log_level.upper(), format="%(message)s")
         import uvloop
 
-        try:
-            uvloop.run(serve(config, host, port))
-        except ConfigError as exc:
-            typer.echo(f"error: {exc.message}", err=True)
-            raise typer.Exit(2) from None
+        # An invalid config (ConfigError, exit 2) or a port in use (exit 2) is reported by the
+        # command line's error edge, kubellm.cli.errors.
+        uvloop.run(serve(config, host, port))

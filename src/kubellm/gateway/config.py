@@ -196,12 +196,19 @@ class GatewayConfig(_Model):
         return {**_default_profiles(), **self.profiles}
 
 
+def _message(error: Any) -> str:
+    """pydantic's message, except a URL pattern's, which people cannot read as a regex."""
+    if error["type"] == "string_pattern_mismatch" and "https?://" in str(error.get("ctx", {}).get("pattern", "")):
+        return f"{error['input']!r} is not an http(s) URL (e.g. http://10.0.0.5:8000)"
+    return str(error["msg"])
+
+
 def parse_config(data: Any, *, source: str = "<config>") -> GatewayConfig:
     """Validate *data*; errors name the field path and the file."""
     try:
         return GatewayConfig.model_validate(data or {})
     except ValidationError as exc:
-        lines = [f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()]
+        lines = [f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {_message(e)}" for e in exc.errors()]
         raise ConfigError(f"invalid gateway config {source}:\n  " + "\n  ".join(lines)) from exc
 
 

@@ -59,7 +59,13 @@ async def serve(config_path: Path, host: str, port: int, ready: asyncio.Event | 
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
-    await site.start()
+    try:
+        await site.start()
+    except OSError:
+        # a port in use: close the upstream sessions before the error reaches the user, or
+        # aiohttp adds "Unclosed client session" to the one-line message
+        await runner.cleanup()
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

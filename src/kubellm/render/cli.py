@@ -78,7 +78,14 @@ def render_command(
     if output is None:
         typer.echo(to_stream(objects), nl=False)
         return
-    paths = write_directory(objects, output)
+    try:
+        paths = write_directory(objects, output)
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        # a write that fails (a full disk) names no file; the error edge (kubellm.cli.errors)
+        # prints what it names, so name the directory that was being written
+        raise OSError(exc.errno, exc.strerror, str(output)) from exc
     typer.echo(f"wrote {len(paths)} objects to {output}", err=True)
 
 

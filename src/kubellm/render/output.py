@@ -40,22 +40,37 @@ def file_name(index: int, obj: Obj) -> str:
     return f"{index:02d}-{str(obj['kind']).lower()}-{obj['metadata']['name']}.yaml"
 
 
+def _write_temporaries(files: dict[Path, str]) -> dict[Path, Path]:
+    """Each file's text into a temporary beside it; on any error (a full disk) none is left."""
+    temporaries: dict[Path, Path] = {}
+    try:
+        for path, text in files.items():
+            tmp = path.with_name(path.name + ".tmp")
+            temporaries[path] = tmp
+            tmp.write_text(text, encoding="utf-8")
+    except BaseException:
+        for tmp in temporaries.values():
+            tmp.unlink(missing_ok=True)
+        raise
+    return temporaries
+
+
 def write_directory(objects: list[Obj], directory: Path) -> list[Path]:
-    """Write one file per object into *directory* (each through a temporary file renamed into
-    place, so no file is ever half-written), remove files of objects no longer rendered, and
-    write a kustomization.yaml listing them in apply order (`kubectl apply -k DIR` works)."""
+    """Write one file per object into *directory*, remove files of objects no longer rendered,
+    and write a kustomization.yaml listing them in apply order (`kubectl apply -k DIR` works).
+
+    Every file is written to a temporary first and renamed into place only once all were
+    written, so a failure (a full disk, no permission) leaves the directory as it was rather
+    than a partial set of objects that could be applied as if complete."""
     directory.mkdir(parents=True, exist_ok=True)
-    written = []
     stale = {p for p in directory.glob("[0-9][0-9]-*.yaml")}
-    for index, obj in enumerate(objects):
-        path = directory / file_name(index, obj)
-        tmp = path.with_suffix(".yaml.tmp")
-        tmp.write_text(to_yaml(obj), encoding="utf-8")
-        tmp.replace(path)
-        written.append(path)
-    for path in sorted(stale - set(written)):
-        path.unlink()
+    files = {directory / file_name(index, obj): to_yaml(obj) for index, obj in enumerate(objects)}
+    written = list(files)
     kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
                      "resources": [p.name for p in written]}
-    (directory / "kustomization.yaml").write_text(to_yaml(kustomization), encoding="utf-8")
+    files[directory / "kustomization.yaml"] = to_yaml(kustomization)
+    for path, tmp in _write_temporaries(files).items():
+        tmp.replace(path)
+    for path in sorted(stale - set(written)):
+        path.unlink()
     return written

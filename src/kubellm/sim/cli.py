@@ -68,12 +68,27 @@ def sim(
                            lora_modules=tuple(lora_modules), faults=faults)
         code = run(config, replicas, host, port, _announce)
     except ValidationError as exc:
-        typer.echo(f"error: invalid simulator option: {exc}", err=True)
+        typer.echo(f"error: invalid simulator option: {_option_errors(exc)}", err=True)
         raise typer.Exit(2) from None
     except SimConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     raise typer.Exit(code)
+
+
+# Config fields whose command-line option has another name.
+_OPTION_OF = {"startup_delay_s": "startup-delay", "crash_after_requests": "crash-after",
+              "enable_prefix_caching": "no-prefix-caching", "kv_events_replay_port": "kv-events-config"}
+
+
+def _option_errors(exc: ValidationError) -> str:
+    """pydantic's errors as ``--option: message``, one line: users typed options, not fields."""
+    parts = []
+    for error in exc.errors():
+        field = str(error["loc"][-1]) if error["loc"] else ""
+        option = _OPTION_OF.get(field, field.replace("_", "-"))
+        parts.append(f"--{option}: {error['msg']}" if option else str(error["msg"]))
+    return "; ".join(parts)
 
 
 def _kv_events(port: int | None, vllm_json: str | None) -> tuple[int | None, int | None, str]:
