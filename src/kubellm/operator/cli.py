@@ -178,6 +178,10 @@ def _status_text(name: str, generation: object, state: dict[str, Any]) -> str:
         f"{name}: {state.get('phase', 'Unknown')} (generation {generation}, observed {state.get('observedGeneration', '-')})",
         f"  url: {state.get('serviceUrl', '-')}",
     ]
+    gateway = state.get("gateway")
+    if isinstance(gateway, dict):
+        lines.append(f"  gateway: {'ready' if gateway.get('ready') else 'NOT READY'} ({gateway.get('readyReplicas', 0)}/"
+                     f"{gateway.get('replicas', 0)} pods); clients use {gateway.get('url')}")
     for role, counts in (state.get("roles") or {}).items():
         lines.append(f"  role {role}: {counts.get('ready', 0)}/{counts.get('desired', 0)} ready")
     canary = state.get("canary")

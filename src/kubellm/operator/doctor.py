@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from kubellm.operator.gatewaydoctor import GatewayFacts, gateway_findings, gather_gateway
 from kubellm.operator.kinds import MANAGED_KINDS, ManagedKind
 from kubellm.operator.kube import CRD_KIND, NODE_KIND, Kube
 from kubellm.spec import LLMService
@@ -64,6 +65,8 @@ class Facts:
     storage_classes: list[str] = field(default_factory=list)
     quota_free: dict[str, float] = field(default_factory=dict)
     """ResourceQuota name -> accelerator requests still allowed in the namespace."""
+    gateway: GatewayFacts | None = None
+    """The namespace's gateway and what it must see (gatewaydoctor.py)."""
 
 
 def _number(value: object) -> float:
@@ -154,6 +157,8 @@ def _spec_findings(facts: Facts, service: LLMService) -> list[Finding]:
 def assess(facts: Facts, service: LLMService | None = None) -> list[Finding]:
     findings = _version_findings(facts) + _gpu_findings(facts) + _crd_findings(facts) + _storage_findings(facts)
     findings += _quota_findings(facts)
+    if facts.gateway is not None:
+        findings += [Finding(*check) for check in gateway_findings(facts.gateway)]
     if service is not None:
         findings += _spec_findings(facts, service)
     return findings
@@ -180,4 +185,5 @@ async def gather(kube: Kube, namespace: str, resource: str = "nvidia.com/gpu") -
         key = f"requests.{resource}"
         if key in (status.get("hard") or {}):
             facts.quota_free[quota["metadata"]["name"]] = _number(status["hard"][key]) - _number((status.get("used") or {}).get(key))
+    facts.gateway = await gather_gateway(kube, namespace)
     return facts

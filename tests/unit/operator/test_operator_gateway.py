@@ -87,3 +87,11 @@ def test_the_operator_holds_what_the_gateway_role_grants() -> None:
     for wanted in DISCOVERY_RULES:
         assert any(set(wanted["apiGroups"]) <= set(r["apiGroups"]) and set(wanted["resources"]) <= set(r["resources"])
                    and set(wanted["verbs"]) <= set(r["verbs"]) for r in cluster_rules())
+
+
+def test_kubellm_status_shows_the_gateway_and_the_client_url() -> None:
+    from kubellm.operator.cli import _status_text
+
+    state = {"phase": "Available", "gateway": {"ready": True, "readyReplicas": 2, "replicas": 2, "url": "https://llm.example.com/v1"}}
+    assert "  gateway: ready (2/2 pods); clients use https://llm.example.com/v1" in _status_text("chat", 1, state).splitlines()
+    assert "NOT READY (0/0 pods)" in _status_text("chat", 1, {"gateway": {"ready": False, "url": "u"}})
