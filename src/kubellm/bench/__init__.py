@@ -10,6 +10,8 @@ Layers (each points only down):
 - ``driver``: open-loop (rate) and closed-loop (concurrency) runs (I/O, clock injected).
 - ``search``: sweeps and the goodput-maximising rate search (logic over an injected runner).
 - ``report``, ``plots``, ``compare``: JSON, Markdown and PNG output.
+- ``probe``: the target answers and serves the model, checked before any load (I/O).
+- ``watch``: stops a run whose requests all fail the same way (pure).
 - ``check``: the deployment check (I/O) judged by ``thresholds`` (pure).
 - ``cli``: typer commands only.
 
@@ -18,7 +20,9 @@ Errors::
     BenchError                  anything this package raises on purpose
      ├── WorkloadError          a workload option or dataset file that cannot be used
      ├── ResultFileError        a result JSON that cannot be read back
-     └── ThresholdError         a threshold or SLO option that makes no sense
+     ├── ThresholdError         a threshold or SLO option that makes no sense
+     ├── TargetError            nothing answers at the URL, or the model is not served (exit 1)
+     └── UniformFailureError    every request of a run failed the same way (exit 1)
 
 A failing request is never raised: it becomes a record with an ``error`` kind.
 """

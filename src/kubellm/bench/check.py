@@ -1,6 +1,7 @@
 """``kubellm check``: the deployment check tutorials write by hand, as one command.
 
-Steps: ``/v1/models`` lists the model; a completion and a streamed chat completion succeed
+Steps: the probe (:mod:`kubellm.bench.probe`: something answers, the model is served, else
+``TargetError`` before any row); ``/v1/models`` lists the model; a completion and a streamed chat completion succeed
 and return usage; ``/metrics`` exposes the expected series; a short closed-loop load test is
 judged by :mod:`kubellm.bench.thresholds`. Every step yields rows of a pass/fail table.
 """
@@ -18,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kubellm.bench import driver
 from kubellm.bench.client import Target, send
+from kubellm.bench.probe import probe
 from kubellm.bench.records import LoadPoint
 from kubellm.bench.stats import Summary, summarize
 from kubellm.bench.thresholds import Thresholds, Verdict, judge
@@ -142,6 +144,9 @@ async def check_load(plan: CheckPlan, model: str) -> tuple[list[Verdict], Summar
 
 
 async def run_check(plan: CheckPlan) -> CheckReport:
+    """The verdicts; TargetError at once, before any row, when nothing answers at the URL or
+    the model is not served (a table of failures would only repeat it)."""
+    await probe(plan.base_url, plan.model, _headers(plan))
     timeout = aiohttp.ClientTimeout(total=plan.timeout_s)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         models, model = await check_models(session, plan)

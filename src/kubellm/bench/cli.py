@@ -21,8 +21,10 @@ from kubellm.bench import compare as compare_mod
 from kubellm.bench import report
 from kubellm.bench.check import DEFAULT_SERIES, CheckPlan, CheckReport, run_check
 from kubellm.bench.client import Target
-from kubellm.bench.errors import BenchError, ThresholdError, WorkloadError
+from kubellm.bench.errors import BenchError, ThresholdError, UniformFailureError, WorkloadError
+from kubellm.bench.probe import probe
 from kubellm.bench.records import SLO, LoadPoint, RequestRecord
+from kubellm.bench.results import BenchResult
 from kubellm.bench.runner import BenchPlan, RateSearch, execute_until_signalled, run_async, write_outputs
 from kubellm.bench.thresholds import Thresholds
 from kubellm.bench.workload import Length, WorkloadConfig, WorkloadKind
@@ -47,8 +49,8 @@ console = Console(stderr=True)
 
 
 def _fail(err: Exception) -> typer.Exit:
-    console.print(f"[red]error:[/red] {err}")
-    return typer.Exit(2)
+    console.print(f"[red]error:[/red] {err}", highlight=False, soft_wrap=True)
+    return typer.Exit(getattr(err, "exit_code", 2))  # 2: bad options; 1: the target (TargetError...)
 
 
 def _floats(text: str | None, what: str) -> list[float]:
@@ -161,6 +163,7 @@ def bench_run(
             from kubellm.bench.workload import load_dataset
 
             load_dataset(plan.workload.dataset)  # fail before any traffic on a bad file
+        run_async(probe(url, model, plan.target.headers()))  # nothing answers, model not served
     except BenchError as err:
         raise _fail(err) from None
     directory = out or Path(f"kubellm-bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
@@ -172,6 +175,9 @@ def bench_run(
         plan.on_start, plan.on_record = hooks.start, hooks.record
         try:
             result = run_async(execute_until_signalled(plan))
+        except UniformFailureError as err:
+            _write_partial(err, directory, plot)
+            raise _fail(err) from None
         except BenchError as err:
             raise _fail(err) from None
     if not result.runs:
@@ -180,6 +186,15 @@ def bench_run(
     files = write_outputs(result, directory, with_plots=plot)
     typer.echo(report.markdown(result))
     console.print("wrote " + ", ".join(str(f) for f in files))
+
+
+def _write_partial(err: UniformFailureError, directory: Path, plot: bool) -> None:
+    """The loads that ran before the failing one measured something: keep them."""
+    if isinstance(err.partial, BenchResult):
+        files = write_outputs(err.partial, directory, with_plots=plot)
+        console.print("wrote the loads that completed: " + ", ".join(str(f) for f in files))
+    else:
+        console.print("nothing written")
 
 
 def _validate_plan(plan: BenchPlan) -> None:
@@ -253,7 +268,10 @@ def check_command(
         raise _fail(err) from None
     plan = CheckPlan(url, model, api_key, thresholds, series=tuple(metric or DEFAULT_SERIES),
                      requests=requests, concurrency=concurrency, timeout_s=timeout)
-    outcome = run_async(run_check(plan))
+    try:
+        outcome = run_async(run_check(plan))
+    except BenchError as err:
+        raise _fail(err) from None
     _print_check(outcome)
     if json_out is not None:
         _write_check_json(outcome, json_out)
