@@ -14,7 +14,7 @@ import typer
 from kubellm.pull.clock import SystemClock
 from kubellm.pull.errors import PullError
 from kubellm.pull.options import MiB, PullOptions, SourceSettings, TransferOptions
-from kubellm.pull.progress import JsonLinesProgress, NullProgress, Progress, RichProgress
+from kubellm.pull.progress import JsonLinesProgress, Progress, RichProgress, WarningsOnly
 from kubellm.pull.pull import pull
 
 
@@ -80,7 +80,7 @@ def _progress(mode: str, interval: float) -> Progress:
         return RichProgress()
     if mode == "json":
         return JsonLinesProgress(sys.stderr, SystemClock(), interval)
-    return NullProgress()
+    return WarningsOnly(sys.stderr)
 
 
 def _fail(code: int, message: str, kind: str = "PullInputError") -> None:

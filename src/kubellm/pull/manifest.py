@@ -6,13 +6,28 @@ import hashlib
 import os
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kubellm.pull.errors import IntegrityError, PullInputError
 from kubellm.pull.fsio import hash_region, write_atomic
+from kubellm.pull.source import RemoteFile
 
 MANIFEST_NAME = ".kubellm-manifest.json"
+
+
+class Verification(BaseModel):
+    """What was checked for one file, beyond its size: kubellm always computes the sha256;
+    it is compared with the source's where the source states one; the store's own checksum
+    is compared where the store vouches for what it covers (`pull.checksums`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    sha256: Literal["computed", "matched the source's"]
+    store_checksum: Literal["full", "composite", "none"]
+    algorithm: str | None = None
+    detail: str = ""
+    """What the store's checksum covered, or why none was compared."""
 
 
 class ManifestEntry(BaseModel):
@@ -20,6 +35,8 @@ class ManifestEntry(BaseModel):
     path: str
     size: int
     sha256: str
+    verification: Verification | None = None
+    """None in manifests written before kubellm recorded it."""
 
 
 class Manifest(BaseModel):
@@ -33,6 +50,16 @@ class Manifest(BaseModel):
     @property
     def total_bytes(self) -> int:
         return sum(f.size for f in self.files)
+
+
+def verification_of(file: RemoteFile, detail_prefix: str = "") -> Verification:
+    """The record of what the transfer engine checked for *file* (it refuses a file that
+    fails any of these, so a file in a manifest passed them all)."""
+    sha256: Literal["computed", "matched the source's"] = "matched the source's" if file.sha256 else "computed"
+    check = file.store_checksum
+    if check is None:
+        return Verification(sha256=sha256, store_checksum="none", detail=detail_prefix + (file.store_note or "the source states no checksum"))
+    return Verification(sha256=sha256, store_checksum=check.kind, algorithm=check.algorithm, detail=detail_prefix + check.describe())
 
 
 def write_manifest(directory: Path, manifest: Manifest) -> None:

@@ -30,6 +30,17 @@ class NullProgress:
         pass
 
 
+class WarningsOnly(NullProgress):
+    """No progress, but warnings still reach the user (``--progress none``)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def event(self, name: str, **fields: Any) -> None:
+        if name == "warning":
+            print(f"warning: {fields.get('message', '')}", file=self._stream, flush=True)
+
+
 def progress_record(total: int, done: int, rate: float) -> dict[str, Any]:
     """One progress line: bytes so far, rate over the last interval and the ETA it implies."""
     eta = (total - done) / rate if rate > 0 else None

@@ -23,7 +23,10 @@ from kubellm.pull.archive import unpack
 from kubellm.pull.clock import Clock, SystemClock
 from kubellm.pull.errors import DiskSpaceError, PullInputError
 from kubellm.pull.fsio import fsync_dir
-from kubellm.pull.manifest import MANIFEST_NAME, Manifest, ManifestEntry, read_manifest, sha256_file, verify_tree, write_manifest
+from kubellm.pull.manifest import (
+    MANIFEST_NAME, Manifest, ManifestEntry, Verification, read_manifest, sha256_file, verification_of, verify_tree,
+    write_manifest,
+)  # fmt: skip
 from kubellm.pull.options import PullOptions, SourceSettings
 from kubellm.pull.plan import pending_ranges, remaining_bytes, select_files, split_ranges
 from kubellm.pull.progress import NullProgress, Progress
@@ -106,6 +109,8 @@ def _pull_into(driver: SourceDriver, uri: str, dest: Path, options: PullOptions,
     files = select_files(listing.files, options.allow_patterns, options.ignore_patterns)
     if not options.allow_pickle:
         refuse_pickles(f.path for f in files)
+    for note in listing.notes:
+        progress.event("warning", message=note)
     staging = staging_dir(dest)
     staging.mkdir(parents=True, exist_ok=True)
     store = StateStore.open(staging, uri, listing.revision)
@@ -126,11 +131,14 @@ def _pull_into(driver: SourceDriver, uri: str, dest: Path, options: PullOptions,
 
 
 def _plan_job(staging: Path, file: RemoteFile, store: StateStore, options: PullOptions) -> FileJob:
-    state = store.file_state(file, options.transfer.range_size)
+    # Without Range support the whole file is one range: it is recorded only once complete,
+    # so an interrupted download restarts from zero.
+    range_size = options.transfer.range_size if file.ranged else max(file.size, 1)
+    state = store.file_state(file, range_size)
     target = staging / ARCHIVE_DIR / file.path if file.archive else staging / file.path
     if not target.exists() and state.done:  # sidecar survived but the bytes did not
         store.forget_file(file.path)
-        state = store.file_state(file, options.transfer.range_size)
+        state = store.file_state(file, range_size)
     ranges = split_ranges(file.size, state.range_size)
     verified = state.sha256 is not None
     pending = [] if verified else pending_ranges(file.size, state.range_size, state.done)
@@ -170,21 +178,23 @@ def _entries(staging: Path, jobs: list[FileJob], store: StateStore) -> list[Mani
     for job in jobs:
         state = store.file_state(job.file, 1)
         assert state.sha256 is not None, job.file.path  # the engine verified every file
+        verification = verification_of(job.file)
         if job.file.archive:
-            entries += _unpack_archive(staging, job.target)
+            unpacked = verification_of(job.file, f"unpacked from {job.file.path}, which was checked: ")
+            entries += _unpack_archive(staging, job.target, unpacked)
         else:
-            entries.append(ManifestEntry(path=job.file.path, size=job.file.size, sha256=state.sha256))
+            entries.append(ManifestEntry(path=job.file.path, size=job.file.size, sha256=state.sha256, verification=verification))
     return sorted(entries, key=lambda e: e.path)
 
 
-def _unpack_archive(staging: Path, archive: Path) -> list[ManifestEntry]:
+def _unpack_archive(staging: Path, archive: Path, verification: Verification) -> list[ManifestEntry]:
     names = unpack(archive, staging)
     entries = []
     for name in names:
         path = staging / name
         with path.open("rb") as handle:
             os.fsync(handle.fileno())
-        entries.append(ManifestEntry(path=name, size=path.stat().st_size, sha256=sha256_file(path)))
+        entries.append(ManifestEntry(path=name, size=path.stat().st_size, sha256=sha256_file(path), verification=verification))
     return entries
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from kubellm.pull.checksums import Crc
+from kubellm.pull.checksums import StoreChecksum
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,13 @@ class RemoteFile:
     """Driver-private address of the bytes (object key, blob digest, URL)."""
     archive: bool = False
     """A tar or zip to be unpacked safely once verified (https sources)."""
-    crc: Crc | None = None
-    """A whole-file CRC the source vouches for (S3 full-object CRC32/CRC32C, GCS crc32c)."""
+    store_checksum: StoreChecksum | None = None
+    """A checksum the store keeps and vouches for (S3 full or composite, GCS crc32c, Azure MD5)."""
+    store_note: str = ""
+    """Why no store checksum is checked, when there is none (recorded in the manifest)."""
+    ranged: bool = True
+    """The source answers Range requests. Without them the file comes in one stream and a
+    pull interrupted mid-file restarts it from zero."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubellm.pull.checksums import Crc, RunningCrc
+from kubellm.pull.checksums import ChecksumRunner
 from kubellm.pull.clock import Backoff, Clock
 from kubellm.pull.errors import DiskSpaceError, IntegrityError, PullError, TransferError
 from kubellm.pull.fsio import hash_region
@@ -52,8 +52,9 @@ class FileJob:
     cursor: int = field(init=False, default=0)
     """Ranges [0, cursor) are already fed to `digest`, in order."""
     digest: Any = field(init=False, default=None)
-    crc: RunningCrc | None = field(init=False, default=None)
-    """Fed beside `digest` when the source vouches for a CRC of the file."""
+    store_check: ChecksumRunner | None = field(init=False, default=None)
+    """Fed beside `digest` when the store vouches for a checksum of the file (none for a
+    whole-object sha256: `digest` is compared with it directly)."""
     hashing: bool = field(init=False, default=False)
     """A hasher task owns this file (scheduled or running): at most one at a time, so the
     digest is fed in order; set and cleared under the engine's lock."""
@@ -62,11 +63,13 @@ class FileJob:
         self.left = len(self.pending)
         self.landed = set(range(len(self.ranges))) - set(self.pending)
         self.digest = hashlib.sha256()
-        self.crc = RunningCrc(self.file.crc.algorithm) if self.file.crc is not None else None
+        check = self.file.store_checksum
+        if check is not None and not (check.algorithm == "sha256" and check.kind == "full"):
+            self.store_check = ChecksumRunner(check)
 
     @property
     def digests(self) -> list[Any]:
-        return [self.digest] if self.crc is None else [self.digest, self.crc]
+        return [self.digest] if self.store_check is None else [self.digest, self.store_check]
 
 
 class TransferEngine:
@@ -235,9 +238,7 @@ class TransferEngine:
             if file.sha256 is not None and digest != file.sha256:
                 raise IntegrityError(
                     f"{file.path}: sha256 {digest} does not match the source's {file.sha256}", _ALTERED)
-            if file.crc is not None and job.crc is not None and job.crc.value != file.crc.value:
-                got = Crc(file.crc.algorithm, job.crc.value)
-                raise IntegrityError(f"{file.path}: {got} does not match the source's {file.crc}", _ALTERED)
+            _check_store_checksum(job)
             if file.path.endswith(".safetensors"):
                 check_safetensors_file(job.target, file.path)
         except PullError:
@@ -249,6 +250,18 @@ class TransferEngine:
 
 
 _ALTERED = "the bytes were altered in transit or at the source; the file was discarded"
+
+
+def _check_store_checksum(job: FileJob) -> None:
+    check = job.file.store_checksum
+    if check is None:
+        return
+    got = job.store_check.result() if job.store_check is not None else job.digest.digest()
+    if got != check.expected:
+        raise IntegrityError(
+            f"{job.file.path}: the store's {check.describe()} is {check.expected.hex()}, the bytes received give {got.hex()}",
+            _ALTERED,
+        )
 
 
 def _hashers(jobs: list[FileJob]) -> int:

@@ -1,6 +1,7 @@
 """Real servers on loopback for the pull integration tests, each started here and killed after.
 
 - moto's standalone S3 server (`moto_server`), a real S3 API implementation;
+- MinIO, built from its Go module by scripts/setup/pull.sh, a second S3 implementation;
 - the distribution registry (Debian `docker-registry`) with a temp config, artifacts pushed by `oras`;
 - Azurite (npm), Microsoft's Azure Storage emulator, when scripts/setup/pull.sh installed it;
 - hf_standin.py: a STAND-IN for the Hugging Face Hub (no internet here), driven by huggingface_hub.
@@ -46,11 +47,32 @@ def hf_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HfStandin]:
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
     port = free_port()
-    exe = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
+    # this interpreter's own first: its moto has the test extras (crc32c for correct CRC32C)
+    venv_exe = Path(sys.executable).parent / "moto_server"
+    exe = str(venv_exe) if venv_exe.exists() else shutil.which("moto_server") or "moto_server"
     proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url)
+        yield url
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def minio_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    exe = REPO / ".tools/bin/minio"
+    if not exe.exists():
+        pytest.fail("MinIO is not built: run scripts/setup/pull.sh")
+    port = free_port()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path_factory.mktemp("minio-home")), "MINIO_BROWSER": "off",
+           "MINIO_ROOT_USER": "testing", "MINIO_ROOT_PASSWORD": "testing-secret"}  # fmt: skip
+    data = tmp_path_factory.mktemp("minio-data")
+    cmd = [str(exe), "server", str(data), "--address", f"127.0.0.1:{port}", "--quiet"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/minio/health/ready", timeout=60)
         yield url
     finally:
         stop(proc)

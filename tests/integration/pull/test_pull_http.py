@@ -1,21 +1,26 @@
 """http(s):// pulls against aiohttp's static file server on loopback (Range requests): single
-files, digests pinned in the URI, tar/zip archives unpacked safely, and a stalled server."""
+files, digests pinned in the URI, tar/zip archives unpacked safely, and a stalled server; and
+against Python's http.server, which ignores Range requests."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import subprocess
+import sys
 import tarfile
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pull_testkit import safetensors_bytes
+from pull_testkit import free_port, safetensors_bytes, stop, wait_http
 
 from kubellm.pull import PullOptions, SourceSettings, TransferOptions, pull
 from kubellm.pull.errors import IntegrityError, NotFoundError, PullInputError, StallError, UnsafeContentError
 from kubellm.pull.manifest import read_manifest
+from kubellm.pull.progress import NullProgress
 
 FAST = TransferOptions(streams=4, range_size=128 * 1024, retries=1, backoff_initial_s=0.01, stall_timeout_s=10)
 Server = tuple[str, Path]
@@ -108,3 +113,63 @@ def test_missing_file_and_plain_http_off_loopback(file_server: Server, tmp_path:
         pull(f"{url}/files/nope.gguf", tmp_path / "m", PullOptions(transfer=FAST), SourceSettings())
     with pytest.raises(PullInputError, match="--allow-http"):
         pull("http://models.example.com/x.gguf", tmp_path / "m", PullOptions(transfer=FAST), SourceSettings())
+
+
+@pytest.fixture(scope="module")
+def plain_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Python's own `http.server`: answers every GET with 200 and the whole file (no Range
+    support), like many simple file servers and generated downloads."""
+    root = tmp_path_factory.mktemp("plain")
+    port = free_port()
+    cmd = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(root)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/")
+        yield f"http://127.0.0.1:{port}", root
+    finally:
+        stop(proc)
+
+
+class Recorder(NullProgress):
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, object]]] = []
+
+    def event(self, name: str, **fields: object) -> None:
+        self.events.append((name, fields))
+
+
+def test_a_server_without_range_support_gives_one_verified_stream_and_a_warning(plain_server: Server, tmp_path: Path) -> None:
+    url, root = plain_server
+    data = safetensors_bytes(300_000)  # 1.2 MB: ten ranges' worth at FAST's range size
+    (root / "w.safetensors").write_bytes(data)
+    recorder = Recorder()
+    digest = hashlib.sha256(data).hexdigest()
+    pull(f"{url}/w.safetensors#sha256={digest}", tmp_path / "m", PullOptions(transfer=FAST), SourceSettings(), progress=recorder)
+    assert (tmp_path / "m/w.safetensors").read_bytes() == data
+    warnings = [str(f["message"]) for name, f in recorder.events if name == "warning"]
+    assert len(warnings) == 1 and "does not answer Range requests" in warnings[0] and "restarts from zero" in warnings[0]
+    (root / "bad.gguf").write_bytes(b"GGUF tampered")
+    with pytest.raises(IntegrityError, match="does not match"):
+        pull(f"{url}/bad.gguf#sha256={'1' * 64}", tmp_path / "bad", PullOptions(transfer=FAST), SourceSettings())
+    assert not (tmp_path / "bad").exists()
+
+
+def test_an_archive_from_a_server_without_range_support_is_unpacked(plain_server: Server, tmp_path: Path) -> None:
+    url, root = plain_server
+    weights = safetensors_bytes(50_000)
+    (root / "model.tar.gz").write_bytes(_tar({"model/a.safetensors": weights, "model/config.json": b"{}"}))
+    pull(f"{url}/model.tar.gz", tmp_path / "m", PullOptions(transfer=FAST), SourceSettings())
+    assert (tmp_path / "m/model/a.safetensors").read_bytes() == weights
+    manifest = read_manifest(tmp_path / "m")
+    assert manifest is not None and all(e.verification and "unpacked from model.tar.gz" in e.verification.detail for e in manifest.files)
+
+
+def test_the_cli_warns_that_the_download_cannot_resume(plain_server: Server, tmp_path: Path) -> None:
+    url, root = plain_server
+    (root / "tiny.gguf").write_bytes(b"GGUF" + bytes(5000))
+    kubellm = str(Path(sys.executable).parent / "kubellm")
+    done = subprocess.run([kubellm, "pull", f"{url}/tiny.gguf", str(tmp_path / "m"), "--progress", "none"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "warning:" in done.stderr and "cannot resume" in done.stderr
+    assert (tmp_path / "m/tiny.gguf").stat().st_size == 5004

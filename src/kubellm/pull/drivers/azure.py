@@ -1,10 +1,16 @@
-"""az://container/prefix (Azure Blob Storage; the account comes from the environment)."""
+"""az://container/prefix (Azure Blob Storage; the account comes from the environment).
+
+A blob's Content-MD5 is the MD5 of its whole content (the service computes it for a single
+Put Blob; for a blob committed from blocks it is what the uploader set, since per-block MD5s
+are only checked in transit and never stored): compared when present.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
+from kubellm.pull.checksums import StoreChecksum
 from kubellm.pull.errors import CredentialsError, NotFoundError, PullError, StallError, TransferError
 from kubellm.pull.options import SourceSettings, TransferOptions
 from kubellm.pull.source import Listing, RemoteFile
@@ -43,11 +49,11 @@ class AzureDriver:
         if prefix and not prefix.endswith("/"):
             exact = [b for b in self._client.list_blobs(name_starts_with=prefix) if b.name == prefix]
             if exact:
-                yield RemoteFile(prefix.rsplit("/", 1)[-1], int(exact[0].size), None, exact[0].etag, prefix)
+                yield _describe(exact[0], prefix.rsplit("/", 1)[-1])
                 return
             prefix += "/"
         for blob in self._client.list_blobs(name_starts_with=prefix):
-            yield RemoteFile(blob.name[len(prefix) :], int(blob.size), None, blob.etag, blob.name)
+            yield _describe(blob, blob.name[len(prefix) :])
 
     def read_range(self, file: RemoteFile, start: int, end: int) -> Iterator[bytes]:
         try:
@@ -60,6 +66,18 @@ class AzureDriver:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _describe(blob: Any, name: str) -> RemoteFile:
+    md5 = blob.content_settings.content_md5 if blob.content_settings else None
+    if not md5:
+        note = "the blob has no Content-MD5 (block uploads carry one only when the uploader sets it)"
+        return RemoteFile(name, int(blob.size), None, blob.etag, blob.name, store_note=note)
+    try:
+        check = StoreChecksum("md5", bytes(md5))
+    except ValueError as exc:
+        return RemoteFile(name, int(blob.size), None, blob.etag, blob.name, store_note=f"the blob's Content-MD5 is malformed ({exc})")
+    return RemoteFile(name, int(blob.size), None, blob.etag, blob.name, store_checksum=check)
 
 
 def client_kwargs(options: TransferOptions) -> dict[str, Any]:

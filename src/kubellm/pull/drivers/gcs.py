@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from kubellm.pull.checksums import Crc
+from kubellm.pull.checksums import StoreChecksum
 from kubellm.pull.errors import CredentialsError, NotFoundError, PullError, StallError, TransferError
 from kubellm.pull.options import SourceSettings, TransferOptions
 from kubellm.pull.source import Listing, RemoteFile
@@ -78,9 +78,12 @@ class GcsDriver:
 
 
 def _describe(blob: Any, name: str) -> RemoteFile:
-    """Every GCS object has a crc32c of its bytes (composite objects too): checked after the pull."""
-    crc = Crc.from_base64("crc32c", blob.crc32c) if getattr(blob, "crc32c", None) else None
-    return RemoteFile(name, int(blob.size), None, str(blob.generation), blob.name, crc=crc)
+    """Every GCS object has a crc32c of its whole bytes, composite objects too (their md5 is
+    absent, so the crc32c is the one checksum every object has): checked after the pull."""
+    if not getattr(blob, "crc32c", None):
+        return RemoteFile(name, int(blob.size), None, str(blob.generation), blob.name, store_note="the store gave no crc32c")
+    check = StoreChecksum.from_base64("crc32c", blob.crc32c)
+    return RemoteFile(name, int(blob.size), None, str(blob.generation), blob.name, store_checksum=check)
 
 
 def _timed_out(exc: BaseException | None) -> bool:

@@ -2,6 +2,11 @@
 
 A digest can be pinned in the fragment: ``https://host/model.tar#sha256=<hex>``.
 Directory listings are not crawled: name a file or an archive.
+
+A server that answers Range requests gets parallel, resumable ranges. One that does not
+(Python's http.server, many simple file servers and generated downloads) gets one stream,
+the same verification and atomic commit, and a warning that an interrupted download starts
+again from zero.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from kubellm.pull.archive import is_archive_name
-from kubellm.pull.drivers.httpio import make_client, send, status_error, stream_range
+from kubellm.pull.drivers.httpio import make_client, probe, status_error, stream_range
 from kubellm.pull.errors import PullInputError, SourceError
 from kubellm.pull.options import SourceSettings, TransferOptions
 from kubellm.pull.source import Listing, RemoteFile
@@ -32,13 +37,15 @@ class HttpDriver:
         name = unquote(urlsplit(self._url).path.rstrip("/").rsplit("/", 1)[-1])
         if not name:
             raise PullInputError(f"{self._url} names no file", "point the URI at a file or a .tar/.zip archive")
-        response = send(self._client, "GET", self._url, self._url, headers={"Range": "bytes=0-0", "Accept-Encoding": "identity"})
+        response = probe(self._client, self._url, self._url, {"Range": "bytes=0-0", "Accept-Encoding": "identity"})
         error = status_error(response, self._url)
         if error is not None:
             raise error
-        size = _total_size(response)
+        size, ranged = _size_and_ranges(response)
         etag = response.headers.get("etag")
-        return Listing((RemoteFile(name, size, self._sha256, etag, self._url, is_archive_name(name)),), revision=etag)
+        file = RemoteFile(name, size, self._sha256, etag, self._url, is_archive_name(name), ranged=ranged)
+        notes = () if ranged else (_NO_RANGES.format(url=self._url),)
+        return Listing((file,), revision=etag, notes=notes)
 
     def read_range(self, file: RemoteFile, start: int, end: int) -> Iterator[bytes]:
         headers = {"If-Range": file.version} if file.version else None
@@ -57,12 +64,22 @@ def _pinned_sha256(fragment: str) -> str | None:
     return match[1]
 
 
-def _total_size(response: httpx.Response) -> int:
+_NO_RANGES = (
+    "{url}: the server does not answer Range requests, so the file comes in one stream and an "
+    "interrupted download cannot resume: it restarts from zero"
+)
+
+
+def _size_and_ranges(response: httpx.Response) -> tuple[int, bool]:
+    """The file's size, and whether the server answered the Range request."""
     if response.status_code == 206:
         match = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", ""))
         if match:
-            return int(match[1])
+            return int(match[1]), True
+    length = response.headers.get("content-length")
+    if response.status_code == 200 and length and length.isdigit() and "content-encoding" not in response.headers:
+        return int(length), False
     raise SourceError(
-        f"{response.url}: the server does not answer Range requests (HTTP {response.status_code})",
-        "kubellm needs Range support to resume and parallelise; serve the file from a server that has it",
+        f"{response.url}: the server answers neither Range requests nor with a Content-Length (HTTP {response.status_code})",
+        "kubellm needs the file's size before it downloads; serve the file from a server that states it",
     )

@@ -48,6 +48,18 @@ def send(client: httpx.Client, method: str, url: str, what: str, **kwargs: objec
         raise TransferError(f"{what}: {exc.__class__.__name__}: {exc}") from exc
 
 
+def probe(client: httpx.Client, url: str, what: str, headers: Mapping[str, str]) -> httpx.Response:
+    """The status and headers of a GET, its body left unread (a server that ignores the Range
+    asked for would otherwise send the whole file here)."""
+    try:
+        with client.stream("GET", url, headers=headers) as response:
+            return response
+    except httpx.TimeoutException as exc:
+        raise StallError(f"{what}: stalled, no response within the timeout ({exc.__class__.__name__})") from exc
+    except httpx.HTTPError as exc:
+        raise TransferError(f"{what}: {exc.__class__.__name__}: {exc}") from exc
+
+
 def stream_range(
     client: httpx.Client, url: str, start: int, end: int, what: str, chunk: int, headers: Mapping[str, str] | None = None
 ) -> Iterator[bytes]:

@@ -1,14 +1,20 @@
 """s3://bucket/prefix (AWS or any S3-compatible store: custom endpoint and CA bundle via settings).
 
 Reads each range with GetObject + If-Match on the listed ETag, so an object replaced during
-the pull fails loudly instead of mixing versions. A full-object SHA-256 checksum, when the
-object was uploaded with one, is checked.
+the pull fails loudly instead of mixing versions.
+
+The object's stored checksum (CRC32, CRC32C, CRC64NVME, SHA1 or SHA256) is checked for what
+it covers (`checksum_claim`): a full-object one over the bytes; a composite one (multipart
+uploads: a checksum of the parts' checksums) over the same part boundaries, which
+GetObjectAttributes reports, or HeadObject per part where a store does not list them.
 """
 
 from __future__ import annotations
 
-import base64
+import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -18,7 +24,7 @@ from botocore.exceptions import (
     PartialCredentialsError, ReadTimeoutError, ResponseStreamingError,
 )  # fmt: skip
 
-from kubellm.pull.checksums import Crc
+from kubellm.pull.checksums import Algorithm, StoreChecksum
 from kubellm.pull.drivers.rawhttp import RangeReader
 from kubellm.pull.errors import CredentialsError, IntegrityError, NotFoundError, PullError, SourceError, StallError, TransferError
 from kubellm.pull.options import SourceSettings, TransferOptions
@@ -35,7 +41,7 @@ _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403",
 class S3Driver:
     def __init__(self, location: str, settings: SourceSettings, options: TransferOptions) -> None:
         self._bucket, _, self._prefix = location.partition("/")
-        self._chunk = options.chunk_size
+        self._chunk, self._streams = options.chunk_size, options.streams
         config = Config(
             max_pool_connections=options.streams + 4,
             connect_timeout=options.connect_timeout_s,
@@ -81,8 +87,61 @@ class S3Driver:
 
     def _describe(self, item: tuple[str, dict[str, Any]]) -> RemoteFile:
         name, obj = item
+        size = int(obj["Size"])
         head = self._s3.head_object(Bucket=self._bucket, Key=obj["Key"], ChecksumMode="ENABLED")
-        return RemoteFile(name, int(obj["Size"]), _full_sha256(head), str(obj.get("ETag", "")), obj["Key"], crc=_full_crc(head))
+        if not head.get("ChecksumType") and _PARTS_SUFFIX.search(str(head.get("ETag", "")).strip('"')):
+            head = {**head, "ChecksumType": self._checksum_type(obj["Key"])}
+        claim, note = checksum_claim(head)
+        check: StoreChecksum | None = None
+        if claim is not None:
+            check, note = self._store_checksum(obj["Key"], size, claim)
+        sha256 = check.expected.hex() if check and check.algorithm == "sha256" and check.kind == "full" else None
+        return RemoteFile(name, size, sha256, str(obj.get("ETag", "")), obj["Key"], store_checksum=check, store_note=note)
+
+    def _store_checksum(self, key: str, size: int, claim: Claim) -> tuple[StoreChecksum | None, str]:
+        try:
+            if claim.parts is None:
+                return StoreChecksum.from_base64(claim.algorithm, claim.value), ""
+            sizes = self._part_sizes(key, claim.parts)
+        except ValueError as exc:
+            return None, f"the store's {claim.algorithm} is malformed ({exc})"
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            return None, f"composite {claim.algorithm} of {claim.parts} parts: the store did not give the part sizes ({code})"
+        if sizes is None or sum(sizes) != size:
+            return None, f"composite {claim.algorithm} of {claim.parts} parts: the part sizes the store reports do not add up to the object"
+        return StoreChecksum.from_base64(claim.algorithm, claim.value, sizes), ""
+
+    def _checksum_type(self, key: str) -> str | None:
+        """The type GetObjectAttributes states for a multipart object whose HEAD omits it
+        (moto's does), or None where the store does not say."""
+        try:
+            attributes = self._s3.get_object_attributes(Bucket=self._bucket, Key=key, ObjectAttributes=["Checksum"])
+        except ClientError:
+            return None
+        kind = attributes.get("Checksum", {}).get("ChecksumType")
+        return str(kind) if kind else None
+
+    def _part_sizes(self, key: str, count: int) -> tuple[int, ...] | None:
+        """Each part's size: from GetObjectAttributes (one call per 1,000 parts), else from
+        HeadObject with PartNumber, one call per part, in parallel (stores that do not list
+        parts, such as moto)."""
+        sizes: list[int] = []
+        marker = 0
+        while len(sizes) < count:
+            page = self._s3.get_object_attributes(
+                Bucket=self._bucket, Key=key, ObjectAttributes=["ObjectParts"], MaxParts=1000, PartNumberMarker=marker
+            )
+            parts = page.get("ObjectParts", {}).get("Parts") or []
+            if not parts:
+                break
+            sizes += [int(p["Size"]) for p in parts]
+            marker = int(parts[-1]["PartNumber"])
+        if len(sizes) == count:
+            return tuple(sizes)
+        with ThreadPoolExecutor(min(self._streams, count), "s3-parts") as pool:
+            heads = pool.map(lambda n: self._s3.head_object(Bucket=self._bucket, Key=key, PartNumber=n), range(1, count + 1))
+            return tuple(int(h["ContentLength"]) for h in heads)
 
     def read_range(self, file: RemoteFile, start: int, end: int) -> Iterator[bytes | memoryview]:
         """GET with a presigned URL on the lean reader (botocore's read() path costs more CPU per byte)."""
@@ -98,24 +157,49 @@ class S3Driver:
         self._s3.close()
 
 
-def _full_object(head: dict[str, Any], key: str) -> str | None:
-    value = head.get(key)
-    if not value or "-" in value or head.get("ChecksumType", "FULL_OBJECT") != "FULL_OBJECT":
-        return None  # composite (multipart) checksums are of the parts' checksums, not of the bytes
-    return str(value)
+_CHECKSUM_KEYS: tuple[tuple[str, Algorithm], ...] = (
+    ("ChecksumCRC64NVME", "crc64nvme"), ("ChecksumCRC32C", "crc32c"), ("ChecksumCRC32", "crc32"),
+    ("ChecksumSHA256", "sha256"), ("ChecksumSHA1", "sha1"),
+)  # fmt: skip
+_PARTS_SUFFIX = re.compile(r"-(\d+)$")
 
 
-def _full_sha256(head: dict[str, Any]) -> str | None:
-    value = _full_object(head, "ChecksumSHA256")
-    return base64.b64decode(value).hex() if value else None
+@dataclass(frozen=True)
+class Claim:
+    """What a HeadObject response says of the object's stored checksum."""
+
+    algorithm: Algorithm
+    value: str
+    """Base64, without any ``-N`` part-count suffix."""
+    parts: int | None
+    """Composite over this many parts; None when the checksum covers the whole object."""
 
 
-def _full_crc(head: dict[str, Any]) -> Crc | None:
-    for key, algorithm in (("ChecksumCRC32C", "crc32c"), ("ChecksumCRC32", "crc32")):
-        value = _full_object(head, key)
-        if value:
-            return Crc.from_base64(algorithm, value)  # type: ignore[arg-type]
-    return None
+def checksum_claim(head: dict[str, Any]) -> tuple[Claim | None, str]:
+    """The stored checksum and what it covers, or None and why there is nothing to check.
+
+    A value covers the whole object when the store says ``FULL_OBJECT``, or gives no type for
+    a single-part object (no ``-N`` on its ETag or value). A multipart object without a type
+    (stores older than S3's ChecksumType, or moto) has a composite one: comparing it with the
+    whole file's checksum would refuse every multipart upload. CRC64NVME is always of the
+    whole object (S3 offers no composite form of it)."""
+    found = next(((key, alg) for key, alg in _CHECKSUM_KEYS if head.get(key)), None)
+    if found is None:
+        return None, "the store keeps no checksum for this object"
+    key, algorithm = found
+    value = str(head[key])
+    suffix = _PARTS_SUFFIX.search(value)
+    etag_parts = _PARTS_SUFFIX.search(str(head.get("ETag", "")).strip('"'))
+    kind = head.get("ChecksumType")
+    value = value[: suffix.start()] if suffix else value
+    # CRC64NVME exists only as a full-object checksum in S3.
+    if kind == "FULL_OBJECT" or algorithm == "crc64nvme" or (kind is None and not suffix and not etag_parts):
+        return Claim(algorithm, value, None), ""
+    count = suffix or etag_parts
+    parts = int(count[1]) if count else int(head.get("PartsCount") or 0)
+    if parts < 1:
+        return None, f"composite {algorithm}: the store does not say how many parts it covers"
+    return Claim(algorithm, value, parts), ""
 
 
 def _map(exc: Exception, where: str) -> PullError:
