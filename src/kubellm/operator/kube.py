@@ -193,7 +193,9 @@ class Kube:
             response = await http.get("/version")
             response.raise_for_status()
         except httpx2.HTTPStatusError as exc:
-            raise KubeApiError(exc.response.status_code, f"cannot read the API server's version: {exc}") from exc
+            request = Request("get", "version (the /version URL)", "", None)
+            raise api_error(exc.response.status_code, "", f"cannot read the API server's version: {exc}", "", request,
+                            self.endpoint) from exc
         except httpx2.HTTPError as exc:
             raise ClusterUnreachableError(self.endpoint.server, _cause(exc)) from exc
         info = response.json()

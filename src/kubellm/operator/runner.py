@@ -26,6 +26,9 @@ log = logging.getLogger("kubellm.operator")
 
 async def run_operator(settings: OperatorSettings, render: Renderer, stop: asyncio.Event) -> None:
     async with Kube.connect(settings.kubeconfig) as kube:
+        # One request first: an unreachable or refusing cluster fails here with one message
+        # (ClusterUnreachableError, UnauthorizedError...) instead of kopf retrying for minutes.
+        await kube.server_version()
         holder: asyncio.Task[None] | None = None
         elector: LeaderElector | None = None
         if settings.leader_election:
@@ -40,6 +43,7 @@ async def run_operator(settings: OperatorSettings, render: Renderer, stop: async
             if not waiting.done():
                 waiting.cancel()
                 return
+            waiting.result()  # re-raises what stopped the election (never lead without the lease)
             log.info("leading as %s", settings.identity)
             holder = asyncio.create_task(elector.hold(stop))
         reconciler = Reconciler(kube, render, gateway=GatewayConfigPublisher(kube, settings=settings.gateway))
