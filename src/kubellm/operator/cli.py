@@ -15,7 +15,7 @@ import os
 import signal
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 import yaml
@@ -23,18 +23,33 @@ import yaml
 from kubellm.operator.reconcile import Renderer
 from kubellm.spec import SpecError, load_spec
 
+if TYPE_CHECKING:
+    from kubellm.render.images import Images
+
 T = TypeVar("T")
 EXIT_SPEC, EXIT_DOCTOR = 2, 3
 
 KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", envvar="KUBECONFIG", help="Kubeconfig file.")]
 ContextOpt = Annotated[str | None, typer.Option("--context", help="Kubeconfig context (default: its current-context).")]
 NamespaceOpt = Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace (default: the kubeconfig's).")]
+# One setting names kubellm's image everywhere (kubellm.render.images); the operator reads
+# it from the environment its Deployment sets (`kubellm install` writes it there).
+ImageOpt = Annotated[str | None, typer.Option(
+    "--image", envvar="KUBELLM_IMAGE", help="kubellm's image: operator, loader, simulator engines, gateway.")]
+LlamacppImageOpt = Annotated[str | None, typer.Option(
+    "--llamacpp-image", envvar="KUBELLM_LLAMACPP_IMAGE", help="The llama.cpp engine's image.")]
 
 
-def _renderer() -> Renderer:
+def _images(image: str | None, llamacpp_image: str | None) -> Images:
+    from kubellm.render.images import images_from  # imported late: the CLI starts without it
+
+    return images_from(image, llamacpp_image)
+
+
+def _renderer(images: Images) -> Renderer:
     from kubellm.render import render  # imported late: the CLI starts without it
 
-    return render
+    return lambda service, target: render(service, target, images)
 
 
 def _run(action: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -55,10 +70,15 @@ def operator(
     lease_namespace: Annotated[str | None, typer.Option(help="Namespace of the Lease.")] = None,
     lease_seconds: Annotated[int, typer.Option(help="Lease duration.")] = 15,
     identity: Annotated[str | None, typer.Option(help="Lease holder identity (default: $POD_NAME or host-pid).")] = None,
+    image: ImageOpt = None,
+    llamacpp_image: LlamacppImageOpt = None,
 ) -> None:
     """Run the LLMService operator (kopf) until SIGTERM/SIGINT."""
     from kubellm.operator.runner import run_operator
     from kubellm.operator.settings import OperatorSettings
+    from kubellm.render.gateway import GatewaySettings
+
+    images = _images(image, llamacpp_image)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     for chatty in ("httpx", "httpx2", "httpcore"):  # one line per API request otherwise
@@ -68,11 +88,12 @@ def operator(
     fields: dict[str, Any] = dict(
         kubeconfig=kubeconfig, namespaces=tuple(namespace or ()), resync_seconds=resync,
         leader_election=leader_election, lease_namespace=lease_namespace, lease_seconds=lease_seconds,
+        gateway=GatewaySettings(image=images.kubellm),
     )
     if identity:
         fields["identity"] = identity
     settings = OperatorSettings(**fields)
-    render = _renderer()
+    render = _renderer(images)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -88,18 +109,21 @@ def install(
     kubeconfig: KubeconfigOpt = None,
     context: ContextOpt = None,
     namespace: Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the operator.")] = "kubellm-system",
-    image: Annotated[str | None, typer.Option(help="Operator image.")] = None,
+    image: Annotated[str | None, typer.Option(
+        "--image", help="kubellm's image: the operator runs it and renders it into what it deploys.")] = None,
+    llamacpp_image: Annotated[str | None, typer.Option(
+        "--llamacpp-image", help="The llama.cpp engine's image the operator renders.")] = None,
     replicas: Annotated[int, typer.Option(help="Operator replicas (one leads).")] = 2,
     crd_only: Annotated[bool, typer.Option("--crd-only", help="Install only the LLMService CRD.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the manifests instead.")] = False,
 ) -> None:
     """Install the LLMService CRD, the operator's least-privilege RBAC and its Deployment."""
     from kubellm.operator import commands
-    from kubellm.operator.install import DEFAULT_IMAGE, manifests
+    from kubellm.operator.install import manifests
 
-    image = image or DEFAULT_IMAGE
+    images = _images(image, llamacpp_image)
     if dry_run:
-        docs = manifests(namespace, image, replicas)
+        docs = manifests(namespace, images, replicas)
         typer.echo(yaml.safe_dump_all(docs[:1] if crd_only else docs, sort_keys=False), nl=False)
         return
 
@@ -107,7 +131,7 @@ def install(
         from kubellm.operator.kube import Kube
 
         async with Kube.connect(kubeconfig, context) as kube:
-            return await commands.install(kube, namespace, image, replicas, operator=not crd_only)
+            return await commands.install(kube, namespace, images, replicas, operator=not crd_only)
 
     for line in _run(main):
         typer.echo(f"applied {line}")
@@ -121,6 +145,8 @@ def apply(
     resource: Annotated[
         bool, typer.Option("--resource", help="Apply the LLMService object for the operator instead of its rendered objects.")
     ] = False,
+    image: ImageOpt = None,
+    llamacpp_image: LlamacppImageOpt = None,
 ) -> None:
     """Server-side apply SPEC: its rendered objects (no operator needed), or with --resource
     the LLMService object itself."""
@@ -132,6 +158,7 @@ def apply(
     except SpecError as exc:
         typer.echo(f"{spec}: invalid LLMService\n{exc}", err=True)
         raise typer.Exit(EXIT_SPEC) from exc
+    images = _images(image, llamacpp_image)
 
     async def main() -> str:
         async with Kube.connect(kubeconfig, context) as kube:
@@ -139,7 +166,7 @@ def apply(
             if resource:
                 await commands.apply_resource(kube, service, ns)
                 return f"applied LLMService {ns}/{service.name}"
-            result = await commands.apply_direct(kube, service, ns, _renderer(), _print_event)
+            result = await commands.apply_direct(kube, service, ns, _renderer(images), _print_event)
             pruned = f", pruned {len(result.pruned)}" if result.pruned else ""
             return f"applied {result.applied} objects of {ns}/{service.name}{pruned}"
 

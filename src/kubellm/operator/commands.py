@@ -17,6 +17,7 @@ from kubellm.operator.errors import (
     namespace_missing,
 )
 from kubellm.operator.install import manifests
+from kubellm.render.images import Images
 from kubellm.operator.kinds import MANAGED_KINDS, ManagedKind
 from kubellm.operator.kube import CRD_KIND, EventSink, Kube
 from kubellm.operator.health import judge
@@ -44,10 +45,10 @@ def _install_kind(obj: dict[str, Any]) -> ManagedKind:
     return next(k for k in MANAGED_KINDS if k.kind == obj["kind"] and k.api_version == obj["apiVersion"])
 
 
-async def install(kube: Kube, namespace: str, image: str, replicas: int, *, operator: bool = True) -> list[str]:
-    """Apply the CRD (and, with *operator*, the operator's RBAC and Deployment); wait until
-    the CRD is served."""
-    objects = manifests(namespace, image, replicas) if operator else manifests(namespace, image, replicas)[:1]
+async def install(kube: Kube, namespace: str, images: Images, replicas: int, *, operator: bool = True) -> list[str]:
+    """Apply the CRD (and, with *operator*, the operator's RBAC and Deployment running
+    *images*' kubellm); wait until the CRD is served."""
+    objects = manifests(namespace, images, replicas) if operator else manifests(namespace, images, replicas)[:1]
     done = []
     for obj in objects:
         await kube.apply(obj, CLI_FIELD_MANAGER, kind=_install_kind(obj))

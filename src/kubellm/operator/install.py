@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubellm import __version__
 from kubellm.operator.kinds import MANAGED_KINDS
+from kubellm.render.images import DEFAULT_IMAGES, KUBELLM_IMAGE, Images, images_env
 from kubellm.render.gateway import DISCOVERY_RULES
 from kubellm.render.security import tenant_grantable_rules
 from kubellm.spec.schema import GROUP, PLURAL, crd
 
 NAME = "kubellm-operator"
-DEFAULT_IMAGE = f"ghcr.io/kubellm/kubellm:{__version__}"
+DEFAULT_IMAGE = KUBELLM_IMAGE
 LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "kubellm"}
 _APPLY_VERBS = ["get", "list", "create", "patch", "delete"]
 
@@ -85,12 +85,15 @@ def _binding(kind: str, namespace: str | None, role_kind: str) -> dict[str, Any]
     }
 
 
-def _container(image: str, namespace: str) -> dict[str, Any]:
+def _container(images: Images, namespace: str) -> dict[str, Any]:
+    # The operator renders with the images it was installed with (images_env): what it
+    # deploys runs the image it runs itself.
     return {
         "name": "operator",
-        "image": image,
+        "image": images.kubellm,
         "args": ["operator", f"--lease-namespace={namespace}"],
-        "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+        "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}, *images_env(images)],
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
         "resources": {"requests": {"cpu": "100m", "memory": "192Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
         "securityContext": {
             "allowPrivilegeEscalation": False,
@@ -101,7 +104,7 @@ def _container(image: str, namespace: str) -> dict[str, Any]:
     }
 
 
-def deployment(namespace: str, image: str, replicas: int) -> dict[str, Any]:
+def deployment(namespace: str, images: Images, replicas: int) -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -114,22 +117,33 @@ def deployment(namespace: str, image: str, replicas: int) -> dict[str, Any]:
                 "spec": {
                     "serviceAccountName": NAME,
                     "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
-                    "containers": [_container(image, namespace)],
+                    "containers": [_container(images, namespace)],
+                    # The root filesystem is read-only; HOME and TMPDIR point here (docs/image.md).
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
                 },
             },
         },
     }
 
 
-def manifests(namespace: str = "kubellm-system", image: str = DEFAULT_IMAGE, replicas: int = 2) -> list[dict[str, Any]]:
+def namespace_object(namespace: str) -> dict[str, Any]:
+    """The operator's namespace, admitting only pods that meet the restricted Pod Security
+    Standard (the operator's own does: non-root, no privilege escalation, no capabilities,
+    RuntimeDefault seccomp)."""
+    meta = _meta(namespace)
+    meta["labels"] |= {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "warn", "audit")}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
+
+
+def manifests(namespace: str = "kubellm-system", images: Images = DEFAULT_IMAGES, replicas: int = 2) -> list[dict[str, Any]]:
     """Everything to install, in a safe apply order (CRD and Namespace first)."""
     return [
         llmservice_crd(),
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(namespace)},
+        namespace_object(namespace),
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(NAME, namespace)},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": _meta(NAME), "rules": cluster_rules()},
         _binding("ClusterRoleBinding", namespace, "ClusterRole"),
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": _meta(NAME, namespace), "rules": lease_rules()},
         _binding("RoleBinding", namespace, "Role"),
-        deployment(namespace, image, replicas),
+        deployment(namespace, images, replicas),
     ]

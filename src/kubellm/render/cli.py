@@ -14,6 +14,7 @@ from kubellm.render.context import Obj
 from kubellm.render.context import parse_target
 from kubellm.render.errors import RenderError
 from kubellm.render.exposure import check_unique_hosts
+from kubellm.render.images import DEFAULT_IMAGES, Images, images_from
 from kubellm.render.order import apply_order
 from kubellm.render.output import to_stream, write_directory
 from kubellm.render.render import DEFAULT_TARGET, render
@@ -32,16 +33,22 @@ def _load_all(specs: list[Path]) -> list[LLMService]:
     return services
 
 
-def namespace_gateways(services: list[LLMService], target: tuple[int, int]) -> list[Obj]:
+def namespace_gateways(services: list[LLMService], target: tuple[int, int], images: Images = DEFAULT_IMAGES) -> list[Obj]:
     """Each namespace's gateway with its config, in apply order."""
     from kubellm.gateway.fromspec import DEFAULT_NAMESPACE, gateway_configmaps  # imported only when asked for
-    from kubellm.render.gateway import gateway_objects
+    from kubellm.render.gateway import GatewaySettings, gateway_objects
 
     objects = gateway_configmaps(services)
     for namespace in sorted({s.metadata.namespace or DEFAULT_NAMESPACE for s in services}):
         members = [s for s in services if (s.metadata.namespace or DEFAULT_NAMESPACE) == namespace]
-        objects += gateway_objects(namespace, members, target=target)
+        objects += gateway_objects(namespace, members, GatewaySettings(image=images.kubellm), target=target)
     return apply_order(objects)
+
+
+ImageOpt = Annotated[str | None, typer.Option(
+    "--image", help="kubellm's image (loader, simulator engines, gateway); default: the public one.")]
+LlamacppImageOpt = Annotated[str | None, typer.Option(
+    "--llamacpp-image", help="The llama.cpp engine's image (one with /app/llama-server); default: the public one.")]
 
 
 def render_command(
@@ -54,20 +61,23 @@ def render_command(
     gateway: Annotated[bool, typer.Option(
         "--gateway", help="Also emit each namespace's gateway: its config and Deployment, Service, "
                           "RBAC, NetworkPolicy, PDB, autoscaler, monitor (what the operator keeps).")] = False,
+    image: ImageOpt = None,
+    llamacpp_image: LlamacppImageOpt = None,
 ) -> None:
     """Render LLMServices into Kubernetes objects (YAML to stdout, or files with -o)."""
     services = _load_all(specs)
     objects: list[Obj] = []
     try:
+        images = images_from(image, llamacpp_image)
         for spec, service in zip(specs, services, strict=True):
             try:
-                objects += render(service, target_version)
+                objects += render(service, target_version, images)
             except SpecError as exc:
                 report_spec_error(spec, exc)
                 raise typer.Exit(EXIT_INVALID) from exc
         check_unique_hosts(services)
         if gateway:
-            objects += namespace_gateways(services, parse_target(target_version))
+            objects += namespace_gateways(services, parse_target(target_version), images)
         elif gateway_config:
             from kubellm.gateway.fromspec import gateway_configmaps  # imported only when asked for
 

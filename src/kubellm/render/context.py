@@ -10,6 +10,7 @@ from typing import Any
 from kubellm.spec import LLMService
 from kubellm.spec.checks import parse_version
 from kubellm.render.errors import TargetVersionError
+from kubellm.render.images import DEFAULT_IMAGES, Images
 
 MIN_TARGET = (1, 29)
 Obj = dict[str, Any]
@@ -42,6 +43,7 @@ def short_hash(*parts: str) -> str:
 class RenderContext:
     service: LLMService
     target: tuple[int, int]
+    images: Images = DEFAULT_IMAGES
 
     @property
     def name(self) -> str:

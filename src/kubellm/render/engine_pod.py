@@ -59,7 +59,7 @@ def engine_container(ctx: RenderContext, unit: Unit, command: Command, mounts: l
     }
     if probes:
         extra.update(http_probes(PORT_NAME, STARTUP_SECONDS[spec.engine.kind]))
-    body = container("engine", engine_image(ctx.service), command, pod_resources(ctx, unit.gpus), **extra)
+    body = container("engine", engine_image(ctx.service, ctx.images), command, pod_resources(ctx, unit.gpus), **extra)
     if unit.kv_role is not None and spec.engine.kind == "vllm":
         # NIXL's side channel must advertise an address the other role can reach.
         pod_ip = {"name": "VLLM_NIXL_SIDE_CHANNEL_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
@@ -90,7 +90,7 @@ def engine_pod_template(ctx: RenderContext, unit: Unit) -> Obj:
     volumes, mounts = merge_sources([model, *loras])
     command = engine_command(ctx, unit, model, loras)
     engine = engine_container(ctx, unit, command, mounts)
-    init = wait_for_weights([model, *loras])
+    init = wait_for_weights(ctx, [model, *loras])
     extra: Obj = {**placement(ctx, unit.gpus), **spread(ctx, unit)}
     if init:
         extra["initContainers"] = init

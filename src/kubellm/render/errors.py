@@ -5,7 +5,8 @@ Exception tree::
     kubellm.spec.SpecError        the spec is invalid for the target (from check_target)
     RenderError(Exception)        rendering cannot proceed for a reason outside the spec
     ├── TargetVersionError        the target Kubernetes version is malformed or unsupported
-    └── HostConflictError         two services claim one exposure host
+    ├── HostConflictError         two services claim one exposure host
+    └── ImageReferenceError       an image setting (--image, $KUBELLM_IMAGE) is no image reference
 """
 
 from __future__ import annotations
@@ -21,3 +22,7 @@ class TargetVersionError(RenderError):
 
 class HostConflictError(RenderError):
     """Two services claim one exposure host."""
+
+
+class ImageReferenceError(RenderError):
+    """An image setting is not an image reference."""

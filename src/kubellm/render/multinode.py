@@ -23,7 +23,7 @@ def _template(ctx: RenderContext, unit: Unit, component: str, leader: bool) -> O
         port = ctx.service.spec.serving.group.ray_port
         engine.update(exec_probes(["sh", "-c", f"ray status --address=${{LWS_LEADER_ADDRESS}}:{port} >/dev/null"]))
     extra: Obj = dict(placement(ctx, unit.gpus))
-    init = wait_for_weights([model, *loras])
+    init = wait_for_weights(ctx, [model, *loras])
     if init:
         extra["initContainers"] = init
     return {

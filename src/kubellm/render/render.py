@@ -8,6 +8,7 @@ from kubellm.render.alerts import prometheus_rule
 from kubellm.render.context import Obj, RenderContext, parse_target
 from kubellm.render.dashboard import dashboard
 from kubellm.render.engine_pod import unit_sources
+from kubellm.render.images import DEFAULT_IMAGES, Images
 from kubellm.render.exposure import exposure_objects
 from kubellm.render.monitors import monitor
 from kubellm.render.multinode import leader_worker_set
@@ -42,9 +43,9 @@ def _sources(ctx: RenderContext, serving: list[Unit]) -> list[Source]:
     return found
 
 
-def render(service: LLMService, target_version: str = DEFAULT_TARGET) -> list[Obj]:
+def render(service: LLMService, target_version: str = DEFAULT_TARGET, images: Images = DEFAULT_IMAGES) -> list[Obj]:
     """Every object the service needs, in apply order. Same input, same output."""
-    ctx = RenderContext(service, parse_target(target_version))
+    ctx = RenderContext(service, parse_target(target_version), images)
     issues = check_target(service.spec, target_version)
     if issues:
         raise SpecError(issues)

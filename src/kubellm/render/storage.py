@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from kubellm.render.commands import Command
 from kubellm.render.context import Obj, RenderContext
-from kubellm.render.images import KUBELLM_IMAGE
 from kubellm.render.pod import TMP_MOUNT, TMP_VOLUME, container, equal_resources, pod_spec
 from kubellm.render.sources import CACHE_MOUNT, CACHE_VOLUME, Source, cache_claim_name
 from kubellm.spec.uri import scheme_of
@@ -101,7 +100,7 @@ def loader_job(ctx: RenderContext, source: Source) -> Obj:
     if credentials is not None:
         volumes.append({"name": "credentials", "secret": {"secretName": credentials.name, "defaultMode": 0o440}})
         mounts.append({"name": "credentials", "mountPath": CREDENTIALS_DIR, "readOnly": True})
-    pull = container("pull", KUBELLM_IMAGE, pull_command(ctx, source), equal_resources(LOADER_RESOURCES), volumeMounts=mounts)
+    pull = container("pull", ctx.images.kubellm, pull_command(ctx, source), equal_resources(LOADER_RESOURCES), volumeMounts=mounts)
     template = {
         "metadata": {"labels": ctx.labels("loader")},
         "spec": pod_spec(ctx, [pull], volumes, restartPolicy="OnFailure"),
@@ -118,7 +117,7 @@ def loader_job(ctx: RenderContext, source: Source) -> Obj:
     }
 
 
-def wait_for_weights(sources: list[Source]) -> list[Obj]:
+def wait_for_weights(ctx: RenderContext, sources: list[Source]) -> list[Obj]:
     """An init container that holds the engine until the loader's atomic commit lands."""
     paths = sorted({s.path for s in sources if s.kind == "cache"})
     if not paths:
@@ -126,7 +125,7 @@ def wait_for_weights(sources: list[Source]) -> list[Obj]:
     tests = " && ".join(f"[ -d {p} ]" for p in paths)
     script = f"until {tests}; do echo waiting for model weights in {CACHE_MOUNT}; sleep 10; done"
     mounts = [{"name": CACHE_VOLUME, "mountPath": CACHE_MOUNT, "readOnly": True}]
-    return [container("wait-for-weights", KUBELLM_IMAGE, Command(("sh", "-c"), (script,)), equal_resources(WAITER_RESOURCES), volumeMounts=mounts)]
+    return [container("wait-for-weights", ctx.images.kubellm, Command(("sh", "-c"), (script,)), equal_resources(WAITER_RESOURCES), volumeMounts=mounts)]
 
 
 def storage_objects(ctx: RenderContext, sources: list[Source]) -> list[Obj]:

@@ -9,6 +9,7 @@ import pytest
 
 from kubellm.operator.install import cluster_rules, manifests
 from kubellm.operator.kinds import MANAGED_KINDS
+from kubellm.render.images import Images
 from kubellm.render.security import tenant_grantable_rules
 
 
@@ -39,7 +40,7 @@ def test_every_managed_kind_is_covered_by_a_rule() -> None:
 
 
 def test_manifests_start_with_the_crd_and_validate_against_kubernetes() -> None:
-    docs = manifests("kubellm-system", "example.com/kubellm:1", 2)
+    docs = manifests("kubellm-system", Images(kubellm="example.com/kubellm:1"), 2)
     assert docs[0]["kind"] == "CustomResourceDefinition"
     for doc in docs:
         kubernetes_validate.validate(doc, "1.31", strict=True)
