@@ -9,7 +9,9 @@ from kubellm.render.sources import CACHE_MOUNT, CACHE_VOLUME, Source, cache_clai
 from kubellm.spec.uri import scheme_of
 
 CREDENTIALS_DIR = "/var/run/secrets/kubellm/source"
-LOADER_RESOURCES = {"cpu": "2", "memory": "4Gi", "ephemeral-storage": "2Gi"}
+# One CPU: downloads are network-bound and one core hashes well over 1 GB/s; two would not fit
+# beside an engine and the operator on a 2-CPU node (the test cluster's real node is one).
+LOADER_RESOURCES = {"cpu": "1", "memory": "4Gi", "ephemeral-storage": "2Gi"}
 WAITER_RESOURCES = {"cpu": "50m", "memory": "64Mi", "ephemeral-storage": "16Mi"}
 
 # Credentials are mounted as files, never exposed as environment values. The Secret's keys
