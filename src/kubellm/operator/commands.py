@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubellm.operator.errors import (
+    ApplyFailedError,
     ForbiddenError,
     KubeApiError,
     MissingApiError,
@@ -92,11 +93,12 @@ async def _readable(check: Any) -> bool | None:
 
 
 async def why_missing(kube: Kube, name: str, namespace: str) -> OperatorError:
-    """Why LLMService *name* was not found: no CRD, no namespace, or no such object."""
-    if await _readable(kube.served(LLMSERVICE_KIND)) is False:
-        return MissingApiError(LLMSERVICE_KIND.api_version, LLMSERVICE_KIND.kind, INSTALL_HINT)
+    """Why LLMService *name* was not found: no namespace (what the user typed comes first), no
+    CRD, or no such object."""
     if await _readable(kube.get(NAMESPACE_KIND, namespace)) is False:
         return namespace_missing(namespace, f"namespaces {namespace!r} not found")
+    if await _readable(kube.served(LLMSERVICE_KIND)) is False:
+        return MissingApiError(LLMSERVICE_KIND.api_version, LLMSERVICE_KIND.kind, INSTALL_HINT)
     return NotFoundError(f"LLMService {name} not found in namespace {namespace}; list them with `kubectl get llmservices -n {namespace}`")
 
 
@@ -124,8 +126,9 @@ async def apply_direct(kube: Kube, service: LLMService, namespace: str, render: 
     plan, notes = await reconciler.plan(body, service.name, namespace)
     problems: list[Any] = []
     await reconciler.apply_all(plan.objects, problems)
-    if problems:
-        raise KubeApiError(0, "; ".join(p.message for p in problems))
+    if problems:  # usually one cause for all (RBAC, a missing namespace): the first says it
+        more = f" ({len(problems) - 1} more object(s) not applied)" if len(problems) > 1 else ""
+        raise ApplyFailedError(f"{problems[0].message}{more}")
     pruned = await reconciler.prune(service.name, namespace, {identity(o) for o in plan.objects}, events)
     observation = await reconciler.observe(plan, namespace, 1, (), tuple(notes))
     return DirectApply(len(plan.objects), pruned, judge(observation, [], reconciler.clock()))

@@ -9,6 +9,7 @@ Exception tree::
     ├── KubeconfigError           no usable kubeconfig (file missing, not YAML, no such context)
     ├── WaitTimeoutError          something awaited (a CRD, a deletion) did not happen in time
     ├── NotFoundError             the named LLMService does not exist
+    ├── ApplyFailedError          `kubellm apply` could not apply some rendered objects
     ├── KubeApiError              the API server refused a request (status code + message)
     │   ├── ClusterUnreachableError  no answer at all from the API server (status 0)
     │   ├── UnauthorizedError     401: the credentials were not accepted
@@ -57,6 +58,10 @@ class WaitTimeoutError(OperatorError):
 
 class NotFoundError(OperatorError):
     """The object a command names does not exist (its namespace and CRD do)."""
+
+
+class ApplyFailedError(OperatorError):
+    """Objects of a direct apply were refused; the message is the first refusal's."""
 
 
 class KubeApiError(OperatorError):
