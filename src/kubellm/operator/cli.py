@@ -64,6 +64,7 @@ def _print_event(kind: str, reason: str, message: str) -> None:
 
 def operator(
     kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
     namespace: Annotated[list[str] | None, typer.Option("--watch-namespace", help="Serve only these namespaces.")] = None,
     resync: Annotated[float, typer.Option(help="Seconds between re-checks of each LLMService.")] = 10.0,
     leader_election: Annotated[bool, typer.Option(help="Lead through a Lease so replicas never fight.")] = True,
@@ -86,7 +87,7 @@ def operator(
     if kubeconfig:
         os.environ["KUBECONFIG"] = kubeconfig  # kopf's login reads it from the environment
     fields: dict[str, Any] = dict(
-        kubeconfig=kubeconfig, namespaces=tuple(namespace or ()), resync_seconds=resync,
+        kubeconfig=kubeconfig, context=context, namespaces=tuple(namespace or ()), resync_seconds=resync,
         leader_election=leader_election, lease_namespace=lease_namespace, lease_seconds=lease_seconds,
         gateway=GatewaySettings(image=images.kubellm),
     )

@@ -68,6 +68,10 @@ def build_registry(reconciler: Reconciler, settings: OperatorSettings) -> kopf.O
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        if settings.context:  # kopf's kubeconfig login reads the current context only
+            from kubellm.operator.kubeconfig import load, login_fields
+
+            return kopf.ConnectionInfo(**login_fields(load(settings.kubeconfig, settings.context)))
         if settings.kubeconfig:
             return kopf.login_with_kubeconfig(**kwargs)
         return kopf.login_with_kubeconfig(**kwargs) or kopf.login_with_service_account(**kwargs)

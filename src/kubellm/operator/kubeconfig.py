@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import yaml
 from lightkube import ConfigError, KubeConfig
 from lightkube.config.kubeconfig import SingleConfig
+from lightkube.config.models import User
 
 from kubellm.operator.errors import Endpoint, KubeconfigError
 
@@ -73,3 +75,27 @@ def endpoint(config: SingleConfig) -> Endpoint:
     """Server, context and user names, for messages."""
     user = config.context.user or "-"
     return Endpoint(server=str(config.cluster.server), context=config.context_name, user=user)
+
+
+def _absolute(config: SingleConfig, path: str | None) -> str | None:
+    return str(config.abs_file(path)) if path else None
+
+
+def _token(user: User) -> str | None:
+    if user.token or not user.token_file:
+        return user.token
+    return Path(user.token_file).expanduser().read_text().strip()
+
+
+def login_fields(config: SingleConfig) -> dict[str, Any]:
+    """``kopf.ConnectionInfo`` fields for *config*: kopf's own kubeconfig login knows only the
+    current context, so `kubellm operator --context` logs kopf in with these (built here, as
+    data, so that this module never imports kopf)."""
+    cluster, user = config.cluster, config.user or User()
+    return {
+        "server": cluster.server, "insecure": cluster.insecure, "default_namespace": config.context.namespace,
+        "ca_path": _absolute(config, cluster.certificate_auth), "ca_data": cluster.certificate_auth_data,
+        "certificate_path": _absolute(config, user.client_cert), "certificate_data": user.client_cert_data,
+        "private_key_path": _absolute(config, user.client_key), "private_key_data": user.client_key_data,
+        "username": user.username, "password": user.password, "token": _token(user),
+    }

@@ -25,7 +25,7 @@ log = logging.getLogger("kubellm.operator")
 
 
 async def run_operator(settings: OperatorSettings, render: Renderer, stop: asyncio.Event) -> None:
-    async with Kube.connect(settings.kubeconfig) as kube:
+    async with Kube.connect(settings.kubeconfig, settings.context) as kube:
         # One request first: an unreachable or refusing cluster fails here with one message
         # (ClusterUnreachableError, UnauthorizedError...) instead of kopf retrying for minutes.
         await kube.server_version()

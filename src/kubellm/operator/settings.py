@@ -20,6 +20,8 @@ class OperatorSettings(BaseModel):
 
     kubeconfig: str | None = None
     """Kubeconfig path; none: $KUBECONFIG, ~/.kube/config, then the in-cluster service account."""
+    context: str | None = None
+    """Kubeconfig context; none: the kubeconfig's current context."""
     namespaces: tuple[str, ...] = ()
     """Namespaces to serve; empty: the whole cluster."""
     resync_seconds: float = Field(10.0, gt=0)
