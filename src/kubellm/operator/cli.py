@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable, Coroutine
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -24,9 +25,19 @@ from kubellm.operator.reconcile import Renderer
 from kubellm.spec import SpecError, load_spec
 
 if TYPE_CHECKING:
+    from kubellm.render.gateway import GatewaySettings
     from kubellm.render.images import Images
 
 T = TypeVar("T")
+
+
+class AutoscaleOn(str, Enum):
+    """What the gateway's HorizontalPodAutoscaler follows (render/gateway.py)."""
+
+    cpu = "cpu"
+    in_flight = "inFlight"
+    none = "none"
+
 EXIT_SPEC, EXIT_DOCTOR = 2, 3
 
 KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", envvar="KUBECONFIG", help="Kubeconfig file.")]
@@ -58,6 +69,17 @@ def _run(action: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return asyncio.run(action())
 
 
+def gateway_settings(image: str, deploy: bool, replicas: int | None, max_replicas: int | None,
+                     autoscale_on: AutoscaleOn | None) -> GatewaySettings | None:
+    """The operator's gateway settings from its options (None: deploy no gateway)."""
+    from kubellm.render.gateway import GatewaySettings
+
+    if not deploy:
+        return None
+    given = {"replicas": replicas, "max_replicas": max_replicas, "autoscale_on": autoscale_on.value if autoscale_on else None}
+    return GatewaySettings(image=image, **{k: v for k, v in given.items() if v is not None})
+
+
 def _print_event(kind: str, reason: str, message: str) -> None:
     typer.echo(f"{kind} {reason}: {message}", err=True)
 
@@ -73,12 +95,14 @@ def operator(
     identity: Annotated[str | None, typer.Option(help="Lease holder identity (default: $POD_NAME or host-pid).")] = None,
     image: ImageOpt = None,
     llamacpp_image: LlamacppImageOpt = None,
+    gateway: Annotated[bool, typer.Option(help="Deploy each namespace's gateway (off: keep its ConfigMap only).")] = True,
+    gateway_replicas: Annotated[int | None, typer.Option(min=1, help="Gateway replicas (the autoscaler's minimum); default 2.")] = None,
+    gateway_max_replicas: Annotated[int | None, typer.Option(min=1, help="Gateway autoscaler maximum; default 10.")] = None,
+    gateway_autoscale_on: Annotated[AutoscaleOn | None, typer.Option(help="Gateway autoscaling signal; default cpu.")] = None,
 ) -> None:
     """Run the LLMService operator (kopf) until SIGTERM/SIGINT."""
     from kubellm.operator.runner import run_operator
     from kubellm.operator.settings import OperatorSettings
-    from kubellm.render.gateway import GatewaySettings
-
     images = _images(image, llamacpp_image)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -89,7 +113,7 @@ def operator(
     fields: dict[str, Any] = dict(
         kubeconfig=kubeconfig, context=context, namespaces=tuple(namespace or ()), resync_seconds=resync,
         leader_election=leader_election, lease_namespace=lease_namespace, lease_seconds=lease_seconds,
-        gateway=GatewaySettings(image=images.kubellm),
+        gateway=gateway_settings(images.kubellm, gateway, gateway_replicas, gateway_max_replicas, gateway_autoscale_on),
     )
     if identity:
         fields["identity"] = identity

@@ -95,3 +95,14 @@ def test_kubellm_status_shows_the_gateway_and_the_client_url() -> None:
     state = {"phase": "Available", "gateway": {"ready": True, "readyReplicas": 2, "replicas": 2, "url": "https://llm.example.com/v1"}}
     assert "  gateway: ready (2/2 pods); clients use https://llm.example.com/v1" in _status_text("chat", 1, state).splitlines()
     assert "NOT READY (0/0 pods)" in _status_text("chat", 1, {"gateway": {"ready": False, "url": "u"}})
+
+
+def test_the_operator_options_set_the_gateway() -> None:
+    from kubellm.operator.cli import AutoscaleOn, gateway_settings
+
+    assert gateway_settings("r/kubellm:1", False, 3, None, None) is None
+    settings = gateway_settings("r/kubellm:1", True, 3, 7, AutoscaleOn.in_flight)
+    assert settings is not None
+    assert (settings.image, settings.replicas, settings.max_replicas, settings.autoscale_on) == ("r/kubellm:1", 3, 7, "inFlight")
+    defaults = gateway_settings("r/kubellm:1", True, None, None, None)
+    assert defaults is not None and (defaults.replicas, defaults.autoscale_on) == (2, "cpu")
