@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the test control plane from upstream Go modules into .tools/bin/:
 #   kube-apiserver, kube-controller-manager, kube-scheduler  (k8s.io/kubernetes)
+#   kubelet, kube-proxy (the real node, docs/realnode.md)     (k8s.io/kubernetes)
 #   etcd                                                     (go.etcd.io/etcd/server/v3)
 #   kwok                                                     (sigs.k8s.io/kwok)
 # Idempotent: a binary whose stamp file names the pinned version is skipped.
@@ -52,6 +53,11 @@ build "$here/k8s" "$K8S_VERSION" "$k8s_ldflags" \
   kube-apiserver=k8s.io/kubernetes/cmd/kube-apiserver \
   kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager \
   kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler || status=1
+# The real node's binaries (docs/realnode.md): the same module and stamp, a separate go build
+# so that a machine with the control plane already built adds only these (~1 min warm).
+build "$here/k8s" "$K8S_VERSION" "$k8s_ldflags" \
+  kubelet=k8s.io/kubernetes/cmd/kubelet \
+  kube-proxy=k8s.io/kubernetes/cmd/kube-proxy || status=1
 build "$here/etcd" "$ETCD_VERSION" "" etcd=go.etcd.io/etcd/server/v3 || status=1
 # go build names the etcd server binary after its package path's last element.
 for n in v3 server; do [ -x "$bin/$n" ] && mv "$bin/$n" "$bin/etcd"; done; true

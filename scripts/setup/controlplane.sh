@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the operator's test control plane (kube-apiserver, kube-controller-manager,
-# kube-scheduler, etcd, kwok) from upstream Go modules into .tools/bin/.
+# kube-scheduler, etcd, kwok) and the real node's kubelet and kube-proxy from upstream Go
+# modules into .tools/bin/.
 # Idempotent: nothing is rebuilt when the stamped versions are there. The first build
 # takes a long time on two cores (see docs/controlplane.md); Go's caches
 # (~/.cache/go-build, ~/go/pkg/mod) make later builds on the same machine fast.
