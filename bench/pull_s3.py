@@ -1,10 +1,13 @@
 """Benchmark: `kubellm pull` vs `aws s3 cp --recursive` vs a plain single-stream boto3 download.
 
 A synthetic multi-file model (valid safetensors shards of random bytes, >= 4 GB in all) is put
-in a local MinIO server (built by `scripts/setup/pull.sh --bench` into .tools/bin), then each
+in a local MinIO server (built by `scripts/setup/pull.sh` into .tools/bin) with the AWS CLI's
+defaults, as users upload (`aws s3 cp`: multipart above 8 MB, a composite checksum), then each
 tool downloads it as a separate process: wall time, throughput, peak RSS (ru_maxrss of that
 process) and CPU seconds, its own and MinIO's. kubellm also hashes every file (sha256) and
-fdatasyncs each range; the baselines verify nothing.
+fdatasyncs each range, and checks the store's checksums (the untimed warm-up download is
+kubellm's, and the bench prints which checksum its manifest says it compared); the baselines
+verify nothing.
 
 Fairness: the tools run in --rounds rounds, the order rotated each round, after one untimed
 warm-up download, and each tool's median round is reported. The first download after the
@@ -30,7 +33,6 @@ from pathlib import Path
 
 import boto3
 import httpx
-from boto3.s3.transfer import TransferConfig
 
 REPO = Path(__file__).resolve().parents[1]
 USER, PASSWORD = "benchadmin", "benchadmin-secret"
@@ -99,15 +101,16 @@ def write_shard(path: Path, nbytes: int) -> None:
             left -= len(block)
 
 
-def upload_model(url: str, staging: Path, gib: float, shards: int) -> int:
+def upload_model(url: str, staging: Path, gib: float, shards: int, env: dict[str, str]) -> int:
+    """Shards go up with `aws s3 cp` and its defaults (what users do), small files with PutObject."""
     s3 = boto3.client("s3", endpoint_url=url, aws_access_key_id=USER, aws_secret_access_key=PASSWORD, region_name="us-east-1")
     s3.create_bucket(Bucket=BUCKET)
     total = 0
-    config = TransferConfig(multipart_threshold=64 * 1024 * 1024, multipart_chunksize=64 * 1024 * 1024, max_concurrency=4)
     for i in range(shards):
         path = staging / f"model-{i + 1:05d}-of-{shards:05d}.safetensors"
         write_shard(path, int(gib * GiB / shards))
-        s3.upload_file(str(path), BUCKET, f"model/{path.name}", Config=config)
+        subprocess.run([str(REPO / ".tools/awscli/bin/aws"), "s3", "cp", "--only-show-errors", str(path), f"s3://{BUCKET}/model/{path.name}"],
+                       env=env, check=True)  # fmt: skip
         total += path.stat().st_size
         path.unlink()
     for name, body in (("config.json", b'{"model_type": "llama"}'), ("tokenizer.json", b"{}" * 1000)):
@@ -177,6 +180,22 @@ def run_tool(cmd: list[str], dest: Path, env: dict[str, str], server: int, total
     return result
 
 
+def warm_up(run: tuple[list[str], Path], env: dict[str, str], server: int, total: int) -> None:
+    """An untimed kubellm download: it warms the caches and shows, from its manifest, which
+    store checksum each file was checked against."""
+    cmd, dest = run
+    dest.mkdir()
+    measure(cmd, env, server)
+    if dir_bytes(dest) != total:
+        sys.exit(f"the warm-up wrote {dir_bytes(dest)} bytes, expected {total}")
+    manifest = json.loads((dest / ".kubellm-manifest.json").read_text())
+    print("warm-up (kubellm, untimed): store checksums compared, per file:")
+    for entry in manifest["files"]:
+        check = entry.get("verification") or {}
+        print(f"  {entry['path']:<36} {check.get('store_checksum', '?'):<10} {check.get('detail', '')}")
+    shutil.rmtree(dest)
+
+
 def median_round(done: list[dict[str, float]]) -> dict[str, float]:
     """The round of median wall time (a real round, so its figures belong together)."""
     return sorted(done, key=lambda r: r["seconds"])[len(done) // 2]
@@ -196,15 +215,15 @@ def main() -> None:
         parser.error("--rounds must be at least 1")
     aws = REPO / ".tools/awscli/bin/aws"
     if not aws.exists():
-        sys.exit("awscli is not installed: run scripts/setup/pull.sh --bench")
+        sys.exit("awscli is not installed: run scripts/setup/pull.sh")
     work = Path(tempfile.mkdtemp(prefix="pull-bench-", dir=args.workdir))
     out = Path(tempfile.mkdtemp(prefix="pull-bench-dest-", dir=args.dest_dir)) if args.dest_dir else work
     minio, url = start_minio(work / "minio")
     try:
-        total = upload_model(url, work, args.gib, args.shards)
-        subprocess.run(["sh", "-c", f"find {work / 'minio'} -type f -exec cat {{}} + > /dev/null"], check=True)
         env = {**os.environ, "AWS_ACCESS_KEY_ID": USER, "AWS_SECRET_ACCESS_KEY": PASSWORD, "AWS_DEFAULT_REGION": "us-east-1",
                "AWS_ENDPOINT_URL": url, "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}  # fmt: skip
+        total = upload_model(url, work, args.gib, args.shards, env)
+        subprocess.run(["sh", "-c", f"find {work / 'minio'} -type f -exec cat {{}} + > /dev/null"], check=True)
         boto3_dest, aws_dest, kubellm_dest = out / "d-boto3", out / "d-aws", out / "d-kubellm"
         runs = {
             "boto3 single stream": ([sys.executable, "-c", SINGLE_STREAM, url, BUCKET, "model", str(boto3_dest)], boto3_dest),
@@ -213,7 +232,7 @@ def main() -> None:
                               "--streams", str(args.streams), "--progress", "none"], kubellm_dest),  # fmt: skip
         }
         subprocess.run(["sync"], check=True)
-        run_tool(*runs["boto3 single stream"], env, minio.pid, total)  # warm-up, not counted
+        warm_up(runs["kubellm pull"], env, minio.pid, total)
         rounds: dict[str, list[dict[str, float]]] = {name: [] for name in runs}
         names = list(runs)
         for turn in range(args.rounds):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Outside tools the pull tests need: the distribution registry (Debian `docker-registry`) and
-# Azurite (npm). With --bench also what bench/pull_s3.py needs: awscli in its own venv and
-# MinIO built from its Go module (CPU-heavy: minutes). Idempotent: fast when already done.
+# Outside tools the pull tests and bench/pull_s3.py need: the distribution registry (Debian
+# `docker-registry`), Azurite (npm), the AWS CLI in its own venv (the tests upload with it as
+# users do), and MinIO built from its Go module at a pinned version (CPU-heavy: minutes the
+# first time; Go's build cache and .tools/bin keep it after that). Idempotent: fast when done.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -18,13 +19,14 @@ if [ ! -x .tools/azurite/node_modules/.bin/azurite-blob ] && command -v npm >/de
     || echo "pull setup: azurite did not install; the az:// integration tests will be skipped" >&2
 fi
 
-if [ "${1:-}" = "--bench" ]; then
-  if [ ! -x .tools/awscli/bin/aws ]; then
-    python3 -m venv .tools/awscli
-    .tools/awscli/bin/pip install -q awscli >/dev/null
-  fi
-  if [ ! -x .tools/bin/minio ]; then
-    mkdir -p .tools/bin
-    GOBIN="$PWD/.tools/bin" GOFLAGS=-mod=mod nice -n 15 go install github.com/minio/minio@latest
-  fi
+if [ ! -x .tools/awscli/bin/aws ]; then
+  python3 -m venv .tools/awscli
+  .tools/awscli/bin/pip install -q awscli >/dev/null
+fi
+
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c  # the Go module proxy's newest on 2026-12-07
+if [ "$(cat .tools/bin/.minio.version 2>/dev/null)" != "$MINIO_VERSION" ]; then
+  mkdir -p .tools/bin
+  GOBIN="$PWD/.tools/bin" GOFLAGS=-mod=mod CGO_ENABLED=0 nice -n 15 go install "github.com/minio/minio@$MINIO_VERSION"
+  echo "$MINIO_VERSION" > .tools/bin/.minio.version
 fi
