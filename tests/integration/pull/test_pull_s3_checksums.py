@@ -11,8 +11,10 @@ composite over the parts.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,3 +149,18 @@ def test_a_tampered_object_is_refused_and_nothing_is_committed(
     with pytest.raises(IntegrityError, match="the bytes received give"):
         pull("s3://models/bad", tmp_path / "m", PullOptions(transfer=FAST), store.settings())
     assert not (tmp_path / "m").exists()
+
+
+def test_the_issue_as_a_user_typed_it(store: Store, model_file: tuple[Path, bytes], tmp_path: Path) -> None:
+    """`aws s3 cp` of a 11 MiB safetensors file (multipart), then `kubellm pull s3://...` with
+    AWS_ENDPOINT_URL: it refused the file as corrupt before issue 19."""
+    path, data = model_file
+    _upload(store, "awscli", None, path, "user/m/model.safetensors")
+    env = {**os.environ, "AWS_ENDPOINT_URL": store.url, "AWS_ACCESS_KEY_ID": store.key, "AWS_SECRET_ACCESS_KEY": store.secret,
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}  # fmt: skip
+    kubellm = str(Path(sys.executable).parent / "kubellm")
+    done = subprocess.run([kubellm, "pull", "s3://models/user/m/", str(tmp_path / "m"), "--progress", "json"],
+                          env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["status"] == "pulled"
+    assert (tmp_path / "m/model.safetensors").read_bytes() == data
