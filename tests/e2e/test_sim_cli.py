@@ -75,7 +75,7 @@ def test_bad_options_exit_2_naming_the_problem() -> None:
     cases = [
         (["--profile", "gpt-9"], "unknown sim profile"),
         (["--fixed-ttft-ms", "5"], "fixed_tpot_ms"),
-        (["--error-rate", "2"], "error_rate"),
+        (["--error-rate", "2"], "--error-rate: Input should be less than or equal to 1"),
         (["--kv-events-format", "json"], "--kv-events-format must be map or array"),
     ]
     for args, needle in cases:
