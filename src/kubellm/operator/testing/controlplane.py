@@ -12,6 +12,7 @@ the message names the log to read).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import signal
@@ -61,9 +62,9 @@ def find_binaries(search: Sequence[Path] | None = None) -> dict[str, Path]:
     return found
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
@@ -109,7 +110,13 @@ class ControlPlane:
     binaries: dict[str, Path]
     audit_users: tuple[str, ...] = ()
     """Users whose requests the API server writes to ``audit.log`` (one JSON line each)."""
+    bind_address: str = "127.0.0.1"
+    """Where the API server listens: loopback, or the host side of a real node's veth."""
+    service_cidr: str = SERVICE_CIDR
+    apiserver_args: tuple[str, ...] = ()
+    kwok_stages: Path = STAGES_FILE
     server: str = ""
+    port: int = 0
     kubeconfig: Path = Path()
     timings: dict[str, float] = field(default_factory=dict)
     _processes: list[_Process] = field(default_factory=list)
@@ -119,9 +126,14 @@ class ControlPlane:
     @classmethod
     @contextmanager
     def start(
-        cls, workdir: Path, *, binaries: dict[str, Path] | None = None, audit_users: tuple[str, ...] = ()
+        cls, workdir: Path, *, binaries: dict[str, Path] | None = None, audit_users: tuple[str, ...] = (),
+        bind_address: str = "127.0.0.1", service_cidr: str = SERVICE_CIDR, apiserver_args: tuple[str, ...] = (),
+        kwok_stages: Path = STAGES_FILE,
     ) -> Iterator[ControlPlane]:
-        plane = cls(workdir=workdir, binaries=binaries or find_binaries(), audit_users=audit_users)
+        plane = cls(
+            workdir=workdir, binaries=binaries or find_binaries(), audit_users=audit_users,
+            bind_address=bind_address, service_cidr=service_cidr, apiserver_args=apiserver_args, kwok_stages=kwok_stages,
+        )
         try:
             plane._boot()
             yield plane
@@ -185,17 +197,19 @@ class ControlPlane:
     def _start_apiserver(self, etcd_url: str) -> None:
         assert self._pki is not None
         pki = self._pki
-        serving = pki.issue("apiserver", "kube-apiserver", server=True)
+        serving = pki.issue("apiserver", "kube-apiserver", server=True, ips=(self.bind_address, _first_ip(self.service_cidr)))
         admin = pki.issue("admin", "kubellm-admin", organization="system:masters")
+        kubelet_client = pki.issue("kubelet-client", "kube-apiserver-kubelet-client", organization="system:masters")
         sa = pki.service_account_keys()
-        port = free_port()
-        self.server = f"https://127.0.0.1:{port}"
+        port = free_port(self.bind_address)
+        self.port = port
+        self.server = f"https://{self.bind_address}:{port}"
         process = self._spawn(
             "kube-apiserver",
             [
                 f"--etcd-servers={etcd_url}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={self.bind_address}",
+                f"--advertise-address={self.bind_address}",
                 f"--secure-port={port}",
                 f"--tls-cert-file={serving.cert}",
                 f"--tls-private-key-file={serving.key}",
@@ -203,7 +217,10 @@ class ControlPlane:
                 f"--service-account-key-file={sa.cert}",
                 f"--service-account-signing-key-file={sa.key}",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                f"--service-cluster-ip-range={self.service_cidr}",
+                # What the API server presents to kubelets (logs, exec); kwok ignores it.
+                f"--kubelet-client-certificate={kubelet_client.cert}",
+                f"--kubelet-client-key={kubelet_client.key}",
                 "--authorization-mode=Node,RBAC",
                 # The API server's own endpoints would be 127.0.0.1, which Endpoints reject.
                 "--endpoint-reconciler-type=none",
@@ -214,6 +231,7 @@ class ControlPlane:
                 "--feature-gates=ImageVolume=true",
                 "--v=1",
                 *self._audit_flags(),
+                *self.apiserver_args,
             ],
         )
         self.kubeconfig = self._write_kubeconfig("admin.kubeconfig", admin, "kubellm-admin")
@@ -265,10 +283,20 @@ class ControlPlane:
         path.chmod(0o600)
         return path
 
-    def _component_kubeconfig(self, name: str, user: str) -> Path:
+    def _component_kubeconfig(self, name: str, user: str, organization: str | None = None) -> Path:
         assert self._pki is not None
-        pair = self._pki.issue(name, user)
+        pair = self._pki.issue(name, user, organization=organization)
         return self._write_kubeconfig(f"{name}.kubeconfig", pair, user)
+
+    def component_kubeconfig(self, name: str, user: str, organization: str | None = None) -> Path:
+        """A kubeconfig with a client certificate for *user* (a kubelet: ``system:node:NAME``
+        in ``system:nodes``; kube-proxy: ``system:kube-proxy``)."""
+        return self._component_kubeconfig(name, user, organization)
+
+    @property
+    def ca_cert(self) -> Path:
+        assert self._pki is not None
+        return self._pki.ca.cert
 
     def _start_controllers(self) -> None:
         assert self._pki is not None
@@ -299,7 +327,7 @@ class ControlPlane:
             "kwok",
             [
                 f"--kubeconfig={self.kubeconfig}",
-                f"--config={STAGES_FILE}",
+                f"--config={self.kwok_stages}",
                 "--manage-all-nodes=false",
                 "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                 "--node-ip=127.0.0.1",
@@ -374,6 +402,11 @@ class ControlPlane:
     def env(self, kubeconfig: Path | None = None) -> dict[str, str]:
         """Environment for a child process (the CLI, the operator) that talks to this plane."""
         return {**os.environ, "KUBECONFIG": str(kubeconfig or self.kubeconfig)}
+
+
+def _first_ip(cidr: str) -> str:
+    """The first host address of *cidr*: the ``kubernetes`` Service's ClusterIP."""
+    return str(next(ipaddress.ip_network(cidr).hosts()))
 
 
 def _tls(ca: Path, client: KeyPair) -> ssl.SSLContext:

@@ -67,8 +67,10 @@ class Pki:
         self.ca.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         _write_key(self._ca_key, self.ca.key)
 
-    def issue(self, name: str, common_name: str, *, organization: str | None = None, server: bool = False) -> KeyPair:
-        """Issue a leaf certificate; server certificates are valid for the loopback names."""
+    def issue(
+        self, name: str, common_name: str, *, organization: str | None = None, server: bool = False, ips: tuple[str, ...] = ()
+    ) -> KeyPair:
+        """Issue a leaf certificate; server certificates are valid for the loopback names and *ips*."""
         key = ec.generate_private_key(ec.SECP256R1())
         usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
         builder = _builder(_name(common_name, organization), self._ca_name, key.public_key()).add_extension(
@@ -81,6 +83,7 @@ class Pki:
                 x509.DNSName("kubernetes.default.svc"),
                 x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
                 x509.IPAddress(ipaddress.ip_address("10.0.0.1")),
+                *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips),
             ]
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
         cert = builder.sign(self._ca_key, hashes.SHA256())
