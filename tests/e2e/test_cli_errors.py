@@ -282,3 +282,17 @@ def test_ctrl_c_stops_a_server_cleanly_with_exit_0(world: dict[str, str]) -> Non
     done = _interrupt([*KUBELLM, "sim", "--port", "0"], _environment(Row((), 0, ()), world), 3.0)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.controlplane
+def test_with_the_crd_installed_a_missing_service_is_named_with_its_namespace(
+    world: dict[str, str], cluster_kubeconfigs: dict[str, str]
+) -> None:
+    """Last in this file: it installs the CRD that the missing-crd rows need absent."""
+    env = {**_environment(Row((), 0, ()), world), "KUBECONFIG": cluster_kubeconfigs["kubeconfig:admin"]}
+    installed = subprocess.run([*KUBELLM, "install", "--crd-only"], env=env, capture_output=True, text=True, timeout=90)
+    assert installed.returncode == 0, installed.stderr
+    for command in (["status", "foo"], ["delete", "foo"]):
+        done = subprocess.run([*KUBELLM, *command], env=env, capture_output=True, text=True, timeout=90)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert "LLMService foo not found in namespace default" in done.stderr, done.stderr

@@ -27,6 +27,7 @@ CRD_KIND = ManagedKind("apiextensions.k8s.io", "v1", "CustomResourceDefinition",
 LEASE_KIND = ManagedKind("coordination.k8s.io", "v1", "Lease", "leases")
 NODE_KIND = ManagedKind("", "v1", "Node", "nodes", namespaced=False)
 EVENT_KIND = ManagedKind("", "v1", "Event", "events")
+POD_LOG_KIND = ManagedKind("", "v1", "Pod", "pods/log")
 
 
 def _map_error(exc: ApiError, request: Request, endpoint: Endpoint) -> KubeApiError:
@@ -53,6 +54,9 @@ async def _mapped(action: Awaitable[T], request: Request, endpoint: Endpoint) ->
         return await action
     except ApiError as exc:
         raise _map_error(exc, request, endpoint) from exc
+    except httpx2.HTTPStatusError as exc:  # an answer without a Status body: "404 page not found" for an API not served
+        message = exc.response.text.strip()[:200]
+        raise api_error(exc.response.status_code, exc.response.reason_phrase, message, "", request, endpoint) from exc
     except httpx2.HTTPError as exc:
         raise ClusterUnreachableError(endpoint.server, _cause(exc)) from exc
     except ConfigError as exc:  # credentials resolved lazily: an exec plugin or token file
@@ -184,6 +188,15 @@ class Kube:
             c.get("type") == "Established" and c.get("status") == "True" for c in (crd.get("status") or {}).get("conditions", [])
         )
         return kind.version in versions and established
+
+    async def logs(self, pod: str, namespace: str, container: str, tail_lines: int) -> tuple[str, ...]:
+        """The last *tail_lines* lines of a container's log (of its last run while it waits
+        to restart)."""
+        async def collect() -> tuple[str, ...]:
+            stream = self._client.log(pod, namespace=namespace, container=container, tail_lines=tail_lines)
+            return tuple([line.rstrip("\n") async for line in stream])
+
+        return await self._call(collect(), "get", POD_LOG_KIND, namespace)
 
     async def server_version(self) -> tuple[int, int]:
         """(major, minor) of the API server, e.g. (1, 34)."""
