@@ -18,6 +18,7 @@ from kubellm.render.images import DEFAULT_IMAGES, Images, images_from
 from kubellm.render.order import apply_order
 from kubellm.render.output import to_stream, write_directory
 from kubellm.render.render import DEFAULT_TARGET, render
+from kubellm.render.targets import DEFAULT as KUBERNETES, NAMES as TARGET_NAMES
 from kubellm.spec import LLMService, SpecError, load_spec
 from kubellm.spec.cli import EXIT_INVALID, report_spec_error
 
@@ -49,6 +50,42 @@ ImageOpt = Annotated[str | None, typer.Option(
     "--image", help="kubellm's image (loader, simulator engines, gateway); default: the public one.")]
 LlamacppImageOpt = Annotated[str | None, typer.Option(
     "--llamacpp-image", help="The llama.cpp engine's image (one with /app/llama-server); default: the public one.")]
+TargetOpt = Annotated[str, typer.Option(
+    "--target", help=f"What to render for: {', '.join(TARGET_NAMES)} (see docs/interop.md).")]
+StrictOpt = Annotated[bool, typer.Option(
+    "--strict", help="Refuse (exit 2) when the target cannot express a spec field, instead of warning.")]
+ArgoCdOpt = Annotated[tuple[str, str] | None, typer.Option(
+    "--argocd", metavar="REPO_URL PATH", help="Also write an Argo CD Application for the -o directory, "
+                                              "as committed at PATH in REPO_URL (objects get sync waves).")]
+
+
+def _check_target_options(target: str, gateway: bool, argocd: tuple[str, str] | None, output: Path | None) -> None:
+    if target not in TARGET_NAMES:
+        raise typer.BadParameter(f"{target!r} is not a target; use one of: {', '.join(TARGET_NAMES)}", param_hint="--target")
+    if target != KUBERNETES and gateway:
+        raise typer.BadParameter(f"kubellm's gateway goes with --target {KUBERNETES}", param_hint="--gateway/--gateway-config")
+    if argocd is not None and output is None:
+        raise typer.BadParameter("needs -o DIR: the directory committed at PATH", param_hint="--argocd")
+
+
+def _finish(objects: list[Obj], argocd: tuple[str, str] | None) -> list[Obj]:
+    """One of each object (services share a KServe runtime), in apply order; with sync waves for Argo CD."""
+    from kubellm.render.targets.argocd import with_waves  # imported only when asked for
+    from kubellm.render.targets.command import check_source, unique
+
+    objects = unique(objects)
+    if argocd is None:
+        return objects
+    check_source(*argocd)
+    return with_waves(objects)
+
+
+def _render_one(service: LLMService, target: str, version: str, images: Images, strict: bool) -> list[Obj]:
+    if target == KUBERNETES:
+        return render(service, version, images)
+    from kubellm.render.targets.command import render_service  # imported only when asked for
+
+    return render_service(service, target, version, images, strict, lambda line: typer.echo(f"warning: {line}", err=True))
 
 
 def render_command(
@@ -63,15 +100,19 @@ def render_command(
                           "RBAC, NetworkPolicy, PDB, autoscaler, monitor (what the operator keeps).")] = False,
     image: ImageOpt = None,
     llamacpp_image: LlamacppImageOpt = None,
+    target: TargetOpt = KUBERNETES,
+    strict: StrictOpt = False,
+    argocd: ArgoCdOpt = None,
 ) -> None:
     """Render LLMServices into Kubernetes objects (YAML to stdout, or files with -o)."""
+    _check_target_options(target, gateway or gateway_config, argocd, output)
     services = _load_all(specs)
     objects: list[Obj] = []
     try:
         images = images_from(image, llamacpp_image)
         for spec, service in zip(specs, services, strict=True):
             try:
-                objects += render(service, target_version, images)
+                objects += _render_one(service, target, target_version, images, strict)
             except SpecError as exc:
                 report_spec_error(spec, exc)
                 raise typer.Exit(EXIT_INVALID) from exc
@@ -82,6 +123,8 @@ def render_command(
             from kubellm.gateway.fromspec import gateway_configmaps  # imported only when asked for
 
             objects += gateway_configmaps(services)
+        if target != KUBERNETES or argocd is not None:
+            objects = _finish(objects, argocd)
     except (RenderError, ConfigError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_INVALID) from exc
@@ -90,6 +133,10 @@ def render_command(
         return
     try:
         paths = write_directory(objects, output)
+        if argocd is not None:
+            from kubellm.render.targets.command import write_application  # only when asked for
+
+            paths.append(write_application(output, objects, services, *argocd))
     except OSError as exc:
         if exc.filename is not None:
             raise
