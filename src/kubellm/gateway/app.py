@@ -36,6 +36,7 @@ from kubellm.gateway.kvevents import KvEventSubscriber, kv_address
 from kubellm.gateway.models import ModelTable, Target
 from kubellm.gateway.payload import Kind, ParsedRequest, parse_request
 from kubellm.gateway.pool import Pool
+from kubellm.gateway.precise import PreciseHasher, build_precise_hasher
 from kubellm.gateway.proxy import Proxy, build_outgoing
 from kubellm.gateway.relay import Accounting
 from kubellm.gateway.scheduling.plugins import RoutingState
@@ -43,7 +44,6 @@ from kubellm.gateway.scheduling.prefix import block_hashes
 from kubellm.gateway.scheduling.request import RoutingRequest
 from kubellm.gateway.scheduling.scheduler import Scheduler
 from kubellm.gateway.telemetry import GatewayMetrics
-from kubellm.gateway.tokenizers import sim_token_hashes
 from kubellm.gateway.tenants import TenantRegistry
 from kubellm.gateway.upstream import Upstream
 
@@ -54,6 +54,9 @@ access_log = logging.getLogger("kubellm.gateway.access")
 
 _FORWARDED = ("traceparent", "tracestate", "x-request-id")
 PREFIX_BLOCK_CHARS = 64  # ~16 tokens of English, vLLM's default block size
+# Prompts longer than this are tokenized and hashed in a worker thread: an 8k-token prompt
+# costs milliseconds (docs/gateway.md), too long to hold the event loop.
+OFFLOAD_PROMPT_CHARS = 8192
 
 
 def error_response(err: GatewayError) -> web.Response:
@@ -105,6 +108,8 @@ class Gateway:
                     pool.set_urls(static)
                 pools[name] = pool
         self.config, self.tenants, self.pools = config, tenants, pools
+        self.precise: dict[str, PreciseHasher] = {
+            m.name: h for m in config.models if (h := build_precise_hasher(m)) is not None}
         self.models = ModelTable(config, self.rng)
         if self._session is not None:
             self.proxy = Proxy(config, Upstream(self._session, config.timeouts), self.metrics)
@@ -232,10 +237,19 @@ class Gateway:
             raise NoEndpointError(f"no endpoint of {model.name!r} became ready within {timeout:g}s")
 
     # -- request handling ---------------------------------------------------------------
-    def _routing_request(self, request: web.Request, parsed: ParsedRequest, target: Target) -> RoutingRequest:
+    async def _token_hashes(self, parsed: ParsedRequest, target: Target) -> tuple[int, ...]:
+        hasher = self.precise.get(target.model.name)
+        if hasher is None:
+            return ()
+        if len(parsed.prompt_text) > OFFLOAD_PROMPT_CHARS:
+            return await asyncio.to_thread(hasher.event_hashes, parsed, target.lora)
+        return hasher.event_hashes(parsed, target.lora)
+
+    async def _routing_request(self, request: web.Request, parsed: ParsedRequest,
+                               target: Target) -> RoutingRequest:
         seed = f"{target.lora or ''}\x1d" if target.lora else ""
         m = target.model
-        tokens = sim_token_hashes(parsed, m.kv_block_size, target.lora) if m.precise_tokenizer == "sim" else ()
+        tokens = await self._token_hashes(parsed, target)
         return RoutingRequest(model=m.name, lora=target.lora,
                               prefix_hashes=block_hashes(seed + parsed.prompt_text, PREFIX_BLOCK_CHARS),
                               session=request.headers.get(self.config.session_header), token_hashes=tokens)
@@ -281,7 +295,7 @@ class Gateway:
     async def _dispatch(self, request: web.Request, parsed: ParsedRequest, target: Target,
                         acct: Accounting) -> web.StreamResponse:
         m = target.model
-        rreq = self._routing_request(request, parsed, target)
+        rreq = await self._routing_request(request, parsed, target)
         headers = self._upstream_headers(request)
         gauge = self.metrics.in_flight.labels(m.name)
         gauge.inc()

@@ -15,6 +15,7 @@ from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic.alias_generators import to_camel
 
 from kubellm.gateway.errors import ConfigError
+from kubellm.kvhash import HashAlgo, UnseededHashError, resolve_seed
 
 Url = Annotated[str, Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")]
 Name = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\s]+$")]
@@ -91,9 +92,15 @@ class ModelConfig(_Model):
     max_outstanding_per_endpoint: int = Field(256, ge=1, description="in-flight requests per endpoint")
     kv_events_port: int | None = Field(None, ge=1, le=65535, description="engines' ZMQ KV-event port (same host)")
     kv_events_endpoints: dict[str, str] = Field({}, description="endpoint URL -> ZMQ address of its KV events")
-    precise_tokenizer: Literal["sim"] | None = Field(
-        None, description="tokenizer giving the engine's block hashes for the precise-prefix scorer")
+    precise_tokenizer: Literal["sim", "hf"] | None = Field(
+        None, description="tokenizer giving the engine's block hashes for the precise-prefix scorer: "
+                          "hf (the model's tokenizer.json, from tokenizer_path) or sim (simulated engines)")
+    tokenizer_path: Path | None = Field(None, description="model directory holding tokenizer.json (hf)")
     kv_block_size: int = Field(16, ge=1)
+    kv_hash_algo: HashAlgo = Field("sha256", description="the engines' --prefix-caching-hash-algo")
+    kv_hash_seed: str | None = Field(None, description="the engines' PYTHONHASHSEED (None: unset)")
+    lora_paths: dict[str, str] = Field({}, description="LoRA adapter -> the path its engines loaded it from "
+                                                       "(part of vLLM's block hashes; default: its name)")
 
     @property
     def upstream_name(self) -> str:
@@ -103,6 +110,15 @@ class ModelConfig(_Model):
     def _canary_total(self) -> "ModelConfig":
         if sum(c.weight for c in self.canary) > 100.0:
             raise ValueError(f"model {self.name!r}: canary weights add up to more than 100")
+        return self
+
+    @model_validator(mode="after")
+    def _hash_seed_known(self) -> "ModelConfig":
+        if self.precise_tokenizer is not None:
+            try:
+                resolve_seed(self.kv_hash_algo, self.kv_hash_seed)
+            except UnseededHashError as exc:
+                raise ValueError(f"model {self.name!r}: {exc}") from None
         return self
 
 

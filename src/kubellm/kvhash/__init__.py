@@ -21,10 +21,10 @@ Errors (all :class:`KvHashError`, a ``ValueError``):
 from kubellm.kvhash.algorithms import HASH_ALGORITHMS, HashAlgo, hash_function, parse_algo
 from kubellm.kvhash.blocks import BlockHasher, ExtraKeys, MmSpan, event_hash
 from kubellm.kvhash.errors import KvHashError, UnknownHashAlgorithm, UnseededHashError
-from kubellm.kvhash.seed import DEFAULT_SEED, none_hash, resolve_seed
+from kubellm.kvhash.seed import DEFAULT_SEED, engine_seed, none_hash, resolve_seed
 
 __all__ = [
     "DEFAULT_SEED", "HASH_ALGORITHMS", "BlockHasher", "ExtraKeys", "HashAlgo", "KvHashError", "MmSpan",
-    "UnknownHashAlgorithm", "UnseededHashError", "event_hash", "hash_function", "none_hash", "parse_algo",
+    "UnknownHashAlgorithm", "UnseededHashError", "engine_seed", "event_hash", "hash_function", "none_hash", "parse_algo",
     "resolve_seed",
 ]

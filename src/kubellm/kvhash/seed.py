@@ -7,6 +7,8 @@ xxhash ones (a predictable seed would let an attacker precompute colliding block
 
 from __future__ import annotations
 
+import os
+
 from kubellm.kvhash.algorithms import HashAlgo, hash_function, is_cryptographic
 from kubellm.kvhash.errors import UnseededHashError
 
@@ -26,3 +28,11 @@ def resolve_seed(algo: HashAlgo, pythonhashseed: str | None) -> str:
 
 def none_hash(algo: HashAlgo, seed: str) -> bytes:
     return hash_function(algo)(seed)
+
+
+def engine_seed(algo: HashAlgo, pythonhashseed: str | None) -> str:
+    """The seed one engine process draws (random for unseeded xxhash, as vLLM does)."""
+    try:
+        return resolve_seed(algo, pythonhashseed)
+    except UnseededHashError:
+        return os.urandom(32).hex()

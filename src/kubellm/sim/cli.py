@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 from pydantic import ValidationError
 
+from kubellm.kvhash import KvHashError, parse_algo
 from kubellm.sim.config import FaultConfig, KvEventsFormat, KvRole, SimConfig
 from kubellm.sim.errors import SimConfigError
 
@@ -37,6 +40,8 @@ def sim(
     kv_events_port: int | None = typer.Option(None, help="publish KV events on ZMQ PUB at this port (+i per engine)"),
     kv_events_config: str | None = typer.Option(None, help="vLLM's JSON form (endpoint, replay_endpoint, topic)"),
     kv_events_format: str = typer.Option("map", help="map (vLLM >= 0.26) | array (encoding of older vLLM, 0.9 on)"),
+    prefix_caching_hash_algo: str = typer.Option(
+        "sha256", help="block hash: sha256 | sha256_cbor | xxhash | xxhash_cbor (seeded by PYTHONHASHSEED)"),
     lora_modules: list[str] = typer.Option([], "--lora-modules", help="LoRA adapters served from the start"),
     error_rate: float = typer.Option(0.0, help="share of requests failed on purpose"),
     error_status: int = typer.Option(503, help="status of injected errors"),
@@ -65,12 +70,14 @@ def sim(
                            kv_role=_kv_role(kv_role), kv_transfer_gbps=kv_transfer_gbps,
                            kv_events_port=events[0], kv_events_replay_port=events[1], kv_events_topic=events[2],
                            kv_events_format=_kv_events_format(kv_events_format),
+                           prefix_caching_hash_algo=parse_algo(prefix_caching_hash_algo),
+                           hash_seed=os.environ.get("PYTHONHASHSEED"),  # read once, here, as vLLM reads it
                            lora_modules=tuple(lora_modules), faults=faults)
         code = run(config, replicas, host, port, _announce)
     except ValidationError as exc:
         typer.echo(f"error: invalid simulator option: {_option_errors(exc)}", err=True)
         raise typer.Exit(2) from None
-    except SimConfigError as exc:
+    except (SimConfigError, KvHashError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     raise typer.Exit(code)

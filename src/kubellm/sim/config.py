@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from kubellm.kvhash import HashAlgo
+
 KvRole = Literal["both", "prefill", "decode"]
 KvEventsFormat = Literal["map", "array"]
 
@@ -66,6 +68,11 @@ class SimConfig(BaseModel):
     kv_events_topic: str = ""
     kv_events_format: KvEventsFormat = Field(
         "map", description="map: vLLM >= 0.26 (tagged-map events, topic in replays); array: older vLLM (0.9 on)")
+    prefix_caching_hash_algo: HashAlgo = Field(
+        "sha256", description="vLLM's --prefix-caching-hash-algo: how KV blocks are named (kubellm.kvhash)")
+    hash_seed: str | None = Field(
+        None, description="the engine's PYTHONHASHSEED (None: unset, as vLLM: a fixed seed for sha256 "
+                          "algorithms, a random one per engine for xxhash ones)")
     max_loras: int = Field(4, ge=1)
     lora_modules: tuple[str, ...] = ()
     faults: FaultConfig = FaultConfig()

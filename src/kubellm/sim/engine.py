@@ -14,6 +14,7 @@ import asyncio
 import time
 from typing import Any
 
+from kubellm.kvhash import BlockHasher, engine_seed
 from kubellm.sim.config import SimConfig
 from kubellm.sim.costmodel import kv_transfer_time, step_time
 from kubellm.sim.engine_api import GenRequest
@@ -38,8 +39,10 @@ class CostModelEngine:
         self.index = index
         self.events = events
         self.pool = BlockPool(limits["num_gpu_blocks"], config.block_size, config.enable_prefix_caching, events)
+        hasher = BlockHasher(config.prefix_caching_hash_algo,
+                             engine_seed(config.prefix_caching_hash_algo, config.hash_seed), config.block_size)
         self.scheduler = Scheduler(Limits(limits["max_num_seqs"], limits["max_num_batched_tokens"],
-                                          config.block_size), self.pool)
+                                          config.block_size), self.pool, hasher)
         self._scale = config.time_scale
         self._progress: dict[int, tuple[Progress, GenRequest]] = {}
         self._lora_ids: dict[str, int] = {}

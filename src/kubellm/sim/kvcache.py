@@ -1,8 +1,9 @@
 """A paged KV cache with automatic prefix caching, as vLLM V1's block pool (pure).
 
 The cache holds ``num_blocks`` blocks of ``block_size`` tokens. A full block is named by
-a chained hash, ``hash(parent_hash, its token ids)``, so two requests share a block
-only when their whole prefixes up to and including it are equal. Blocks whose
+vLLM's chained block hash (:mod:`kubellm.kvhash`), in the 64-bit form vLLM's KV events
+publish, so two requests share a block only when their whole prefixes up to and including
+it are equal, and a router computing the same hashes matches the events. Blocks whose
 reference count drops to zero go to the tail of a free queue but keep their hash:
 they can still be hit until they are taken for a new allocation, which evicts the
 least recently freed one first (LRU). A request's blocks are freed tail first, so the
@@ -18,31 +19,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-ROOT_HASH = 0
-_MASK = (1 << 64) - 1
-
-
-def block_hash(parent: int, tokens: Sequence[int]) -> int:
-    """Hash of a full block given its parent's hash (unsigned 64-bit, stable across runs)."""
-    return hash((parent, *tokens)) & _MASK
-
-
-def root_hash(lora: str | None) -> int:
-    """The parent hash of a request's first block; a LoRA adapter gets its own chain."""
-    if lora is None:
-        return ROOT_HASH
-    return hash(tuple(lora.encode())) & _MASK
-
-
-def block_hashes(token_ids: Sequence[int], block_size: int = 16, lora: str | None = None) -> list[int]:
-    """Chained hashes of every full block of *token_ids* (what a KV-aware router computes)."""
-    out, parent = [], root_hash(lora)
-    for start in range(0, len(token_ids) - block_size + 1, block_size):
-        parent = block_hash(parent, token_ids[start:start + block_size])
-        out.append(parent)
-    return out
-
 
 @dataclass(frozen=True, slots=True)
 class BlockStored:

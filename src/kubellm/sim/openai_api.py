@@ -14,11 +14,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from kubellm import approxtok
 from kubellm.sim import textgen, tokenizer
 from kubellm.sim.errors import RequestError
 
-CHAT_TEMPLATE_TURN = "<|{role}|>\n{content}\n"
-CHAT_GENERATION_PROMPT = "<|assistant|>\n"
 
 
 @dataclass(slots=True)
@@ -45,37 +44,19 @@ def error_body(err: RequestError) -> bytes:
 
 
 def render_chat(messages: Any) -> str:
-    """The prompt text of a chat: a simple role-tagged template plus a generation prompt."""
-    if not isinstance(messages, list) or not messages:
-        raise RequestError("'messages' must be a non-empty list of messages", param="messages")
-    parts = []
-    for i, msg in enumerate(messages):
-        if not isinstance(msg, dict) or "role" not in msg:
-            raise RequestError(f"messages[{i}] must be an object with a 'role'", param="messages")
-        parts.append(CHAT_TEMPLATE_TURN.format(role=msg["role"], content=_content_text(msg.get("content"), i)))
-    parts.append(CHAT_GENERATION_PROMPT)
-    return "".join(parts)
-
-
-def _content_text(content: Any, i: int) -> str:
-    if content is None or isinstance(content, str):
-        return content or ""
-    if isinstance(content, list):
-        texts = [p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"]
-        return "\n".join(texts)
-    raise RequestError(f"messages[{i}].content must be a string or a list of parts", param="messages")
+    """The prompt text of a chat (:func:`kubellm.approxtok.render_chat`); bad messages are a 400."""
+    try:
+        return approxtok.render_chat(messages)
+    except ValueError as exc:
+        raise RequestError(str(exc), param="messages") from None
 
 
 def completion_prompt_ids(prompt: Any) -> list[int]:
     """Token ids of a completions ``prompt``: a string, or a list of token ids (n=1 only)."""
-    if isinstance(prompt, str):
-        return tokenizer.encode(prompt)
-    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], (str, list)):
-        return completion_prompt_ids(prompt[0])
-    if isinstance(prompt, list) and prompt and all(isinstance(t, int) and not isinstance(t, bool) for t in prompt):
-        return list(prompt)
-    raise RequestError("'prompt' must be a string or a list of token ids (batched prompts are not simulated)",
-                       param="prompt")
+    try:
+        return approxtok.completion_prompt_ids(prompt)
+    except ValueError as exc:
+        raise RequestError(str(exc), param="prompt") from None
 
 
 def _int_field(body: dict[str, Any], name: str, low: int) -> int | None:

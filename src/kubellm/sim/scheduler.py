@@ -20,14 +20,15 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from kubellm.sim.costmodel import StepShape, chunk_shape
-from kubellm.sim.kvcache import BlockPool, block_hash, root_hash
+from kubellm.kvhash import DEFAULT_SEED, BlockHasher, ExtraKeys, event_hash
+from kubellm.sim.kvcache import BlockPool
 
 
 class SchedRequest:
     """Scheduling state of one request."""
 
     __slots__ = ("req_id", "tokens", "num_prompt", "max_output", "num_output", "num_computed",
-                 "blocks", "hashes", "n_cached_blocks", "parent0", "lora_id", "arrival", "ready_at", "first_scheduled",
+                 "blocks", "hashes", "last_hash", "n_cached_blocks", "extra", "lora_id", "arrival", "ready_at", "first_scheduled",
                  "first_token", "last_token", "num_cached", "released_blocks", "remote_prefill", "finished", "preempted")
 
     def __init__(self, req_id: str, tokens: list[int], num_prompt: int, max_output: int, arrival: float,
@@ -39,9 +40,11 @@ class SchedRequest:
         self.num_output = 0
         self.num_computed = 0
         self.blocks: list[int] = []
-        self.hashes: list[int] = []
+        self.hashes: list[int] = []  # full blocks' hashes as KV events carry them
+        self.last_hash: bytes | None = None  # the last full block's whole hash, parent of the next
         self.n_cached_blocks = 0  # leading blocks already named in the pool
-        self.parent0 = root_hash(lora)
+        # the simulator serves an adapter from a path equal to its name (its /v1/models root)
+        self.extra = ExtraKeys(lora_name=lora, lora_path=lora or "")
         self.lora_id = lora_id
         self.arrival = arrival
         self.ready_at = ready_at  # KV arriving from a prefill instance: usable from then
@@ -90,9 +93,10 @@ class Limits:
 class Scheduler:
     """FIFO waiting queue, running batch, KV block pool."""
 
-    def __init__(self, limits: Limits, pool: BlockPool) -> None:
+    def __init__(self, limits: Limits, pool: BlockPool, hasher: BlockHasher | None = None) -> None:
         self.limits = limits
         self.pool = pool
+        self.hasher = hasher or BlockHasher("sha256", DEFAULT_SEED, limits.block_size)
         self.waiting: deque[SchedRequest] = deque()
         self.running: list[SchedRequest] = []
         self.num_preemptions = 0
@@ -207,11 +211,12 @@ class Scheduler:
         return self.pool.lookup(req.hashes[:full])
 
     def _extend_hashes(self, req: SchedRequest, upto: int) -> None:
-        bs, hashes = self.limits.block_size, req.hashes
-        parent = hashes[-1] if hashes else req.parent0
-        for i in range(len(hashes), upto):
-            parent = block_hash(parent, req.tokens[i * bs:(i + 1) * bs])
-            hashes.append(parent)
+        if upto <= len(req.hashes):
+            return
+        new = self.hasher.hashes(req.tokens[:upto * self.limits.block_size], req.extra, req.last_hash,
+                                 start_block=len(req.hashes))
+        req.last_hash = new[-1]
+        req.hashes.extend(event_hash(h) for h in new)
 
     # after the step's time has passed -----------------------------------------------------
     def complete(self, plan: StepPlan, end: float) -> StepResult:

@@ -11,14 +11,17 @@ import zmq
 import zmq.asyncio
 
 from kubellm.sim import SimConfig, run_engine, tokenizer
-from kubellm.sim.kvcache import BlockRemoved, BlockStored, KvEvent, block_hashes
+from kubellm.kvhash import BlockHasher, resolve_seed
+from kubellm.sim.kvcache import BlockRemoved, BlockStored, KvEvent
 from kubellm.sim.kvevents import END_SEQ, decode_batch
 from kubellm.sim.server import EngineServer
 
 
-@pytest.fixture
-async def engine() -> AsyncIterator[EngineServer]:
-    async with run_engine(SimConfig(profile="tiny", num_gpu_blocks=40, kv_events_port=0)) as server:
+@pytest.fixture(params=[("sha256", None), ("xxhash_cbor", "7")], ids=["sha256-unseeded", "xxhash_cbor-seed7"])
+async def engine(request: pytest.FixtureRequest) -> AsyncIterator[EngineServer]:
+    algo, seed = request.param
+    async with run_engine(SimConfig(profile="tiny", num_gpu_blocks=40, kv_events_port=0,
+                                    prefix_caching_hash_algo=algo, hash_seed=seed)) as server:
         yield server
 
 
@@ -55,7 +58,10 @@ async def test_stored_blocks_match_router_side_hashes_and_evictions_follow(engin
     prompt = "alpha beta gamma delta " * 40
     try:
         async with httpx.AsyncClient() as http:
-            expected = block_hashes(tokenizer.encode(prompt))
+            cfg = engine.config
+            hasher = BlockHasher(cfg.prefix_caching_hash_algo,
+                                 resolve_seed(cfg.prefix_caching_hash_algo, cfg.hash_seed), cfg.block_size)
+            expected = hasher.event_hashes(tokenizer.encode(prompt))
             await http.post(engine.url + "/v1/completions", json={"prompt": prompt, "max_tokens": 2})
             first = await _collect_until(sub, lambda ev: len(_stored(ev)) >= len(expected))
             assert _stored(first)[:len(expected)] == expected

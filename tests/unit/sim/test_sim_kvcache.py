@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from kubellm.sim.kvcache import BlockPool, BlockRemoved, BlockStored, KvEvent, block_hashes
+from kubellm.kvhash import DEFAULT_SEED, BlockHasher
+from kubellm.sim.kvcache import BlockPool, BlockRemoved, BlockStored, KvEvent
+
+
+def block_hashes(tokens: list[int], block_size: int) -> list[int]:
+    """The pool's names of *tokens*' full blocks: vLLM's sha256 hashes, 64-bit event form."""
+    return BlockHasher("sha256", DEFAULT_SEED, block_size).event_hashes(tokens)
 
 
 def _fill(pool: BlockPool, tokens: list[int]) -> list[int]:
