@@ -7,6 +7,7 @@ reclaim policy before the garbage collector removes the rest through owner refer
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import kopf
@@ -20,6 +21,7 @@ from kubellm.operator.settings import OperatorSettings
 from kubellm.spec.schema import GROUP, PLURAL, VERSION
 
 PVC_KIND = next(k for k in MANAGED_KINDS if k.kind == "PersistentVolumeClaim")
+log = logging.getLogger("kubellm.operator")
 
 
 def event_sink(body: kopf.Body) -> EventSink:
@@ -96,9 +98,15 @@ def build_registry(reconciler: Reconciler, settings: OperatorSettings) -> kopf.O
         old = dict(body.get("status") or {})
         patch.status.update(status_patch(old, outcome.status))
 
-    kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry, id="apply-on-resume")(reconcile)
-    kopf.on.create(GROUP, VERSION, PLURAL, registry=registry, id="apply-on-create")(reconcile)
-    kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, id="apply-on-update")(reconcile)
+    async def reconcile_change(body: kopf.Body, patch: kopf.Patch, namespace: str | None, **kwargs: Any) -> None:
+        # kopf logs a handler when it ends; a first pass (every object applied, the
+        # namespace's gateway too) can take seconds, so say when it starts
+        log.info("reconciling %s/%s (generation %s)", namespace, body["metadata"]["name"], body["metadata"].get("generation"))
+        await reconcile(body, patch, namespace, **kwargs)
+
+    kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry, id="apply-on-resume")(reconcile_change)
+    kopf.on.create(GROUP, VERSION, PLURAL, registry=registry, id="apply-on-create")(reconcile_change)
+    kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, id="apply-on-update")(reconcile_change)
     kopf.timer(GROUP, VERSION, PLURAL, registry=registry, id="resync", interval=settings.resync_seconds, initial_delay=settings.resync_seconds)(
         reconcile
     )

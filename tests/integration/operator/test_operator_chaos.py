@@ -20,12 +20,14 @@ from kubellm.gateway.fromspec import GATEWAY_CONFIGMAP, gateway_configmap
 from kubellm.operator.kinds import MANAGED_KINDS
 from kubellm.operator.testing import ControlPlane, OperatorProcess, kubellm, wait_for
 from kubellm.render import render
+from kubellm.render.gateway import gateway_objects
 from kubellm.spec import parse_spec
 
 pytestmark = [pytest.mark.controlplane, pytest.mark.slow]
 
 API = "/apis/kubellm.dev/v1alpha1"
-ADDON_GROUPS = {"keda.sh", "monitoring.coreos.com", "leaderworkerset.x-k8s.io", "argoproj.io"}  # not served here
+ADDON_GROUPS = {"keda.sh", "monitoring.coreos.com", "leaderworkerset.x-k8s.io", "argoproj.io",  # not served here
+                "gateway.networking.k8s.io", "cert-manager.io"}
 
 
 def spec(name: str, model: str, replicas: int, gpu: bool) -> dict[str, Any]:
@@ -42,7 +44,11 @@ def expected_objects(specs: dict[str, dict[str, Any]], ns: str) -> set[tuple[str
         for obj in render(parse_spec(body), "1.34"):
             if obj["apiVersion"].split("/")[0] not in ADDON_GROUPS:
                 found.add((obj["kind"], obj["metadata"]["name"]))
-    return found | {("ConfigMap", GATEWAY_CONFIGMAP)}  # the operator's gateway config of the namespace
+    # the namespace's gateway, with its config, owned by all its services
+    services = [parse_spec({**b, "metadata": {**b["metadata"], "namespace": ns}}) for b in specs.values()]
+    gateway = {(o["kind"], o["metadata"]["name"]) for o in gateway_objects(ns, services, target=(1, 34))
+               if o["apiVersion"].split("/")[0] not in ADDON_GROUPS}
+    return found | gateway | {("ConfigMap", GATEWAY_CONFIGMAP)}
 
 
 def live_objects(client: httpx.Client, ns: str) -> list[dict[str, Any]]:
@@ -79,10 +85,11 @@ def apply(plane: ControlPlane, tmp: Path, body: dict[str, Any], ns: str) -> None
 
 def _handling(log: Path, offset: int) -> int:
     """1 if the operator run logged since *offset* had started reconciling (kopf logs each
-    handler it runs), else 0."""
+    handler it ends; the operator logs each pass over a changed object as it starts), else 0."""
     with log.open("rb") as handle:
         handle.seek(offset)
-        return int(b"kopf.objects" in handle.read())
+        text = handle.read()
+    return int(b"kopf.objects" in text or b"kubellm.operator reconciling " in text)
 
 
 def test_sigkill_during_reconciliation_ten_times_converges_without_orphans(
@@ -134,7 +141,7 @@ def test_sigkill_during_reconciliation_ten_times_converges_without_orphans(
             uids = {i["metadata"]["uid"] for i in client.get(f"{API}/namespaces/{namespace}/llmservices").json()["items"]}
             for obj in live_objects(client, namespace):
                 owners = obj["metadata"].get("ownerReferences") or []
-                if obj["metadata"]["name"] == GATEWAY_CONFIGMAP:  # one per namespace, owned by all its services
+                if obj["metadata"]["name"] == GATEWAY_CONFIGMAP:  # the gateway: one per namespace, owned by all its services
                     assert sorted(o["uid"] for o in owners if not o.get("controller")) == sorted(uids), obj["metadata"]
                 elif obj["kind"] != "StorageClass":
                     assert [o["uid"] for o in owners if o.get("controller")] and owners[0]["uid"] in uids, obj["metadata"]
