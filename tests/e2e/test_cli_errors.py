@@ -296,3 +296,26 @@ def test_with_the_crd_installed_a_missing_service_is_named_with_its_namespace(
         done = subprocess.run([*KUBELLM, *command], env=env, capture_output=True, text=True, timeout=90)
         assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
         assert "LLMService foo not found in namespace default" in done.stderr, done.stderr
+
+
+@pytest.mark.controlplane
+def test_a_wait_that_times_out_names_what_it_awaited(
+    world: dict[str, str], cluster_kubeconfigs: dict[str, str], plane: ControlPlane
+) -> None:
+    """No operator runs, and a finalizer of the test's own holds the LLMService: `delete`
+    waits for it in vain. (After the test above: the CRD is installed.)"""
+    env = {**_environment(Row((), 0, ()), world), "KUBECONFIG": cluster_kubeconfigs["kubeconfig:admin"]}
+    applied = subprocess.run([*KUBELLM, "apply", world["spec"], "--resource"], env=env, capture_output=True, text=True, timeout=90)
+    assert applied.returncode == 0, applied.stderr
+    path = "/apis/kubellm.dev/v1alpha1/namespaces/default/llmservices/foo"
+    hold = {"metadata": {"finalizers": ["test.kubellm.dev/hold"]}}
+    with plane.http() as client:
+        client.patch(path, json=hold, headers={"Content-Type": "application/merge-patch+json"}).raise_for_status()
+        try:
+            done = subprocess.run([*KUBELLM, "delete", "foo", "--timeout", "2"], env=env, capture_output=True, text=True, timeout=90)
+        finally:
+            release = {"metadata": {"finalizers": None}}
+            client.patch(path, json=release, headers={"Content-Type": "application/merge-patch+json"}).raise_for_status()
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "timed out after 2s waiting for the objects of default/foo to be deleted" in done.stderr, done.stderr
+    assert "is the operator running?" in done.stderr
