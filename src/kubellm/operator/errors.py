@@ -71,12 +71,15 @@ class KubeApiError(OperatorError):
         super().__init__(text or f"API server answered {status}{' ' + reason if reason else ''}: {message}")
 
 
+UNREACHABLE_HINT = "is the cluster running? check `kubectl cluster-info`, or pick another cluster with --kubeconfig/--context"
+UNTRUSTED_HINT = "its TLS certificate is not trusted: check certificate-authority(-data) of the cluster in the kubeconfig"
+
+
 class ClusterUnreachableError(KubeApiError):
     def __init__(self, server: str, cause: str) -> None:
         self.server = server
-        super().__init__(0, cause, reason="Unreachable", text=(
-            f"cannot reach the Kubernetes API server at {server} ({cause}); is the cluster running? "
-            "check `kubectl cluster-info`, or pick another cluster with --kubeconfig/--context"))
+        hint = UNTRUSTED_HINT if "CERTIFICATE_VERIFY_FAILED" in cause else UNREACHABLE_HINT
+        super().__init__(0, cause, reason="Unreachable", text=f"cannot reach the Kubernetes API server at {server} ({cause}); {hint}")
 
 
 class UnauthorizedError(KubeApiError):

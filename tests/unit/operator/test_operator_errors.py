@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from kubellm.operator.errors import (
+    ClusterUnreachableError,
     Endpoint,
     ForbiddenError,
     ImmutableFieldError,
@@ -99,3 +100,13 @@ def test_a_refusal_maps_to_the_most_specific_error_naming_the_request(
     assert mapped.status == code
     for word in words:
         assert word in str(mapped)
+
+
+@pytest.mark.parametrize(("cause", "hint"), [
+    ("ConnectError: [Errno 111] Connect call failed", "is the cluster running? check `kubectl cluster-info`"),
+    ("ConnectError: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed", "TLS certificate is not trusted"),
+])
+def test_an_unreachable_server_is_named_with_the_likely_fix(cause: str, hint: str) -> None:
+    text = str(ClusterUnreachableError("https://10.0.0.1:6443", cause))
+    assert text.startswith(f"cannot reach the Kubernetes API server at https://10.0.0.1:6443 ({cause}); ")
+    assert hint in text
