@@ -167,7 +167,7 @@ def report(exc: BaseException, debug: bool, stream: TextIO) -> int:
     failure = explain(exc)
     if debug:
         traceback.print_exception(exc, file=stream)
-    prefix = "" if failure.message.startswith("internal error") else "error: "
+    prefix = "" if failure.code in (EXIT_INTERNAL, EXIT_INTERRUPTED) else "error: "  # they say what they are
     print(f"{prefix}{failure.message}", file=stream, flush=True)
     return failure.code
 

@@ -116,3 +116,11 @@ def test_an_unexpected_error_in_a_real_process_is_a_short_report_not_a_traceback
     assert done.returncode == EXIT_INTERNAL
     assert "Traceback" not in done.stderr
     assert "internal error: ZeroDivisionError: boom" in done.stderr and REPORT_URL in done.stderr
+
+
+def test_ctrl_c_outside_a_command_reads_the_same_as_inside() -> None:
+    stream = io.StringIO()
+    with pytest.raises(SystemExit) as exited, edge(False, stream):
+        raise KeyboardInterrupt  # e.g. while the components are imported
+    assert exited.value.code == EXIT_INTERRUPTED
+    assert stream.getvalue() == "interrupted\n"
