@@ -46,6 +46,7 @@ from kubellm.gateway.scheduling.scheduler import Scheduler
 from kubellm.gateway.telemetry import GatewayMetrics
 from kubellm.gateway.tenants import TenantRegistry
 from kubellm.gateway.upstream import Upstream
+from kubellm.kvhash import BlockHasher
 
 Activator = Callable[[str], Awaitable[None]]
 
@@ -149,18 +150,22 @@ class Gateway:
         """Subscribe to the KV events of every endpoint whose model publishes them."""
         if self._kv is None:
             return
-        wanted: dict[str, str] = {}
+        wanted: dict[str, tuple[str, BlockHasher | None]] = {}
         for m in self.config.models:
+            precise = self.precise.get(m.name)
             for name, _, _ in self._pool_specs(m):
                 for ep in self.pools[name].endpoints:
                     address = kv_address(m, ep.url)
                     if address is not None:
-                        wanted[ep.url] = address
+                        wanted[ep.url] = (address, None if precise is None else precise.hasher)
         for url in set(self._kv_watched) - set(wanted):
             self._kv.unwatch(url)
-        for url, address in wanted.items():
-            self._kv.watch(url, address)
+        for url, (address, hasher) in wanted.items():
+            self._kv.watch(url, address, hasher)
         self._kv_watched = set(wanted)
+
+    def _on_kv_reject(self, endpoint: str, reason: str) -> None:
+        self.metrics.kv_events_rejected.labels(endpoint, reason).inc()
 
     def endpoints(self) -> list[Endpoint]:
         return [e for p in self.pools.values() for e in p.endpoints]
@@ -186,7 +191,7 @@ class Gateway:
         r = self.config.resilience
         self._prober = Prober(self._session, self.endpoints, self._on_health,
                               scrape_s=r.scrape_interval_s, health_s=r.health_interval_s)
-        self._kv = KvEventSubscriber(self.routing.precise_prefix)
+        self._kv = KvEventSubscriber(self.routing.precise_prefix, self._on_kv_reject)
         self._sync_kv_events()
         for source in self._discovery:
             self._spawn(source.run(self))

@@ -45,6 +45,10 @@ class GatewayMetrics:
                                          ["model"], registry=r)
         self.retries = Counter("kubellm_upstream_retries", "Attempts retried on another endpoint.",
                                ["model"], registry=r)
+        self.kv_events_rejected = Counter(
+            "kubellm_kv_events_rejected", "KV-event batches or blocks of an engine not used as sent: reason "
+            "encoding (unknown payload) or hash_mismatch (engine and gateway hash blocks differently).",
+            ["endpoint", "reason"], registry=r)
         self.endpoint_healthy = Gauge("kubellm_endpoint_healthy", "1 when the endpoint passes health checks.",
                                       ["model", "endpoint"], registry=r)
 
@@ -52,5 +56,5 @@ class GatewayMetrics:
         """Drop every series of an endpoint discovery no longer lists: pods come and go with
         rollouts and autoscaling, and their series would otherwise pile up for the gateway's
         lifetime (a request still in flight to it may record one more)."""
-        for metric in (self.requests, self.ttft, self.itl, self.e2e, self.endpoint_healthy):
+        for metric in (self.requests, self.ttft, self.itl, self.e2e, self.endpoint_healthy, self.kv_events_rejected):
             metric.remove_by_labels({"endpoint": url})
