@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from kubellm.gateway.config import parse_config
+from kubellm.gateway.config import RoutingProfile, parse_config
 from kubellm.gateway.errors import ConfigError
 from kubellm.gateway.scheduling.registry import SCORERS
 from kubellm.spec import LLMService
@@ -41,6 +41,8 @@ def routing_profile(svc: LLMService, name: str) -> tuple[str, dict[str, Any] | N
     """(profile name, profile) of *svc*: its spec.routing.profile and no new profile, or
     *name* and a profile made of its spec.routing.scorers weights."""
     routing = svc.spec.routing
+    if not routing.scorers and routing.precise_prefix is not None and routing.profile == "default":
+        return name, _precise_default_profile()
     if not routing.scorers:
         return routing.profile, None
     scorers = []
@@ -52,6 +54,29 @@ def routing_profile(svc: LLMService, name: str) -> tuple[str, dict[str, Any] | N
                               f"(known: {', '.join(known)})")
         scorers.append({"type": kind, "weight": weight})
     return name, {"scorers": scorers}
+
+
+def _precise_default_profile() -> dict[str, Any]:
+    """The default profile with the engines' KV events in place of the gateway's estimate."""
+    swap = {"prefix-affinity": "precise-prefix"}
+    return {"scorers": [{"type": swap.get(s.type, s.type), "weight": s.weight} for s in RoutingProfile().scorers]}
+
+
+TOKENIZERS_DIR = "/var/lib/kubellm/tokenizers"
+"""Where the gateway reads a served model's tokenizer.json (``<dir>/<served name>``)."""
+
+
+def _precise(svc: LLMService) -> dict[str, Any]:
+    """Model keys for precise prefix routing: hash as the engines do, subscribe to their events."""
+    p = svc.spec.routing.precise_prefix
+    if p is None:
+        return {}
+    sim = svc.spec.engine.kind == "sim"
+    keys: dict[str, Any] = {"preciseTokenizer": "sim" if sim else "hf", "kvEventsPort": p.kv_events_port,
+                            "kvHashAlgo": p.hash_algo, "kvBlockSize": p.block_size}
+    if not sim:
+        keys["tokenizerPath"] = f"{TOKENIZERS_DIR}/{svc.spec.model.served_name}"
+    return keys | ({"kvHashSeed": p.hash_seed} if p.hash_seed is not None else {})
 
 
 @dataclass(frozen=True)
@@ -80,7 +105,8 @@ def spec_canary(svc: LLMService) -> CanaryRoute | None:
 def _models(svc: LLMService, profile: str, route: CanaryRoute | None) -> list[dict[str, Any]]:
     spec = svc.spec
     served = spec.model.served_name
-    main: dict[str, Any] = {"name": served, "profile": profile, "scaleFromZero": spec.scaling.scale_to_zero}
+    main: dict[str, Any] = {"name": served, "profile": profile, "scaleFromZero": spec.scaling.scale_to_zero,
+                            **_precise(svc)}
     if spec.serving.mode == "disaggregated":
         main["disaggregation"] = {"prefillProfile": profile, "decodeProfile": profile}
         del main["profile"]

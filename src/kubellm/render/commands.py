@@ -7,6 +7,7 @@ import shlex
 from dataclasses import dataclass
 
 from kubellm.render.context import RenderContext
+from kubellm.render.kvevents import kv_event_args, kv_event_env
 from kubellm.render.sources import Source
 from kubellm.render.units import Unit
 from kubellm.spec.checks import gguf_file
@@ -64,6 +65,7 @@ def vllm_args(ctx: RenderContext, unit: Unit, model: Source, loras: list[Source]
     args += _opt("--otlp-traces-endpoint", ctx.service.spec.observability.otel_endpoint)
     if unit.kv_role is not None:
         args += ["--kv-transfer-config", _kv_transfer_config(ctx, unit.kv_role)]
+    args += kv_event_args(ctx.service)
     return args + list(t.extra_args)
 
 
@@ -80,7 +82,7 @@ def vllm_command(ctx: RenderContext, unit: Unit, model: Source, loras: list[Sour
         ("HF_HUB_OFFLINE", "1"),
         ("VLLM_NO_USAGE_STATS", "1"),
         ("DO_NOT_TRACK", "1"),
-    ]
+    ] + kv_event_env(ctx.service)
     return Command(("vllm", "serve"), tuple(vllm_args(ctx, unit, model, loras)), tuple(env))
 
 
@@ -119,8 +121,8 @@ def sim_command(ctx: RenderContext, unit: Unit) -> Command:
     args += _opt("--max-model-len", engine.max_model_len) + _opt("--max-num-seqs", t.max_num_seqs)
     args += _opt("--max-num-batched-tokens", t.max_num_batched_tokens)
     args += [] if engine.enable_prefix_caching else ["--no-prefix-caching"]
-    args += _opt("--kv-role", unit.kv_role)
-    return Command(("kubellm", "sim"), tuple(args + list(t.extra_args)), tuple(_common_env(ctx)))
+    args += _opt("--kv-role", unit.kv_role) + kv_event_args(ctx.service)
+    return Command(("kubellm", "sim"), tuple(args + list(t.extra_args)), tuple(_common_env(ctx) + kv_event_env(ctx.service)))
 
 
 def engine_command(ctx: RenderContext, unit: Unit, model: Source, loras: list[Source]) -> Command:

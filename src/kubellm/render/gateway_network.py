@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from kubellm.render.context import Obj
+from kubellm.render.kvevents import kv_events_ports
 from kubellm.render.security import DNS_EGRESS, ENGINE_COMPONENTS
 from kubellm.spec import LLMService
 
@@ -58,7 +59,9 @@ def gateway_egress(services: Sequence[LLMService]) -> list[Obj]:
         "matchLabels": {"app.kubernetes.io/name": "llmservice"}}}
     rules: list[Obj] = [DNS_EGRESS, {"ports": _tcp(API_SERVER_PORTS)}]
     if services:
-        rules.append({"ports": _tcp([s.spec.engine.port for s in services]), "to": [engines]})
+        # the API ports, and the KV-event ports of services routed precisely
+        ports = [s.spec.engine.port for s in services] + [p for s in services for p in kv_events_ports(s)]
+        rules.append({"ports": _tcp(ports), "to": [engines]})
     if otel_port(services):
         rules.append({"ports": _tcp(otel_port(services))})
     return rules

@@ -54,6 +54,9 @@ def _engine_ingress(ctx: RenderContext) -> list[Obj]:
     if route is not None and route.backend_service is None:
         peers.append(_namespace(route.gateway_namespace or ctx.namespace or "default"))
     rules = [{"from": peers, "ports": port}]
+    if spec.routing.precise_prefix is not None:  # the gateway subscribes to the engines' KV events
+        rules.append({"from": [gateway], "ports": [{"port": spec.routing.precise_prefix.kv_events_port,
+                                                    "protocol": "TCP"}]})
     if spec.serving.mode != "standard":
         # Prefill/decode KV transfer and Ray/NCCL between group members use many ports.
         rules.append({"from": [{"podSelector": _engine_selector(ctx)}]})

@@ -76,3 +76,14 @@ def test_unknown_algorithm_names_the_ones_offered() -> None:
     assert parse_algo("xxhash_cbor") == "xxhash_cbor"
     with pytest.raises(ValueError, match="block size"):
         BlockHasher("sha256", "0", 0)
+
+
+def test_kvhash_is_a_leaf_that_imports_nothing_of_kubellm() -> None:
+    import ast
+
+    import kubellm.kvhash
+
+    for path in Path(kubellm.kvhash.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("kubellm"):
+                assert node.module.startswith("kubellm.kvhash"), f"{path.name} imports {node.module}"
