@@ -1,5 +1,10 @@
 """Routing benchmark: round-robin vs kubellm's default routing vs the Rust vllm-router.
 
+The simulated engines publish vLLM-format KV events with vLLM's own block hashing
+(``sha256_cbor``, one ``PYTHONHASHSEED`` for engines and gateways), so ``kubellm-precise``
+routes on what the engines report, and ``kubellm-precise-x2`` puts two such gateways in
+front of the same engines (each turn goes to one of them at random).
+
 One run, one simulated fleet (``kubellm sim``, cost model, restarted fresh for every
 router and load so no router inherits another's warm caches), one workload: multi-turn
 chats that share a few long system prompts. For each router and each load (a share of
@@ -39,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KUBELLM = [sys.executable, "-m", "kubellm.cli.main"]
 VLLM_ROUTER = ROOT / ".tools/vllm-router/bin/vllm-router"
 MODEL = "bench-model"
+HASH_ALGO, HASH_SEED = "sha256_cbor", "1234"  # engines and gateways alike: vLLM's block hashing
 WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
          "quebec romeo sierra tango uniform victor whiskey xray yankee zulu").split()
 
@@ -53,8 +59,9 @@ def free_port() -> int:
 @contextlib.contextmanager
 def process(cmd: list[str], ready: str, count: int = 1, timeout: float = 60.0) -> Iterator[list[str]]:
     """Start *cmd*, wait for *count* lines containing *ready*, yield those lines; kill at exit."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONHASHSEED": HASH_SEED}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+                            env=env, start_new_session=True)
     lines: list[str] = []
     deadline = time.monotonic() + timeout
     try:
@@ -98,23 +105,43 @@ class Fleet:
     profile: str = "llama-3.1-8b-h100"
     time_scale: float = 1.0  # < 1: a slower accelerator, so routing dominates over proxy overhead
 
-    def command(self) -> list[str]:
+    def command(self, kv_port: int) -> list[str]:
         return KUBELLM + ["sim", "--port", "0", "--replicas", str(self.replicas), "--model", MODEL,
                           "--profile", self.profile, "--max-num-seqs", str(self.max_num_seqs),
-                          "--num-gpu-blocks", str(self.num_gpu_blocks), "--time-scale", str(self.time_scale)]
+                          "--num-gpu-blocks", str(self.num_gpu_blocks), "--time-scale", str(self.time_scale),
+                          "--kv-events-port", str(kv_port), "--prefix-caching-hash-algo", HASH_ALGO]
+
+
+KV_EVENTS: dict[str, str] = {}  # engine URL -> its ZMQ KV-event address, for the fleet now running
 
 
 @contextlib.contextmanager
 def fleet(spec: Fleet) -> Iterator[list[str]]:
-    with process(spec.command(), "serving http://", count=spec.replicas) as lines:
-        yield [line.split()[-1] for line in lines]
+    kv_port = free_port()  # engine i publishes on kv_port + i
+    with process(spec.command(kv_port), "serving http://", count=spec.replicas) as lines:
+        urls = [line.split()[-1] for line in lines]
+        KV_EVENTS.clear()
+        KV_EVENTS.update({u: f"tcp://127.0.0.1:{kv_port + i}" for i, u in enumerate(urls)})
+        yield urls
 
 
 # candidate profiles tried against the default (``--routers kubellm:NAME``)
 EXTRA_PROFILES = {
     "balanced": {"scorers": [{"type": "prefix-affinity", "weight": 2}, {"type": "outstanding-requests", "weight": 3},
                              {"type": "queue-depth", "weight": 2}, {"type": "kv-cache-usage", "weight": 1}]},
+    # the default profile with the engines' KV events in place of the gateway's own estimate
+    "precise": {"scorers": [{"type": "precise-prefix", "weight": 3}, {"type": "queue-depth", "weight": 2},
+                            {"type": "kv-cache-usage", "weight": 1}, {"type": "outstanding-requests", "weight": 2},
+                            {"type": "session-affinity", "weight": 1}, {"type": "lora-affinity", "weight": 1}]},
 }
+
+
+def _model(urls: list[str], profile: str) -> dict[str, object]:
+    model: dict[str, object] = {"name": MODEL, "endpoints": urls, "profile": profile}
+    if profile == "precise":
+        model.update(preciseTokenizer="sim", kvEventsEndpoints={u: KV_EVENTS[u] for u in urls},
+                     kvHashAlgo=HASH_ALGO, kvHashSeed=HASH_SEED)
+    return model
 
 
 @contextlib.contextmanager
@@ -122,7 +149,7 @@ def kubellm_gateway(urls: list[str], profile: str) -> Iterator[str]:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "gateway.yaml"
         cfg.write_text(yaml.safe_dump({
-            "models": [{"name": MODEL, "endpoints": urls, "profile": profile}],
+            "models": [_model(urls, profile)],
             "profiles": EXTRA_PROFILES,
             "resilience": {"scrapeIntervalS": 0.2}, "accessLog": False}))
         with process(KUBELLM + ["gateway", "--config", str(cfg), "--port", "0", "--log-level", "warning"],
@@ -212,12 +239,15 @@ async def chat_turn(session: aiohttp.ClientSession, base: str, messages: list[di
 
 async def conversation(session: aiohttp.ClientSession, base: str, wl: Workload, system: str, rng: random.Random,
                        out: list[Sample], stop_at: float) -> None:
+    """One chat; *base* may list several routers (comma-separated): each turn goes to one at random."""
+    bases = base.split(",")
     messages = [{"role": "system", "content": system}]
     for turn in range(wl.turns):
         if time.perf_counter() > stop_at:
             return
         messages.append({"role": "user", "content": " ".join(rng.choice(WORDS) for _ in range(wl.user_words))})
-        sample = await chat_turn(session, base, messages, wl.max_tokens)
+        # the routers are drawn apart from *rng*, so every router run sees the same messages
+        sample = await chat_turn(session, random.choice(bases), messages, wl.max_tokens)
         out.append(sample)
         # the reply joins the history, as a chat client would send it next turn
         messages.append({"role": "assistant", "content": f"Reply {turn}: " + " ".join(WORDS[:20])})
@@ -228,7 +258,8 @@ def schedule(wl: Workload, rate_rps: float, duration_s: float) -> list[tuple[flo
     """(start offset, system prompt, conversation seed) of every conversation: the same for
     every router, so they all see exactly the same arrivals and the same messages."""
     rng = random.Random(wl.seed * 1_000_003 + int(rate_rps * 1000))
-    out, t = [], 0.0
+    out: list[tuple[float, int, int]] = []
+    t = 0.0
     while True:
         t += rng.expovariate(rate_rps / wl.turns)
         if t > duration_s:
@@ -316,6 +347,12 @@ def router(name: str, urls: list[str]) -> Iterator[str]:
     if name == "round-robin":
         with kubellm_gateway(urls, "round-robin") as u:
             yield u
+    elif name == "kubellm-precise":
+        with kubellm_gateway(urls, "precise") as u:
+            yield u
+    elif name == "kubellm-precise-x2":  # two gateways, one view of the engines' caches (their events)
+        with kubellm_gateway(urls, "precise") as u1, kubellm_gateway(urls, "precise") as u2:
+            yield f"{u1},{u2}"
     elif name == "kubellm" or name.startswith("kubellm:"):
         with kubellm_gateway(urls, name.partition(":")[2] or "default") as u:
             yield u
