@@ -77,6 +77,7 @@ def test_bad_options_exit_2_naming_the_problem() -> None:
         (["--fixed-ttft-ms", "5"], "fixed_tpot_ms"),
         (["--error-rate", "2"], "--error-rate: Input should be less than or equal to 1"),
         (["--kv-events-format", "json"], "--kv-events-format must be map or array"),
+        (["--prefix-caching-hash-algo", "md5"], "vLLM offers sha256, sha256_cbor, xxhash, xxhash_cbor"),
     ]
     for args, needle in cases:
         done = subprocess.run([*KUBELLM, "sim", "--port", "0", *args], capture_output=True, text=True,
@@ -86,17 +87,22 @@ def test_bad_options_exit_2_naming_the_problem() -> None:
 
 
 def test_vllm_style_flags_and_kv_events_config() -> None:
-    """vLLM's own flag names work, and KV events go where --kv-events-config says."""
+    """vLLM's own flag names work, KV events go where --kv-events-config says, and blocks are
+    named with the algorithm and PYTHONHASHSEED given, as vLLM names them."""
     import msgpack
     import zmq
 
+    from kubellm.approxtok import encode
+    from kubellm.kvhash import BlockHasher
+    from kubellm.sim.kvcache import BlockStored
     from kubellm.sim.kvevents import decode_batch
 
     base, events_port = _free_base(1), _free_base(1)
     config = f'{{"enable_kv_cache_events": true, "publisher": "zmq", "endpoint": "tcp://*:{events_port}", "topic": "kv"}}'
     proc = subprocess.Popen([*KUBELLM, "sim", "--port", str(base), "--served-model-name", "m",
-                             "--num-gpu-blocks-override", "64", "--kv-events-config", config],
-                            stderr=subprocess.PIPE, text=True)
+                             "--num-gpu-blocks-override", "64", "--kv-events-config", config,
+                             "--prefix-caching-hash-algo", "xxhash_cbor"],
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONHASHSEED": "3"})
     ctx = zmq.Context()
     sub = ctx.socket(zmq.SUB)
     try:
@@ -105,10 +111,14 @@ def test_vllm_style_flags_and_kv_events_config() -> None:
         sub.setsockopt(zmq.SUBSCRIBE, b"kv")
         sub.setsockopt(zmq.RCVTIMEO, 10_000)
         time.sleep(0.5)  # ZMQ slow joiner
-        r = httpx.post(url + "/v1/completions", json={"model": "m", "prompt": "one two three " * 20, "max_tokens": 2})
+        prompt = "one two three " * 20
+        r = httpx.post(url + "/v1/completions", json={"model": "m", "prompt": prompt, "max_tokens": 2})
         assert r.status_code == 200
         topic, _seq, payload = sub.recv_multipart()
         assert topic == b"kv" and decode_batch(payload)[1]
+        stored = [h for e in decode_batch(payload)[1] if isinstance(e, BlockStored) for h in e.block_hashes]
+        expected = BlockHasher("xxhash_cbor", "3", 16).event_hashes(encode(prompt))
+        assert stored[:len(expected)] == expected
         assert isinstance(msgpack.unpackb(payload)[1][0], dict)  # vLLM >= 0.26: tagged-map events
         assert 'num_gpu_blocks="64"' in httpx.get(url + "/metrics").text
     finally:
