@@ -95,6 +95,8 @@ ROWS: list[tuple[str, Row]] = [
     ("gateway-config-not-yaml", Row(("gateway", "-c", "{notyaml}", "--port", "0"), 2, ("is not valid YAML",))),
     ("gateway-config-directory", Row(("gateway", "-c", "{directory}", "--port", "0"), 2, ("Is a directory",))),
     ("gateway-config-endpoint-not-url", Row(("gateway", "-c", "{gateway_not_url}", "--port", "0"), 2, ("'10.0.0.5:8000' is not an http(s) URL",))),
+    ("gateway-kubernetes-discovery-without-cluster", Row(("gateway", "-c", "{gateway_k8s}", "--port", "0"), 2,
+                                                         ("kubernetes discovery needs the Kubernetes API", "KUBECONFIG"))),
     ("sim-bad-option", Row(("sim", "--port", "0", "--error-rate", "3"), 2, ("--error-rate",))),
     ("render-output-unwritable", Row(("render", "{spec}", "-o", "{mnt}/out"), 1, ("{mnt}/out", "Read-only file system"), mount="ro")),
     ("render-output-disk-full", Row(("render", "{spec}", "-o", "{mnt}/out"), 1, ("{mnt}/out", "No space left on device"), mount="full")),
@@ -163,6 +165,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     (root / "dir.yaml").mkdir()
     (root / "gateway.yaml").write_text("models: [{name: m, endpoints: ['http://127.0.0.1:9']}]\n")
     (root / "gateway-not-url.yaml").write_text("models: [{name: m, endpoints: ['10.0.0.5:8000']}]\n")
+    (root / "gateway-k8s.yaml").write_text("kubernetes: {namespace: default}\n")
     (root / "model").mkdir()
     (root / "model" / "config.json").write_text("{}")
     (root / "model" / "model.safetensors").write_bytes(os.urandom(256 * 1024))
@@ -180,7 +183,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         yield {
             "spec": str(root / "spec.yaml"), "notyaml": str(root / "notyaml.yaml"), "directory": str(root / "dir.yaml"),
             "missing": str(root / "absent.yaml"), "gateway_config": str(root / "gateway.yaml"),
-            "gateway_not_url": str(root / "gateway-not-url.yaml"), "model_dir": str(root / "model"),
+            "gateway_not_url": str(root / "gateway-not-url.yaml"), "gateway_k8s": str(root / "gateway-k8s.yaml"), "model_dir": str(root / "model"),
             "busy_port": str(busy.getsockname()[1]), "closed_port": str(closed_port), "cache": str(root / "cache"),
             "sim_url": f"http://127.0.0.1:{sim_port}", "out": str(root / "bench-out"), "home": str(root / "home"),
             "mnt": str(root / "mnt"),

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from kubellm.gateway.app import GATEWAY, build_gateway
 from kubellm.gateway.config import load_config
-from kubellm.gateway.errors import GatewayError
+from kubellm.gateway.errors import ConfigError, GatewayError
 from kubellm.gateway.k8s import KubernetesDiscovery
 
 log = logging.getLogger("kubellm.gateway")
@@ -52,9 +52,24 @@ async def drain(app: web.Application, site: web.BaseSite, deadline_s: float) -> 
         log.warning("drain deadline passed with %d request(s) in flight", gateway.in_flight)
 
 
+def _kube_client() -> object:
+    """The API client of kubernetes discovery, made before listening: without a kubeconfig or
+    a pod's service account the gateway stops at start with one line, instead of listening with
+    a discovery task that died with a traceback."""
+    from lightkube import AsyncClient, ConfigError as KubeConfigError
+
+    try:
+        return AsyncClient()
+    except KubeConfigError as exc:
+        raise ConfigError(
+            f"the config's kubernetes discovery needs the Kubernetes API: {exc}; run the gateway in a pod "
+            "(its service account), or set KUBECONFIG, or list endpoints in the config instead"
+        ) from exc
+
+
 async def serve(config_path: Path, host: str, port: int, ready: asyncio.Event | None = None) -> None:
     config = load_config(config_path)
-    discovery = [KubernetesDiscovery(config.kubernetes)] if config.kubernetes is not None else []
+    discovery = [KubernetesDiscovery(config.kubernetes, _kube_client())] if config.kubernetes is not None else []
     app = build_gateway(config, discovery=discovery)
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
