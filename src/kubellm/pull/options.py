@@ -81,6 +81,10 @@ class SourceSettings(BaseModel):
     gcs_endpoint: str | None = None
     mlflow_tracking_uri: str | None = None
     mlflow_token: str | None = Field(default=None, repr=False)
+    model_registry_url: str | None = None
+    """Kubeflow Model Registry: a URL, or host:port with model_registry_scheme."""
+    model_registry_scheme: str = "https"
+    model_registry_token: str | None = Field(default=None, repr=False)
     oci_username: str | None = None
     oci_password: str | None = Field(default=None, repr=False)
     oci_insecure: bool = False
@@ -124,6 +128,9 @@ class SourceSettings(BaseModel):
             gcs_endpoint=get("STORAGE_EMULATOR_HOST", "GCS_ENDPOINT"),
             mlflow_tracking_uri=get("MLFLOW_TRACKING_URI"),
             mlflow_token=get("MLFLOW_TRACKING_TOKEN"),
+            model_registry_url=get("MODEL_REGISTRY_BASE_URL"),
+            model_registry_scheme=get("MODEL_REGISTRY_SCHEME") or "https",
+            model_registry_token=get("MODEL_REGISTRY_TOKEN"),
             oci_username=get("KUBELLM_OCI_USERNAME", "ORAS_USER"),
             oci_password=get("KUBELLM_OCI_PASSWORD", "ORAS_PASSWORD"),
             oci_insecure=((get("KUBELLM_OCI_INSECURE") or "").lower() in ("1", "true", "yes")),

@@ -10,6 +10,7 @@ Accepted forms::
     oci://registry/repo[:tag|@sha256:digest]   OCI artifact or image
     pvc://claim-name/path           weights already on a PersistentVolumeClaim
     models:/name/version            MLflow model registry
+    model-registry://model/version  Kubeflow Model Registry
     sim://name                      the simulator's built-in model: no weights at all
 """
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-SCHEMES = ("hf", "s3", "gs", "az", "https", "oci", "pvc", "models", "sim")
+SCHEMES = ("hf", "s3", "gs", "az", "https", "oci", "pvc", "models", "model-registry", "sim")
 
 _PATTERNS: dict[str, re.Pattern[str]] = {
     "hf": re.compile(r"^hf://(?P<loc>[A-Za-z0-9][\w.-]*/[\w.-]+)(@(?P<rev>[\w./-]+))?$"),
@@ -31,6 +32,7 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
     ),
     "pvc": re.compile(r"^pvc://(?P<loc>[a-z0-9]([-a-z0-9.]*[a-z0-9])?(/[^\s]*)?)$"),
     "models": re.compile(r"^models:/(?P<loc>[\w.-]+/([0-9]+|@[\w-]+|[\w-]+))$"),
+    "model-registry": re.compile(r"^model-registry://(?P<loc>[\w.-]+/[\w.-]+)$"),
     "sim": re.compile(r"^sim://(?P<loc>[A-Za-z0-9][\w.-]*)$"),
 }
 
@@ -43,6 +45,7 @@ _EXAMPLES = {
     "oci": "oci://registry.example.com/models/mistral:v1",
     "pvc": "pvc://model-cache/mistral-7b",
     "models": "models:/my-llm/3",
+    "model-registry": "model-registry://llama-3-8b/v1",
     "sim": "sim://tiny-chat",
 }
 

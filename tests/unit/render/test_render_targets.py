@@ -45,6 +45,7 @@ def kinds(rendered: Rendered) -> list[str]:
     ("https://example.com/m/model.gguf", "https://example.com/m/model.gguf"),
     ("pvc://weights/llama", "pvc://weights/llama"),
     ("oci://registry.example.com/models/mistral:v1", "oci://registry.example.com/models/mistral:v1"),
+    ("model-registry://llama-3-8b/v1", "model-registry://llama-3-8b/v1"),
     ("sim://tiny", None),
 ])
 def test_storage_uri_maps_each_source_kserve_reads(uri: str, expected: str | None) -> None:
@@ -114,6 +115,7 @@ def test_a_quiet_spec_loses_nothing_and_passes_strict() -> None:
     ({"security": {"apiKeys": {"secretRef": {"name": "k"}}, "networkPolicy": {"enabled": False}}}, "security.apiKeys"),
     ({"security": {"networkPolicy": {"enabled": True}}}, "security.networkPolicy"),
     ({"routing": {"scorers": {"queueDepth": 1}}}, "routing"),
+    ({"model": {"uri": "model-registry://llama/v1", "allowPickle": True}, "engine": {"kind": "vllm"}}, "model.uri"),
     ({"rollout": {"strategy": "gatewayCanary", "canary": {"uri": "sim://m2"}}}, "rollout.strategy"),
 ])
 def test_each_field_kserve_cannot_express_is_reported_and_strict_refuses(spec: dict[str, Any], field: str) -> None:

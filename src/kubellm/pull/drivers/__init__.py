@@ -48,6 +48,11 @@ def build_driver(source: SourceUri, options: PullOptions, settings: SourceSettin
 
         target = resolve_model_version(source.location, settings, t)
         return build_driver(parse_source(target, allow_http=options.allow_http), options, settings)
+    if scheme == "model-registry":
+        from kubellm.pull.drivers.model_registry import resolve_registry_version
+
+        stored = resolve_registry_version(source.location, settings, t)
+        return build_driver(parse_source(stored, allow_http=options.allow_http), options, settings)
     raise PullInputError(f"no driver for {scheme}:// sources")
 
 

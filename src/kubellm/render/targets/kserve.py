@@ -33,8 +33,9 @@ TARGET = "kserve"
 MODEL_DIR = "/mnt/models"  # where KServe's storage initializer (or modelcar) puts the files
 RUNTIME_CONTAINER = "kserve-container"  # the name KServe merges the model container into
 MODEL_FORMATS = {"vllm": "vLLM", "llamacpp": "gguf", "sim": "kubellm-sim"}
-# Schemes KServe's storage initializer reads as they are (hf:// needs its revision moved).
-SAME_SCHEMES = {"s3", "gs", "https", "pvc", "oci"}
+# Schemes KServe's storage initializer reads as they are (hf:// needs its revision moved;
+# model-registry:// needs Kubeflow's initializer installed, which the rule below says).
+SAME_SCHEMES = {"s3", "gs", "https", "pvc", "oci", "model-registry"}
 NO_SCHEME = {
     "az": "KServe reads Azure Blob Storage as https://ACCOUNT.blob.core.windows.net/CONTAINER/PATH; use that URI",
     "models": "KServe has no MLflow registry source; use the model version's artifact URI (s3://, gs://...)",
@@ -203,6 +204,9 @@ RULES = (
          when=lambda s: not s.model.allow_pickle and s.model.scheme != "sim"),
     Rule("model.credentials", "KServe reads a GCS key from gcloud-application-credentials.json, not key.json",
          when=lambda s: s.model.credentials is not None and s.model.scheme == "gs"),
+    Rule("model.uri", "model-registry:// needs Kubeflow's model registry storage initializer "
+         "(a ClusterStorageContainer for model-registry://) installed with KServe",
+         when=lambda s: s.model.scheme == "model-registry"),
     Rule("cache", "each predictor pod downloads the weights itself; no shared cache claim or loader Job", when=_pvc_cache),
     Rule("engine.loraAdapters", "LoRA adapters need their own storage; serve them with --target kubernetes"),
     Rule("scaling.backend", "KServe's hpa class scales on cpu or memory only; rendered with its keda class instead",
