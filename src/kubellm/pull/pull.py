@@ -11,6 +11,7 @@ DEST exists only when complete, so nothing half-written can be loaded as a model
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from typing import Literal
 
 from kubellm.pull.archive import unpack
 from kubellm.pull.clock import Clock, SystemClock
-from kubellm.pull.errors import DiskSpaceError, PullInputError
+from kubellm.pull.errors import DiskSpaceError, PullError, PullInputError
 from kubellm.pull.fsio import fsync_dir
 from kubellm.pull.manifest import (
     MANIFEST_NAME, Manifest, ManifestEntry, Verification, read_manifest, sha256_file, verification_of, verify_tree,
@@ -68,15 +69,28 @@ def pull(
     """Make *dest* a complete, verified copy of the model at *uri* (resuming earlier attempts)."""
     source = parse_source(uri, allow_http=options.allow_http)
     dest = dest.absolute()
-    done = _verify_existing(dest, uri, options)
-    if done is not None:
-        return done
-    factory = driver_factory or _default_factory
-    driver = factory(source, options, settings)
     try:
-        return _pull_into(driver, uri, dest, options, progress or NullProgress(), clock or SystemClock())
-    finally:
-        driver.close()
+        done = _verify_existing(dest, uri, options)
+        if done is not None:
+            return done
+        factory = driver_factory or _default_factory
+        driver = factory(source, options, settings)
+        try:
+            return _pull_into(driver, uri, dest, options, progress or NullProgress(), clock or SystemClock())
+        finally:
+            driver.close()
+    except OSError as exc:  # the destination's file system: read-only, no permission, full
+        raise _file_system_error(exc, dest) from exc
+
+
+def _file_system_error(exc: OSError, dest: Path) -> PullError:
+    where = exc.filename or dest
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskSpaceError(f"the disk filled up at {where}", "free space or give the cache volume more capacity, then pull again (it resumes)")
+    return PullError(
+        f"cannot write {where}: {exc.strerror or exc}",
+        "choose a destination this user can write (in a pod: the cache volume, writable by the pod's fsGroup)",
+    )
 
 
 def _default_factory(source: SourceUri, options: PullOptions, settings: SourceSettings) -> SourceDriver:

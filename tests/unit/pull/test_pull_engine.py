@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -173,3 +174,16 @@ def test_progress_lines_carry_bytes_rate_and_eta() -> None:
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert lines[0] == {"event": "start", "total": 100, "already_present": 10}
     assert lines[-1]["bytes"] == 100 and lines[-1]["percent"] == 100.0
+
+
+@pytest.mark.parametrize(
+    ("code", "kind", "words"),
+    [(errno.EROFS, "PullError", "cannot write /cache/m: Read-only"), (errno.EACCES, "PullError", "cannot write /cache/m: Permission"),
+     (errno.ENOSPC, "DiskSpaceError", "the disk filled up at /cache/m")],
+)  # fmt: skip
+def test_destination_file_system_errors_become_pull_errors(code: int, kind: str, words: str) -> None:
+    """So the CLI prints its JSON error event (the loader Job's log) and the exit code of a pull."""
+    from kubellm.pull.pull import _file_system_error
+
+    error = _file_system_error(OSError(code, os.strerror(code), "/cache/m"), Path("/cache/m"))
+    assert type(error).__name__ == kind and str(error).startswith(words)
