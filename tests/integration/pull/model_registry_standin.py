@@ -15,7 +15,6 @@ With a token argument, every request must carry ``Authorization: Bearer <token>`
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -104,21 +103,28 @@ async def bearer(request: web.Request, handler: Any) -> web.StreamResponse:
     return response
 
 
-async def main() -> None:
+def build_app(root: Path, token: str) -> web.Application:
     app = web.Application(middlewares=[bearer])
-    app[ROOT] = Path(sys.argv[1])
-    app[TOKEN] = sys.argv[2] if len(sys.argv) > 2 else ""
+    app[ROOT], app[TOKEN] = root, token
     app.router.add_get(f"{API}/registered_model", find_model)
     app.router.add_get(f"{API}/registered_models", list_models)
     app.router.add_get(f"{API}/registered_models/{{model_id}}/versions", list_versions)
     app.router.add_get(f"{API}/model_versions/{{version_id}}/artifacts", list_artifacts)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    print(f"PORT {site._server.sockets[0].getsockname()[1]}", flush=True)  # type: ignore[union-attr]
-    await asyncio.Event().wait()
+    return app
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # web.run_app prints its own banner; "PORT <n>" is what start_announcing waits for
+    sockets: list[Any] = []
+
+    async def announce(app: web.Application) -> None:
+        print(f"PORT {sockets[0].getsockname()[1]}", flush=True)
+
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    sockets.append(listener)
+    application = build_app(Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "")
+    application.on_startup.append(announce)
+    web.run_app(application, sock=listener, print=None, access_log=None, handle_signals=True)

@@ -39,6 +39,19 @@ def wait_http(url: str, timeout: float = 30.0, ok: tuple[int, ...] = (200, 400, 
     raise RuntimeError(f"{url} did not come up within {timeout}s")
 
 
+def start_announcing(script: str, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """Run the stand-in *script* (in this folder) with *args*; (process, base URL) once it
+    prints "PORT <n>"."""
+    proc = subprocess.Popen([sys.executable, str(HERE / script), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("PORT "):
+        stop(proc)
+        raise RuntimeError(f"{script} did not start: {line!r}")
+    return proc, f"http://127.0.0.1:{line.split()[1]}"
+
+
 def stop(proc: subprocess.Popen[Any]) -> None:
     proc.terminate()
     try:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +17,7 @@ from pathlib import Path
 import httpx
 import jsonschema
 import pytest
-from pull_testkit import HERE, stop
+from pull_testkit import HERE, start_announcing, stop
 
 from kubellm.pull import PullOptions, SourceSettings, pull
 from kubellm.pull.errors import CredentialsError, NotFoundError, PullInputError, StallError
@@ -34,13 +32,9 @@ OPENAPI = json.loads((HERE / "data" / "model-registry-openapi.json").read_text()
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     root = tmp_path_factory.mktemp("model-registry")
     (root / "registry.json").write_text("{}")
-    proc = subprocess.Popen([sys.executable, str(HERE / "model_registry_standin.py"), str(root), TOKEN],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
+    proc, url = start_announcing("model_registry_standin.py", str(root), TOKEN)
     try:
-        assert line.startswith("PORT "), line
-        yield f"http://127.0.0.1:{line.split()[1]}", root
+        yield url, root
     finally:
         stop(proc)
 

@@ -77,3 +77,11 @@ def stream_range(
         raise StallError(f"{what}: stalled, no bytes for the stall timeout ({exc.__class__.__name__})") from exc
     except httpx.HTTPError as exc:
         raise TransferError(f"{what}: {exc.__class__.__name__}: {exc}") from exc
+
+
+def body_message(response: httpx.Response) -> str:
+    """The ``message`` of a JSON error body (MLflow's, the model registry's), else the text."""
+    try:
+        return str(response.json().get("message", response.text))
+    except (ValueError, AttributeError):
+        return response.text[:200]

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from kubellm.pull.drivers.httpio import make_client, send
+from kubellm.pull.drivers.httpio import body_message, make_client, send
 from kubellm.pull.errors import CredentialsError, NotFoundError, PullInputError, SourceError
 from kubellm.pull.options import SourceSettings, TransferOptions
 
@@ -45,15 +45,8 @@ def _get(client: httpx.Client, url: str, params: dict[str, str], where: str) -> 
     if response.status_code in (401, 403):
         raise CredentialsError(f"{where}: the MLflow registry denied access", "set MLFLOW_TRACKING_TOKEN")
     if response.status_code == 404 or "RESOURCE_DOES_NOT_EXIST" in response.text:
-        raise NotFoundError(f"{where}: {_message(response)}", "check the model name and version")
+        raise NotFoundError(f"{where}: {body_message(response)}", "check the model name and version")
     if response.status_code >= 400:
-        raise SourceError(f"{where}: MLflow registry answered HTTP {response.status_code}: {_message(response)}")
+        raise SourceError(f"{where}: MLflow registry answered HTTP {response.status_code}: {body_message(response)}")
     body: dict[str, Any] = response.json()
     return body
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        return str(response.json().get("message", response.text))
-    except ValueError:
-        return response.text[:200]

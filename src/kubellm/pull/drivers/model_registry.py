@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from kubellm.pull.drivers.httpio import make_client, send
+from kubellm.pull.drivers.httpio import body_message, make_client, send
 from kubellm.pull.errors import CredentialsError, NotFoundError, PullInputError, SourceError
 from kubellm.pull.options import SourceSettings, TransferOptions
 
@@ -101,16 +101,9 @@ def _get(client: httpx.Client, url: str, params: dict[str, str], where: str) -> 
         raise CredentialsError(f"{where}: the model registry denied access (HTTP {response.status_code})",
                                "set MODEL_REGISTRY_TOKEN (a key of the spec's credentials Secret)")
     if response.status_code >= 400:
-        raise SourceError(f"{where}: the model registry answered HTTP {response.status_code}: {_message(response)}")
+        raise SourceError(f"{where}: the model registry answered HTTP {response.status_code}: {body_message(response)}")
     try:
         body: dict[str, Any] = response.json()
     except ValueError as exc:
         raise SourceError(f"{where}: the model registry answered something that is not JSON") from exc
     return body
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        return str(response.json().get("message", response.text))
-    except ValueError:
-        return response.text[:200]
