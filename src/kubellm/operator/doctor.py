@@ -36,6 +36,9 @@ ADDON_CRDS: dict[str, str] = {
     "prometheusrules.monitoring.coreos.com": "Prometheus Operator: SLO alerts",
     "leaderworkersets.leaderworkerset.x-k8s.io": "LeaderWorkerSet: serving.mode multinode",
     "rollouts.argoproj.io": "Argo Rollouts: rollout.strategy argoCanary",
+    "httproutes.gateway.networking.k8s.io": "Gateway API: spec.exposure.httpRoute",
+    "referencegrants.gateway.networking.k8s.io": "Gateway API: httpRoute TLS from a Gateway in another namespace",
+    "certificates.cert-manager.io": "cert-manager: an exposure tls.issuer",
 }
 
 

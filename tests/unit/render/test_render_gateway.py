@@ -175,3 +175,13 @@ def test_render_gateway_flag_emits_config_and_gateway(tmp_path: Path) -> None:
     kinds = [(o["kind"], o["metadata"]["name"]) for o in yaml.safe_load_all(result.stdout) if o]
     assert ("ConfigMap", "kubellm-gateway") in kinds and ("Deployment", "kubellm-gateway") in kinds
     assert ("Deployment", "quickstart") in kinds
+
+
+def test_the_grace_period_covers_the_drain_of_the_generated_config() -> None:
+    """The pod's grace period is computed from drain_seconds; the gateway drains for the
+    config's timeouts.drainS. The generated config sets none, so the two defaults must agree."""
+    from kubellm.gateway.config import Timeouts
+
+    assert "timeouts" not in gateway_config([PLAIN], "team")
+    assert GatewaySettings().drain_seconds == Timeouts().drain_s
+    assert GatewaySettings().grace_seconds > Timeouts().drain_s
