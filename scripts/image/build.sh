@@ -111,7 +111,7 @@ build_one() {
     kubellm) packages="python3,ca-certificates,tzdata"; ref="kubellm:$VERSION"
       entrypoint='["/opt/kubellm/bin/kubellm"]' ;;
     llamacpp) packages="python3,ca-certificates,tzdata,libgomp1,libstdc++6"; ref="kubellm-llamacpp:$VERSION"
-      entrypoint='["/opt/kubellm/bin/python", "-m", "kubellm.local.llamacpp_server"]' ;;
+      entrypoint='["/app/llama-server"]' ;;
   esac
   local archive="$OUT/$name.oci.tar" stamp
   stamp="$name-$(content_hash src/kubellm pyproject.toml README.md scripts/image)"
@@ -129,6 +129,9 @@ build_one() {
   rm -f "$work/base.tar"
   echo "== $name: Python environment"
   install_python "$name" "$work/rootfs" "$work"
+  if [ "$name" = llamacpp ]; then  # llama-server's flags, as rendered for the llamacpp engine
+    install -D -m 0755 "$ROOT/scripts/image/llama_server.py" "$work/rootfs/app/llama-server"
+  fi
   finish_rootfs "$work/rootfs"
   mkdir -p "$work/rootfs/usr/share/kubellm"
   "$HOST_PY" "$ROOT/scripts/image/sbom.py" "$work/rootfs" "${ref%%:*}" "$VERSION" > "$work/sbom.cdx.json"
