@@ -57,6 +57,7 @@ _OWN_ERRORS: tuple[tuple[str, str, int], ...] = (
     ("kubellm.gateway.errors", "ConfigError", EXIT_USAGE),
     ("kubellm.gateway.errors", "GatewayError", EXIT_FAILED),
     ("kubellm.sim.errors", "SimConfigError", EXIT_USAGE),
+    ("kubellm.plan.errors", "PlanError", EXIT_USAGE),
     ("kubellm.sim.errors", "SimError", EXIT_FAILED),
     ("kubellm.bench.errors", "BenchError", EXIT_USAGE),
     ("kubellm.local.errors", "LocalError", EXIT_FAILED),

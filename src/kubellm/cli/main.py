@@ -31,6 +31,7 @@ _COMPONENTS = (
     "autoscale",
     "bench",
     "local",
+    "plan",
 )
 
 
@@ -42,7 +43,7 @@ COMMANDS = {
     "validate": "spec", "schema": "spec", "render": "render",
     "operator": "operator", "install": "operator", "apply": "operator", "status": "operator",
     "delete": "operator", "doctor": "operator", "pull": "pull", "sim": "sim", "gateway": "gateway",
-    "bench": "bench", "check": "bench", "up": "local",
+    "bench": "bench", "check": "bench", "up": "local", "plan": "plan",
 }
 
 
