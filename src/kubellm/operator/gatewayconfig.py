@@ -34,6 +34,7 @@ from kubellm.operator.health import Problem
 from kubellm.operator.kinds import MANAGED_KINDS, kind_of
 from kubellm.operator.kube import EventSink, Kube
 from kubellm.operator.ownership import FIELD_MANAGER
+from kubellm.render.gateway import ADAPTER_RULES
 from kubellm.render.gateway import NAME as GATEWAY_NAME
 from kubellm.render.gateway import GatewaySettings, gateway_objects
 from kubellm.spec import LLMService, SpecError, parse_spec
@@ -195,6 +196,7 @@ class GatewayConfigPublisher:
         for kind in GATEWAY_KINDS:
             if await self.kube.served(kind):
                 await self.kube.delete(kind, GATEWAY_NAME, namespace)
+        await self.kube.delete(CONFIGMAP, ADAPTER_RULES, namespace)
 
     def _route(self, namespace: str, body: Body) -> CanaryRoute | None:
         key = (namespace, str(body["metadata"]["name"]))

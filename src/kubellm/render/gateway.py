@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from kubellm.render.context import Obj
@@ -220,12 +221,31 @@ def autoscaler(namespace: str, settings: GatewaySettings) -> list[Obj]:
         metric: Obj = {"type": "Resource", "resource": {
             "name": "cpu", "target": {"type": "Utilization", "averageUtilization": settings.target_cpu_percent}}}
     else:
-        metric = {"type": "Pods", "pods": {"metric": {"name": "kubellm_requests_in_flight"},
+        metric = {"type": "Pods", "pods": {"metric": {"name": IN_FLIGHT_METRIC},
                                            "target": {"type": "AverageValue", "averageValue": str(settings.target_in_flight)}}}
     target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": NAME}
     spec = {"maxReplicas": max(settings.max_replicas, settings.replicas), "metrics": [metric],
             "minReplicas": settings.replicas, "scaleTargetRef": target}
     return [{"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": metadata(namespace), "spec": spec}]
+
+
+IN_FLIGHT_METRIC = "kubellm_requests_in_flight"
+ADAPTER_RULES = f"{NAME}-adapter-rules"
+
+
+def adapter_rules(namespace: str, settings: GatewaySettings) -> list[Obj]:
+    """The Prometheus Adapter rule that serves the in-flight HPA's Pods metric (merge it into
+    the adapter's config, as the engines' rules; the gateway's PodMonitor scrapes the series)."""
+    if settings.autoscale_on != "inFlight":
+        return []
+    rule = {
+        "metricsQuery": "sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)",
+        "name": {"as": IN_FLIGHT_METRIC, "matches": f"^{IN_FLIGHT_METRIC}$"},
+        "resources": {"overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}},
+        "seriesQuery": f'{IN_FLIGHT_METRIC}{{namespace!="",pod!=""}}',
+    }
+    return [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(namespace, ADAPTER_RULES),
+             "data": {"rules.yaml": yaml.safe_dump({"rules": [rule]}, sort_keys=True)}}]
 
 
 def monitor(namespace: str, services: Sequence[LLMService]) -> list[Obj]:
@@ -252,6 +272,7 @@ def gateway_objects(namespace: str, services: Sequence[LLMService], settings: Ga
         deployment(namespace, services, settings, target),
         disruption_budget(namespace),
         *autoscaler(namespace, settings),
+        *adapter_rules(namespace, settings),
         *monitor(namespace, services),
     ]
 

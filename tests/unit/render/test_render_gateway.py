@@ -120,6 +120,11 @@ def test_in_flight_autoscaling_targets_the_gateway_metric() -> None:
     metric = hpa["HorizontalPodAutoscaler"]["spec"]["metrics"][0]
     assert metric["pods"]["metric"]["name"] == "kubellm_requests_in_flight"
     assert metric["pods"]["target"]["averageValue"] == "32"
+    rules = next(o for o in gateway_objects("team", [PLAIN], GatewaySettings(autoscale_on="inFlight"))
+                 if o["kind"] == "ConfigMap")
+    [rule] = yaml.safe_load(rules["data"]["rules.yaml"])["rules"]
+    assert rule["name"]["as"] == metric["pods"]["metric"]["name"] and rule["seriesQuery"].startswith("kubellm_requests_in_flight{")
+    assert not [o for o in gateway_objects("team", [PLAIN]) if o["kind"] == "ConfigMap"]  # CPU needs no rule
 
 
 def test_the_role_grants_discovery_only_and_no_token_is_automounted() -> None:
