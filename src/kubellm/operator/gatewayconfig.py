@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,7 @@ GATEWAY_KINDS = [k for k in MANAGED_KINDS if k.kind in (
     "HorizontalPodAutoscaler", "PodMonitor")]
 """What render/gateway.py renders, all named kubellm-gateway."""
 Body = dict[str, Any]
+SECRET_TTL_S = 2.0
 
 
 def _ignore(kind: str, message: str, reason: str) -> None:
@@ -78,6 +80,7 @@ class GatewayConfigPublisher:
     change builds nothing (parsing every peer each pass was O(services²): the 100-service
     benchmark's operator CPU doubled until this)."""
     _status: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _secrets: dict[tuple[str, str], tuple[float, Body | None]] = field(default_factory=dict)
 
     async def publish(self, namespace: str, peers: Iterable[Body], own: Body | None = None,
                       route: CanaryRoute | None = None, events: EventSink = _ignore) -> Problem | None:
@@ -112,10 +115,19 @@ class GatewayConfigPublisher:
         for body in bodies:
             ref = keys_ref(body)
             if ref is not None:
-                problem = secret_problem(namespace, ref, await self.kube.get(SECRET, ref[0], namespace))
+                problem = secret_problem(namespace, ref, await self._secret(namespace, ref[0]))
                 if problem is not None:
                     missing[str(body["metadata"]["name"])] = problem
         return missing
+
+    async def _secret(self, namespace: str, name: str) -> Body | None:
+        """The Secret, read at most once per SECRET_TTL_S: every pass of every service of the
+        namespace asks, and reading it each time would cost O(services²) requests."""
+        now = time.monotonic()
+        cached = self._secrets.get((namespace, name))
+        if cached is None or now - cached[0] >= SECRET_TTL_S:
+            cached = self._secrets[(namespace, name)] = (now, await self.kube.get(SECRET, name, namespace))
+        return cached[1]
 
     async def _publish(self, namespace: str, bodies: list[Body], missing: dict[str, str], events: EventSink) -> Problem | None:
         if not bodies:
