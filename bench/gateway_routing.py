@@ -63,13 +63,15 @@ def process(cmd: list[str], ready: str, count: int = 1, timeout: float = 60.0) -
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env, start_new_session=True)
     lines: list[str] = []
+    tail: list[str] = []
     deadline = time.monotonic() + timeout
     try:
         assert proc.stdout is not None
         while len(lines) < count:
             line = proc.stdout.readline()
             if not line:
-                raise RuntimeError(f"{cmd[0]} exited early ({proc.wait()})")
+                raise RuntimeError(f"{cmd[0]} exited early ({proc.wait()}): {' | '.join(tail)}")
+            tail = (tail + [line.strip()])[-5:]  # shown if the process then exits
             if ready in line:
                 lines.append(line.strip())
             if time.monotonic() > deadline:
@@ -115,9 +117,24 @@ class Fleet:
 KV_EVENTS: dict[str, str] = {}  # engine URL -> its ZMQ KV-event address, for the fleet now running
 
 
+def _free_run(n: int) -> int:
+    """A port P with P..P+n-1 free now (engine i publishes its KV events on P+i)."""
+    for _ in range(50):
+        base = free_port()
+        with contextlib.ExitStack() as stack:
+            try:
+                for p in range(base, base + n):
+                    s = stack.enter_context(socket.socket())
+                    s.bind(("127.0.0.1", p))
+            except OSError:
+                continue
+            return base
+    raise RuntimeError(f"no {n} consecutive free ports")
+
+
 @contextlib.contextmanager
 def fleet(spec: Fleet) -> Iterator[list[str]]:
-    kv_port = free_port()  # engine i publishes on kv_port + i
+    kv_port = _free_run(spec.replicas)
     with process(spec.command(kv_port), "serving http://", count=spec.replicas) as lines:
         urls = [line.split()[-1] for line in lines]
         KV_EVENTS.clear()
@@ -133,12 +150,17 @@ EXTRA_PROFILES = {
     "precise": {"scorers": [{"type": "precise-prefix", "weight": 3}, {"type": "queue-depth", "weight": 2},
                             {"type": "kv-cache-usage", "weight": 1}, {"type": "outstanding-requests", "weight": 2},
                             {"type": "session-affinity", "weight": 1}, {"type": "lora-affinity", "weight": 1}]},
+    # both: what the engines report, and what was just sent (not yet in their events)
+    "precise-hybrid": {"scorers": [{"type": "precise-prefix", "weight": 3}, {"type": "prefix-affinity", "weight": 2},
+                                   {"type": "queue-depth", "weight": 2}, {"type": "kv-cache-usage", "weight": 1},
+                                   {"type": "outstanding-requests", "weight": 2},
+                                   {"type": "session-affinity", "weight": 1}, {"type": "lora-affinity", "weight": 1}]},
 }
 
 
 def _model(urls: list[str], profile: str) -> dict[str, object]:
     model: dict[str, object] = {"name": MODEL, "endpoints": urls, "profile": profile}
-    if profile == "precise":
+    if profile.startswith("precise"):
         model.update(preciseTokenizer="sim", kvEventsEndpoints={u: KV_EVENTS[u] for u in urls},
                      kvHashAlgo=HASH_ALGO, kvHashSeed=HASH_SEED)
     return model

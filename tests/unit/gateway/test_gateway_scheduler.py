@@ -61,3 +61,17 @@ def test_zero_weight_scorer_is_ignored(make_ep):
 def test_bad_plugin_config_is_a_clear_error(profile, message):
     with pytest.raises(ConfigError, match=message):
         Scheduler(profile, _state())
+
+
+def test_precise_prefix_counts_a_sent_prompt_before_the_engine_reports_it(make_ep):
+    """A burst of requests with one new prefix follows the first, though no KV event came yet;
+    the engine's events still have the last word (BlockRemoved takes the blocks back)."""
+    state = _state()
+    profile = RoutingProfile(scorers=(PluginConfig(type="precise-prefix", weight=1),))
+    sched = Scheduler(profile, state)
+    eps = [make_ep("http://a"), make_ep("http://b")]
+    req = RoutingRequest(model="m", token_hashes=(21, 22, 23))
+    first = sched.pick(req, eps).endpoint
+    assert all(sched.pick(req, eps).endpoint is first for _ in range(5))
+    state.precise_prefix.remove(first.url, (21, 22, 23))
+    assert state.precise_prefix.matched_blocks((21, 22, 23), [first.url]) == {first.url: 0}

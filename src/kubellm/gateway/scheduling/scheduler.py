@@ -64,6 +64,11 @@ class Scheduler:
         if req.prefix_hashes:
             hit = self._state.prefix.matched_blocks(req.prefix_hashes, [chosen.url])[chosen.url]
             self._state.prefix.record(chosen.url, req.prefix_hashes)
+        if req.token_hashes:
+            # The engine will store these blocks and say so once its prefill ends; until then a
+            # request with the same prefix would not see them. Recorded now, the engine's own
+            # events confirm them or, by BlockRemoved, take them back.
+            self._state.precise_prefix.record(chosen.url, req.token_hashes)
         if req.session is not None:
             self._state.sessions.record(req.session, chosen.url)
         return hit
