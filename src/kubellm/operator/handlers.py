@@ -7,7 +7,10 @@ reclaim policy before the garbage collector removes the rest through owner refer
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -65,6 +68,17 @@ async def finalize(kube: Kube, body: dict[str, Any], events: EventSink) -> None:
             await kube.delete(kind, obj["metadata"]["name"])
 
 
+def in_cluster_login(info: kopf.ConnectionInfo | None, env: Mapping[str, str] = os.environ) -> kopf.ConnectionInfo | None:
+    """kopf's service-account login names the API server https://kubernetes.default.svc, which
+    only cluster DNS resolves; client-go and lightkube use the address the kubelet puts in the
+    pod's environment, and so does the operator (a pod with no working DNS still reaches it)."""
+    host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT")
+    if info is None or not host or not port:
+        return info
+    host = f"[{host}]" if ":" in host else host
+    return dataclasses.replace(info, server=f"https://{host}:{port}")
+
+
 def build_registry(reconciler: Reconciler, settings: OperatorSettings) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
@@ -76,7 +90,7 @@ def build_registry(reconciler: Reconciler, settings: OperatorSettings) -> kopf.O
             return kopf.ConnectionInfo(**login_fields(load(settings.kubeconfig, settings.context)))
         if settings.kubeconfig:
             return kopf.login_with_kubeconfig(**kwargs)
-        return kopf.login_with_kubeconfig(**kwargs) or kopf.login_with_service_account(**kwargs)
+        return kopf.login_with_kubeconfig(**kwargs) or in_cluster_login(kopf.login_with_service_account(**kwargs))
 
     # Every LLMService by namespace, kept by kopf from its watch: the gateway config of a
     # namespace needs its peers, and listing them each pass would cost O(services²).

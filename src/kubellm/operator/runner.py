@@ -13,6 +13,7 @@ import contextlib
 import logging
 
 import kopf
+from kopf._core.engines.peering import Identity
 
 from kubellm.operator.gatewayconfig import GatewayConfigPublisher
 from kubellm.operator.handlers import build_registry, kopf_settings
@@ -55,6 +56,9 @@ async def run_operator(settings: OperatorSettings, render: Renderer, stop: async
                 namespaces=settings.namespaces,
                 stop_flag=stop,
                 standalone=True,
+                # Our own identity: kopf's default asks getpass.getuser(), which fails in a
+                # container whose UID has no /etc/passwd entry (runAsUser of any number).
+                identity=Identity(settings.identity),
             )
         finally:
             if holder is not None:

@@ -36,3 +36,19 @@ def test_service_url_skips_headless_services() -> None:
     ]
     assert service_url(objects, "llm") == "http://m.llm.svc:80"
     assert service_url(objects[:1], "llm") is None
+
+
+def test_in_cluster_login_uses_the_service_address_from_the_environment() -> None:
+    """kopf names https://kubernetes.default.svc (cluster DNS only); the pod's environment has
+    the address (what client-go uses): a pod without working DNS still reaches the API."""
+    import kopf
+
+    from kubellm.operator.handlers import in_cluster_login
+
+    info = kopf.ConnectionInfo(server="https://kubernetes.default.svc", token="t", ca_path="/ca")
+    env = {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}
+    assert in_cluster_login(info, env) == kopf.ConnectionInfo(server="https://10.96.0.1:443", token="t", ca_path="/ca")
+    ipv6 = in_cluster_login(info, {"KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "443"})
+    assert ipv6 is not None and ipv6.server == "https://[fd00::1]:443"
+    assert in_cluster_login(info, {}) is info
+    assert in_cluster_login(None, env) is None
