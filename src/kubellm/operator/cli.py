@@ -209,20 +209,23 @@ def status(
     from kubellm.operator import commands
     from kubellm.operator.kube import Kube
 
-    async def main() -> dict[str, Any]:
+    async def main() -> tuple[dict[str, Any], list[Any]]:
         async with Kube.connect(kubeconfig, context) as kube:
             ns = namespace or kube.namespace
             found = await commands.get_service(kube, name, ns)
             if found is None:
                 raise await commands.why_missing(kube, name, ns)
-            return found
+            return found, await commands.pod_failures(kube, ns, {"kubellm.dev/service": name})
 
-    found = _run(main)
+    found, failed = _run(main)
     state = found.get("status") or {}
     if output == "json":
-        typer.echo(json.dumps({"name": name, "generation": found["metadata"].get("generation"), "status": state}, indent=2))
+        pods = [{**f.__dict__, "hint": f.hint} for f in failed]
+        typer.echo(json.dumps({"name": name, "generation": found["metadata"].get("generation"), "status": state, "failing": pods}, indent=2))
         return
     typer.echo(_status_text(name, found["metadata"].get("generation"), state))
+    for failure in failed:
+        typer.echo("\n".join(f"  {line}" for line in failure.lines()))
 
 
 def _status_text(name: str, generation: object, state: dict[str, Any]) -> str:

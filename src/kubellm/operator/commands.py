@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from kubellm.operator.install import manifests
 from kubellm.render.images import Images
 from kubellm.operator.kinds import MANAGED_KINDS, ManagedKind
 from kubellm.operator.kube import CRD_KIND, EventSink, Kube
+from kubellm.operator.podfailures import LOG_LINES, PodFailure, failures
 from kubellm.operator.health import judge
 from kubellm.operator.ownership import CLI_FIELD_MANAGER, RETAINED_ANNOTATION, identity, selector
 from kubellm.operator.reconcile import Reconciler, Renderer
@@ -30,6 +32,7 @@ from kubellm.spec.schema import GROUP, PLURAL, VERSION
 INSTALL_HINT = "install its CRD with `kubellm install` (or `kubellm install --crd-only`)"
 LLMSERVICE_KIND = ManagedKind(GROUP, VERSION, "LLMService", PLURAL, crd_hint=INSTALL_HINT)
 NAMESPACE_KIND = ManagedKind("", "v1", "Namespace", "namespaces", namespaced=False)
+POD_KIND = ManagedKind("", "v1", "Pod", "pods")
 _INSTALL_KINDS = {
     "CustomResourceDefinition": CRD_KIND,
     "Namespace": NAMESPACE_KIND,
@@ -184,3 +187,16 @@ async def _wait_gone(kube: Kube, name: str, namespace: str, timeout: float) -> N
         f"timed out after {timeout:.0f}s waiting for the objects of {namespace}/{name} to be deleted "
         "(is the operator running? its finalizer removes them); wait longer with --timeout"
     )
+
+
+async def pod_failures(kube: Kube, namespace: str, labels: dict[str, Any]) -> list[PodFailure]:
+    """The stuck or failed containers of the pods with *labels*, each with its log's last lines."""
+    found = failures(await kube.list(POD_KIND, namespace, labels=labels))
+    return [dataclasses.replace(f, logs=await _tail(kube, namespace, f)) for f in found]
+
+
+async def _tail(kube: Kube, namespace: str, failure: PodFailure) -> tuple[str, ...]:
+    try:
+        return await kube.logs(failure.pod, namespace, failure.container, LOG_LINES)
+    except KubeApiError:
+        return ()  # an image never pulled has no log; the reason and message say why

@@ -14,6 +14,8 @@ from typing import Any, Literal
 from kubellm.operator.gatewaydoctor import GatewayFacts, gateway_findings, gather_gateway
 from kubellm.operator.kinds import MANAGED_KINDS, ManagedKind
 from kubellm.operator.kube import CRD_KIND, NODE_KIND, Kube
+from kubellm.operator.commands import pod_failures
+from kubellm.operator.podfailures import PodFailure
 from kubellm.spec import LLMService
 from kubellm.spec.schema import GROUP, PLURAL
 
@@ -70,6 +72,8 @@ class Facts:
     """ResourceQuota name -> accelerator requests still allowed in the namespace."""
     gateway: GatewayFacts | None = None
     """The namespace's gateway and what it must see (gatewaydoctor.py)."""
+    pod_failures: list[PodFailure] = field(default_factory=list)
+    """Containers of kubellm's pods in the namespace that are stuck or failed."""
 
 
 def _number(value: object) -> float:
@@ -162,6 +166,7 @@ def assess(facts: Facts, service: LLMService | None = None) -> list[Finding]:
     findings += _quota_findings(facts)
     if facts.gateway is not None:
         findings += [Finding(*check) for check in gateway_findings(facts.gateway)]
+    findings += [Finding(f"pod {f.pod}", "fail", "\n".join(f.lines())) for f in facts.pod_failures]
     if service is not None:
         findings += _spec_findings(facts, service)
     return findings
@@ -189,4 +194,5 @@ async def gather(kube: Kube, namespace: str, resource: str = "nvidia.com/gpu") -
         if key in (status.get("hard") or {}):
             facts.quota_free[quota["metadata"]["name"]] = _number(status["hard"][key]) - _number((status.get("used") or {}).get(key))
     facts.gateway = await gather_gateway(kube, namespace)
+    facts.pod_failures = await pod_failures(kube, namespace, {"app.kubernetes.io/managed-by": "kubellm"})
     return facts
