@@ -112,6 +112,10 @@ def llamacpp_command(ctx: RenderContext, unit: Unit, model: Source) -> Command:
     return Command(("/app/llama-server",), tuple(args + list(t.extra_args)), tuple(_common_env(ctx)))
 
 
+SIM_DRAIN_SECONDS = 5
+"""Well under the engines' termination grace period (60 s)."""
+
+
 def sim_command(ctx: RenderContext, unit: Unit) -> Command:
     spec = ctx.service.spec
     engine, t = spec.engine, unit.tuning
@@ -122,6 +126,10 @@ def sim_command(ctx: RenderContext, unit: Unit) -> Command:
     args += _opt("--max-num-batched-tokens", t.max_num_batched_tokens)
     args += [] if engine.enable_prefix_caching else ["--no-prefix-caching"]
     args += _opt("--kv-role", unit.kv_role) + kv_event_args(ctx.service)
+    # A terminating pod stays in the Service's rules for a moment (kube-proxy, load balancers):
+    # the simulator serves through it, closing each connection so that clients reconnect
+    # elsewhere. Without it, a rolling update failed requests (tests/integration/realnode).
+    args += ["--drain-seconds", str(SIM_DRAIN_SECONDS)]
     return Command(("kubellm", "sim"), tuple(args + list(t.extra_args)), tuple(_common_env(ctx) + kv_event_env(ctx.service)))
 
 

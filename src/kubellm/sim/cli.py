@@ -53,6 +53,8 @@ def sim(
     hang_rate: float = typer.Option(0.0, help="share of requests never answered"),
     crash_after: int | None = typer.Option(None, help="crash after this many requests"),
     seed: int = typer.Option(0, help="seed of fault injection"),
+    drain_seconds: float = typer.Option(0.0, min=0.0, help="after SIGTERM, serve this long with /health 503 and "
+                                        "connections closed after each response, then stop"),
 ) -> None:
     from kubellm.sim.serve import run
 
@@ -73,7 +75,7 @@ def sim(
                            prefix_caching_hash_algo=parse_algo(prefix_caching_hash_algo),
                            hash_seed=os.environ.get("PYTHONHASHSEED"),  # read once, here, as vLLM reads it
                            lora_modules=tuple(lora_modules), faults=faults)
-        code = run(config, replicas, host, port, _announce)
+        code = run(config, replicas, host, port, _announce, drain_seconds)
     except ValidationError as exc:
         typer.echo(f"error: invalid simulator option: {_option_errors(exc)}", err=True)
         raise typer.Exit(2) from None

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from kubellm.sim import metrics, openai_api, textgen, tokenizer
 from kubellm.sim.config import SimConfig
@@ -44,6 +45,7 @@ class EngineServer:
         self._registry = metrics.build_registry(collector) if collector else None
         self._ready_at = 0.0
         self._closing = asyncio.Event()
+        self._draining = False
         self._runner: web.AppRunner | None = None
         self._kv_events = kv_events
         self.kv_publisher: KvEventPublisher | None = None
@@ -59,7 +61,7 @@ class EngineServer:
 
     # lifecycle ---------------------------------------------------------------------------
     def build_app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._close_when_draining])
         r = app.router
         r.add_post("/v1/chat/completions", self._chat)
         r.add_post("/v1/completions", self._completions)
@@ -105,6 +107,20 @@ class EngineServer:
         if on_step is not None:
             on_step.append(lambda: publisher.publish(events))
 
+    def begin_drain(self) -> None:
+        """Stop taking part in load balancing before stopping: /health answers 503 and every
+        response closes its connection, so clients that keep connections open reconnect, and
+        their new connections go where the Service now points. What a pod needs between its
+        SIGTERM and the moment its endpoint leaves every node's rules."""
+        self._draining = True
+
+    @web.middleware
+    async def _close_when_draining(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        if self._draining:
+            response.force_close()
+        return response
+
     async def stop(self) -> None:
         self._closing.set()
         await self.engine.stop()
@@ -125,7 +141,7 @@ class EngineServer:
 
     # plain routes ------------------------------------------------------------------------
     async def _health(self, request: web.Request) -> web.Response:
-        return web.Response(status=200 if self._ready() else 503)
+        return web.Response(status=200 if self._ready() and not self._draining else 503)
 
     async def _version(self, request: web.Request) -> web.Response:
         return web.json_response({"version": "0.11.0+kubellm.sim"})
