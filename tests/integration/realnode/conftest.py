@@ -33,12 +33,12 @@ def realnode_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
         pytest.fail(str(exc), pytrace=False)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def plane(realnode_cluster: tuple[ControlPlane, RealNode]) -> ControlPlane:
     return realnode_cluster[0]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def node(realnode_cluster: tuple[ControlPlane, RealNode]) -> RealNode:
     return realnode_cluster[1]
 
