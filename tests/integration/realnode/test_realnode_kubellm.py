@@ -406,6 +406,13 @@ def test_delete_leaves_nothing_on_the_node(plane: ControlPlane, node: RealNode, 
         return not any(uid in labels for uid in uids)
 
     wait_for(containers_gone, 60, "the service's containers gone from containerd")
+
+    def claim_gone() -> bool:
+        with plane.http() as client:
+            return client.get(f"/api/v1/namespaces/{NS}/persistentvolumeclaims/quickstart-model-cache").status_code == 404
+
+    # The spec asks for no StorageClass with reclaimPolicy Retain: the cache goes with the service.
+    wait_for(claim_gone, 60, "the cache claim deleted")
     pod_dirs = {p.name for p in (node.paths.kubelet_root / "pods").iterdir()} if (node.paths.kubelet_root / "pods").exists() else set()
     wait_for(lambda: not (uids & {p.name for p in (node.paths.kubelet_root / "pods").iterdir()}), 60, f"pod directories gone: {pod_dirs}")
 
