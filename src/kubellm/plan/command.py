@@ -71,7 +71,7 @@ def run_plan(spec_path: Path, trace: str, slo_items: Sequence[str], profile: str
     spec_out = None
     if result.meets:
         data = service.to_dict()
-        data["spec"]["scaling"] = {**data["spec"].get("scaling", {}), **scaling_block(result.best.params, setup)}
+        data["spec"]["scaling"] = {**data["spec"].get("scaling", {}), **scaling_block(result.best)}
         parse_spec(data)  # what we write must load
         spec_out = data
     return format_plan(result, setup), spec_out
@@ -92,7 +92,7 @@ def format_plan(result: Plan, setup: Setup) -> str:
         if result.without_zero is not None and best.params.scale_to_zero:
             saved = result.without_zero.summary.gpu_hours - best.summary.gpu_hours
             lines.append(f"scale to zero saves {saved:.1f} GPU-hours against the best setting without it")
-        lines.append(f"scaling: {scaling_block(best.params, setup)}")
+        lines.append(f"scaling: {scaling_block(best)}")
     else:
         lines.append(f"no setting meets the SLO within maxReplicas {setup.max_replicas}; closest: "
                      f"{best.summary.policy} at {best.summary.attainment:.2%} "

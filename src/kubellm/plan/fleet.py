@@ -39,6 +39,7 @@ DRAIN_LIMIT_S = 4 * 3600.0  # after the last arrival, stop waiting for straggler
 ROUTING = RoutingProfile(filters=(), scorers=(
     PluginConfig(type="queue-depth", weight=2.0), PluginConfig(type="kv-cache-usage", weight=1.0),
     PluginConfig(type="outstanding-requests", weight=2.0)))
+_REQUEST = RoutingRequest(model="plan")  # no adapter, prefix or session: the scorers read load only
 
 
 @dataclass(slots=True)
@@ -94,7 +95,9 @@ class Fleet:
         self.pods: list[Pod] = []
         self.free: list[Node] = []
         self.held: deque[tuple[int, float]] = deque()
-        self.arrivals: deque[float] = deque()
+        self.arrivals: deque[float] = deque()  # the last 5 min of arrival times
+        self.recent: deque[float] = deque()  # the last 30 s of them
+        self._routable_cache: list[Pod] | None = None
         self.scheduler = Scheduler(ROUTING, RoutingState(rng=random.Random(seed)))
         self.clock = FakeClock(0.0)
         self.by_url: dict[str, Pod] = {}
@@ -125,6 +128,7 @@ class Fleet:
         for pod in list(self.pods):
             if not pod.ready and pod.ready_at <= now:
                 pod.ready = True
+                self._routable_cache = None
                 pod.replica.t = pod.ready_at
             if pod.ready:
                 pod.replica.advance(now)
@@ -156,9 +160,10 @@ class Fleet:
             utils.append(min(100.0, 100.0 * (p.replica.busy - p.last_busy) / span))
             p.last_busy = p.replica.busy
         self.last_policy = now
-        while self.arrivals and self.arrivals[0] < now - 300.0:
-            self.arrivals.popleft()
-        short = sum(1 for a in self.arrivals if a >= now - 30.0)
+        for window, span_s in ((self.arrivals, 300.0), (self.recent, 30.0)):
+            while window and window[0] < now - span_s:
+                window.popleft()
+        short = len(self.recent)
         n = len(ready)
         return Observation(
             now=now, replicas=sum(1 for p in self.pods if not p.draining), ready=n,
@@ -176,9 +181,11 @@ class Fleet:
         victims = sorted(live, key=lambda p: (p.ready, p.replica.in_flight))[:max(0, len(live) - want)]
         for pod in victims:
             pod.draining = True
+        self._routable_cache = None
 
     def arrive(self, i: int, now: float) -> None:
         self.arrivals.append(now)
+        self.recent.append(now)
         if self._routable():
             self.route(i, now)
         else:
@@ -186,14 +193,17 @@ class Fleet:
 
     def route(self, i: int, now: float) -> None:
         self.clock.advance(now - self.clock.now())
-        decision = self.scheduler.pick(RoutingRequest(model="plan"), [p.endpoint for p in self._routable()])
+        decision = self.scheduler.pick(_REQUEST, [p.endpoint for p in self._routable()])
         pod = self.by_url[decision.endpoint.url]
         pod.replica.add(i, now)
         pod.endpoint.outstanding += 1
 
     # pods and nodes ----------------------------------------------------------------------
     def _routable(self) -> list[Pod]:
-        return [p for p in self.pods if p.ready and not p.draining]
+        """Ready pods not draining; cached, since it changes only at ticks and arrivals are many."""
+        if self._routable_cache is None:
+            self._routable_cache = [p for p in self.pods if p.ready and not p.draining]
+        return self._routable_cache
 
     def _create(self, now: float, warm: bool = False) -> None:
         new_node = not self.free
@@ -211,6 +221,7 @@ class Fleet:
         self.run.node_cold_starts += new_node and not warm
 
     def _delete(self, pod: Pod, now: float) -> None:
+        self._routable_cache = None
         self.pods.remove(pod)
         del self.by_url[pod.endpoint.url]
         pod.node.free_since = now

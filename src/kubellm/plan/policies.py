@@ -16,15 +16,18 @@ bad one fails with its field path (``policies.kpa.panicThreshold``) and allowed 
   ``scaleDownDelaySeconds`` 30, minReplicas 0 (its proxy holds requests while scaling from zero).
 - ``kpa``: AIBrix's KPA (Knative's algorithm): KV-cache use per pod, target 0.5, stable
   window 60 s, panic window 10 % of it, panic threshold 200 %, scale-down rate at most 2x.
-- ``kubellm``: kubellm's own (:mod:`kubellm.autoscale`'s ``decide``, runningRequests plus
-  held requests) fed a demand forecast: in-flight requests scaled by the arrival-rate trend
-  extrapolated over the known cold-start time, with headroom.
+- ``kubellm``: kubellm's own (:mod:`kubellm.autoscale`'s ``decide`` and its windows) on
+  demand in arrivals per second: the gateway's arrival rate, extrapolated over the known
+  cold-start time when it grows beyond Poisson noise, plus the backlog (waiting and held
+  requests) to drain, over the rate one replica serves within the SLO (found by the plan);
+  a 10 % tolerance and a scale-down window as long as a cold start keep it from flapping.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from dataclasses import replace
 from typing import Annotated, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -73,10 +76,15 @@ class KpaParams(_Params):
 
 
 class KubellmParams(_Params):
-    target: Annotated[float, Field(gt=0, le=4096, alias="targetRunning")] = 32.0
-    headroom: Annotated[float, Field(ge=1, le=4)] = 1.1
+    target_rate: Annotated[float, Field(gt=0, le=1000, alias="targetRate")] = 2.0
+    """Arrivals per second one replica serves within the SLO (the plan finds it)."""
+    headroom: Annotated[float, Field(ge=1, le=4)] = 1.0
+    tolerance: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    drain_seconds: Annotated[float, Field(ge=1, le=3600, alias="drainSeconds")] = 120.0
+    """A backlog (waiting and held requests) should be gone within this long."""
     cold_start_seconds: Annotated[float, Field(ge=0, le=3600, alias="coldStartSeconds")] = 180.0
-    scale_down_window: Annotated[float, Field(ge=0, le=3600, alias="scaleDownWindowSeconds")] = 120.0
+    scale_down_window: Annotated[float, Field(ge=0, le=3600, alias="scaleDownWindowSeconds")] = 300.0
+    scale_up_window: Annotated[float, Field(ge=0, le=600, alias="scaleUpWindowSeconds")] = 30.0
     scale_to_zero: bool = Field(False, alias="scaleToZero")
     idle_seconds: Annotated[float, Field(ge=0, le=86_400, alias="idleSeconds")] = 600.0
     interval_seconds: Annotated[float, Field(ge=1, le=600, alias="intervalSeconds")] = 5.0
@@ -167,39 +175,73 @@ class Kpa:
 
 
 class Kubellm:
-    """kubellm's policy: ``autoscale.decide`` on a forecast of running + held requests."""
+    """kubellm's policy: ``autoscale.decide`` on demand in arrivals per second.
+
+    Demand is the arrival rate the gateway counts, extrapolated over the cold start when it
+    grows (:func:`forecast_rate`), plus the backlog (waiting and held requests) spread over
+    ``drainSeconds``; divided by the rate one replica serves within the SLO. Unlike queue
+    or in-flight counts, the arrival rate does not balloon while replicas start, so the
+    policy neither overshoots a burst nor drops every replica once the queue is gone.
+    """
 
     def __init__(self, params: KubellmParams) -> None:
         self.name, self.p, self.interval = "kubellm", params, params.interval_seconds
         self.policy = ScalingPolicy(min_replicas=params.min_replicas, max_replicas=params.max_replicas,
-                                    signal="runningRequests", target=params.target,
+                                    signal="runningRequests", target=params.target_rate,
                                     scale_to_zero=params.scale_to_zero, idle_seconds=params.idle_seconds,
-                                    scale_up_seconds=0.0, scale_down_seconds=params.scale_down_window)
+                                    scale_up_seconds=params.scale_up_window,
+                                    scale_down_seconds=params.scale_down_window)
         self.state = ScalerState()
 
     def desired(self, obs: Observation) -> int:
-        demand = forecast_demand(obs, self.p.cold_start_seconds) * self.p.headroom
-        signals = Signals(replicas=obs.replicas, ready=obs.ready, waiting=obs.waiting,
-                          running=max(0.0, demand - obs.held), held=obs.held,
-                          in_flight=int(obs.in_flight))
+        backlog = (obs.waiting + obs.held) / self.p.drain_seconds
+        demand = forecast_rate(obs, self.p.cold_start_seconds) * self.p.headroom + backlog
+        if obs.replicas and 1.0 < demand / (obs.replicas * self.p.target_rate) <= 1.0 + self.p.tolerance:
+            # within the tolerance above what runs: noise, not load; a replica started for it
+            # would cost a cold start and then idle (HPA's tolerance, for the same reason)
+            demand = obs.replicas * self.p.target_rate
+        # decide() divides a demand signal by its target: here requests/s by requests/s per replica
+        signals = Signals(replicas=obs.replicas, ready=obs.ready, waiting=0.0, running=demand,
+                          held=0, in_flight=int(obs.in_flight))
         decision = decide(signals, self.policy, self.state, obs.now)
         self.state = decision.state
+        if obs.replicas == 0 and obs.held:
+            return max(decision.replicas, 1)  # activation: a request is waiting on us
         return decision.replicas
 
 
-def forecast_demand(obs: Observation, lead: float) -> float:
-    """In-flight requests *lead* seconds from now, if the arrival rate keeps its trend.
+MIN_EVENTS = 20
+GROWTH_BAND = 1.2
+Z_GROWTH = 4.0
+MAX_GROWTH = 1.25  # a step (a burst) read as a slope would otherwise ask for many times the load
 
-    The short (30 s) and long (5 min) rates are centred 135 s apart; their slope,
-    extrapolated over the cold start, scales today's in-flight count (Little's law: at a
-    steady latency, in-flight requests follow the arrival rate). Only growth is
-    extrapolated: a falling rate is left to the scale-down window.
+
+def growing(obs: Observation) -> bool:
+    """Whether the short rate is above the long one by more than Poisson noise explains.
+
+    30 s of arrivals at the long rate number ``e`` give or take ``sqrt(e)``; a short count
+    ``Z_GROWTH`` of those above (and ``GROWTH_BAND`` x) is growth. At 6 requests/s a
+    2.7-sigma excursion happens every few minutes: taken as a trend, each would start
+    replicas that arrive after it is gone.
     """
-    if obs.rate_short <= 0:
-        return obs.in_flight
-    slope = max(0.0, (obs.rate_short - obs.rate_long) / 135.0)
-    future = obs.rate_short + slope * lead
-    return obs.in_flight * min(future / obs.rate_short, 10.0)
+    seen, expected = obs.rate_short * 30.0, obs.rate_long * 30.0
+    if seen < MIN_EVENTS or seen < GROWTH_BAND * expected:
+        return False
+    return (seen - expected) > Z_GROWTH * math.sqrt(max(expected, 1.0))
+
+
+def forecast_rate(obs: Observation, lead: float) -> float:
+    """The arrival rate *lead* seconds from now, if it keeps its trend.
+
+    The long (5 min) rate is the base: the short (30 s) one jitters by its square root.
+    When the short rate is clearly above it (:func:`growing`), the slope between the two (centred 135 s apart) is extrapolated over the
+    cold start, capped at ``MAX_GROWTH`` x the short rate. A falling rate is left to the
+    scale-down window.
+    """
+    if not growing(obs):
+        return max(obs.rate_long, obs.rate_short if obs.rate_short * 30.0 < MIN_EVENTS else 0.0)
+    slope = (obs.rate_short - obs.rate_long) / 135.0
+    return min(obs.rate_short + slope * lead, MAX_GROWTH * obs.rate_short)
 
 
 def _mean(values: object) -> float:

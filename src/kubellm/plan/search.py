@@ -17,7 +17,7 @@ from kubellm.sim.profiles import Profile
 from kubellm.spec.slo import Slo
 
 PEERS = ("hpa-gpu", "keda-queue", "kubeai", "kpa")
-TARGETS = (8, 16, 24, 32, 48, 64, 96)
+RATES = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)  # arrivals/s per replica: a coarse pass, then refined
 
 
 @dataclass(frozen=True)
@@ -70,18 +70,16 @@ def run_peers(setup: Setup, overrides: Mapping[str, Mapping[str, Any]]) -> list[
     return out
 
 
-def kubellm_grid(setup: Setup, overrides: Mapping[str, Any]) -> list[KubellmParams]:
-    """kubellm's settings to try: per-replica targets, with and without scale to zero."""
+def kubellm_params(setup: Setup, overrides: Mapping[str, Any], rate: float, zero: bool) -> KubellmParams:
+    """kubellm's settings at *rate* arrivals/s per replica, knowing the cold start."""
     cold = setup.provisioning.cold_start(setup.profile.weight_bytes, new_node=True)
-    grid = []
-    for zero in (False, True):
-        for target in TARGETS:
-            base = {**_bounds(setup), "targetRunning": target, "coldStartSeconds": cold,
-                    "scaleToZero": zero, "scaleDownWindowSeconds": max(120.0, cold / 2)}
-            p = PR.build("kubellm", {**base, **overrides})
-            assert isinstance(p, KubellmParams)
-            grid.append(p)
-    return grid
+    # keeping an idle replica for a cold start's length costs what starting it again would:
+    # a shorter scale-down window trades GPU-hours for flapping, a longer one wastes them
+    base = {**_bounds(setup), "targetRate": rate, "coldStartSeconds": cold, "scaleToZero": zero,
+            "scaleDownWindowSeconds": max(60.0, cold)}
+    p = PR.build("kubellm", {**base, **overrides})
+    assert isinstance(p, KubellmParams)
+    return p
 
 
 def choose(cands: Sequence[Candidate], goal: float) -> tuple[Candidate, bool]:
@@ -93,20 +91,43 @@ def choose(cands: Sequence[Candidate], goal: float) -> tuple[Candidate, bool]:
 
 
 def make_plan(setup: Setup, overrides: Mapping[str, Mapping[str, Any]] | None = None, peers: bool = True) -> Plan:
+    """Coarse pass over ``RATES``, one refining step between the best and its faster
+    neighbour, then the best with scale to zero: about ten simulations in all."""
     overrides = overrides or {}
-    cands = []
-    for p in kubellm_grid(setup, overrides.get("kubellm", {})):
-        label = f"kubellm target={p.target:g}{' zero' if p.scale_to_zero else ''}"
-        summary, run = run_policy(setup, "kubellm", p, label)
+    own = overrides.get("kubellm", {})
+    cands: list[Candidate] = []
+
+    def trial(rate: float, zero: bool) -> Candidate:
+        p = kubellm_params(setup, own, rate, zero)
+        summary, run = run_policy(setup, "kubellm", p, f"kubellm rate={rate:g}/s{' zero' if zero else ''}")
         cands.append(Candidate(p, summary, run))
-    best, meets = choose(cands, setup.goal)
-    steady = [c for c in cands if not c.params.scale_to_zero]
-    plain, plain_meets = choose(steady, setup.goal)
+        return cands[-1]
+
+    for rate in RATES:
+        trial(rate, False)
+    plain, plain_meets = choose(cands, setup.goal)
+    if plain_meets:
+        plain, plain_meets = choose([plain, trial(plain.params.target_rate * 1.5, False)], setup.goal)
+    zero = trial(plain.params.target_rate, True)
+    best, meets = choose([plain, zero], setup.goal)
     return Plan(run_peers(setup, overrides) if peers else [], cands, best, meets, plain if plain_meets else None)
 
 
-def scaling_block(p: KubellmParams, setup: Setup) -> dict[str, Any]:
-    """The spec's ``scaling`` block for kubellm's settings *p*."""
+def scaling_block(c: Candidate) -> dict[str, Any]:
+    """The spec's ``scaling`` block for candidate *c*.
+
+    The spec's signals have no arrival rate, so the rate target becomes a running-requests
+    target by Little's law: requests in flight per replica = arrivals/s per replica x the
+    mean time a request spends in the service, measured in the candidate's run.
+    """
+    p = c.params
     return {"minReplicas": max(1, p.min_replicas), "maxReplicas": p.max_replicas, "signal": "runningRequests",
-            "target": p.target, "scaleToZero": p.scale_to_zero, "idleSeconds": int(p.idle_seconds),
-            "stabilization": {"scaleUpSeconds": 0, "scaleDownSeconds": int(p.scale_down_window)}}
+            "target": max(1, round(p.target_rate * mean_latency(c.run))), "scaleToZero": p.scale_to_zero,
+            "idleSeconds": int(p.idle_seconds),
+            "stabilization": {"scaleUpSeconds": int(p.scale_up_window), "scaleDownSeconds": int(p.scale_down_window)}}
+
+
+def mean_latency(run: FleetRun) -> float:
+    """Mean seconds from arrival to last token over the finished requests."""
+    spans = [d - r.at for r, d in zip(run.trace, run.results.done) if d == d]
+    return sum(spans) / len(spans) if spans else 0.0

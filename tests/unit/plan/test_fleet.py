@@ -26,7 +26,7 @@ def steps(rates: list[tuple[float, float]], seed: int = 1) -> list[TraceRequest]
 
 def test_load_beyond_one_replica_scales_up_after_the_cold_start_and_every_request_finishes() -> None:
     trace = steps([(600, 2.0), (1200, 20.0)])
-    policy = PR.make("kubellm", PR.build("kubellm", {"maxReplicas": 10, "targetRunning": 32, "coldStartSeconds": 100}))
+    policy = PR.make("kubellm", PR.build("kubellm", {"maxReplicas": 10, "targetRate": 5, "coldStartSeconds": 100}))
     run = simulate(trace, PROF, policy, Provisioning())
     assert all(not math.isnan(d) for d in run.results.done)
     assert run.cold_starts >= 2 and run.node_cold_starts >= 1
