@@ -12,6 +12,8 @@ decides latency and drops per-token bookkeeping:
   or after ``MAX_RUN`` steps (so the KV length the step time reads stays fresh);
 - running requests all advance one token per step, so one counter and a heap of the
   counter values at which each finishes replace per-request state;
+- the client sees every token ``api_server_s`` later than the engine makes it (the
+  profile's API-server time, see docs/sim.md);
 - KV admission is vLLM's optimistic one (the prompt must fit now); preemption on
   overflow is not modelled (``tests/unit/plan`` checks the model against the replay).
 
@@ -103,10 +105,11 @@ class Replica:
         d = step_time(shape, self.p)
         self._tick(d, 1)
         self.kv += new + len(batch)
+        seen = self.t + self.p.api_server_s  # what the client sees lags by the API server's time
         for i in batch:
-            self.results.first[i] = self.t
+            self.results.first[i] = seen
             if self.outputs[i] <= 1:
-                self.results.done[i] = self.t
+                self.results.done[i] = seen
                 self.kv -= self.prompts[i] + 1
             else:
                 heapq.heappush(self.finishes, (self.counter + self.outputs[i] - 1, i))
@@ -127,6 +130,6 @@ class Replica:
         self.kv += self.running * steps
         while self.finishes and self.finishes[0][0] <= self.counter:
             _, i = heapq.heappop(self.finishes)
-            self.results.done[i] = self.t
+            self.results.done[i] = self.t + self.p.api_server_s
             self.running -= 1
             self.kv -= self.prompts[i] + self.outputs[i]

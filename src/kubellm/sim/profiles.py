@@ -30,6 +30,8 @@ class Profile(BaseModel):
     step_overhead_s: float = Field(ge=0, description="fixed CPU/launch time per engine step")
     per_seq_overhead_s: float = Field(ge=0, description="sampling/bookkeeping per scheduled sequence")
     tp_comm_s_per_token: float = Field(0.0, ge=0, description="all-reduce time per batched token (TP>1)")
+    api_server_s: float = Field(0.0, ge=0, description="per-request API server time a client's TTFT includes "
+                                                       "(HTTP, tokenization, the frontend-engine hop)")
     num_gpu_blocks: int = Field(gt=0, description="KV cache blocks of 16 tokens")
     max_model_len: int = Field(gt=0)
     max_num_seqs: int = Field(gt=0)
@@ -43,7 +45,7 @@ def _llama_8b_h100() -> Profile:
         params_b=8.03, weight_bytes=16.06e9, num_layers=32, hidden_size=4096,
         kv_bytes_per_token=2 * 32 * 8 * 128 * 2,
         mem_bandwidth=3.35e12 * 0.80, flops=989e12 * 0.55,
-        step_overhead_s=0.0010, per_seq_overhead_s=0.000012,
+        step_overhead_s=0.0010, per_seq_overhead_s=0.000012, api_server_s=0.025,
         num_gpu_blocks=28_000, max_model_len=8192, max_num_seqs=1024, max_num_batched_tokens=8192,
     )
 
@@ -55,7 +57,7 @@ def _qwen_7b_l4() -> Profile:
         params_b=7.62, weight_bytes=15.2e9, num_layers=28, hidden_size=3584,
         kv_bytes_per_token=2 * 28 * 4 * 128 * 2,
         mem_bandwidth=300e9 * 0.85, flops=121e12 * 0.55,
-        step_overhead_s=0.0015, per_seq_overhead_s=0.000020,
+        step_overhead_s=0.0015, per_seq_overhead_s=0.000020, api_server_s=0.025,
         num_gpu_blocks=5_300, max_model_len=8192, max_num_seqs=256, max_num_batched_tokens=2048,
     )
 
@@ -67,7 +69,7 @@ def _llama_70b_h100_tp4() -> Profile:
         params_b=70.6, weight_bytes=141.2e9, num_layers=80, hidden_size=8192,
         kv_bytes_per_token=2 * 80 * 8 * 128 * 2, tensor_parallel=4,
         mem_bandwidth=4 * 3.35e12 * 0.75, flops=4 * 989e12 * 0.50,
-        step_overhead_s=0.0020, per_seq_overhead_s=0.000015, tp_comm_s_per_token=0.4e-6,
+        step_overhead_s=0.0020, per_seq_overhead_s=0.000015, tp_comm_s_per_token=0.4e-6, api_server_s=0.025,
         num_gpu_blocks=26_000, max_model_len=8192, max_num_seqs=1024, max_num_batched_tokens=8192,
     )
 

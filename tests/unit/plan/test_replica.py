@@ -40,7 +40,7 @@ def exact(reqs: list[tuple[float, int, int]], profile: str) -> tuple[list[float]
     arrivals = [Arrival(at, range(i * 10_000, i * 10_000 + p), o) for i, (at, p, o) in enumerate(reqs)]
     run = simulate(prof, Limits(prof.max_num_seqs, prof.max_num_batched_tokens, 16), prof.num_gpu_blocks,
                    arrivals, enable_caching=False)
-    return [tl.ttft for tl in run.timelines], [tl.tpot for tl in run.timelines]
+    return [tl.ttft + prof.api_server_s for tl in run.timelines], [tl.tpot for tl in run.timelines]
 
 
 @pytest.mark.parametrize(("profile", "rate"), [("llama-3.1-8b-h100", 4.0), ("llama-3.1-8b-h100", 15.0),
