@@ -120,7 +120,7 @@ build_one() {
     return
   fi
   local started=$SECONDS work="$OUT/work-$name"
-  rm -rf "$work" "$OUT/$name.stamp"
+  rm -rf "$work" "$OUT/$name.stamp" "$archive.tmp"  # what an interrupted build left
   mkdir -p "$work/rootfs"
   trap 'rm -rf "$work"' EXIT
   base_rootfs "$name" "$packages" "$work/base.tar"

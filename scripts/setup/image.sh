@@ -24,4 +24,4 @@ for lock in requirements.txt requirements-llamacpp.txt; do
     break
   fi
 done
-scripts/image/build.sh kubellm
+scripts/image/build.sh all
