@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+import json
+
 
 class GatewayError(Exception):
     """Base of the gateway's errors; ``status`` and ``error_type`` shape the OpenAI body."""
@@ -92,3 +94,19 @@ class UpstreamTimeoutError(UpstreamError):
 def error_body(err: GatewayError) -> dict[str, object]:
     """The OpenAI-style JSON body of *err*."""
     return {"error": {"message": err.message, "type": err.error_type, "param": None, "code": err.code}}
+
+
+def relayed_error_body(status: int, body: bytes) -> bytes:
+    """An engine's error *body* as the OpenAI error object: as it is when it already is one
+    (vLLM's own errors), else wrapped (a web framework's plain "404: Not Found", an HTML page
+    from a proxy), so every client error the gateway returns has the same shape."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
+        return body
+    text = body.decode(errors="replace").strip()[:200] or "no body"
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    wrapped = {"error": {"message": f"the engine answered HTTP {status}: {text}", "type": kind, "param": None, "code": None}}
+    return json.dumps(wrapped).encode()

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from kubellm.gateway.config import GatewayConfig
-from kubellm.gateway.errors import NoEndpointError
+from kubellm.gateway.errors import NoEndpointError, relayed_error_body
 from kubellm.gateway.payload import ParsedRequest
 from kubellm.gateway.pool import Pool
 from kubellm.gateway.relay import Accounting, StreamRelay
@@ -69,6 +69,8 @@ class Proxy:
         acct.status = status
         if status == 200:
             acct.take_usage(usage_of(body))
+        elif status >= 400:
+            return web.Response(body=relayed_error_body(status, body), status=status, content_type="application/json")
         return web.Response(body=body, status=status, content_type=ctype or "application/json")
 
     async def exchange(self, out: Outgoing, pool: Pool, rreq: RoutingRequest, acct: Accounting,
