@@ -9,14 +9,13 @@ tests (never skip them): run that script first.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kubellm.operator.testing import ControlPlane, ControlPlaneError, GpuNodeSpec, find_binaries
-from kubellm.operator.testing.harness import OperatorProcess, kubellm
+from kubellm.operator.testing.harness import OperatorProcess, fresh_namespace, kubellm
 
 # Node pools: what the examples ask for, plus decoys that must never receive their pods.
 POOLS: dict[str, tuple[int, GpuNodeSpec]] = {
@@ -75,9 +74,5 @@ def operator(
 @pytest.fixture
 def namespace(control_plane: ControlPlane) -> Iterator[str]:
     """A fresh namespace per test, deleted afterwards."""
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    with control_plane.http() as client:
-        client.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}).raise_for_status()
-    yield name
-    with control_plane.http() as client:
-        client.delete(f"/api/v1/namespaces/{name}")
+    with fresh_namespace(control_plane, "t") as name:
+        yield name

@@ -9,12 +9,12 @@ skip) with the command that provides it.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from kubellm.operator.testing import ControlPlane, GpuNodeSpec
+from kubellm.operator.testing.harness import fresh_namespace
 from kubellm.operator.testing.realnode import NODE_IMAGES, RealNode, RealNodeError, real_cluster
 
 TESTBOX = NODE_IMAGES / "testbox.oci.tar"
@@ -46,9 +46,5 @@ def node(realnode_cluster: tuple[ControlPlane, RealNode]) -> RealNode:
 @pytest.fixture
 def namespace(plane: ControlPlane) -> Iterator[str]:
     """A fresh namespace per test, deleted afterwards."""
-    name = f"rn-{uuid.uuid4().hex[:8]}"
-    with plane.http() as client:
-        client.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}).raise_for_status()
-    yield name
-    with plane.http() as client:
-        client.delete(f"/api/v1/namespaces/{name}")
+    with fresh_namespace(plane, "rn") as name:
+        yield name

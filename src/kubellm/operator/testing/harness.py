@@ -8,7 +8,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,20 @@ class OperatorProcess:
 
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
+
+
+@contextmanager
+def fresh_namespace(plane: ControlPlane, prefix: str, labels: dict[str, str] | None = None) -> Iterator[str]:
+    """A new namespace ``<prefix>-<random>``, deleted on exit."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    metadata: dict[str, Any] = {"name": name, "labels": labels or {}}
+    with plane.http() as client:
+        client.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}).raise_for_status()
+    try:
+        yield name
+    finally:
+        with plane.http() as client:
+            client.delete(f"/api/v1/namespaces/{name}")
 
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.3) -> Any:
