@@ -24,6 +24,7 @@ import yaml
 from kubellm.gateway.k8s import ROLE_LABEL, parse_selector
 from kubellm.operator.kinds import MANAGED_KINDS
 from kubellm.operator.kube import Kube
+from kubellm.operator.kvhashdoctor import kv_hash_checks
 from kubellm.render.context import label_value
 from kubellm.render.gateway import NAME
 from kubellm.render.security import ENGINE_COMPONENTS
@@ -196,7 +197,7 @@ def gateway_findings(facts: GatewayFacts) -> list[Check]:
     if facts.deployment is None:
         return [("gateway", "warn", f"namespace {facts.namespace} has a gateway config and no gateway Deployment {NAME}: "
                                     "run the gateway yourself, or the operator with its gateway on")]
-    return rbac_checks(facts) + label_checks(facts) + network_checks(facts)
+    return rbac_checks(facts) + label_checks(facts) + network_checks(facts) + kv_hash_checks(facts.config, facts.engines)
 
 
 async def gather_gateway(kube: Kube, namespace: str) -> GatewayFacts:
