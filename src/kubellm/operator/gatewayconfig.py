@@ -32,7 +32,7 @@ from kubellm.operator.documents import spec_document
 from kubellm.operator.errors import KubeApiError
 from kubellm.operator.gatewayobjects import client_url, gateway_status, keys_ref, owned, secret_problem
 from kubellm.operator.health import Problem
-from kubellm.operator.kinds import MANAGED_KINDS, kind_of
+from kubellm.operator.kinds import MANAGED_KINDS, ManagedKind, kind_of
 from kubellm.operator.kube import EventSink, Kube
 from kubellm.operator.ownership import FIELD_MANAGER
 from kubellm.render.gateway import ADAPTER_RULES
@@ -50,7 +50,7 @@ GATEWAY_KINDS = [k for k in MANAGED_KINDS if k.kind in (
     "HorizontalPodAutoscaler", "PodMonitor")]
 """What render/gateway.py renders, all named kubellm-gateway."""
 Body = dict[str, Any]
-SECRET_TTL_S = 2.0
+READ_TTL_S = 2.0
 
 
 def _ignore(kind: str, message: str, reason: str) -> None:
@@ -80,7 +80,7 @@ class GatewayConfigPublisher:
     change builds nothing (parsing every peer each pass was O(services²): the 100-service
     benchmark's operator CPU doubled until this)."""
     _status: dict[str, dict[str, Any]] = field(default_factory=dict)
-    _secrets: dict[tuple[str, str], tuple[float, Body | None]] = field(default_factory=dict)
+    _reads: dict[tuple[str, str, str], tuple[float, Body | None]] = field(default_factory=dict)
 
     async def publish(self, namespace: str, peers: Iterable[Body], own: Body | None = None,
                       route: CanaryRoute | None = None, events: EventSink = _ignore) -> Problem | None:
@@ -115,18 +115,20 @@ class GatewayConfigPublisher:
         for body in bodies:
             ref = keys_ref(body)
             if ref is not None:
-                problem = secret_problem(namespace, ref, await self._secret(namespace, ref[0]))
+                problem = secret_problem(namespace, ref, await self._recent(SECRET, ref[0], namespace))
                 if problem is not None:
                     missing[str(body["metadata"]["name"])] = problem
         return missing
 
-    async def _secret(self, namespace: str, name: str) -> Body | None:
-        """The Secret, read at most once per SECRET_TTL_S: every pass of every service of the
-        namespace asks, and reading it each time would cost O(services²) requests."""
+    async def _recent(self, kind: ManagedKind, name: str, namespace: str, fresh: bool = False) -> Body | None:
+        """The object as read at most READ_TTL_S ago (*fresh*: now). Every pass of every service
+        of a namespace asks for its Secret and its gateway Deployment, under the namespace's
+        lock: reading them each time cost O(services²) requests and serialised the passes."""
         now = time.monotonic()
-        cached = self._secrets.get((namespace, name))
-        if cached is None or now - cached[0] >= SECRET_TTL_S:
-            cached = self._secrets[(namespace, name)] = (now, await self.kube.get(SECRET, name, namespace))
+        key = (kind.kind, namespace, name)
+        cached = self._reads.get(key)
+        if fresh or cached is None or now - cached[0] >= READ_TTL_S:
+            cached = self._reads[key] = (now, await self.kube.get(kind, name, namespace))
         return cached[1]
 
     async def _publish(self, namespace: str, bodies: list[Body], missing: dict[str, str], events: EventSink) -> Problem | None:
@@ -187,12 +189,12 @@ class GatewayConfigPublisher:
     async def _apply_gateway(self, namespace: str, built: Built, bodies: list[Body]) -> None:
         deployment = None
         if built.objects:
-            deployment = await self.kube.get(DEPLOYMENT, GATEWAY_NAME, namespace)
+            deployment = await self._recent(DEPLOYMENT, GATEWAY_NAME, namespace)
             if not built.applied or deployment is None:
                 for obj in built.objects:
                     if await self.kube.served(kind_of(obj)):  # a monitor without its CRD is left out
                         await self.kube.apply(obj, self.field_manager)
-                deployment = deployment or await self.kube.get(DEPLOYMENT, GATEWAY_NAME, namespace)
+                deployment = await self._recent(DEPLOYMENT, GATEWAY_NAME, namespace, fresh=True)
         built.applied = True
         if self.settings is not None:
             self._status[namespace] = gateway_status(deployment, client_url(namespace, bodies, self.settings.service_port))
