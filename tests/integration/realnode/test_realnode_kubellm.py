@@ -28,6 +28,7 @@ from openai import OpenAI
 
 from kubellm.operator.testing import ControlPlane
 from kubellm.operator.testing.harness import kubellm, wait_for
+from kubellm.operator.podfailures import PodFailure, failures
 from kubellm.operator.testing.realnode import RealNode
 
 pytestmark = [pytest.mark.realnode, pytest.mark.controlplane]
@@ -194,17 +195,17 @@ def _logs(plane: ControlPlane, ns: str, pod: str) -> str:
         return client.get(f"/api/v1/namespaces/{ns}/pods/{pod}/log", params={"tailLines": "30"}).text
 
 
-def _spec(tmp: Path, name: str, **engine: Any) -> Path:
+def _spec(tmp: Path, name: str, engine: dict[str, Any] | None = None, model: dict[str, Any] | None = None, **sim: Any) -> Path:
     body = {
         "apiVersion": "kubellm.dev/v1alpha1",
         "kind": "LLMService",
         "metadata": {"name": name, "namespace": NS},
         "spec": {
-            "model": {"uri": "s3://models/tiny-chat", "servedName": "tiny-chat", "credentials": {"name": "s3"}},
+            "model": {"uri": "s3://models/tiny-chat", "servedName": "tiny-chat", "credentials": {"name": "s3"}, **(model or {})},
             "cache": {"size": "1Gi"},
             # A quarter CPU: the node has two, shared by the operator, loaders and surge pods.
             "resources": {"cpu": "250m", "memory": "512Mi"},
-            "engine": {"kind": "sim", "sim": {"profile": "llama-3.1-8b-h100"}, **engine},
+            "engine": {"kind": "sim", "sim": {"profile": "llama-3.1-8b-h100", **sim}, **(engine or {})},
         },
     }
     path = tmp / f"{name}.yaml"
@@ -318,7 +319,7 @@ def test_rolling_update_under_load_fails_no_request(plane: ControlPlane, quickst
     try:
         time.sleep(1)
         began = time.monotonic()
-        spec = _spec(tmp_path, quickstart, sim={"profile": "llama-3.1-70b-h100-tp4"})
+        spec = _spec(tmp_path, quickstart, profile="llama-3.1-70b-h100-tp4")
         kubellm(plane, "apply", str(spec), "--resource", "-n", NS)
         _wait(plane, NS, lambda: _rolled(plane, quickstart), 120, "the engines rolled")
         _timed("rolling update (apply to the old pod gone)", began)
@@ -366,27 +367,40 @@ def _try_chat(client: OpenAI) -> str:
     return reply.choices[0].message.content or "(empty)"
 
 
-def test_a_pod_that_cannot_start_is_explained(plane: ControlPlane, installed: dict[str, str], s3: str, tmp_path: Path) -> None:
-    spec = _spec(tmp_path, "broken", extraArgs=["--no-such-option"])
-    kubellm(plane, "apply", str(spec), "--resource", "-n", NS)
-    selector = "kubellm.dev/service=broken,app.kubernetes.io/component=engine"
+# name, the spec's change, the container that fails, its reasons, what the report must quote
+CANNOT_START = [
+    ("crashing", {"engine": {"extraArgs": ["--no-such-option"]}}, "engine", ("CrashLoopBackOff", "Error"), "--no-such-option"),
+    ("no-image", {"engine": {"image": "localhost:5000/kubellm-missing:1"}}, "engine", ("ImagePullBackOff", "ErrImagePull"),
+     "kubellm-missing"),
+    ("no-object", {"model": {"uri": "s3://models/no-such-model"}}, "pull", ("CrashLoopBackOff", "Error"), "no-such-model"),
+]
 
-    def crashed() -> bool:
-        for pod in _pods(plane, NS, selector):
-            for status in pod.get("status", {}).get("containerStatuses", []):
-                if status.get("restartCount", 0) >= 1 or status.get("lastState", {}).get("terminated"):
-                    return True
-        return False
 
-    _wait(plane, NS, crashed, 120, "the broken engine to crash")
-    status = kubellm(plane, "status", "broken", "-n", NS, check=False).stdout
-    doctor = kubellm(plane, "doctor", "-n", NS, check=False)
-    report = status + doctor.stdout + doctor.stderr
-    pod = _pods(plane, NS, selector)[0]["metadata"]["name"]
-    for expected in (pod, "engine", "--no-such-option"):
-        assert expected in report, f"{expected!r} missing from:\n{report}"
-    assert "CrashLoopBackOff" in report or "Error" in report, report
-    kubellm(plane, "delete", "broken", "-n", NS)
+@pytest.mark.parametrize(("name", "change", "container", "reasons", "quoted"), CANNOT_START, ids=[c[0] for c in CANNOT_START])
+def test_a_pod_that_cannot_start_is_explained(
+    plane: ControlPlane, installed: dict[str, str], s3: str, tmp_path: Path,
+    name: str, change: dict[str, dict[str, Any]], container: str, reasons: tuple[str, ...], quoted: str,
+) -> None:
+    kubellm(plane, "apply", str(_spec(tmp_path, name, **change)), "--resource", "-n", NS)
+    try:
+        found = _wait(plane, NS, lambda: _failing(plane, name, container), 150, f"{name}: container {container} failing")
+        status = kubellm(plane, "status", name, "-n", NS, check=False).stdout
+        doctor = kubellm(plane, "doctor", "-n", NS, check=False)
+        for report in (status, doctor.stdout):
+            for expected in (f"pod {found.pod}, container {container}", quoted, "what to do"):
+                assert expected in report, f"{expected!r} missing from:\n{report}"
+            assert any(reason in report for reason in reasons), report
+        assert doctor.returncode == 3  # a failing pod blocks
+    finally:
+        kubellm(plane, "delete", name, "-n", NS, "--timeout=120", timeout=180)
+
+
+def _failing(plane: ControlPlane, name: str, container: str) -> PodFailure | None:
+    """The failure of *container* once the kubelet reports one (and, for a crash, has its log)."""
+    for failure in failures(_pods(plane, NS, f"kubellm.dev/service={name}")):
+        if failure.container == container and (failure.reason not in ("Error", "CrashLoopBackOff") or failure.restarts >= 1):
+            return failure
+    return None
 
 
 def test_delete_leaves_nothing_on_the_node(plane: ControlPlane, node: RealNode, quickstart: str) -> None:
