@@ -8,7 +8,9 @@ import ast, importlib.util, json, os, sys, types
 from dataclasses import dataclass, field
 
 spec = importlib.util.spec_from_file_location("vhashing", "vllm/utils/hashing.py")
-vh = importlib.util.module_from_spec(spec); spec.loader.exec_module(vh)
+assert spec is not None and spec.loader is not None
+vh = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(vh)
 
 src = open("vllm/v1/core/kv_cache_utils.py").read()
 tree = ast.parse(src)
@@ -16,7 +18,7 @@ WANT = {"resolve_none_hash_seed", "init_none_hash", "hash_block_tokens", "genera
         "_gen_mm_extra_hash_keys", "_gen_lora_extra_hash_keys", "_gen_prompt_embeds_extra_hash_keys",
         "get_request_block_hasher", "maybe_convert_block_hash", "to_event_extra_keys"}
 ASSIGN = {"DEFAULT_NONE_HASH_SEED", "_NON_CRYPTO_HASH_FUNCTIONS", "_NONE_HASH_SEED", "BlockHash"}
-body = []
+body: list[ast.stmt] = []
 for node in tree.body:
     if isinstance(node, ast.FunctionDef) and node.name in WANT:
         body.append(node)
@@ -46,18 +48,18 @@ class MM: identifier: str; mm_position: Pos
 class Lora: lora_name: str; lora_path: str
 @dataclass
 class Req:
-    all_token_ids: list
+    all_token_ids: list[int]
     lora_request: Any = None
     cache_salt: Any = None
-    mm_features: list = field(default_factory=list)
+    mm_features: list[MM] = field(default_factory=list)
     prompt_embeds: Any = None
-    block_hashes: list = field(default_factory=list)
+    block_hashes: list[bytes] = field(default_factory=list)
     @property
-    def num_tokens(self): return len(self.all_token_ids)
+    def num_tokens(self) -> int: return len(self.all_token_ids)
     @property
-    def _all_token_ids(self): return self.all_token_ids
+    def _all_token_ids(self) -> list[int]: return self.all_token_ids
 
-def run(algo, seed, req, bs):
+def run(algo: str, seed: str | None, req: Req, bs: int) -> dict[str, Any]:
     fn = vh.get_hash_fn_by_name(algo)
     if seed is None: os.environ.pop("PYTHONHASHSEED", None)
     else: os.environ["PYTHONHASHSEED"] = seed
