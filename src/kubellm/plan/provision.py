@@ -3,7 +3,7 @@
 ``cold_start = pod scheduling + node provisioning (no free node) + weight loading + engine
 start``. Loading is the weights' size over the path's bandwidth. The defaults are
 assumptions, stated so a user can replace them with their cluster's measurements
-(``kubellm plan --cold-start``): GPU node provisioning of 3 min (managed clouds take 2 to
+(``kubellm plan --cache`` picks the path; the speeds are fields of :class:`Provisioning`): GPU node provisioning of 3 min (managed clouds take 2 to
 5 min for a GPU node to join), 2 GB/s from a filled ReadWriteMany PVC, 1 GB/s for an OCI
 image volume pulled onto a new node (already on the node: page-cache speed, 4 GB/s), 0.5 GB/s
 pulling from the hub or object store on start, and 60 s of engine start (CUDA graph
