@@ -195,7 +195,10 @@ class RealNode:
             if process.name == "containerd":
                 process.stop(timeout=5)
         self._processes.clear()
-        return hoststate.clean([self.paths.state], self.paths.containerd_socket)
+        stuck = hoststate.clean([self.paths.state], self.paths.containerd_socket)
+        # Unpacked images and the registry's copies (~1 GB a run); the logs stay for reading.
+        hoststate.remove_paths([self.paths.containerd_root, self.paths.registry_root])
+        return stuck
 
     # -- components ------------------------------------------------------------------------
     def _spawn(self, name: str, argv: list[str]) -> _Process:
