@@ -20,7 +20,7 @@ from kubellm.plan.provision import Provisioning
 from kubellm.plan.report import Summary, summarize, table
 from kubellm.plan.search import PEERS, Setup, make_plan
 from kubellm.plan.tracefile import TraceRequest
-from kubellm.plan.workloads import BUILTIN, generate
+from kubellm.plan.workloads import BUILTIN, diurnal, generate
 from kubellm.sim.profiles import get_profile
 from kubellm.spec.slo import Slo
 
@@ -95,22 +95,25 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--traces", default=",".join(BUILTIN))
+    ap.add_argument("--diurnal-peak", type=float, default=12.0, help="the diurnal trace's peak, req/s")
+    ap.add_argument("--only", choices=("peers", "kubellm"), default=None, help="run only these policies")
     args = ap.parse_args()
     for name in args.traces.split(","):
-        workload = BUILTIN[name]()
+        workload = BUILTIN[name]() if name != "diurnal" else diurnal(peak=args.diurnal_peak)
         trace = generate(workload, max_len=get_profile(PROFILE).max_model_len)
         rows, runs = [], {}
-        for policy in PEERS:
+        for policy in PEERS if args.only != "kubellm" else ():
             summary, run, wall = run_peer(policy, trace)
             rows.append(summary)
             runs[policy] = run
             report(name, policy, len(trace), workload.duration, wall, summary)
-        summary, run, wall, n = run_kubellm(trace)
-        rows.append(summary)
-        runs["kubellm"] = run
-        report(name, f"kubellm (best of {n} searched)", len(trace), workload.duration, wall, summary)
+        if args.only != "peers":
+            summary, run, wall, n = run_kubellm(trace)
+            rows.append(summary)
+            runs["kubellm"] = run
+            report(name, f"kubellm (best of {n} searched)", len(trace), workload.duration, wall, summary)
         print(f"\n### {name}\n\n{table(rows)}\n", flush=True)
-        if args.out:
+        if args.out and args.only is None:
             args.out.mkdir(parents=True, exist_ok=True)
             plot(name, runs, args.out)
 

@@ -115,15 +115,17 @@ def standing(setup: Setup, trial: Callable[..., Candidate], plain: Candidate) ->
 
 def make_plan(setup: Setup, overrides: Mapping[str, Mapping[str, Any]] | None = None, peers: bool = True) -> Plan:
     """Coarse pass over ``RATES``, one refining step between the best and its faster
-    neighbour, standing floors (:func:`standing`), then the best with scale to zero:
-    about thirteen simulations in all."""
+    neighbour, standing floors (:func:`standing`), then the best with scale to zero after
+    one or ten idle minutes: about fourteen simulations in all."""
     overrides = overrides or {}
     own = overrides.get("kubellm", {})
     cands: list[Candidate] = []
 
-    def trial(rate: float, zero: bool, floor: int | None = None) -> Candidate:
-        p = kubellm_params(setup, {**own, **({"minReplicas": floor} if floor else {})}, rate, zero)
-        label = f"kubellm rate={rate:g}/s{f' min={floor}' if floor else ''}{' zero' if zero else ''}"
+    def trial(rate: float, zero: bool, floor: int | None = None, idle: float | None = None) -> Candidate:
+        extra = {**({"minReplicas": floor} if floor else {}), **({"idleSeconds": idle} if idle else {})}
+        p = kubellm_params(setup, {**own, **extra}, rate, zero)
+        label = (f"kubellm rate={rate:g}/s{f' min={floor}' if floor else ''}"
+                 f"{f' zero idle={idle:g}s' if zero else ''}")
         summary, run = run_policy(setup, "kubellm", p, label)
         cands.append(Candidate(p, summary, run))
         return cands[-1]
@@ -134,8 +136,10 @@ def make_plan(setup: Setup, overrides: Mapping[str, Mapping[str, Any]] | None = 
     if plain_meets:
         plain, plain_meets = choose([plain, trial(plain.params.target_rate * 1.5, False)], setup.goal)
     plain, plain_meets = choose([plain, *standing(setup, trial, plain)], setup.goal)
-    zero = trial(plain.params.target_rate, True)
-    best, meets = choose([plain, zero], setup.goal)
+    # how long to stay up after the last request: a minute (sparse use: every request pays a
+    # cold start anyway) or ten (use that pauses and comes back)
+    zeros = [trial(plain.params.target_rate, True, idle=idle) for idle in (60.0, 600.0)]
+    best, meets = choose([plain, *zeros], setup.goal)
     return Plan(run_peers(setup, overrides) if peers else [], cands, best, meets, plain if plain_meets else None)
 
 
