@@ -29,6 +29,7 @@ from openai import OpenAI
 from kubellm.operator.testing import ControlPlane
 from kubellm.operator.testing.harness import kubellm, wait_for
 from kubellm.operator.podfailures import PodFailure, failures
+from kubellm.local.tinygguf import write_tiny_llama
 from kubellm.operator.testing.realnode import RealNode
 
 pytestmark = [pytest.mark.realnode, pytest.mark.controlplane]
@@ -84,7 +85,7 @@ def report_timings(realnode_cluster: tuple[ControlPlane, RealNode]) -> Iterator[
 def images(realnode_cluster: tuple[ControlPlane, RealNode]) -> dict[str, str]:
     """kubellm's images, pushed to the node's registry: {name: reference pods use}."""
     node = realnode_cluster[1]
-    archives = {name: IMAGES / f"{name}.oci.tar" for name in ("kubellm",)}
+    archives = {name: IMAGES / f"{name}.oci.tar" for name in ("kubellm", "llamacpp")}
     missing = [str(a) for a in archives.values() if not a.is_file()]
     if missing:
         pytest.fail(f"kubellm's images are not built ({', '.join(missing)}): run scripts/image/build.sh", pytrace=False)
@@ -98,7 +99,7 @@ def images(realnode_cluster: tuple[ControlPlane, RealNode]) -> dict[str, str]:
 def installed(plane: ControlPlane, images: dict[str, str]) -> dict[str, str]:
     """`kubellm install --image`: the operator as pods, leader-elected, in a restricted namespace."""
     began = time.monotonic()
-    kubellm(plane, "install", f"--image={images['kubellm']}")
+    kubellm(plane, "install", f"--image={images['kubellm']}", f"--llamacpp-image={images['llamacpp']}")
     # No namespace gateway: its two pods ask for a CPU each, and the node has two in all (the
     # operator's kwok tests cover the gateway's objects; these tests reach the engines).
     patch = [{"op": "add", "path": "/spec/template/spec/containers/0/args/-", "value": "--no-gateway"}]
@@ -126,9 +127,8 @@ def s3(plane: ControlPlane, node: RealNode) -> Iterator[str]:
     the namespace through a selectorless Service: returns the endpoint URL pods use."""
     moto = str(Path(sys.executable).parent / "moto_server")
     node.start_process("moto", [moto, "-H", node.network.node_ip, "-p", str(S3_PORT)])
-    host_url = f"http://{node.network.node_ip}:{S3_PORT}"
-    wait_for(lambda: _answers(host_url), 30, "moto_server")
-    bucket = boto3.client("s3", endpoint_url=host_url, aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+    wait_for(lambda: _answers(_host_s3(node)), 30, "moto_server")
+    bucket = _bucket(node)
     bucket.create_bucket(Bucket="models")
     bucket.put_object(Bucket="models", Key="tiny-chat/config.json", Body=json.dumps({"model_type": "llama"}).encode())
     bucket.put_object(Bucket="models", Key="tiny-chat/model.safetensors", Body=_safetensors(256 * 1024))
@@ -151,6 +151,15 @@ def s3(plane: ControlPlane, node: RealNode) -> Iterator[str]:
     }
     _post(plane, f"/api/v1/namespaces/{NS}/secrets", secret)
     yield url
+
+
+def _host_s3(node: RealNode) -> str:
+    """moto's address as the test (on the host) reaches it."""
+    return f"http://{node.network.node_ip}:{S3_PORT}"
+
+
+def _bucket(node: RealNode) -> Any:
+    return boto3.client("s3", endpoint_url=_host_s3(node), aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
 
 
 def _safetensors(floats: int) -> bytes:
@@ -431,3 +440,51 @@ def test_delete_leaves_nothing_on_the_node(plane: ControlPlane, node: RealNode, 
     wait_for(lambda: not (uids & {p.name for p in (node.paths.kubelet_root / "pods").iterdir()}), 60, f"pod directories gone: {pod_dirs}")
 
 
+
+
+def _gguf_cpu(tmp: Path, uri: str) -> Path:
+    """examples/gguf-cpu.yaml as this node can run it: the tiny GGUF from S3, one replica of a
+    CPU the node has, a ReadWriteOnce cache (the harness's local volumes), no instance type."""
+    body = yaml.safe_load((ROOT / "examples" / "gguf-cpu.yaml").read_text())
+    spec = body["spec"]
+    body["metadata"]["namespace"] = NS
+    spec["model"].update(uri=uri, credentials={"name": "s3"})
+    spec["cache"] = {"size": "1Gi"}
+    spec["engine"].update(maxModelLen=256, maxNumSeqs=1, llamacpp={"threads": 1})
+    spec["resources"] = {"cpu": "500m", "memory": "1Gi"}
+    spec["scaling"] = {"minReplicas": 1, "maxReplicas": 1}
+    path = tmp / "gguf-cpu.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+def test_gguf_cpu_example_generates_tokens_with_llama_cpp(
+    plane: ControlPlane, node: RealNode, installed: dict[str, str], s3: str, tmp_path: Path,
+) -> None:
+    """The gguf-cpu example in kubellm's llama.cpp image (`install --llamacpp-image`): the loader
+    pulls a tiny real GGUF (random weights) from S3, llama.cpp loads it and generates tokens."""
+    model = write_tiny_llama(tmp_path / "tiny.gguf")
+    _bucket(node).put_object(Bucket="models", Key="tiny-gguf/tiny.gguf", Body=model.read_bytes())
+    spec = _gguf_cpu(tmp_path, "s3://models/tiny-gguf/tiny.gguf")
+    name = yaml.safe_load(spec.read_text())["metadata"]["name"]
+    served = yaml.safe_load(spec.read_text())["spec"]["model"]["servedName"]
+    began = time.monotonic()
+    kubellm(plane, "apply", str(spec), "--resource", "-n", NS)
+    try:
+        def loaded() -> bool:
+            jobs = _get(plane, f"/apis/batch/v1/namespaces/{NS}/jobs", labelSelector=f"kubellm.dev/service={name}")["items"]
+            return bool(jobs) and all(j.get("status", {}).get("succeeded") == 1 for j in jobs)
+
+        _wait(plane, NS, loaded, 120, "the gguf-cpu loader Job to complete")
+        _timed("gguf-cpu: loader Job complete (apply to done)", began)
+        _wait(plane, NS, lambda: _available(plane, name), 180, "gguf-cpu Available (llama.cpp Ready)")
+        _timed("gguf-cpu: llama.cpp engine Ready (apply to Available)", began)
+        engines = _pods(plane, NS, f"kubellm.dev/service={name},app.kubernetes.io/component=engine")
+        assert engines and all(_ready(p) and p["spec"]["containers"][0]["image"] == installed["llamacpp"] for p in engines)
+        client = OpenAI(base_url=f"{_engine_url(plane, name)}/v1", api_key="unused", timeout=60)
+        asked = time.monotonic()
+        reply = client.chat.completions.create(model=served, messages=[{"role": "user", "content": "Hello"}], max_tokens=8)
+        _timed("gguf-cpu: first chat completion", asked)
+        assert reply.usage is not None and reply.usage.completion_tokens > 0, reply
+    finally:
+        kubellm(plane, "delete", name, "-n", NS, "--timeout=120", timeout=180)
