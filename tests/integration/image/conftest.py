@@ -7,6 +7,7 @@ the content-hash stamp makes that a reuse of the archive in seconds, not a rebui
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import tarfile
 from dataclasses import dataclass
@@ -56,6 +57,13 @@ class OciArchive:
         with tarfile.open(self.path) as tar:
             tar.extractall(into, filter="tar")
         return into
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (yet)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def build(name: str) -> OciArchive:

@@ -21,8 +21,8 @@ import pytest
 from kubellm import __version__
 from kubellm.local.tinygguf import write_tiny_llama
 
-from .conftest import IMAGES, ROOT, OciArchive
-from .test_image_runs import free_port, in_image
+from .conftest import IMAGES, ROOT, OciArchive, free_port
+from .test_image_runs import in_image
 
 pytestmark = pytest.mark.timeout(1800)
 

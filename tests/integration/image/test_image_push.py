@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.error
@@ -17,16 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, OciArchive
+from .conftest import ROOT, OciArchive, free_port
 
 pytestmark = pytest.mark.timeout(1800)
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tarfile
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, OciArchive
+from .conftest import ROOT, OciArchive, free_port
 
 pytestmark = pytest.mark.timeout(1800)
 
@@ -101,12 +100,6 @@ def test_render_writes_its_output_under_tmp(rootfs: Path, kubellm_image: OciArch
                files=(ROOT / "examples/quickstart.yaml",))
     assert done.returncode == 0, done.stderr
     assert int(done.stdout.split()[-1]) >= 5
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_the_simulator_engine_serves_from_the_image(rootfs: Path, kubellm_image: OciArchive) -> None:
