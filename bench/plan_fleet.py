@@ -71,7 +71,7 @@ def plot(trace_name: str, runs: dict[str, FleetRun], out: Path) -> None:
         for m, vals in buckets.items():
             vals.sort()
             ttft[m] = vals[min(len(vals) - 1, int(0.99 * len(vals)))]
-        ax2.plot([m / 60 for m in range(minutes)], ttft, label=name)
+        ax2.plot([m / 60 for m in range(minutes)], ttft, label=name, marker=".", markersize=3)  # lone minutes show too
     ax1.set_zorder(ax1b.get_zorder() + 1)
     ax1.patch.set_visible(False)
     ax1.set_ylabel("replicas")
