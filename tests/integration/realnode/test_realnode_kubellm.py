@@ -232,6 +232,12 @@ def _available(plane: ControlPlane, name: str) -> bool:
     return status.get("phase") == "Available" and status.get("observedGeneration") == obj["metadata"]["generation"]
 
 
+def _loaded(plane: ControlPlane, name: str) -> bool:
+    """The service's loader Jobs have all succeeded."""
+    jobs = _get(plane, f"/apis/batch/v1/namespaces/{NS}/jobs", labelSelector=f"kubellm.dev/service={name}")["items"]
+    return bool(jobs) and all(j.get("status", {}).get("succeeded") == 1 for j in jobs)
+
+
 def _engine_url(plane: ControlPlane, name: str) -> str:
     service = _get(plane, f"/api/v1/namespaces/{NS}/services/{name}")
     port = service["spec"]["ports"][0]["port"]
@@ -244,12 +250,7 @@ def quickstart(plane: ControlPlane, installed: dict[str, str], s3: str, tmp_path
     spec = _spec(tmp_path_factory.mktemp("specs"), "quickstart")
     began = time.monotonic()
     kubellm(plane, "apply", str(spec), "--resource", "-n", NS)
-
-    def loaded() -> bool:
-        jobs = _get(plane, f"/apis/batch/v1/namespaces/{NS}/jobs", labelSelector="kubellm.dev/service=quickstart")["items"]
-        return bool(jobs) and all(j.get("status", {}).get("succeeded") == 1 for j in jobs)
-
-    _wait(plane, NS, loaded, 120, "the loader Job to complete")
+    _wait(plane, NS, lambda: _loaded(plane, "quickstart"), 120, "the loader Job to complete")
     _timed("loader Job complete (apply to done)", began)
     _wait(plane, NS, lambda: _available(plane, "quickstart"), 120, "quickstart Available")
     _timed("engines Ready, LLMService Available (apply to Available)", began)
@@ -471,11 +472,7 @@ def test_gguf_cpu_example_generates_tokens_with_llama_cpp(
     began = time.monotonic()
     kubellm(plane, "apply", str(spec), "--resource", "-n", NS)
     try:
-        def loaded() -> bool:
-            jobs = _get(plane, f"/apis/batch/v1/namespaces/{NS}/jobs", labelSelector=f"kubellm.dev/service={name}")["items"]
-            return bool(jobs) and all(j.get("status", {}).get("succeeded") == 1 for j in jobs)
-
-        _wait(plane, NS, loaded, 120, "the gguf-cpu loader Job to complete")
+        _wait(plane, NS, lambda: _loaded(plane, name), 120, "the gguf-cpu loader Job to complete")
         _timed("gguf-cpu: loader Job complete (apply to done)", began)
         _wait(plane, NS, lambda: _available(plane, name), 180, "gguf-cpu Available (llama.cpp Ready)")
         _timed("gguf-cpu: llama.cpp engine Ready (apply to Available)", began)
