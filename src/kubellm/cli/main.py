@@ -48,10 +48,24 @@ COMMANDS = {
 
 
 def _register_components(argv: Sequence[str]) -> None:
-    wanted = COMMANDS.get(argv[0]) if argv else None  # a leading option (--help...) registers all
+    if not argv or argv[0] in ("--help", "-h"):
+        _register_summaries()  # the command list only: no component needs importing
+        return
+    wanted = COMMANDS.get(argv[0])  # a typo registers all, for click's "no such command"
     for component in _COMPONENTS if wanted is None else (wanted,):
         module = importlib.import_module(f"kubellm.{component}.cli")
         module.register(app)
+
+
+def _register_summaries() -> None:
+    from kubellm.cli.summaries import SUMMARIES
+
+    for name, summary in SUMMARIES.items():
+        app.command(name=name, help=summary)(_listed_only)
+
+
+def _listed_only() -> None:
+    """Never run: `kubellm NAME` registers NAME's real command instead."""
 
 
 @app.callback(epilog="--debug (anywhere) or KUBELLM_DEBUG=1: show the traceback of an error. "
