@@ -197,6 +197,9 @@ async def pod_failures(kube: Kube, namespace: str, labels: dict[str, Any]) -> li
 
 async def _tail(kube: Kube, namespace: str, failure: PodFailure) -> tuple[str, ...]:
     try:
-        return await kube.logs(failure.pod, namespace, failure.container, LOG_LINES)
+        lines = await kube.logs(failure.pod, namespace, failure.container, LOG_LINES)
+        if not lines and failure.restarted:  # restarted, and the new run has written nothing yet
+            lines = await kube.logs(failure.pod, namespace, failure.container, LOG_LINES, previous=True)
+        return lines
     except KubeApiError:
         return ()  # an image never pulled has no log; the reason and message say why

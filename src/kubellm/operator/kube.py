@@ -189,14 +189,21 @@ class Kube:
         )
         return kind.version in versions and established
 
-    async def logs(self, pod: str, namespace: str, container: str, tail_lines: int) -> tuple[str, ...]:
+    async def logs(self, pod: str, namespace: str, container: str, tail_lines: int, *, previous: bool = False) -> tuple[str, ...]:
         """The last *tail_lines* lines of a container's log (of its last run while it waits
-        to restart)."""
+        to restart; with *previous*, of the run before the current one)."""
         async def collect() -> tuple[str, ...]:
             stream = self._client.log(pod, namespace=namespace, container=container, tail_lines=tail_lines)
             return tuple([line.rstrip("\n") async for line in stream])
 
-        return await self._call(collect(), "get", POD_LOG_KIND, namespace)
+        async def collect_previous() -> tuple[str, ...]:
+            # lightkube's log() has no `previous`; its authenticated httpx client does the GET
+            params = {"container": container, "tailLines": str(tail_lines), "previous": "true"}
+            response = await self._client._client._client.get(f"/api/v1/namespaces/{namespace}/pods/{pod}/log", params=params)
+            response.raise_for_status()
+            return tuple(response.text.splitlines())
+
+        return await self._call(collect_previous() if previous else collect(), "get", POD_LOG_KIND, namespace)
 
     async def server_version(self) -> tuple[int, int]:
         """(major, minor) of the API server, e.g. (1, 34)."""
