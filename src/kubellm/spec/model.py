@@ -33,8 +33,8 @@ class ModelSource(SpecModel):
 
     uri: str
     """Source of the weights: hf://org/repo[@rev], s3://, gs://, az://, https://, oci://,
-    pvc://claim/path, models:/name/version (MLflow), or sim://name (the simulator: nothing
-    is downloaded)."""
+    pvc://claim/path, models:/name/version (MLflow), model-registry://model/version (Kubeflow
+    Model Registry), or sim://name (the simulator: nothing is downloaded)."""
     served_name: ServedName = Field(default_factory=_default_served_name)
     """Name clients pass as `model` in OpenAI requests. Default: the URI's last segment."""
     format: Literal["safetensors", "gguf"] | None = None
