@@ -57,6 +57,12 @@ def delete(network: NodeNetwork) -> None:
     """Remove what ``create`` made (the routes go with the veth); absent parts are fine."""
     _ip("link", "del", network.host_veth, check=False)
     _ip("netns", "del", network.netns, check=False)
+    # `ip netns add` bind-mounts /run/netns onto itself the first time; with no namespace
+    # left in it, that mount is ours to undo (the next `ip netns add` makes it again).
+    # (a bind mount of the same file system: os.path.ismount cannot see it, /proc/mounts can)
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    if str(NETNS_DIR) in mounts and NETNS_DIR.is_dir() and not any(NETNS_DIR.iterdir()):
+        subprocess.run(["umount", str(NETNS_DIR)], capture_output=True, check=False)
 
 
 def leftovers(network: NodeNetwork) -> list[str]:
