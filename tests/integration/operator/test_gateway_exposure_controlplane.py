@@ -14,7 +14,9 @@ import pytest
 import yaml
 
 from kubellm.gateway.fromspec import gateway_configmap
-from kubellm.operator.testing import ControlPlane, wait_for
+from kubellm.operator.testing import ControlPlane
+from kubellm.operator.testing.apiserver import dry_run as apiserver_dry_run
+from kubellm.operator.testing.apiserver import install_crd
 from kubellm.render import render
 from kubellm.render.gateway import gateway_objects
 from kubellm.spec import LLMService, parse_spec
@@ -29,20 +31,11 @@ PLURALS = {"HTTPRoute": "httproutes", "ReferenceGrant": "referencegrants", "Cert
 def install_crds(client: httpx.Client) -> None:
     for path in sorted(CRDS.glob("*.yaml")):
         for crd in filter(None, yaml.safe_load_all(path.read_text())):
-            response = client.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd)
-            assert response.status_code in (201, 409), response.text
-            name = crd["metadata"]["name"]
-            wait_for(lambda: any(c["type"] == "Established" and c["status"] == "True" for c in
-                                 client.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-                                 .json().get("status", {}).get("conditions") or []), 30, f"CRD {name} established")
+            install_crd(client, crd)
 
 
 def dry_run(client: httpx.Client, obj: dict[str, Any]) -> httpx.Response:
-    api = obj["apiVersion"]
-    base = "/api/v1" if api == "v1" else f"/apis/{api}"
-    plural = PLURALS.get(obj["kind"], obj["kind"].lower() + "s")
-    path = f"{base}/namespaces/{obj['metadata']['namespace']}/{plural}"
-    return client.post(path, params={"dryRun": "All", "fieldValidation": "Strict"}, json=obj)
+    return apiserver_dry_run(client, obj, PLURALS)
 
 
 def exposed(namespace: str) -> LLMService:

@@ -17,7 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from kubellm.operator.testing import ControlPlane, ControlPlaneError, find_binaries, wait_for
+from kubellm.operator.testing import ControlPlane, ControlPlaneError, find_binaries
+from kubellm.operator.testing.apiserver import dry_run as apiserver_dry_run
+from kubellm.operator.testing.apiserver import install_crd
 from kubellm.render.errors import UnexpressibleError
 from kubellm.render.targets.argocd import application, with_waves
 from kubellm.render.targets.select import render_target
@@ -47,24 +49,11 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
         yield http
 
 
-def install_crd(http: httpx.Client, crd: dict[str, Any]) -> None:
-    response = http.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd)
-    assert response.status_code == 201, response.text
-    name = crd["metadata"]["name"]
-    wait_for(lambda: any(c["type"] == "Established" and c["status"] == "True" for c in
-                         http.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-                         .json().get("status", {}).get("conditions") or []), 30, f"CRD {name} established")
-
-
 def dry_run(http: httpx.Client, obj: dict[str, Any]) -> httpx.Response:
-    api = obj["apiVersion"]
-    base = "/api/v1" if api == "v1" else f"/apis/{api}"
-    plural = PLURALS.get(obj["kind"], obj["kind"].lower() + "s")
     namespace = obj["metadata"].get("namespace")
     if namespace:
         http.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
-    path = f"{base}/namespaces/{namespace}/{plural}" if namespace else f"{base}/{plural}"
-    return http.post(path, params={"dryRun": "All", "fieldValidation": "Strict"}, json=obj)
+    return apiserver_dry_run(http, obj, PLURALS)
 
 
 def _sent(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
