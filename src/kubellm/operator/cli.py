@@ -14,13 +14,15 @@ import logging
 import os
 import signal
 from collections.abc import Callable, Coroutine
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 import yaml
 
+from kubellm.operator import gatewayflags as gw
+from kubellm.operator.gatewayflags import AutoscaleOn as AutoscaleOn  # re-exported: the enum of --gateway-autoscale-on
+from kubellm.operator.gatewayflags import GatewayFlags
 from kubellm.operator.reconcile import Renderer
 from kubellm.spec import SpecError, load_spec
 
@@ -30,13 +32,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-
-class AutoscaleOn(str, Enum):
-    """What the gateway's HorizontalPodAutoscaler follows (render/gateway.py)."""
-
-    cpu = "cpu"
-    in_flight = "inFlight"
-    none = "none"
 
 EXIT_SPEC, EXIT_DOCTOR = 2, 3
 
@@ -69,19 +64,20 @@ def _run(action: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return asyncio.run(action())
 
 
-def gateway_settings(image: str, deploy: bool, replicas: int | None, max_replicas: int | None,
-                     autoscale_on: AutoscaleOn | None) -> GatewaySettings | None:
+def gateway_settings(image: str, flags: GatewayFlags) -> GatewaySettings | None:
     """The operator's gateway settings from its options (None: deploy no gateway)."""
-    from kubellm.render.gateway import GatewaySettings
-
-    if not deploy:
-        return None
-    given = {"replicas": replicas, "max_replicas": max_replicas, "autoscale_on": autoscale_on.value if autoscale_on else None}
-    return GatewaySettings(image=image, **{k: v for k, v in given.items() if v is not None})
+    settings: GatewaySettings | None = flags.settings(image)
+    return settings
 
 
 def _print_event(kind: str, reason: str, message: str) -> None:
     typer.echo(f"{kind} {reason}: {message}", err=True)
+
+
+def _gateway_flags(options: dict[str, Any]) -> GatewayFlags:
+    """The --gateway-* options of a command (its locals) as GatewayFlags."""
+    given = {name.removeprefix("gateway_"): value for name, value in options.items() if name.startswith("gateway_")}
+    return GatewayFlags(deploy=options["gateway"], **given)
 
 
 def operator(
@@ -95,10 +91,16 @@ def operator(
     identity: Annotated[str | None, typer.Option(help="Lease holder identity (default: $POD_NAME or host-pid).")] = None,
     image: ImageOpt = None,
     llamacpp_image: LlamacppImageOpt = None,
-    gateway: Annotated[bool, typer.Option(help="Deploy each namespace's gateway (off: keep its ConfigMap only).")] = True,
-    gateway_replicas: Annotated[int | None, typer.Option(min=1, help="Gateway replicas (the autoscaler's minimum); default 2.")] = None,
-    gateway_max_replicas: Annotated[int | None, typer.Option(min=1, help="Gateway autoscaler maximum; default 10.")] = None,
-    gateway_autoscale_on: Annotated[AutoscaleOn | None, typer.Option(help="Gateway autoscaling signal; default cpu.")] = None,
+    gateway: gw.DeployOpt = True,
+    gateway_replicas: gw.ReplicasOpt = None,
+    gateway_max_replicas: gw.MaxReplicasOpt = None,
+    gateway_autoscale_on: gw.AutoscaleOnOpt = None,
+    gateway_target_cpu_percent: gw.TargetCpuOpt = None,
+    gateway_target_in_flight: gw.TargetInFlightOpt = None,
+    gateway_cpu: gw.CpuOpt = None,
+    gateway_memory: gw.MemoryOpt = None,
+    gateway_drain_seconds: gw.DrainOpt = None,
+    gateway_prometheus_namespace: gw.PrometheusNsOpt = None,
 ) -> None:
     """Run the LLMService operator (kopf) until SIGTERM/SIGINT."""
     from kubellm.operator.runner import run_operator
@@ -113,7 +115,7 @@ def operator(
     fields: dict[str, Any] = dict(
         kubeconfig=kubeconfig, context=context, namespaces=tuple(namespace or ()), resync_seconds=resync,
         leader_election=leader_election, lease_namespace=lease_namespace, lease_seconds=lease_seconds,
-        gateway=gateway_settings(images.kubellm, gateway, gateway_replicas, gateway_max_replicas, gateway_autoscale_on),
+        gateway=gateway_settings(images.kubellm, _gateway_flags(locals())),
     )
     if identity:
         fields["identity"] = identity
@@ -141,14 +143,28 @@ def install(
     replicas: Annotated[int, typer.Option(help="Operator replicas (one leads).")] = 2,
     crd_only: Annotated[bool, typer.Option("--crd-only", help="Install only the LLMService CRD.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the manifests instead.")] = False,
+    gateway: gw.DeployOpt = True,
+    gateway_replicas: gw.ReplicasOpt = None,
+    gateway_max_replicas: gw.MaxReplicasOpt = None,
+    gateway_autoscale_on: gw.AutoscaleOnOpt = None,
+    gateway_target_cpu_percent: gw.TargetCpuOpt = None,
+    gateway_target_in_flight: gw.TargetInFlightOpt = None,
+    gateway_cpu: gw.CpuOpt = None,
+    gateway_memory: gw.MemoryOpt = None,
+    gateway_drain_seconds: gw.DrainOpt = None,
+    gateway_prometheus_namespace: gw.PrometheusNsOpt = None,
 ) -> None:
-    """Install the LLMService CRD, the operator's least-privilege RBAC and its Deployment."""
+    """Install the LLMService CRD, the operator's least-privilege RBAC and its Deployment
+    (the --gateway-* flags become the operator's: each namespace's gateway runs with them)."""
     from kubellm.operator import commands
     from kubellm.operator.install import manifests
 
     images = _images(image, llamacpp_image)
+    flags = _gateway_flags(locals())
+    gateway_settings(images.kubellm, flags)  # a refused value stops here, not in the operator's pods
+    operator_args = flags.args()
     if dry_run:
-        docs = manifests(namespace, images, replicas)
+        docs = manifests(namespace, images, replicas, operator_args)
         typer.echo(yaml.safe_dump_all(docs[:1] if crd_only else docs, sort_keys=False), nl=False)
         return
 
@@ -156,7 +172,7 @@ def install(
         from kubellm.operator.kube import Kube
 
         async with Kube.connect(kubeconfig, context) as kube:
-            return await commands.install(kube, namespace, images, replicas, operator=not crd_only)
+            return await commands.install(kube, namespace, images, replicas, operator_args, operator=not crd_only)
 
     for line in _run(main):
         typer.echo(f"applied {line}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,10 +50,12 @@ def _install_kind(obj: dict[str, Any]) -> ManagedKind:
     return next(k for k in MANAGED_KINDS if k.kind == obj["kind"] and k.api_version == obj["apiVersion"])
 
 
-async def install(kube: Kube, namespace: str, images: Images, replicas: int, *, operator: bool = True) -> list[str]:
+async def install(kube: Kube, namespace: str, images: Images, replicas: int, operator_args: Sequence[str] = (), *,
+                  operator: bool = True) -> list[str]:
     """Apply the CRD (and, with *operator*, the operator's RBAC and Deployment running
-    *images*' kubellm); wait until the CRD is served."""
-    objects = manifests(namespace, images, replicas) if operator else manifests(namespace, images, replicas)[:1]
+    *images*' kubellm with *operator_args*); wait until the CRD is served."""
+    objects = manifests(namespace, images, replicas, operator_args)
+    objects = objects if operator else objects[:1]
     done = []
     for obj in objects:
         await kube.apply(obj, CLI_FIELD_MANAGER, kind=_install_kind(obj))

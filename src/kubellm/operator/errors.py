@@ -16,7 +16,8 @@ Exception tree::
     │   ├── ForbiddenError        403: RBAC does not allow the verb on the resource
     │   ├── NamespaceMissingError 404 for the namespace an object was sent to
     │   └── ImmutableFieldError   a change needs the object re-created (Job templates...)
-    └── LeaseError                leader election failed or the lease was lost
+    ├── LeaseError                leader election failed or the lease was lost
+    └── GatewayFlagError          a --gateway-* flag's value the gateway settings refuse
 
 lightkube's ``ApiError`` and ``ConfigError`` and httpx's transport errors are mapped here
 (``api_error``, ``transport_error``) and raised from ``kube.py`` and ``kubeconfig.py`` only.
@@ -100,6 +101,10 @@ class ImmutableFieldError(KubeApiError):
 
 class LeaseError(OperatorError):
     """Leader election could not proceed."""
+
+
+class GatewayFlagError(OperatorError):
+    """A ``--gateway-*`` flag's value the gateway settings refuse (names the flag and why)."""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ or ``escalate`` on roles would let the operator grant anything at all.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from kubellm.operator.kinds import MANAGED_KINDS
@@ -85,13 +86,13 @@ def _binding(kind: str, namespace: str | None, role_kind: str) -> dict[str, Any]
     }
 
 
-def _container(images: Images, namespace: str) -> dict[str, Any]:
+def _container(images: Images, namespace: str, operator_args: Sequence[str]) -> dict[str, Any]:
     # The operator renders with the images it was installed with (images_env): what it
     # deploys runs the image it runs itself.
     return {
         "name": "operator",
         "image": images.kubellm,
-        "args": ["operator", f"--lease-namespace={namespace}"],
+        "args": ["operator", f"--lease-namespace={namespace}", *operator_args],
         "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}, *images_env(images)],
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
         "resources": {"requests": {"cpu": "100m", "memory": "192Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
@@ -104,7 +105,7 @@ def _container(images: Images, namespace: str) -> dict[str, Any]:
     }
 
 
-def deployment(namespace: str, images: Images, replicas: int) -> dict[str, Any]:
+def deployment(namespace: str, images: Images, replicas: int, operator_args: Sequence[str] = ()) -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -117,7 +118,7 @@ def deployment(namespace: str, images: Images, replicas: int) -> dict[str, Any]:
                 "spec": {
                     "serviceAccountName": NAME,
                     "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
-                    "containers": [_container(images, namespace)],
+                    "containers": [_container(images, namespace, operator_args)],
                     # The root filesystem is read-only; HOME and TMPDIR point here (docs/image.md).
                     "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
                 },
@@ -135,8 +136,10 @@ def namespace_object(namespace: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
 
 
-def manifests(namespace: str = "kubellm-system", images: Images = DEFAULT_IMAGES, replicas: int = 2) -> list[dict[str, Any]]:
-    """Everything to install, in a safe apply order (CRD and Namespace first)."""
+def manifests(namespace: str = "kubellm-system", images: Images = DEFAULT_IMAGES, replicas: int = 2,
+              operator_args: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Everything to install, in a safe apply order (CRD and Namespace first); *operator_args*
+    are added to the operator's command line (the --gateway-* flags, gatewayflags.py)."""
     return [
         llmservice_crd(),
         namespace_object(namespace),
@@ -145,5 +148,5 @@ def manifests(namespace: str = "kubellm-system", images: Images = DEFAULT_IMAGES
         _binding("ClusterRoleBinding", namespace, "ClusterRole"),
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": _meta(NAME, namespace), "rules": lease_rules()},
         _binding("RoleBinding", namespace, "Role"),
-        deployment(namespace, images, replicas),
+        deployment(namespace, images, replicas, operator_args),
     ]

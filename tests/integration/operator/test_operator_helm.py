@@ -65,7 +65,10 @@ def test_helm_template_gives_the_objects_of_kubellm_install() -> None:
 def test_values_become_flags_the_operator_accepts() -> None:
     objects = template("--set", "watchNamespaces={team-a,team-b}", "--set", "gateway.replicas=3",
                        "--set", "gateway.autoscaleOn=inFlight", "--set", "gateway.enabled=false", "--set", "resyncSeconds=5",
-                       "--set", "image=registry.example.com/kubellm:dev", "--set", "replicas=3")
+                       "--set", "image=registry.example.com/kubellm:dev", "--set", "replicas=3",
+                       "--set", "gateway.cpu=250m", "--set", "gateway.memory=256Mi", "--set", "gateway.drainSeconds=0",
+                       "--set", "gateway.targetCPUPercent=50", "--set", "gateway.targetInFlight=8",
+                       "--set", "gateway.prometheusNamespace=obs")
     deployment = objects[("Deployment", "kubellm-operator")]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert deployment["spec"]["replicas"] == 3 and container["image"] == "registry.example.com/kubellm:dev"
@@ -80,6 +83,9 @@ def test_values_become_flags_the_operator_accepts() -> None:
     assert params["namespace"] == ["team-a", "team-b"] and params["resync"] == 5.0
     assert params["gateway"] is False and params["gateway_replicas"] == 3
     assert params["gateway_autoscale_on"] == operator_cli.AutoscaleOn.in_flight
+    given = operator_cli._gateway_flags({**params, "gateway": True}).given()
+    assert given == {"replicas": 3, "autoscale_on": "inFlight", "cpu": "250m", "memory": "256Mi", "drain_seconds": 0,
+                     "target_cpu_percent": 50, "target_in_flight": 8, "prometheus_namespace": "obs"}
     assert {e["name"]: e.get("value") for e in container["env"]}["KUBELLM_IMAGE"] == "registry.example.com/kubellm:dev"
 
 

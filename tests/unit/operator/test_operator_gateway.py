@@ -9,6 +9,7 @@ import base64
 from typing import Any
 
 import pytest
+import typer
 
 from kubellm.operator.gatewayconfig import edited_by_hand
 from kubellm.operator.gatewayobjects import client_url, gateway_status, keys_ref, owned, secret_problem
@@ -98,11 +99,62 @@ def test_kubellm_status_shows_the_gateway_and_the_client_url() -> None:
 
 
 def test_the_operator_options_set_the_gateway() -> None:
-    from kubellm.operator.cli import AutoscaleOn, gateway_settings
+    from kubellm.operator.cli import gateway_settings
+    from kubellm.operator.gatewayflags import AutoscaleOn, GatewayFlags
 
-    assert gateway_settings("r/kubellm:1", False, 3, None, None) is None
-    settings = gateway_settings("r/kubellm:1", True, 3, 7, AutoscaleOn.in_flight)
+    assert gateway_settings("r/kubellm:1", GatewayFlags(deploy=False, replicas=3)) is None
+    flags = GatewayFlags(replicas=3, max_replicas=7, autoscale_on=AutoscaleOn.in_flight, cpu="250m", memory="256Mi",
+                         drain_seconds=0, target_cpu_percent=50, target_in_flight=8, prometheus_namespace="obs")
+    settings = gateway_settings("r/kubellm:1", flags)
     assert settings is not None
     assert (settings.image, settings.replicas, settings.max_replicas, settings.autoscale_on) == ("r/kubellm:1", 3, 7, "inFlight")
-    defaults = gateway_settings("r/kubellm:1", True, None, None, None)
-    assert defaults is not None and (defaults.replicas, defaults.autoscale_on) == (2, "cpu")
+    assert (settings.cpu, settings.memory, settings.drain_seconds) == ("250m", "256Mi", 0)
+    assert (settings.target_cpu_percent, settings.target_in_flight, settings.prometheus_namespace) == (50, 8, "obs")
+    defaults = gateway_settings("r/kubellm:1", GatewayFlags())
+    assert defaults is not None and (defaults.replicas, defaults.autoscale_on, defaults.cpu) == (2, "cpu", "1")
+
+
+def _operator_app() -> typer.Typer:
+    """The operator component's commands on an app of their own, as `kubellm` registers them."""
+    from kubellm.operator import cli as operator_cli
+
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None: ...
+
+    operator_cli.register(app)
+    return app
+
+
+def test_install_writes_the_gateway_flags_into_the_operator_deployment_and_the_operator_parses_them() -> None:
+    """`kubellm install --gateway-*` (a dry run, as a user types it) puts the flags in the
+    operator's args; the real `kubellm operator` parser turns them back into the settings."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from kubellm.operator import cli as operator_cli
+
+    app = _operator_app()
+    result = CliRunner().invoke(app, ["install", "--dry-run", "--gateway-cpu=250m", "--gateway-memory=256Mi",
+                                      "--gateway-drain-seconds=10", "--gateway-autoscale-on=none", "--gateway-replicas=2"])
+    assert result.exit_code == 0, result.output
+    deployment = next(d for d in yaml.safe_load_all(result.output) if d and d["kind"] == "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[2:] == ["--gateway-replicas=2", "--gateway-autoscale-on=none", "--gateway-cpu=250m",
+                        "--gateway-memory=256Mi", "--gateway-drain-seconds=10"]
+    command = typer.main.get_command(app).commands["operator"]  # type: ignore[attr-defined]
+    params = command.make_context("operator", args[1:]).params
+    settings = operator_cli.gateway_settings("r/kubellm:1", operator_cli._gateway_flags(params))
+    assert settings is not None and (settings.cpu, settings.memory, settings.drain_seconds, settings.autoscale_on) == (
+        "250m", "256Mi", 10, "none")
+
+
+@pytest.mark.parametrize(("flag", "named"), [("--gateway-cpu=lots", "--gateway-cpu='lots'"),
+                                              ("--gateway-memory=1 GB", "--gateway-memory='1 GB'")])
+def test_install_refuses_a_bad_gateway_value_naming_the_flag(flag: str, named: str) -> None:
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(_operator_app(), ["install", "--dry-run", flag])
+    assert result.exit_code == 1
+    assert named in str(result.exception) + result.output
