@@ -305,3 +305,45 @@ def local_volume(name: str, path: Path, node: str, capacity: str = "1Ti") -> dic
             "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [affinity]}]}},
         },
     }
+
+
+POLICY_ENGINE_USER = "system:kube-router"
+POLICY_ENGINE_HEALTH_PORT = 20244
+APISERVER_POLICY_PORT = 6443
+"""The API server's port when policies are enforced: a policy is matched after a Service's
+address translation, so a pod reaching ``kubernetes:443`` is seen going to the API server's
+own port, and kubellm's gateway policy allows 443 and 6443 (kubeadm's), not a random one."""
+
+
+def kube_router_args(network: NodeNetwork, node: str, kubeconfig: Path) -> list[str]:
+    """kube-router as the node's NetworkPolicy engine only: the firewall (iptables and ipset in
+    the node's namespace), no BGP router, no service proxy (kube-proxy has the Services)."""
+    return [
+        f"--kubeconfig={kubeconfig}",
+        f"--hostname-override={node}",
+        "--run-firewall=true",
+        "--run-router=false",
+        "--run-service-proxy=false",
+        f"--service-cluster-ip-range={network.service_cidr}",
+        f"--health-port={POLICY_ENGINE_HEALTH_PORT}",
+        "--metrics-port=0",
+        "--iptables-sync-period=1m",
+        "--v=1",
+    ]
+
+
+def kube_router_rbac() -> list[dict[str, Any]]:
+    """What kube-router's network-policy controller reads (its upstream ClusterRole, less the
+    router's and proxy's needs), bound to its client certificate's user."""
+    rules = [
+        {"apiGroups": [""], "resources": ["namespaces", "nodes", "pods", "services", "endpoints"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]},
+    ]
+    meta = {"name": "kubellm-test:kube-router"}
+    ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": meta["name"]}
+    subject = {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": POLICY_ENGINE_USER}
+    return [
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta, "rules": rules},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": meta, "roleRef": ref, "subjects": [subject]},
+    ]
