@@ -46,6 +46,7 @@ from kubellm.gateway.scheduling.scheduler import Scheduler
 from kubellm.gateway.telemetry import GatewayMetrics
 from kubellm.gateway.tenants import TenantRegistry
 from kubellm.gateway.upstream import Upstream
+from kubellm.gateway.workers import WORKER_SCOPE, PeerMetrics
 from kubellm.kvhash import BlockHasher
 
 Activator = Callable[[str], Awaitable[None]]
@@ -89,6 +90,7 @@ class Gateway:
         self._session: aiohttp.ClientSession | None = None
         self._kv: KvEventSubscriber | None = None
         self._kv_watched: set[str] = set()
+        self.peers: PeerMetrics | None = None  # the other workers of `--workers N`
         self.apply_config(config)
 
     # -- configuration and membership --------------------------------------------------
@@ -208,6 +210,8 @@ class Gateway:
             await self._kv.close()
         if self._session is not None:
             await self._session.close()
+        if self.peers is not None:
+            await self.peers.close()
 
     # -- scale from zero ----------------------------------------------------------------
     async def _ensure_routable(self, model: ModelConfig, pools: Sequence[Pool]) -> None:
@@ -365,7 +369,10 @@ class Gateway:
         for m in self.config.models:
             queued = sum(self.pools[p].queued for p, _, _ in self._pool_specs(m))
             self.metrics.pending.labels(m.name).set(self.held.get(m.name, 0) + queued)
-        return web.Response(body=generate_latest(self.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        own = generate_latest(self.metrics.registry)
+        if self.peers is not None and request.query.get("scope") != WORKER_SCOPE:
+            own = (await self.peers.merged(own.decode())).encode()
+        return web.Response(body=own, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     # -- the application ----------------------------------------------------------------
     def app(self) -> web.Application:

@@ -17,11 +17,20 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", help="address to listen on"),
         port: int = typer.Option(8080, min=0, max=65535, help="port to listen on"),
         log_level: str = typer.Option("info", help="debug, info, warning or error"),
+        workers: int = typer.Option(1, min=1, max=256, help="processes sharing the port (SO_REUSEPORT); "
+                                    "as many as the pod's cores for the most throughput"),
     ) -> None:
         """Run the OpenAI-compatible, LLM-aware gateway in front of engines."""
+        logging.basicConfig(level=log_level.upper(), format="%(message)s")
+        if workers > 1:
+            from kubellm.gateway.config import load_config
+            from kubellm.gateway.workers import Supervisor
+
+            drain_s = load_config(config).timeouts.drain_s  # an invalid config stops here, once
+            Supervisor(config, host, port, workers, log_level=log_level, drain_s=drain_s).run()
+            return
         from kubellm.gateway.serve import serve
 
-        logging.basicConfig(level=log_level.upper(), format="%(message)s")
         import uvloop
 
         # An invalid config (ConfigError, exit 2) or a port in use (exit 2) is reported by the

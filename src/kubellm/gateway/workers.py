@@ -1,0 +1,267 @@
+"""``kubellm gateway --workers N``: N gateway processes sharing one port.
+
+Each worker is a whole gateway (its own pools, schedulers, probes, config watcher and
+KV-event subscriptions: the engines publish to every subscriber, so every worker's
+precise-prefix index sees the same events) listening on the port with ``SO_REUSEPORT``;
+the kernel spreads connections over them. A supervisor process (listening on nothing)
+starts them, restarts one that dies, and on SIGTERM/SIGINT passes the signal on and waits
+for every worker's drain.
+
+Metrics: each worker also serves its app on a Unix socket in a private directory;
+``/metrics`` on any worker merges its own exposition with its peers' (``?scope=worker``
+asks for one worker's alone). Counters and histograms are summed, as are the gauges
+(requests in flight, queued, pending); ``kubellm_endpoint_healthy`` takes the maximum.
+No per-request cost: the merge happens at scrape time only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import multiprocessing
+import multiprocessing.connection
+import operator
+import os
+import signal
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.parser import text_string_to_metric_families
+
+log = logging.getLogger("kubellm.gateway")
+
+WORKER_SCOPE = "worker"  # /metrics?scope=worker: this worker's series only
+_MAX_GAUGES = frozenset({"kubellm_endpoint_healthy"})
+_PEER_TIMEOUT_S = 2.0
+_READY_TIMEOUT_S = 60.0
+
+
+class WorkerStartError(Exception):
+    """A worker exited before it listened (its own log line says why)."""
+
+
+@dataclass(frozen=True)
+class WorkerSlot:
+    """Where worker *index* of *count* is reachable by its peers."""
+
+    index: int
+    count: int
+    peers_dir: Path
+
+    def socket_path(self, index: int) -> Path:
+        return self.peers_dir / f"worker-{index}.sock"
+
+    def peers(self) -> list[Path]:
+        return [self.socket_path(i) for i in range(self.count) if i != self.index]
+
+
+# -- metrics across workers ----------------------------------------------------------------------
+def register_worker(registry: CollectorRegistry, slot: WorkerSlot) -> None:
+    """``kubellm_gateway_worker{worker="i"} 1`` in worker *i*'s own series: the merged
+    ``/metrics`` lists every worker that answered the scrape."""
+    Gauge("kubellm_gateway_worker", "1 for each gateway worker process (--workers) whose series are included.",
+          ["worker"], registry=registry).labels(str(slot.index)).set(1)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def _sample_line(name: str, labels: tuple[tuple[str, str], ...], value: float) -> str:
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+    return f"{name}{{{inner}}} {value!r}\n" if labels else f"{name} {value!r}\n"
+
+
+def merge_expositions(texts: Iterable[str]) -> str:
+    """One Prometheus text exposition from several workers' (same metric names).
+
+    Samples with the same name and labels are summed, except ``kubellm_endpoint_healthy``
+    (maximum: healthy if any worker's probe saw it healthy); the ``*_created`` series of
+    single processes are left out (there is no one creation time across workers).
+    """
+    families: dict[str, tuple[str, str]] = {}  # name -> (type, help)
+    values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+    for text in texts:
+        for fam in text_string_to_metric_families(text):
+            if fam.name.endswith("_created"):
+                continue
+            families.setdefault(fam.name, (fam.type, fam.documentation))
+            merged = values.setdefault(fam.name, {})
+            combine: Callable[[float, float], float] = max if fam.name in _MAX_GAUGES else operator.add
+            for s in fam.samples:
+                if s.name.endswith("_created"):
+                    continue
+                key = (s.name, tuple(sorted(s.labels.items())))
+                merged[key] = combine(merged[key], s.value) if key in merged else s.value
+    out: list[str] = []
+    for name, (typ, doc) in families.items():
+        exposed = f"{name}_total" if typ == "counter" else name
+        out.append(f"# HELP {exposed} {doc.replace(chr(92), chr(92) * 2).replace(chr(10), chr(92) + 'n')}\n")
+        out.append(f"# TYPE {exposed} {typ}\n")
+        out.extend(_sample_line(sname, labels, v) for (sname, labels), v in values[name].items())
+    return "".join(out)
+
+
+class PeerMetrics:
+    """Fetches the other workers' own expositions over their Unix sockets."""
+
+    def __init__(self, peers: Sequence[Path]) -> None:
+        self._peers = list(peers)
+        self._sessions: dict[Path, aiohttp.ClientSession] = {}
+
+    def _session(self, path: Path) -> aiohttp.ClientSession:
+        session = self._sessions.get(path)
+        if session is None or session.closed:
+            session = self._sessions[path] = aiohttp.ClientSession(
+                connector=aiohttp.UnixConnector(path=str(path)),
+                timeout=aiohttp.ClientTimeout(total=_PEER_TIMEOUT_S))
+        return session
+
+    async def _fetch(self, path: Path) -> str | None:
+        try:
+            async with self._session(path).get(f"http://worker/metrics?scope={WORKER_SCOPE}") as resp:
+                return await resp.text() if resp.status == 200 else None
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            return None  # a worker being restarted: its series are missing from this scrape
+
+    async def merged(self, own: str) -> str:
+        peers = await asyncio.gather(*(self._fetch(p) for p in self._peers))
+        return merge_expositions([own, *(t for t in peers if t is not None)])
+
+    async def close(self) -> None:
+        for session in self._sessions.values():
+            await session.close()
+
+
+# -- the supervisor ------------------------------------------------------------------------------
+def reserve_port(host: str, port: int) -> socket.socket:
+    """A bound, non-listening ``SO_REUSEPORT`` socket: resolves port 0 and keeps the port ours
+    (the workers bind the same port; only listening sockets receive connections)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _die_with_parent() -> None:
+    """Linux: a worker gets SIGTERM if the supervisor itself is killed (never an orphan)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _worker_main(config_path: Path, host: str, port: int, slot: WorkerSlot, log_level: str,
+                 ready: Any) -> None:
+    _die_with_parent()
+    logging.basicConfig(level=log_level.upper(), format=f"[worker {slot.index}] %(message)s")
+    import uvloop
+
+    from kubellm.gateway.serve import serve
+
+    async def main() -> None:
+        listening = asyncio.Event()
+        task = asyncio.ensure_future(serve(config_path, host, port, listening, slot=slot, announce=False))
+        waiter = asyncio.ensure_future(listening.wait())
+        await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+        if listening.is_set():
+            ready.put(slot.index)
+        else:
+            waiter.cancel()
+        await task
+
+    uvloop.run(main())
+
+
+class Supervisor:
+    """Starts *count* workers, restarts one that dies, drains them all on SIGTERM/SIGINT."""
+
+    def __init__(self, config_path: Path, host: str, port: int, count: int, *, log_level: str,
+                 drain_s: float) -> None:
+        self.config_path, self.host, self.port, self.count = config_path, host, port, count
+        self.log_level, self.drain_s = log_level, drain_s
+        self._ctx = multiprocessing.get_context("spawn")
+        self._ready: Any = self._ctx.Queue()
+        self.workers: dict[int, BaseProcess] = {}
+        self._stopping = False
+
+    def _start(self, slot: WorkerSlot) -> BaseProcess:
+        with contextlib.suppress(FileNotFoundError):
+            slot.socket_path(slot.index).unlink()  # a killed worker's stale socket
+        proc = self._ctx.Process(target=_worker_main, name=f"kubellm-gateway-worker-{slot.index}", args=(
+            self.config_path, self.host, self.port, slot, self.log_level, self._ready), daemon=False)
+        proc.start()
+        self.workers[slot.index] = proc
+        return proc
+
+    def _await_ready(self, expected: int) -> None:
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        seen = 0
+        while seen < expected:
+            dead = [i for i, p in self.workers.items() if not p.is_alive()]
+            if dead:
+                raise WorkerStartError(f"gateway worker {dead[0]} exited before listening (see its log above)")
+            try:
+                self._ready.get(timeout=0.2)
+                seen += 1
+            except Exception:  # queue.Empty
+                if time.monotonic() > deadline:
+                    raise WorkerStartError(f"gateway workers not listening after {_READY_TIMEOUT_S:g}s") from None
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self._stopping = True
+
+    def run(self) -> None:
+        reserved = reserve_port(self.host, self.port)
+        port = reserved.getsockname()[1]
+        self.port = port
+        with tempfile.TemporaryDirectory(prefix="kubellm-gateway-") as peers_dir, reserved:
+            slots = [WorkerSlot(i, self.count, Path(peers_dir)) for i in range(self.count)]
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, self._on_signal)
+            try:
+                for slot in slots:
+                    self._start(slot)
+                self._await_ready(self.count)
+                shown = f"[{self.host}]" if ":" in self.host else self.host
+                print(f"kubellm gateway ({self.count} workers) listening on http://{shown}:{port}", flush=True)
+                self._watch(slots)
+            finally:
+                self._stop_all()
+
+    def _watch(self, slots: list[WorkerSlot]) -> None:
+        while not self._stopping:
+            sentinels = {p.sentinel: i for i, p in self.workers.items()}
+            for sentinel in multiprocessing.connection.wait(list(sentinels), timeout=0.5):
+                index = sentinels[sentinel]  # type: ignore[index]
+                if self._stopping:
+                    break
+                code = self.workers[index].exitcode
+                log.warning("gateway worker %d exited (code %s); starting a new one", index, code)
+                self._start(slots[index])
+
+    def _stop_all(self) -> None:
+        for proc in self.workers.values():
+            if proc.is_alive() and proc.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.drain_s + 5.0
+        for proc in self.workers.values():
+            proc.join(max(0.0, deadline - time.monotonic()))
+            if proc.is_alive():
+                log.warning("gateway worker %s did not stop in time; killing it", proc.name)
+                proc.kill()
+                proc.join()

@@ -1,0 +1,188 @@
+"""`kubellm gateway --workers 2` over real HTTP on loopback, in front of real `kubellm sim` engines.
+
+Every connection below is a fresh one, so the kernel's SO_REUSEPORT hash spreads them over
+the workers; each worker's own series (``/metrics?scope=worker``) carry
+``kubellm_gateway_worker{worker="i"}``, which tells which worker answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+KUBELLM = [sys.executable, "-m", "kubellm.cli.main"]
+BODY = {"model": "m", "prompt": "hello", "max_tokens": 2}
+
+
+def _start(args: list[str], marker: str, count: int = 1) -> tuple[subprocess.Popen[str], list[str]]:
+    proc = subprocess.Popen(KUBELLM + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    urls: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if marker in line:
+            urls.append(line.strip().split()[-1])
+            if len(urls) == count:
+                return proc, urls
+    raise AssertionError(f"{args[0]} exited with {proc.wait()} before printing {marker!r}")
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def engines() -> Iterator[list[str]]:
+    proc, urls = _start(["sim", "--port", "0", "--replicas", "2", "--model", "m", "--fixed-ttft-ms", "5",
+                         "--fixed-tpot-ms", "10"], "serving http://", count=2)
+    try:
+        yield urls
+    finally:
+        _stop(proc)
+
+
+def _write_config(path: Path, urls: list[str], *aliases: str, **extra: object) -> None:
+    models = [{"name": "m", "endpoints": urls, "aliases": list(aliases)}]
+    path.write_text(yaml.safe_dump({"models": models, "accessLog": False, **extra}))
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, engines: list[str]) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
+    cfg = tmp_path / "gateway.yaml"
+    _write_config(cfg, engines, timeouts={"drainS": 20})
+    proc, found = _start(["gateway", "--config", str(cfg), "--port", "0", "--workers", "2", "--log-level", "warning"],
+                         "listening on http://")
+    try:
+        yield proc, found[0], cfg
+    finally:
+        _stop(proc)
+
+
+def _fresh_post(url: str, body: dict[str, object]) -> int:
+    return httpx.post(url + "/v1/completions", json=body, timeout=10).status_code  # one connection each
+
+
+def _series(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    return {tuple(sorted(s.labels.items())): s.value for f in text_string_to_metric_families(text)
+            for s in f.samples if s.name == name}
+
+
+def _requests_total(text: str) -> float:
+    return sum(_series(text, "kubellm_requests_total").values())
+
+
+def _worker_of(text: str) -> str:
+    (labels,) = _series(text, "kubellm_gateway_worker")
+    return dict(labels)["worker"]
+
+
+def _own_scrapes(url: str, tries: int = 40) -> dict[str, str]:
+    """Each worker's own exposition, found by scraping over fresh connections."""
+    seen: dict[str, str] = {}
+    for _ in range(tries):
+        text = httpx.get(url + "/metrics", params={"scope": "worker"}, timeout=10).text
+        seen[_worker_of(text)] = text
+        if len(seen) == 2:
+            break
+    return seen
+
+
+def _worker_pids(supervisor: int) -> list[int]:
+    """The supervisor's worker processes (its children less multiprocessing's resource tracker)."""
+    children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
+    return [int(p) for p in children if "resource_tracker" not in Path(f"/proc/{p}/cmdline").read_text()]
+
+
+def test_requests_spread_over_workers_and_metrics_add_up(gateway: tuple[subprocess.Popen[str], str, Path]):
+    proc, url, _ = gateway
+    assert len(_worker_pids(proc.pid)) == 2
+    statuses = [_fresh_post(url, BODY) for _ in range(30)]
+    assert statuses == [200] * 30
+    own = _own_scrapes(url)
+    assert sorted(own) == ["0", "1"]
+    per_worker = {w: _requests_total(t) for w, t in own.items()}
+    assert all(n > 0 for n in per_worker.values()), per_worker  # both workers served requests
+    merged = httpx.get(url + "/metrics", timeout=10).text
+    assert _requests_total(merged) == sum(per_worker.values()) == 30
+    assert sorted(dict(k)["worker"] for k in _series(merged, "kubellm_gateway_worker")) == ["0", "1"]
+    healthy = _series(merged, "kubellm_endpoint_healthy")
+    assert len(healthy) == 2 and set(healthy.values()) == {1.0}  # max over workers, not a sum
+
+
+def test_a_killed_worker_is_replaced_and_requests_keep_succeeding(gateway: tuple[subprocess.Popen[str], str, Path]):
+    proc, url, _ = gateway
+    victim = _worker_pids(proc.pid)[0]
+    os.kill(victim, signal.SIGKILL)
+    time.sleep(0.2)
+    # the survivor takes every new connection meanwhile
+    assert [_fresh_post(url, BODY) for _ in range(10)] == [200] * 10
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        pids = _worker_pids(proc.pid)
+        if len(pids) == 2 and victim not in pids and len(_own_scrapes(url, tries=10)) == 2:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the killed worker was not replaced within 60 s")
+    assert [_fresh_post(url, BODY) for _ in range(10)] == [200] * 10
+
+
+def test_every_worker_reloads_the_config(gateway: tuple[subprocess.Popen[str], str, Path], engines: list[str]):
+    _, url, cfg = gateway
+    assert _fresh_post(url, {**BODY, "model": "alias"}) == 404
+    _write_config(cfg, engines, "alias", timeouts={"drainS": 20})
+    deadline = time.monotonic() + 20
+    while _fresh_post(url, {**BODY, "model": "alias"}) != 200:
+        assert time.monotonic() < deadline, "the new model was never served"
+        time.sleep(0.3)
+    time.sleep(1.5)  # each worker polls the file once a second
+    assert [_fresh_post(url, {**BODY, "model": "alias"}) for _ in range(20)] == [200] * 20
+
+
+def test_sigterm_drains_every_worker(gateway: tuple[subprocess.Popen[str], str, Path]):
+    proc, url, _ = gateway
+    pids = _worker_pids(proc.pid)
+
+    async def scenario() -> list[int]:
+        async def stream() -> int:
+            client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="x", max_retries=0)  # its own connections
+            s = await client.completions.create(model="m", prompt="go", max_tokens=100, stream=True)
+            n = 0
+            async for chunk in s:
+                n += bool(chunk.choices and chunk.choices[0].text)
+            await client.close()
+            return n
+
+        tasks = [asyncio.ensure_future(stream()) for _ in range(8)]
+        await asyncio.sleep(0.5)  # streams are running (100 tokens x 10 ms each)
+        own = await asyncio.to_thread(_own_scrapes, url)
+        in_flight = {w: sum(_series(t, "kubellm_requests_in_flight").values()) for w, t in own.items()}
+        assert len(in_flight) == 2 and all(in_flight.values()), in_flight  # both workers are mid-stream
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.3)
+        with pytest.raises(httpx.ConnectError):  # no worker accepts any more
+            httpx.get(url + "/health", timeout=2)
+        return await asyncio.gather(*tasks)
+
+    counts = asyncio.run(scenario())
+    assert counts == [100] * 8  # streams in flight on both workers finished whole
+    assert proc.wait(20) == 0
+    assert not [p for p in pids if Path(f"/proc/{p}").exists()]
