@@ -41,6 +41,7 @@ MANAGED_KINDS: tuple[ManagedKind, ...] = (
     ManagedKind("", "v1", "Service", "services"),
     ManagedKind("", "v1", "ResourceQuota", "resourcequotas"),
     ManagedKind("storage.k8s.io", "v1", "StorageClass", "storageclasses", namespaced=False),
+    ManagedKind("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", namespaced=False),
     ManagedKind("batch", "v1", "Job", "jobs"),
     ManagedKind("apps", "v1", "Deployment", "deployments", engine_phase=True),
     ManagedKind("apps", "v1", "StatefulSet", "statefulsets", engine_phase=True),

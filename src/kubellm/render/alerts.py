@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kubellm.render.context import Obj, RenderContext
+from kubellm.render.cost import budget_rules
 from kubellm.render.signals import format_number
 from kubellm.render.units import Unit
 
@@ -64,11 +65,21 @@ def alert_rules(ctx: RenderContext, units: list[Unit]) -> list[Obj]:
     ]
 
 
+def rule_groups(ctx: RenderContext, units: list[Unit]) -> list[Obj]:
+    """The service's alerts (when observability.alerts), then its budget alerts (spec.cost.budget)."""
+    groups = []
+    if ctx.service.spec.observability.alerts:
+        groups.append({"name": f"kubellm-{ctx.name}", "rules": alert_rules(ctx, units)})
+    budget = budget_rules(ctx, units)
+    if budget:
+        groups.append({"name": f"kubellm-{ctx.name}-cost", "rules": budget})
+    return groups
+
+
 def prometheus_rule(ctx: RenderContext, units: list[Unit]) -> list[Obj]:
-    observability = ctx.service.spec.observability
-    if not observability.alerts:
+    groups = rule_groups(ctx, units)
+    if not groups:
         return []
     metadata = ctx.metadata(ctx.name, "monitoring")
-    metadata["labels"] = {**metadata["labels"], **observability.monitor_labels}
-    groups = [{"name": f"kubellm-{ctx.name}", "rules": alert_rules(ctx, units)}]
+    metadata["labels"] = {**metadata["labels"], **ctx.service.spec.observability.monitor_labels}
     return [{"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule", "metadata": metadata, "spec": {"groups": groups}}]

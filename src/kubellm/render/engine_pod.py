@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kubellm.render.commands import Command, engine_command
 from kubellm.render.context import Obj, RenderContext
+from kubellm.render.cost import priority_class_name, requested_resource, spot_affinity, spot_tolerations
 from kubellm.render.images import engine_image
 from kubellm.render.pod import TMP_MOUNT, TMP_VOLUME, container, equal_resources, http_probes, pod_spec
 from kubellm.render.sources import Source, merge_sources, resolve
@@ -24,29 +25,36 @@ def pod_resources(ctx: RenderContext, gpus: int) -> Obj:
     res = ctx.service.spec.resources
     amounts = {"cpu": res.cpu, "memory": res.memory, "ephemeral-storage": res.ephemeral_storage}
     if gpus:
-        amounts[res.accelerator.resource_name] = str(gpus)
+        amounts[requested_resource(ctx)] = str(gpus)
     return equal_resources(amounts)
 
 
-def placement(ctx: RenderContext, gpus: int) -> Obj:
-    """Node selector, tolerations and priority class of engine pods."""
+def _tolerations(ctx: RenderContext, gpus: int) -> list[Obj]:
     res = ctx.service.spec.resources
+    if res.tolerations is not None:
+        return [t.model_dump(exclude_none=True) for t in res.tolerations] + spot_tolerations(ctx)
+    # GPU node pools are usually tainted with the device resource name.
+    base = [{"effect": "NoSchedule", "key": res.accelerator.resource_name, "operator": "Exists"}] if gpus else []
+    return base + spot_tolerations(ctx)
+
+
+def placement(ctx: RenderContext, gpus: int) -> Obj:
+    """Node selector, spot affinity, tolerations and priority class of engine pods."""
+    res, spot = ctx.service.spec.resources, ctx.service.spec.cost.spot
     selector = dict(res.node_selector)
     if gpus and res.accelerator.type:
         selector[res.accelerator.node_label] = res.accelerator.type
-    tolerations = res.tolerations
-    if tolerations is None:
-        # GPU node pools are usually tainted with the device resource name.
-        tolerations_out = [{"effect": "NoSchedule", "key": res.accelerator.resource_name, "operator": "Exists"}] if gpus else []
-    else:
-        tolerations_out = [t.model_dump(exclude_none=True) for t in tolerations]
     out: Obj = {}
     if selector:
         out["nodeSelector"] = selector
-    if tolerations_out:
-        out["tolerations"] = tolerations_out
-    if res.priority_class_name:
-        out["priorityClassName"] = res.priority_class_name
+    if spot is not None:
+        out["affinity"] = spot_affinity(spot)
+    tolerations = _tolerations(ctx, gpus)
+    if tolerations:
+        out["tolerations"] = tolerations
+    priority = priority_class_name(ctx)
+    if priority:
+        out["priorityClassName"] = priority
     return out
 
 

@@ -13,6 +13,7 @@ EXTRA_RANK = {
     "Certificate": 36,
     "ReferenceGrant": 37,
     "ResourceQuota": 25,
+    "PriorityClass": 26,
     "NetworkPolicy": 45,
     "Service": 50,
     "Job": 60,

@@ -6,6 +6,7 @@ import copy
 
 from kubellm.render.alerts import prometheus_rule
 from kubellm.render.context import Obj, RenderContext, parse_target
+from kubellm.render.cost import priority_class, sharing_objects
 from kubellm.render.dashboard import dashboard
 from kubellm.render.engine_pod import unit_sources
 from kubellm.render.images import DEFAULT_IMAGES, Images
@@ -54,7 +55,7 @@ def render(service: LLMService, target_version: str = DEFAULT_TARGET, images: Im
     objects: list[Obj] = [service_account(ctx)]
     objects += storage_objects(ctx, sources)
     objects += network_policies(ctx, has_loader=any(s.kind == "cache" for s in sources))
-    objects += tenant_rbac(ctx) + gpu_quota(ctx)
+    objects += tenant_rbac(ctx) + gpu_quota(ctx) + priority_class(ctx) + sharing_objects(ctx)
     for unit in serving:
         objects += [workload(ctx, unit), unit_service(ctx, unit), *disruption_budget(ctx, unit)]
     objects += scaling_objects(ctx, serving) + ingress(ctx) + exposure_objects(ctx)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kubellm.render.context import Obj, RenderContext
+from kubellm.render.cost import disruption_floor, requested_resource
 from kubellm.render.units import Unit
 
 ENGINE_COMPONENTS = ["canary", "decode", "engine", "prefill", "worker"]
@@ -90,17 +91,20 @@ def network_policies(ctx: RenderContext, has_loader: bool) -> list[Obj]:
 
 
 def disruption_budget(ctx: RenderContext, unit: Unit) -> list[Obj]:
-    scaling = unit.scaling
+    """At most one engine pod evicted at a time; with spec.cost.spot.minAvailable, a floor
+    of pods kept through drains instead."""
+    scaling, floor = unit.scaling, disruption_floor(ctx)
     if not ctx.service.spec.security.pod_disruption_budget or ctx.service.spec.serving.mode == "multinode":
         return []
-    if scaling.min_replicas < 2 and not scaling.enabled:
+    if scaling.min_replicas < 2 and not scaling.enabled and floor is None:
         return []
+    budget: Obj = {"maxUnavailable": 1} if floor is None else {"minAvailable": floor}
     return [
         {
             "apiVersion": "policy/v1",
             "kind": "PodDisruptionBudget",
             "metadata": ctx.metadata(unit.name, unit.component),
-            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": ctx.selector(unit.component)}},
+            "spec": {**budget, "selector": {"matchLabels": ctx.selector(unit.component)}},
         }
     ]
 
@@ -152,5 +156,5 @@ def gpu_quota(ctx: RenderContext) -> list[Obj]:
     spec = ctx.service.spec
     if spec.security.gpu_quota is None:
         return []
-    hard = {f"requests.{spec.resources.accelerator.resource_name}": spec.security.gpu_quota}
+    hard = {f"requests.{requested_resource(ctx)}": spec.security.gpu_quota}
     return [{"apiVersion": "v1", "kind": "ResourceQuota", "metadata": ctx.metadata(f"{ctx.name}-gpu-quota", "quota"), "spec": {"hard": hard}}]

@@ -9,6 +9,8 @@ from pydantic import Field, model_validator
 from kubellm.spec.base import SpecModel
 from kubellm.spec.cache import Cache
 from kubellm.spec.checks import check_spec
+from kubellm.spec.cost import Cost
+from kubellm.spec.cost_checks import check_cost
 from kubellm.spec.defaults import fill_dependent_defaults
 from kubellm.spec.engine import Engine
 from kubellm.spec.errors import CrossFieldError
@@ -68,6 +70,8 @@ class LLMServiceSpec(SpecModel):
     """Service level objectives (alerts and `kubellm check`)."""
     routing: Routing = Routing()
     """Gateway routing profile."""
+    cost: Cost = Cost()
+    """Spot pools with on-demand fallback, a serving PriorityClass, GPU sharing, a budget alert."""
 
     @model_validator(mode="before")
     @classmethod
@@ -89,7 +93,7 @@ class LLMService(SpecModel):
 
     @model_validator(mode="after")
     def _check_cross_field(self) -> LLMService:
-        issues = check_spec(self.spec)
+        issues = check_spec(self.spec) + check_cost(self.spec)
         if issues:
             raise CrossFieldError(issues)
         return self
