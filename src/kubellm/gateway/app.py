@@ -43,10 +43,9 @@ from kubellm.gateway.scheduling.plugins import RoutingState
 from kubellm.gateway.scheduling.prefix import block_hashes
 from kubellm.gateway.scheduling.request import RoutingRequest
 from kubellm.gateway.scheduling.scheduler import Scheduler
-from kubellm.gateway.telemetry import GatewayMetrics
+from kubellm.gateway.telemetry import GatewayMetrics, finish_span, request_span
 from kubellm.gateway.tenants import TenantRegistry
 from kubellm.gateway.upstream import Upstream
-from kubellm.gateway.workers import WORKER_SCOPE, PeerMetrics
 from kubellm.kvhash import BlockHasher
 
 Activator = Callable[[str], Awaitable[None]]
@@ -90,7 +89,6 @@ class Gateway:
         self._session: aiohttp.ClientSession | None = None
         self._kv: KvEventSubscriber | None = None
         self._kv_watched: set[str] = set()
-        self.peers: PeerMetrics | None = None  # the other workers of `--workers N`
         self.apply_config(config)
 
     # -- configuration and membership --------------------------------------------------
@@ -210,8 +208,6 @@ class Gateway:
             await self._kv.close()
         if self._session is not None:
             await self._session.close()
-        if self.peers is not None:
-            await self.peers.close()
 
     # -- scale from zero ----------------------------------------------------------------
     async def _ensure_routable(self, model: ModelConfig, pools: Sequence[Pool]) -> None:
@@ -274,24 +270,26 @@ class Gateway:
         return headers
 
     async def generate(self, request: web.Request, kind: Kind) -> web.StreamResponse:
+        if not self.tracing:
+            return await self._generate(request, kind, None)
+        with request_span(self.tracer, request.headers, kind) as span:  # the whole request, refusals too
+            return await self._generate(request, kind, span)
+
+    async def _generate(self, request: web.Request, kind: Kind, span: trace.Span | None) -> web.StreamResponse:
         acct = Accounting(model="unknown", tenant="unknown")
         self.in_flight += 1
-        tenant = None
+        tenant, asked = None, None
         try:
             if self.draining:
                 raise NoEndpointError("the gateway is shutting down", retry_after=1)
             tenant = self.tenants.authenticate(request.headers.get("Authorization"))
             acct.tenant, acct.tenant_label = tenant.name, tenant.label
             parsed = parse_request(kind, await self._read_body(request))
+            asked = parsed.model
             target = self.models.resolve(parsed.model)
             self.tenants.admit(tenant, parsed.model)
             acct.model = target.model.name
-            if not self.tracing:
-                return await self._dispatch(request, parsed, target, acct)
-            with self.tracer.start_as_current_span(
-                    f"gateway {kind}", context=propagate.extract(request.headers), kind=trace.SpanKind.SERVER,
-                    attributes={"gen_ai.request.model": parsed.model}):
-                return await self._dispatch(request, parsed, target, acct)
+            return await self._dispatch(request, parsed, target, acct)
         except GatewayError as err:
             acct.status = err.status
             return error_response(err)
@@ -300,6 +298,8 @@ class Gateway:
             self._account(acct, request)
             if tenant is not None:
                 self.tenants.charge(tenant, acct.prompt_tokens + acct.completion_tokens)
+            if span is not None:
+                finish_span(span, acct, asked)
 
     async def _dispatch(self, request: web.Request, parsed: ParsedRequest, target: Target,
                         acct: Accounting) -> web.StreamResponse:
@@ -369,10 +369,7 @@ class Gateway:
         for m in self.config.models:
             queued = sum(self.pools[p].queued for p, _, _ in self._pool_specs(m))
             self.metrics.pending.labels(m.name).set(self.held.get(m.name, 0) + queued)
-        own = generate_latest(self.metrics.registry)
-        if self.peers is not None and request.query.get("scope") != WORKER_SCOPE:
-            own = (await self.peers.merged(own.decode())).encode()
-        return web.Response(body=own, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=generate_latest(self.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     # -- the application ----------------------------------------------------------------
     def app(self) -> web.Application:
@@ -416,9 +413,10 @@ GATEWAY: web.AppKey[Gateway] = web.AppKey("kubellm_gateway", Gateway)
 
 def build_gateway(config: GatewayConfig, *, discovery: Sequence[DiscoverySource] = (),
                   activator: Activator | None = None, clock: Clock | None = None,
-                  rng: random.Random | None = None) -> web.Application:
-    """Wire a gateway and return its aiohttp application (``app[GATEWAY]`` is the :class:`Gateway`)."""
-    gateway = Gateway(config, discovery=discovery, activator=activator, clock=clock, rng=rng)
+                  rng: random.Random | None = None, tracer: trace.Tracer | None = None) -> web.Application:
+    """Wire a gateway and return its aiohttp application (``app[GATEWAY]`` is the :class:`Gateway`);
+    *tracer*: one of ``telemetry.configure_tracing``'s provider (None: the global one, if any)."""
+    gateway = Gateway(config, discovery=discovery, activator=activator, clock=clock, rng=rng, tracer=tracer)
     app = gateway.app()
     app[GATEWAY] = gateway
     return app

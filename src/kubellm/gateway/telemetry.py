@@ -1,14 +1,36 @@
-"""The gateway's own Prometheus metrics (``kubellm_`` prefix, never the engines' ``vllm:``).
+"""The gateway's telemetry: its own Prometheus metrics, and OpenTelemetry traces.
 
-One registry per gateway instance, created by the composition root. Label sets stay
-bounded: ``model`` is a configured model name (or ``unknown``), ``endpoint`` an engine URL
-(or ``none``), ``tenant`` a configured tenant name, ``anonymous`` without auth, ``unlisted``
-for a JWT tenant the config does not name, ``unknown`` before authentication; never a key.
+**Metrics** (``kubellm_`` prefix, never the engines' ``vllm:``). One registry per gateway
+instance, created by the composition root. Label sets stay bounded: ``model`` is a configured
+model name (or ``unknown``), ``endpoint`` an engine URL (or ``none``), ``tenant`` a configured
+tenant name, ``anonymous`` without auth, ``unlisted`` for a JWT tenant the config does not
+name, ``unknown`` before authentication; never a key.
+
+**Traces.** ``configure_tracing`` sets up the OpenTelemetry SDK when
+``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``..._TRACES_ENDPOINT``) is set: a batch span processor and
+the OTLP/HTTP (protobuf) exporter, configured by the SDK from the standard ``OTEL_*``
+variables (service name, resource attributes, sampler, headers, timeout, batch sizes). The
+gateway then opens one server span per generation request (``request_span``), continuing the
+client's ``traceparent``; the engine request carries the span's context; ``finish_span``
+records the model, tenant, chosen endpoint, HTTP status and tokens. Without an endpoint
+nothing is set up and requests pay for no span.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from opentelemetry import propagate, trace
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from kubellm.gateway.errors import ConfigError
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from kubellm.gateway.relay import Accounting
 
 _LAT = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _ITL = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -58,3 +80,66 @@ class GatewayMetrics:
         lifetime (a request still in flight to it may record one more)."""
         for metric in (self.requests, self.ttft, self.itl, self.e2e, self.endpoint_healthy, self.kv_events_rejected):
             metric.remove_by_labels({"endpoint": url})
+
+
+# -- traces -------------------------------------------------------------------------------
+_ENDPOINTS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+_PROTOCOLS = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+TRACER_NAME = "kubellm.gateway"
+
+
+def tracing_wanted(environ: Mapping[str, str]) -> bool:
+    """An OTLP endpoint is set, and neither the SDK nor the traces exporter is turned off."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    if environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() == "none":
+        return False
+    return any(environ.get(name, "").strip() for name in _ENDPOINTS)
+
+
+def _check_protocol(environ: Mapping[str, str]) -> None:
+    protocol = next((environ[n].strip() for n in _PROTOCOLS if environ.get(n, "").strip()), "http/protobuf")
+    if protocol != "http/protobuf":
+        raise ConfigError(
+            f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol}: kubellm gateway exports traces over OTLP/HTTP only; "
+            "set it to http/protobuf and point OTEL_EXPORTER_OTLP_ENDPOINT at the collector's HTTP port (4318)")
+
+
+def configure_tracing(environ: Mapping[str, str]) -> TracerProvider | None:
+    """An SDK tracer provider exporting over OTLP/HTTP when *environ* names an endpoint, else
+    None. The caller owns it (``shutdown()`` flushes). Not installed globally: the gateway is
+    handed its tracer (``build_gateway(tracer=...)``)."""
+    if not tracing_wanted(environ):
+        return None
+    _check_protocol(environ)
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider()  # resource and sampler from OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES...
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))  # endpoint, headers... from OTEL_*
+    return provider
+
+
+@contextmanager
+def request_span(tracer: trace.Tracer, headers: Mapping[str, str], kind: str) -> Iterator[trace.Span]:
+    """The server span of one request, child of the client's ``traceparent`` if it sent one;
+    current while the request runs, so the engine request carries it."""
+    with tracer.start_as_current_span(f"gateway {kind}", context=propagate.extract(headers),
+                                      kind=trace.SpanKind.SERVER, record_exception=False,
+                                      set_status_on_exception=True) as span:
+        yield span
+
+
+def finish_span(span: trace.Span, acct: Accounting, asked_model: str | None) -> None:
+    """What the request did: model (asked and configured), tenant, endpoint, status, tokens."""
+    attributes: dict[str, str | int] = {
+        "kubellm.model": acct.model, "kubellm.tenant": acct.tenant, "kubellm.endpoint": acct.endpoint,
+        "http.response.status_code": acct.status,
+        "gen_ai.usage.input_tokens": acct.prompt_tokens, "gen_ai.usage.output_tokens": acct.completion_tokens,
+    }
+    if asked_model is not None:
+        attributes["gen_ai.request.model"] = asked_model
+    span.set_attributes(attributes)
+    if acct.status >= 500:
+        span.set_status(trace.StatusCode.ERROR, f"HTTP {acct.status}")
