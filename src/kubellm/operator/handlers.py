@@ -15,12 +15,15 @@ from typing import Any
 
 import kopf
 
+from kubellm.operator.autoscaler import OperatorAutoscaler
+from kubellm.operator.errors import KubeApiError
 from kubellm.operator.kinds import MANAGED_KINDS
 from kubellm.operator.kube import EventSink, Kube
 from kubellm.operator.ownership import RETAINED_ANNOTATION, selector
-from kubellm.operator.documents import peer
+from kubellm.operator.documents import peer, spec_document
 from kubellm.operator.reconcile import Reconciler
 from kubellm.operator.settings import OperatorSettings
+from kubellm.spec import SpecError, parse_spec
 from kubellm.spec.schema import GROUP, PLURAL, VERSION
 
 PVC_KIND = next(k for k in MANAGED_KINDS if k.kind == "PersistentVolumeClaim")
@@ -125,9 +128,29 @@ def build_registry(reconciler: Reconciler, settings: OperatorSettings) -> kopf.O
         reconcile
     )
 
+    # spec.scaling.backend operator: the policy ticks here, each unit looked at every
+    # pollingIntervalSeconds. A daemon, not a timer: kopf logs every timer run at INFO, which
+    # the posting level turns into an Event per run; a daemon's body follows the object.
+    autoscaler = OperatorAutoscaler(reconciler.kube)
+
+    @kopf.daemon(GROUP, VERSION, PLURAL, registry=registry, id="autoscale", cancellation_timeout=5.0)
+    async def autoscale(body: kopf.Body, namespace: str | None, stopped: kopf.DaemonStopped, **_: Any) -> None:
+        while not stopped:
+            try:
+                service = parse_spec(spec_document(dict(body)))
+            except SpecError:
+                service = None  # the reconciler reports a bad spec
+            try:
+                if service is not None:
+                    await autoscaler.tick(service, namespace or reconciler.kube.namespace, event_sink(body))
+            except KubeApiError as exc:  # the next tick tries again; kopf's retry would wait a minute
+                log.warning("autoscaling %s/%s: %s", namespace, body["metadata"]["name"], exc)
+            await stopped.wait(settings.autoscale_tick_seconds)
+
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, id="finalize")
     async def on_delete(body: kopf.Body, namespace: str | None, **kwargs: Any) -> None:
         await finalize(reconciler.kube, dict(body), event_sink(body))
+        autoscaler.forget(namespace or reconciler.kube.namespace, body["metadata"]["name"])
         if reconciler.gateway is not None and namespace:
             name = body["metadata"]["name"]
             reconciler.gateway.forget(namespace, name)

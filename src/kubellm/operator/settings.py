@@ -34,5 +34,7 @@ class OperatorSettings(BaseModel):
     identity: str = Field(default_factory=default_identity)
     """Who holds the lease; a restarted pod keeps its name and so its lease."""
     finalizer: str = "kubellm.dev/finalizer"
+    autoscale_tick_seconds: float = Field(1.0, gt=0)
+    """How often the operator's own scaling asks whether a unit is due (scaling.backend operator)."""
     gateway: GatewaySettings | None = GatewaySettings()
     """How each namespace's gateway runs; None: keep its ConfigMap only, deploy no gateway."""

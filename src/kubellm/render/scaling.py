@@ -106,9 +106,10 @@ def adapter_rules(ctx: RenderContext, units: list[Unit]) -> list[Obj]:
 
 
 def scaling_objects(ctx: RenderContext, units: list[Unit]) -> list[Obj]:
+    # backend operator: nothing to render; the operator scales the workload itself.
     objects = [
         scaled_object(ctx, u) if u.scaling.backend == "keda" else hpa(ctx, u)
         for u in units
-        if u.scaling.enabled
+        if u.scaling.enabled and u.scaling.backend != "operator"
     ]
     return objects + adapter_rules(ctx, units)

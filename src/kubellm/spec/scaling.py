@@ -10,7 +10,7 @@ from kubellm.spec.base import SpecModel
 from kubellm.spec.types import Seconds
 
 ScalingSignal = Literal["queueDepth", "kvCacheUsage", "runningRequests", "ttft", "gpuUtilization"]
-ScalingBackend = Literal["keda", "hpa"]
+ScalingBackend = Literal["keda", "hpa", "operator"]
 
 # The Prometheus series each signal reads (vLLM names; DCGM for GPU utilization).
 SIGNAL_METRICS: dict[str, str] = {
@@ -61,7 +61,9 @@ class Scaling(SpecModel):
     stabilization: Stabilization = Stabilization()
     """Stabilization windows."""
     backend: ScalingBackend = "keda"
-    """keda (ScaledObject) or hpa (HorizontalPodAutoscaler + Prometheus Adapter rule)."""
+    """keda (ScaledObject), hpa (HorizontalPodAutoscaler + Prometheus Adapter rule), or
+    operator (the operator scales the Deployment itself with kubellm's policy, the one local
+    mode uses, from the engines' /metrics: no KEDA, HPA or Prometheus needed)."""
     polling_interval_seconds: Annotated[int, Field(ge=1, le=3600)] = 15
     """How often the signal is read."""
     prometheus_url: str = "http://prometheus-operated.monitoring.svc:9090"

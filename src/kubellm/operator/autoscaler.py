@@ -1,0 +1,184 @@
+"""The operator's own scaling (``spec.scaling.backend: operator``): kubellm's policy, the one
+local mode uses (:mod:`kubellm.autoscale`), applied to the engine Deployments, with no KEDA,
+HPA or Prometheus in the cluster.
+
+Each tick, per scaled unit: list the unit's engine pods, read ``/metrics`` from the ready
+ones (their pod IP and the ``http`` container port), sum or average the vLLM gauges into
+:class:`~kubellm.autoscale.Signals`, ``decide``, and patch the Deployment's ``spec.replicas``
+when the decision differs. The policy's state (its windows) lives in this process: a new
+leader starts with empty windows, which delays a scale-down by at most one window.
+
+Pure parts (:func:`engine_sample`, :func:`signals_of`, :func:`scale_targets`) are apart from
+the I/O (:class:`OperatorAutoscaler`). A pod whose metrics cannot be read counts as not
+ready this tick; nothing here raises past the tick but :class:`KubeApiError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from kubellm.autoscale import Decision, ScalerState, ScalingPolicy, Signals, decide
+from kubellm.operator.commands import POD_KIND
+from kubellm.operator.kinds import MANAGED_KINDS
+from kubellm.operator.kube import EventSink, Kube
+from kubellm.render.context import RenderContext, parse_target
+from kubellm.render.engine_pod import PORT_NAME
+from kubellm.render.images import DEFAULT_IMAGES
+from kubellm.render.render import DEFAULT_TARGET
+from kubellm.render.units import units
+from kubellm.spec import LLMService
+
+DEPLOYMENT_KIND = next(k for k in MANAGED_KINDS if k.kind == "Deployment")
+log = logging.getLogger("kubellm.operator.autoscaler")
+
+Key = tuple[str, str, str]
+"""(namespace, LLMService, Deployment)."""
+Scrape = Callable[[str], Awaitable[str | None]]
+"""Read one pod's metrics text from a URL; None when it cannot be read."""
+
+
+@dataclass(frozen=True)
+class EngineSample:
+    """One engine's gauges (vLLM names), as read from its /metrics."""
+
+    waiting: float = 0.0
+    running: float = 0.0
+    kv_usage: float = 0.0
+
+
+@dataclass(frozen=True)
+class ScaleTarget:
+    """A Deployment this operator scales, the pods that are its replicas, and the policy."""
+
+    deployment: str
+    selector: dict[str, str]
+    policy: ScalingPolicy
+    interval: float
+    """Seconds between looks (the unit's ``pollingIntervalSeconds``)."""
+
+
+_GAUGES = {"vllm:num_requests_waiting": "waiting", "vllm:num_requests_running": "running", "vllm:kv_cache_usage_perc": "kv_usage"}
+
+
+def engine_sample(text: str) -> EngineSample:
+    """The gauges of one engine's Prometheus text exposition (absent ones are 0)."""
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        key = _GAUGES.get(family.name)
+        if key is not None:
+            found[key] = sum(sample.value for sample in family.samples)
+    return EngineSample(**found)
+
+
+def signals_of(samples: Sequence[EngineSample], replicas: int) -> Signals:
+    """Sums (waiting, running) and the mean KV use over the engines that answered."""
+    ready = len(samples)
+    kv = sum(s.kv_usage for s in samples) / ready if ready else None
+    return Signals(
+        replicas=replicas, ready=ready,
+        waiting=sum(s.waiting for s in samples) if ready else None,
+        running=sum(s.running for s in samples) if ready else None,
+        kv_usage=kv,
+    )
+
+
+def scale_targets(service: LLMService) -> list[ScaleTarget]:
+    """The units of *service* that ask for the operator's scaling (Deployments only: a
+    LeaderWorkerSet or Argo Rollout is left alone)."""
+    spec = service.spec
+    if spec.serving.mode == "multinode" or spec.rollout.strategy == "argoCanary":
+        return []
+    ctx = RenderContext(service, parse_target(DEFAULT_TARGET), DEFAULT_IMAGES)
+    return [
+        ScaleTarget(unit.name, ctx.selector(unit.component), ScalingPolicy.from_spec(unit.scaling), unit.scaling.polling_interval_seconds)
+        for unit in units(ctx)
+        if unit.scaling.enabled and unit.scaling.backend == "operator"
+    ]
+
+
+def metrics_url(pod: dict[str, Any]) -> str | None:
+    """Where a ready pod serves /metrics: its IP and its container port named ``http``."""
+    ip = pod.get("status", {}).get("podIP")
+    ports = [p for c in pod["spec"]["containers"] for p in c.get("ports", []) if p.get("name") == PORT_NAME]
+    if not ip or not ports or not _ready(pod):
+        return None
+    return f"http://{ip}:{ports[0]['containerPort']}/metrics"
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    if pod["metadata"].get("deletionTimestamp"):
+        return False
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", []))
+
+
+async def http_scrape(url: str) -> str | None:
+    try:
+        async with httpx.AsyncClient(timeout=2) as client:
+            response = await client.get(url)
+    except httpx.HTTPError:
+        return None
+    return response.text if response.status_code == 200 else None
+
+
+@dataclass
+class OperatorAutoscaler:
+    """Ticks the policy for every LLMService whose scaling backend is ``operator``."""
+
+    kube: Kube
+    scrape: Scrape = http_scrape
+    clock: Callable[[], float] = time.monotonic
+    states: dict[Key, ScalerState] = field(default_factory=dict)
+    last_tick: dict[Key, float] = field(default_factory=dict)
+
+    def due(self, key: Key, target: ScaleTarget) -> bool:
+        last = self.last_tick.get(key)
+        return last is None or self.clock() - last >= target.interval
+
+    async def tick(self, service: LLMService, namespace: str, events: EventSink) -> list[Decision]:
+        """One look at each of *service*'s operator-scaled units that is due."""
+        decisions = []
+        for target in scale_targets(service):
+            key = (namespace, service.metadata.name, target.deployment)
+            if self.due(key, target):
+                decision = await self._tick_target(key, target, events)
+                if decision is not None:
+                    decisions.append(decision)
+        return decisions
+
+    def forget(self, namespace: str, service_name: str) -> None:
+        """Drop the windows of a deleted service's units."""
+        for key in [k for k in self.last_tick if k[:2] == (namespace, service_name)]:
+            self.states.pop(key, None)
+            self.last_tick.pop(key, None)
+
+    async def _tick_target(self, key: Key, target: ScaleTarget, events: EventSink) -> Decision | None:
+        namespace = key[0]
+        self.last_tick[key] = self.clock()
+        deployment = await self.kube.get(DEPLOYMENT_KIND, target.deployment, namespace)
+        if deployment is None:
+            return None  # not applied yet (the cache phase comes first)
+        replicas = int(deployment["spec"].get("replicas", 1))
+        samples = await self._samples(namespace, target)
+        decision = decide(signals_of(samples, replicas), target.policy, self.states.get(key, ScalerState()), self.clock())
+        self.states[key] = decision.state
+        if decision.replicas != replicas:
+            await self.kube.merge_patch(DEPLOYMENT_KIND, target.deployment, {"spec": {"replicas": decision.replicas}}, namespace)
+            log.info("%s/%s: %s", namespace, target.deployment, decision.reason)
+            events("Normal", "Scaled", f"{target.deployment}: {decision.reason}")
+        return decision
+
+    async def _samples(self, namespace: str, target: ScaleTarget) -> list[EngineSample]:
+        pods = await self.kube.list(POD_KIND, namespace, target.selector)
+        samples = []
+        for url in filter(None, map(metrics_url, pods)):
+            text = await self.scrape(url)
+            if text is not None:
+                samples.append(engine_sample(text))
+        return samples

@@ -1,0 +1,126 @@
+"""The operator's own scaling (scaling.backend operator, operator/autoscaler.py): metrics
+parsed into the policy's signals, which units it scales, and one tick against an in-memory
+stand-in for the Kubernetes API (the real API server and real engine pods: the real-node
+test, tests/integration/realnode/test_realnode_autoscale.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kubellm.operator.autoscaler import EngineSample, OperatorAutoscaler, engine_sample, metrics_url, scale_targets, signals_of
+from kubellm.operator.kinds import ManagedKind
+from kubellm.render import render
+from kubellm.spec import LLMService, parse_spec
+
+METRICS = """\
+# HELP vllm:num_requests_running Number of requests in model execution batches.
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running{model_name="m"} 3.0
+# HELP vllm:num_requests_waiting Number of requests waiting to be processed.
+# TYPE vllm:num_requests_waiting gauge
+vllm:num_requests_waiting{model_name="m"} 4.0
+# HELP vllm:kv_cache_usage_perc KV-cache usage.
+# TYPE vllm:kv_cache_usage_perc gauge
+vllm:kv_cache_usage_perc{model_name="m"} 0.5
+# HELP vllm:request_success Count of successfully processed requests.
+# TYPE vllm:request_success counter
+vllm:request_success_total{finished_reason="stop",model_name="m"} 9.0
+"""
+
+
+def service(**scaling: Any) -> LLMService:
+    return parse_spec({
+        "apiVersion": "kubellm.dev/v1alpha1", "kind": "LLMService", "metadata": {"name": "chat", "namespace": "llm"},
+        "spec": {"model": {"uri": "sim://tiny-chat"}, "engine": {"kind": "sim"}, "scaling": scaling},
+    })
+
+
+def test_engine_sample_reads_the_vllm_gauges() -> None:
+    assert engine_sample(METRICS) == EngineSample(waiting=4, running=3, kv_usage=0.5)
+    assert engine_sample("") == EngineSample()
+
+
+def test_signals_sum_demand_and_average_kv_use_over_the_engines_that_answered() -> None:
+    signals = signals_of([EngineSample(1, 2, 0.2), EngineSample(3, 4, 0.6)], replicas=3)
+    assert (signals.replicas, signals.ready, signals.waiting, signals.running) == (3, 2, 4, 6)
+    assert signals.kv_usage == pytest.approx(0.4)
+    nothing = signals_of([], replicas=2)
+    assert (nothing.ready, nothing.waiting, nothing.running, nothing.kv_usage) == (0, None, None, None)
+
+
+@pytest.mark.parametrize(("scaling", "scaled"), [
+    ({"maxReplicas": 3, "backend": "operator"}, True),
+    ({"maxReplicas": 3, "backend": "hpa"}, False),
+    ({"maxReplicas": 3}, False),  # keda
+    ({"backend": "operator"}, False),  # min == max: nothing to scale
+])
+def test_only_units_whose_backend_is_operator_are_scaled(scaling: dict[str, Any], scaled: bool) -> None:
+    targets = scale_targets(service(**scaling))
+    assert [t.deployment for t in targets] == (["chat"] if scaled else [])
+    if scaled:
+        assert targets[0].selector == {"app.kubernetes.io/instance": "chat", "app.kubernetes.io/component": "engine"}
+        assert targets[0].policy.max_replicas == 3 and targets[0].interval == 15
+
+
+def test_backend_operator_renders_no_autoscaler_and_leaves_replicas_to_the_operator() -> None:
+    objects = render(service(maxReplicas=3, backend="operator"))
+    kinds = {o["kind"] for o in objects}
+    assert not kinds & {"HorizontalPodAutoscaler", "ScaledObject"}
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    assert "replicas" not in deployment["spec"]
+
+
+def pod(name: str, ip: str, ready: bool = True) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name},
+        "spec": {"containers": [{"name": "engine", "ports": [{"name": "http", "containerPort": 8000}]}]},
+        "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+    }
+
+
+def test_metrics_url_only_for_ready_pods_with_the_http_port() -> None:
+    assert metrics_url(pod("a", "10.0.0.5")) == "http://10.0.0.5:8000/metrics"
+    assert metrics_url(pod("b", "10.0.0.6", ready=False)) is None
+    assert metrics_url({**pod("c", ""), "status": {"conditions": []}}) is None
+
+
+class Cluster:
+    """What the autoscaler asks of the Kubernetes API, in memory."""
+
+    namespace = "llm"
+
+    def __init__(self, replicas: int, pods: list[dict[str, Any]]) -> None:
+        self.replicas, self.pods = replicas, pods
+        self.patches: list[dict[str, Any]] = []
+
+    async def get(self, kind: ManagedKind, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        return {"spec": {"replicas": self.replicas}} if kind.kind == "Deployment" and name == "chat" else None
+
+    async def list(self, kind: ManagedKind, namespace: str | None = None, labels: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self.pods
+
+    async def merge_patch(self, kind: ManagedKind, name: str, patch: dict[str, Any], namespace: str | None = None) -> None:
+        self.patches.append(patch)
+        self.replicas = patch["spec"]["replicas"]
+
+
+async def test_a_tick_scales_the_deployment_as_the_policy_decides_and_waits_for_the_interval() -> None:
+    now = [100.0]
+    texts = {"http://10.0.0.5:8000/metrics": METRICS.replace("} 3.0", "} 6.0")}
+
+    async def scrape(url: str) -> str | None:
+        return texts.get(url)
+
+    cluster = Cluster(1, [pod("chat-a", "10.0.0.5"), pod("chat-b", "10.0.0.7")])  # b does not answer
+    events: list[tuple[str, str, str]] = []
+    scaler = OperatorAutoscaler(cluster, scrape=scrape, clock=lambda: now[0])  # type: ignore[arg-type]
+    chat = service(maxReplicas=3, backend="operator", signal="runningRequests", target=2, pollingIntervalSeconds=5)
+    decisions = await scaler.tick(chat, "llm", lambda *e: events.append(e))
+    assert [d.replicas for d in decisions] == [3] and cluster.patches == [{"spec": {"replicas": 3}}]
+    assert events and events[0][1] == "Scaled" and "runningRequests=6" in events[0][2]
+    now[0] += 1
+    assert await scaler.tick(chat, "llm", lambda *e: None) == []  # not due before pollingIntervalSeconds
+    scaler.forget("llm", "chat")
+    assert scaler.states == {} and scaler.last_tick == {}
