@@ -1,20 +1,26 @@
-"""Routing benchmark: round-robin vs kubellm's default routing vs the Rust vllm-router.
+"""Routing benchmark: kubellm's routing against round robin, the Rust vllm-router and the vLLM
+production stack's router.
 
 The simulated engines publish vLLM-format KV events with vLLM's own block hashing
 (``sha256_cbor``, one ``PYTHONHASHSEED`` for engines and gateways), so ``kubellm-precise``
 routes on what the engines report, and ``kubellm-precise-x2`` puts two such gateways in
 front of the same engines (each turn goes to one of them at random).
 
-One run, one simulated fleet (``kubellm sim``, cost model, restarted fresh for every
-router and load so no router inherits another's warm caches), one workload: multi-turn
-chats that share a few long system prompts. For each router and each load (a share of
-the fleet's measured capacity) it prints TTFT p50/p90/p99, throughput and the engines'
-prefix-cache hit rate. Then it measures the gateway's own cost against a direct
-connection to a fixed-latency engine: added latency p50/p99 and saturation requests/s.
+A simulated fleet (``kubellm sim``, cost model, restarted fresh for every router and load
+so no router inherits another's warm caches) and three workload shapes (``--shapes``):
+``chats``, multi-turn chats that share a few long system prompts; ``distinct``, many
+distinct short one-turn prompts that share nothing (load balance is everything); ``mix``,
+the two arriving together, half and half. For each shape, each load (a share of that
+shape's measured capacity) and each router it prints TTFT p50/p90/p99, throughput and the
+engines' prefix-cache hit rate, and for kubellm's latency-predicting profiles the median
+error of their TTFT predictions; ``--runs N`` repeats everything with other workload seeds
+and ends with each load's TTFT p90 ratios to the best other router, per run. Then it
+measures the gateway's own cost against a direct connection to a fixed-latency engine.
 
     .venv/bin/python bench/gateway_routing.py [--quick] [--json out.json]
 
-Needs ``scripts/setup/gateway.sh`` (installs vllm-router into .tools/vllm-router).
+Needs ``scripts/setup/gateway.sh`` (vllm-router into .tools/vllm-router; the production
+stack's router into .tools/production-stack where a source checkout is given).
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 KUBELLM = [sys.executable, "-m", "kubellm.cli.main"]
 VLLM_ROUTER = ROOT / ".tools/vllm-router/bin/vllm-router"
+PRODUCTION_STACK = ROOT / ".tools/production-stack/bin/python"
+SESSION_HEADER = "x-session-id"  # kubellm's default; the production stack's --session-key
 MODEL = "bench-model"
 HASH_ALGO, HASH_SEED = "sha256_cbor", "1234"  # engines and gateways alike: vLLM's block hashing
 WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
@@ -158,20 +166,20 @@ EXTRA_PROFILES = {
 }
 
 
-def _model(urls: list[str], profile: str) -> dict[str, object]:
+def _model(urls: list[str], profile: str, precise: bool) -> dict[str, object]:
     model: dict[str, object] = {"name": MODEL, "endpoints": urls, "profile": profile}
-    if profile.startswith("precise"):
+    if precise:
         model.update(preciseTokenizer="sim", kvEventsEndpoints={u: KV_EVENTS[u] for u in urls},
                      kvHashAlgo=HASH_ALGO, kvHashSeed=HASH_SEED)
     return model
 
 
 @contextlib.contextmanager
-def kubellm_gateway(urls: list[str], profile: str) -> Iterator[str]:
+def kubellm_gateway(urls: list[str], profile: str, precise: bool = False) -> Iterator[str]:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "gateway.yaml"
         cfg.write_text(yaml.safe_dump({
-            "models": [_model(urls, profile)],
+            "models": [_model(urls, profile, precise or profile.startswith("precise"))],
             "profiles": EXTRA_PROFILES,
             "resilience": {"scrapeIntervalS": 0.2}, "accessLog": False}))
         with process(KUBELLM + ["gateway", "--config", str(cfg), "--port", "0", "--log-level", "warning"],
@@ -180,30 +188,60 @@ def kubellm_gateway(urls: list[str], profile: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def vllm_router(urls: list[str], policy: str) -> Iterator[str]:
-    port = free_port()
-    cmd = [str(VLLM_ROUTER), "--host", "127.0.0.1", "--port", str(port), "--worker-urls", *urls,
-           "--policy", policy, "--log-level", "warning", "--prometheus-port", str(free_port())]
+def listening(cmd: list[str], port: int) -> Iterator[str]:
+    """Start *cmd*, wait until it accepts connections on *port*, yield its URL; kill at exit."""
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{cmd[:3]} exited early ({proc.returncode})")
             with contextlib.suppress(OSError):
                 with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                     break
             time.sleep(0.2)
         time.sleep(0.5)
-        yield url
+        yield f"http://127.0.0.1:{port}"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@contextlib.contextmanager
+def vllm_router(urls: list[str], policy: str) -> Iterator[str]:
+    port = free_port()
+    with listening([str(VLLM_ROUTER), "--host", "127.0.0.1", "--port", str(port), "--worker-urls", *urls,
+                    "--policy", policy, "--log-level", "warning", "--prometheus-port", str(free_port())],
+                   port) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def production_stack(urls: list[str], logic: str) -> Iterator[str]:
+    """The vLLM production stack's Python router (static discovery, one model on every engine)."""
+    port = free_port()
+    cmd = [str(PRODUCTION_STACK), "-m", "vllm_router.app", "--host", "127.0.0.1", "--port", str(port),
+           "--service-discovery", "static", "--static-backends", ",".join(urls),
+           "--static-models", ",".join([MODEL] * len(urls)), "--static-model-types", ",".join(["chat"] * len(urls)),
+           "--routing-logic", logic, "--session-key", SESSION_HEADER, "--engine-stats-interval", "1",
+           "--log-level", "warning"]
+    with listening(cmd, port) as url:
+        yield url
 
 
 # -- workload ----------------------------------------------------------------------------
+SHAPES = ("chats", "distinct", "mix")
+
+
 @dataclass(frozen=True)
 class Workload:
+    shape: str = "chats"  # one of SHAPES
+    distinct_words: int = 60  # words of a "distinct" one-turn prompt
     system_prompts: int = 6
     system_words: int = 900
     turns: int = 4
@@ -235,14 +273,14 @@ def _first_token(line: bytes) -> bool:
 
 
 async def chat_turn(session: aiohttp.ClientSession, base: str, messages: list[dict[str, str]],
-                    max_tokens: int) -> Sample:
+                    max_tokens: int, sid: str) -> Sample:
     body = {"model": MODEL, "messages": messages, "max_tokens": max_tokens, "stream": True,
             "stream_options": {"include_usage": True}, "ignore_eos": True}
     start = time.perf_counter()
     ttft = None
     tokens = 0
     try:
-        async with session.post(base + "/v1/chat/completions", json=body) as resp:
+        async with session.post(base + "/v1/chat/completions", json=body, headers={SESSION_HEADER: sid}) as resp:
             if resp.status != 200:
                 await resp.read()
                 return Sample(0.0, 0.0, 0, False)
@@ -259,35 +297,47 @@ async def chat_turn(session: aiohttp.ClientSession, base: str, messages: list[di
     return Sample(ttft if ttft is not None else end, end, tokens, True)
 
 
-async def conversation(session: aiohttp.ClientSession, base: str, wl: Workload, system: str, rng: random.Random,
-                       out: list[Sample], stop_at: float) -> None:
-    """One chat; *base* may list several routers (comma-separated): each turn goes to one at random."""
+async def conversation(session: aiohttp.ClientSession, base: str, wl: Workload, system: str | None,
+                       rng: random.Random, out: list[Sample], stop_at: float) -> None:
+    """One chat (*system* None: one distinct short prompt, one turn); *base* may list several
+    routers (comma-separated): each turn goes to one at random."""
     bases = base.split(",")
+    sid = f"s{rng.randrange(1 << 40)}"
+    if system is None:
+        messages = [{"role": "user", "content": f"Request {sid}: "
+                     + " ".join(rng.choice(WORDS) for _ in range(wl.distinct_words))}]
+        if time.perf_counter() <= stop_at:
+            out.append(await chat_turn(session, random.choice(bases), messages, wl.max_tokens, sid))
+        return
     messages = [{"role": "system", "content": system}]
     for turn in range(wl.turns):
         if time.perf_counter() > stop_at:
             return
         messages.append({"role": "user", "content": " ".join(rng.choice(WORDS) for _ in range(wl.user_words))})
         # the routers are drawn apart from *rng*, so every router run sees the same messages
-        sample = await chat_turn(session, random.choice(bases), messages, wl.max_tokens)
+        sample = await chat_turn(session, random.choice(bases), messages, wl.max_tokens, sid)
         out.append(sample)
         # the reply joins the history, as a chat client would send it next turn
         messages.append({"role": "assistant", "content": f"Reply {turn}: " + " ".join(WORDS[:20])})
         await asyncio.sleep(wl.think_s)
 
 
-def schedule(wl: Workload, rate_rps: float, duration_s: float) -> list[tuple[float, int, int]]:
-    """(start offset, system prompt, conversation seed) of every conversation: the same for
-    every router, so they all see exactly the same arrivals and the same messages."""
+def schedule(wl: Workload, rate_rps: float, duration_s: float) -> list[tuple[float, int | None, int]]:
+    """(start offset, system prompt or None for a distinct one-turn prompt, seed) of every
+    conversation: the same for every router, so they all see the same arrivals and messages.
+    *rate_rps* counts requests (turns); ``mix`` gives each kind half of it."""
     rng = random.Random(wl.seed * 1_000_003 + int(rate_rps * 1000))
-    out: list[tuple[float, int, int]] = []
-    t = 0.0
-    while True:
-        t += rng.expovariate(rate_rps / wl.turns)
-        if t > duration_s:
-            return out
-        system = min(int(rng.paretovariate(1.2)) - 1, wl.system_prompts - 1)  # a few hot prompts
-        out.append((t, system, rng.randrange(1 << 30)))
+    chat_share = {"chats": 1.0, "distinct": 0.0, "mix": 0.5}[wl.shape]
+    out: list[tuple[float, int | None, int]] = []
+    for chats, rate in ((True, rate_rps * chat_share / wl.turns), (False, rate_rps * (1 - chat_share))):
+        t = 0.0
+        while rate > 0:
+            t += rng.expovariate(rate)
+            if t > duration_s:
+                break
+            system = min(int(rng.paretovariate(1.2)) - 1, wl.system_prompts - 1) if chats else None  # hot prompts
+            out.append((t, system, rng.randrange(1 << 30)))
+    return sorted(out, key=lambda a: a[0])
 
 
 async def open_loop(base: str, wl: Workload, rate_rps: float, duration_s: float) -> tuple[list[Sample], float]:
@@ -302,7 +352,8 @@ async def open_loop(base: str, wl: Workload, rate_rps: float, duration_s: float)
         for offset, system, seed in schedule(wl, rate_rps, duration_s):
             await asyncio.sleep(max(0.0, start + offset - time.perf_counter()))
             tasks.append(asyncio.ensure_future(
-                conversation(session, base, wl, systems[system], random.Random(seed), samples, stop_at)))
+                conversation(session, base, wl, None if system is None else systems[system], random.Random(seed),
+                             samples, stop_at)))
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - start
     return samples, elapsed
@@ -318,9 +369,12 @@ async def closed_loop(base: str, wl: Workload, concurrency: int, duration_s: flo
         stop_at = start + duration_s
 
         async def worker() -> None:
+            share = {"chats": 1.0, "distinct": 0.0, "mix": 0.5}[wl.shape]
             while time.perf_counter() < stop_at:
+                # in a mix, a chat is four turns: draw chats a quarter as often to split turns half and half
+                chat = rng.random() < share / (share + (1 - share) * wl.turns) if 0 < share < 1 else share == 1
                 await conversation(session, base, Workload(**{**wl.__dict__, "think_s": 0.0}),
-                                   rng.choice(systems), rng, samples, stop_at)
+                                   rng.choice(systems) if chat else None, rng, samples, stop_at)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - start
@@ -350,6 +404,8 @@ def pct(values: list[float], q: float) -> float:
 @dataclass
 class Row:
     router: str
+    shape: str
+    run: int
     load: str
     rate: float
     ttft_p50_ms: float
@@ -369,32 +425,60 @@ def router(name: str, urls: list[str]) -> Iterator[str]:
     if name == "round-robin":
         with kubellm_gateway(urls, "round-robin") as u:
             yield u
-    elif name == "kubellm-precise":
-        with kubellm_gateway(urls, "precise") as u:
-            yield u
-    elif name == "kubellm-precise-x2":  # two gateways, one view of the engines' caches (their events)
-        with kubellm_gateway(urls, "precise") as u1, kubellm_gateway(urls, "precise") as u2:
+    elif name.startswith("kubellm-precise-x2"):  # two gateways, one view of the engines' caches (their events)
+        profile = name.partition(":")[2] or "default"
+        with kubellm_gateway(urls, profile, True) as u1, kubellm_gateway(urls, profile, True) as u2:
             yield f"{u1},{u2}"
+    elif name.startswith("kubellm-precise"):  # the profile (default: default) on the engines' KV events
+        with kubellm_gateway(urls, name.partition(":")[2] or "default", True) as u:
+            yield u
     elif name == "kubellm" or name.startswith("kubellm:"):
         with kubellm_gateway(urls, name.partition(":")[2] or "default") as u:
             yield u
     elif name.startswith("vllm-router/"):
         with vllm_router(urls, name.split("/", 1)[1]) as u:
             yield u
+    elif name.startswith("production-stack/"):
+        with production_stack(urls, name.split("/", 1)[1]) as u:
+            yield u
     else:
         raise ValueError(name)
 
 
-def run_one(name: str, spec: Fleet, wl: Workload, load: str, rate: float, duration: float) -> Row:
+_PREDICTION = re.compile(r'^kubellm_ttft_prediction_(abs_error_seconds|rel_error)\{quantile="0.5"\} (\S+)$', re.M)
+
+
+async def prediction_errors(base: str) -> dict[str, float]:
+    """Median |predicted - measured| TTFT of a kubellm gateway's latency model (ms and share),
+    averaged over the gateways in *base*; {} for routers without one."""
+    found: dict[str, list[float]] = {}
+    async with aiohttp.ClientSession() as s:
+        for b in base.split(","):
+            with contextlib.suppress(aiohttp.ClientError):
+                async with s.get(b + "/metrics") as resp:
+                    text = await resp.text() if resp.status == 200 else ""
+            for kind, value in _PREDICTION.findall(text):
+                if value.lower() != "nan":
+                    found.setdefault(kind, []).append(float(value))
+    out = {}
+    if "abs_error_seconds" in found:
+        out["pred_abs_err_ms"] = 1000 * statistics.mean(found["abs_error_seconds"])
+    if "rel_error" in found:
+        out["pred_rel_err"] = statistics.mean(found["rel_error"])
+    return out
+
+
+def run_one(name: str, spec: Fleet, wl: Workload, load: str, rate: float, duration: float, run: int) -> Row:
     with fleet(spec) as urls, router(name, urls) as base:
         samples, elapsed = asyncio.run(open_loop(base, wl, rate, duration))
         hits, queries = asyncio.run(engine_prefix_hits(urls))
+        extra = asyncio.run(prediction_errors(base)) if name.startswith("kubellm") else {}
     ok = [s for s in samples if s.ok]
     ttfts = [s.ttft * 1000 for s in ok]
     e2es = [s.e2e * 1000 for s in ok]
-    return Row(name, load, rate, pct(ttfts, 0.5), pct(ttfts, 0.9), pct(ttfts, 0.99), pct(e2es, 0.5), pct(e2es, 0.9),
-               len(ok) / elapsed,
-               sum(s.tokens for s in ok) / elapsed, hits / queries if queries else 0.0, len(samples) - len(ok))
+    return Row(name, wl.shape, run, load, rate, pct(ttfts, 0.5), pct(ttfts, 0.9), pct(ttfts, 0.99), pct(e2es, 0.5),
+               pct(e2es, 0.9), len(ok) / elapsed, sum(s.tokens for s in ok) / elapsed,
+               hits / queries if queries else 0.0, len(samples) - len(ok), extra)
 
 
 # -- gateway overhead ----------------------------------------------------------------------
@@ -458,15 +542,55 @@ def overhead(quick: bool) -> dict[str, float]:
 
 
 # -- main --------------------------------------------------------------------------------
-ROUTERS = ["round-robin", "kubellm", "vllm-router/cache_aware", "vllm-router/power_of_two"]
+ROUTERS = ["round-robin", "kubellm", "kubellm:weighted", "vllm-router/cache_aware", "vllm-router/power_of_two",
+           "production-stack/prefixaware", "production-stack/session"]
+
+
+def print_row(row: Row) -> None:
+    pred = (f"  pred err {row.extra['pred_abs_err_ms']:5.0f} ms {row.extra.get('pred_rel_err', float('nan')):5.0%}"
+            if "pred_abs_err_ms" in row.extra else "")
+    print(f"{row.shape:<8} r{row.run} {row.load:>5} {row.router:<30} ttft p50/p90/p99 {row.ttft_p50_ms:7.0f} "
+          f"{row.ttft_p90_ms:7.0f} {row.ttft_p99_ms:7.0f} ms  e2e p90 {row.e2e_p90_ms:6.0f} ms  "
+          f"{row.req_s:6.2f} req/s  prefix hit {row.prefix_hit:5.1%}  errors {row.errors}{pred}", flush=True)
+
+
+def ratios(rows: list[Row], candidate: str) -> list[dict[str, object]]:
+    """Per shape, load and run: the candidate's TTFT p90 over the best other router's (and
+    round robin's). Other kubellm profiles on the engines' events are not "other routers"."""
+    out: list[dict[str, object]] = []
+    keys = sorted({(r.shape, r.load, r.run) for r in rows}, key=lambda k: (k[0], float(k[1].rstrip("%")), k[2]))
+    for shape, load, run in keys:
+        group = {r.router: r for r in rows if (r.shape, r.load, r.run) == (shape, load, run)}
+        mine = group.get(candidate)
+        others = {n: r for n, r in group.items() if n != candidate and not n.startswith("kubellm-precise")}
+        if mine is None or not others:
+            continue
+        best = min(others.values(), key=lambda r: r.ttft_p90_ms)
+        rr = group.get("round-robin")
+        out.append({"shape": shape, "load": load, "run": run, "best_other": best.router,
+                    "vs_best": mine.ttft_p90_ms / best.ttft_p90_ms,
+                    "vs_round_robin": mine.ttft_p90_ms / rr.ttft_p90_ms if rr else float("nan"),
+                    "hit": mine.prefix_hit})
+    return out
+
+
+def print_ratios(table: list[dict[str, object]], candidate: str) -> None:
+    print(f"\nTTFT p90 of {candidate} / best other router (/ round robin), per run:")
+    for r in table:
+        print(f"  {r['shape']:<8} {r['load']:>5} run {r['run']}: {r['vs_best']:5.2f}x ({r['best_other']})"
+              f"  {r['vs_round_robin']:5.2f}x rr  hit {r['hit']:5.1%}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="short runs (smoke test of the script)")
     ap.add_argument("--duration", type=float, default=None, help="seconds of load per run")
+    ap.add_argument("--capacity-s", type=float, default=None, help="seconds of the closed loop measuring capacity")
     ap.add_argument("--routers", default=",".join(ROUTERS))
-    ap.add_argument("--loads", default="0.5,0.8,1.0")
+    ap.add_argument("--candidate", default="kubellm", help="the router the closing ratios are about")
+    ap.add_argument("--shapes", default="chats", help=f"comma-separated, of {', '.join(SHAPES)}")
+    ap.add_argument("--loads", default="0.5,0.8,1.0,1.2,3.0")
+    ap.add_argument("--runs", type=int, default=1, help="repeat with other workload seeds")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--profile", default=Fleet.profile, help="simulator cost-model profile")
     ap.add_argument("--replicas", type=int, default=Fleet.replicas)
@@ -480,6 +604,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the cleanup of child processes
     if not VLLM_ROUTER.exists():
         sys.exit("vllm-router is missing: run scripts/setup/gateway.sh")
+    routers = args.routers.split(",")
+    if any(r.startswith("production-stack/") for r in routers) and not PRODUCTION_STACK.exists():
+        sys.exit("the production stack's router is missing: run scripts/setup/gateway.sh with PRODUCTION_STACK_SRC")
     if args.overhead_only:
         for k, v in overhead(args.quick).items():
             print(f"  {k:<28} {v:9.3f}")
@@ -487,26 +614,35 @@ def main() -> None:
     duration = args.duration or (8.0 if args.quick else 25.0)
     spec = Fleet(replicas=args.replicas, num_gpu_blocks=args.num_gpu_blocks, profile=args.profile,
                  time_scale=args.time_scale)
-    wl = Workload(system_prompts=args.system_prompts, system_words=args.system_words)
-    with fleet(spec) as urls:  # capacity: direct, client-side spread, many conversations at once
-        capacity = asyncio.run(closed_loop_spread(urls, wl, spec, 6.0 if args.quick else 15.0))
-    print(f"fleet: {spec}\nworkload: {wl}\nmeasured capacity: {capacity:.2f} turns/s\n", flush=True)
     rows: list[Row] = []
-    for frac in (float(x) for x in args.loads.split(",")):
-        for name in args.routers.split(","):
-            row = run_one(name, spec, wl, f"{frac:.0%}", capacity * frac, duration)
-            rows.append(row)
-            print(f"{row.load:>5} {row.router:<26} ttft p50/p90/p99 {row.ttft_p50_ms:7.0f} {row.ttft_p90_ms:7.0f} "
-                  f"{row.ttft_p99_ms:7.0f} ms  e2e p50/p90 {row.e2e_p50_ms:6.0f} {row.e2e_p90_ms:6.0f} ms  "
-                  f"{row.req_s:6.2f} req/s {row.tok_s:7.0f} tok/s  "
-                  f"prefix hit {row.prefix_hit:5.1%}  errors {row.errors}", flush=True)
+    capacities: dict[str, float] = {}
+    print(f"fleet: {spec}", flush=True)
+    for run in range(args.runs):
+        for shape in args.shapes.split(","):
+            wl = Workload(shape=shape, system_prompts=args.system_prompts, system_words=args.system_words,
+                          seed=7 + 1000 * run)
+            if shape not in capacities:  # capacity: direct, client-side spread, many conversations at once
+                with fleet(spec) as urls:
+                    capacities[shape] = asyncio.run(
+                        closed_loop_spread(urls, wl, spec, args.capacity_s or (6.0 if args.quick else 15.0)))
+                print(f"workload: {wl}\nmeasured capacity: {capacities[shape]:.2f} turns/s", flush=True)
+            for frac in (float(x) for x in args.loads.split(",")):
+                for name in routers:
+                    row = run_one(name, spec, wl, f"{frac:.0%}", capacities[shape] * frac, duration, run)
+                    rows.append(row)
+                    print_row(row)
+    table = ratios(rows, args.candidate)
+    print_ratios(table, args.candidate)
     ov = {} if args.skip_overhead else overhead(args.quick)
-    print("\ngateway overhead vs direct (fixed-latency engine, 1-token completions):")
+    if ov:
+        print("\ngateway overhead vs direct (fixed-latency engine, 1-token completions):")
     for k, v in ov.items():
         print(f"  {k:<28} {v:9.3f}")
     if args.json:
-        args.json.write_text(json.dumps({"capacity_rps": capacity, "rows": [r.__dict__ for r in rows],
-                                         "overhead": ov}, indent=2))
+        args.json.write_text(json.dumps({"capacity_rps": capacities, "fleet": spec.__dict__,
+                                         "args": {k: str(v) for k, v in vars(args).items()},
+                                         "rows": [r.__dict__ for r in rows], "ratios": table, "overhead": ov},
+                                        indent=2))
 
 
 async def closed_loop_spread(urls: list[str], wl: Workload, spec: Fleet, duration: float) -> float:

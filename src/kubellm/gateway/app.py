@@ -37,8 +37,10 @@ from kubellm.gateway.models import ModelTable, Target
 from kubellm.gateway.payload import Kind, ParsedRequest, parse_request
 from kubellm.gateway.pool import Pool
 from kubellm.gateway.precise import PreciseHasher, build_precise_hasher
+from kubellm.gateway.predictionmetrics import register_prediction_metrics
 from kubellm.gateway.proxy import Proxy, build_outgoing
 from kubellm.gateway.relay import Accounting
+from kubellm.gateway.scheduling.learner import LatencyState
 from kubellm.gateway.scheduling.plugins import RoutingState
 from kubellm.gateway.scheduling.prefix import block_hashes
 from kubellm.gateway.scheduling.request import RoutingRequest
@@ -71,8 +73,9 @@ class Gateway:
                  rng: random.Random | None = None, tracer: trace.Tracer | None = None) -> None:
         self.clock = clock or MonotonicClock()
         self.rng = rng or random.Random()
-        self.routing = RoutingState(rng=self.rng)
+        self.routing = RoutingState(rng=self.rng, latency=LatencyState(self.clock.now))
         self.metrics = GatewayMetrics()
+        register_prediction_metrics(self.metrics.registry, self.routing.latency)
         self.tracer = tracer or trace.get_tracer("kubellm.gateway")
         # without an SDK the API's tracer records nothing: skip span and propagation work
         # per request and forward the client's trace headers untouched
@@ -143,6 +146,7 @@ class Gateway:
                 self._spawn(self._prober.check_health(ep))
         for url in gone:
             self.routing.prefix.forget_endpoint(url)
+            self.routing.latency.forget_endpoint(url)
             self.metrics.forget_endpoint(url)  # keep label sets bounded as pods come and go
         self._sync_kv_events()
 
@@ -257,7 +261,8 @@ class Gateway:
         tokens = await self._token_hashes(parsed, target)
         return RoutingRequest(model=m.name, lora=target.lora,
                               prefix_hashes=block_hashes(seed + parsed.prompt_text, PREFIX_BLOCK_CHARS),
-                              session=request.headers.get(self.config.session_header), token_hashes=tokens)
+                              session=request.headers.get(self.config.session_header), token_hashes=tokens,
+                              prompt_chars=len(parsed.prompt_text))
 
     def _upstream_headers(self, request: web.Request) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
@@ -320,6 +325,15 @@ class Gateway:
             return await self.proxy.forward(request, parsed, out, pool, rreq, acct)
         finally:
             gauge.dec()
+            self._learn(rreq, acct)
+
+    def _learn(self, rreq: RoutingRequest, acct: Accounting) -> None:
+        """Tell the latency learner what this request's TTFT and usage turned out to be."""
+        first = acct.first_content
+        ttft = first - acct.started if acct.status == 200 and first is not None else None
+        decode = time.perf_counter() - first if first is not None else math.nan
+        self.routing.latency.finish(rreq, ttft_s=ttft, decode_s=decode, prompt_tokens=acct.prompt_tokens,
+                                    cached_tokens=acct.cached_tokens, completion_tokens=acct.completion_tokens)
 
     async def _read_body(self, request: web.Request) -> bytes:
         try:

@@ -53,9 +53,16 @@ class RoutingProfile(_Model):
     picker: PluginConfig = PluginConfig(type="max-score")
 
 
+# Lowest predicted time to first token (kubellm.gateway.scheduling.latency), alone: the
+# prediction already weighs a cache miss's prefill against the queue at each endpoint.
+PREDICTED_LATENCY = RoutingProfile(scorers=(PluginConfig(type="predicted-latency"),))
+
+
 def _default_profiles() -> dict[str, RoutingProfile]:
     return {
         "default": RoutingProfile(),
+        "weighted": RoutingProfile(),  # fixed weights of min-max-normalised scores
+        "predicted-latency": PREDICTED_LATENCY,
         "round-robin": RoutingProfile(scorers=(), picker=PluginConfig(type="round-robin")),
     }
 

@@ -22,7 +22,10 @@ _GAUGES = {
     "vllm:num_requests_running": "running",
     "vllm:kv_cache_usage_perc": "kv_usage",
     "vllm:gpu_cache_usage_perc": "kv_usage_old",
+    "vllm:request_decode_time_seconds_sum": "decode_s_sum",  # counters, read by the latency learner
+    "vllm:request_decode_time_seconds_count": "decode_count",
 }
+_NAN = float("nan")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,8 @@ class EngineMetrics:
     running: float = 0.0
     kv_usage: float = 0.0
     loras: frozenset[str] = frozenset()
+    decode_s_sum: float = _NAN  # not reported
+    decode_count: float = _NAN
 
 
 def _labels(text: str) -> dict[str, str]:
@@ -69,11 +74,13 @@ def parse_engine_metrics(text: str) -> EngineMetrics:
             continue
         sums[field] = sums.get(field, 0.0) + value
     kv = sums.get("kv_usage", sums.get("kv_usage_old", 0.0))
-    return EngineMetrics(sums.get("waiting", 0.0), sums.get("running", 0.0), kv, frozenset(loras))
+    return EngineMetrics(sums.get("waiting", 0.0), sums.get("running", 0.0), kv, frozenset(loras),
+                         sums.get("decode_s_sum", _NAN), sums.get("decode_count", _NAN))
 
 
 def apply_metrics(ep: Endpoint, m: EngineMetrics) -> None:
     ep.waiting, ep.running, ep.kv_usage, ep.loras, ep.scraped = m.waiting, m.running, m.kv_usage, m.loras, True
+    ep.decode_s_sum, ep.decode_count = m.decode_s_sum, m.decode_count
 
 
 class Prober:

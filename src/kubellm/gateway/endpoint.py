@@ -24,6 +24,8 @@ class Endpoint:
     loras: frozenset[str] = field(default_factory=frozenset)  # adapters the engine has active
     healthy: bool = True  # last active health check
     scraped: bool = False  # metrics seen at least once
+    decode_s_sum: float = float("nan")  # vllm:request_decode_time_seconds_sum (nan: not reported)
+    decode_count: float = float("nan")  # vllm:request_decode_time_seconds_count
 
     def routable(self) -> bool:
         return self.healthy and self.breaker.allows()

@@ -9,6 +9,7 @@ connection, which makes the engine abort the request.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -16,6 +17,8 @@ import aiohttp
 from aiohttp import web
 
 from kubellm.gateway.sse import EventSplitter, error_event, event_json, is_done
+
+_CONTENT = re.compile(rb'"(?:content|text)":\s*"[^"]')  # a non-empty delta (chat) or text (completion)
 
 
 @dataclass(slots=True)
@@ -30,7 +33,9 @@ class Accounting:
     status: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int | None = None  # usage.prompt_tokens_details.cached_tokens, when reported
     first_token: float | None = None
+    first_content: float | None = None  # first event with generated text (not a role-only chunk)
     itl: list[float] = field(default_factory=list)
     done: bool = False
 
@@ -39,6 +44,9 @@ class Accounting:
             p, c = usage.get("prompt_tokens"), usage.get("completion_tokens")
             self.prompt_tokens = p if isinstance(p, int) else self.prompt_tokens
             self.completion_tokens = c if isinstance(c, int) else self.completion_tokens
+            details = usage.get("prompt_tokens_details")
+            cached = details.get("cached_tokens") if isinstance(details, dict) else None
+            self.cached_tokens = cached if isinstance(cached, int) else self.cached_tokens
 
 
 class StreamRelay:
@@ -52,6 +60,8 @@ class StreamRelay:
         """The bytes to send the client for *data* read from the engine."""
         out: list[bytes] = []
         for ev in self._splitter.feed(data):
+            if self._acct.first_content is None and _CONTENT.search(ev):
+                self._acct.first_content = time.perf_counter()  # the latency learner's TTFT
             if is_done(ev):
                 self._acct.done = True
             elif b'"usage":' in ev and b'"usage": null' not in ev and b'"usage":null' not in ev:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from kubellm.gateway.endpoint import Endpoint
+from kubellm.gateway.scheduling.learner import LatencyState
 from kubellm.gateway.scheduling.prefix import PrefixIndex
 from kubellm.gateway.scheduling.request import RoutingRequest
 
@@ -57,3 +58,4 @@ class RoutingState:
     precise_prefix: PrefixIndex = field(default_factory=PrefixIndex)
     sessions: SessionTable = field(default_factory=SessionTable)
     rng: random.Random = field(default_factory=random.Random)
+    latency: LatencyState = field(default_factory=LatencyState)

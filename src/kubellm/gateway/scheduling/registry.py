@@ -27,7 +27,12 @@ SCORERS: dict[str, ScorerFactory] = {
     "prefix-affinity": lambda p, s: scorers.make_prefix_scorer(s.prefix),
     "precise-prefix": lambda p, s: scorers.make_prefix_scorer(s.precise_prefix, precise=True),
     "session-affinity": lambda p, s: scorers.make_session_scorer(s.sessions),
+    "predicted-latency": lambda p, s: scorers.make_latency_scorer(s.latency, s.prefix, s.precise_prefix),
+    "slo-latency": lambda p, s: scorers.make_slo_scorer(
+        s.latency, s.prefix, s.precise_prefix, ttft_target_s=_ms(p, "ttftTargetMs", required=True) or 0.0,
+        tpot_target_s=_ms(p, "tpotTargetMs", required=False)),
 }
+LATENCY_SCORERS = frozenset({"predicted-latency", "slo-latency"})
 
 PICKERS: dict[str, PickerFactory] = {
     "max-score": lambda p, s: pickers.make_max_score(s.rng),
@@ -37,7 +42,19 @@ PICKERS: dict[str, PickerFactory] = {
         s.rng, load_factor=float(p.get("loadFactor") or p.get("load_factor") or 1.25)),
 }
 
-_PARAMS: dict[str, frozenset[str]] = {"consistent-hash": frozenset({"loadFactor", "load_factor"})}
+_PARAMS: dict[str, frozenset[str]] = {"consistent-hash": frozenset({"loadFactor", "load_factor"}),
+                                       "slo-latency": frozenset({"ttftTargetMs", "tpotTargetMs"})}
+
+
+def _ms(params: dict[str, Any], key: str, *, required: bool) -> float | None:
+    """A positive milliseconds parameter, in seconds."""
+    value = params.get(key)
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(f"scorer 'slo-latency' needs params.{key}, a positive number of milliseconds "
+                          f"(got {value!r})")
+    return float(value) / 1000.0
 
 
 def _build(kind: str, table: dict[str, Callable[[dict[str, Any], RoutingState], Any]],

@@ -12,6 +12,7 @@ class RoutingRequest:
     prefix_hashes: tuple[int, ...] = ()  # chained hashes of the prompt's blocks
     session: str | None = None  # value of the session header
     token_hashes: tuple[int, ...] = ()  # engine block hashes of the prompt's tokens (precise prefix)
+    prompt_chars: int = 0  # length of the prompt's text (the latency model's token estimate)
 
     @property
     def hash_key(self) -> int | None:

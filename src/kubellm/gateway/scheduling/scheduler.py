@@ -9,7 +9,7 @@ from kubellm.gateway.config import RoutingProfile
 from kubellm.gateway.endpoint import Endpoint
 from kubellm.gateway.errors import NoEndpointError
 from kubellm.gateway.scheduling.plugins import RoutingState, Scorer
-from kubellm.gateway.scheduling.registry import build_filter, build_picker, build_scorer
+from kubellm.gateway.scheduling.registry import LATENCY_SCORERS, build_filter, build_picker, build_scorer
 from kubellm.gateway.scheduling.request import RoutingRequest
 
 
@@ -30,6 +30,7 @@ class Scheduler:
             (s.type, s.weight, build_scorer(s, state)) for s in profile.scorers if s.weight > 0]
         self._picker = build_picker(profile.picker, state)
         self._picker_name = profile.picker.type
+        self._predicts = any(name in LATENCY_SCORERS for name, _, _ in self._scorers)
 
     def pick(self, req: RoutingRequest, eps: Sequence[Endpoint],
              exclude: frozenset[str] = frozenset()) -> Decision:
@@ -60,6 +61,8 @@ class Scheduler:
         return totals, {u: n for u, (_, n) in best.items()}
 
     def _record(self, req: RoutingRequest, chosen: Endpoint) -> int:
+        if self._predicts:
+            self._state.latency.start(req, chosen.url)
         hit = 0
         if req.prefix_hashes:
             hit = self._state.prefix.matched_blocks(req.prefix_hashes, [chosen.url])[chosen.url]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kubellm.gateway.endpoint import Endpoint
+from kubellm.gateway.scheduling.learner import LatencyState
 from kubellm.gateway.scheduling.plugins import Scorer, SessionTable
 from kubellm.gateway.scheduling.prefix import PrefixIndex
 from kubellm.gateway.scheduling.request import RoutingRequest
@@ -66,3 +67,51 @@ def make_session_scorer(sessions: SessionTable) -> Scorer:
         return [1.0 if e.url == url else 0.0 for e in eps]
 
     return session_affinity
+
+
+def _matched(req: RoutingRequest, eps: Sequence[Endpoint], approximate: PrefixIndex,
+             precise: PrefixIndex) -> tuple[dict[str, int], int]:
+    """Cached leading blocks per endpoint, from the engines' events when the request has
+    their block hashes (precise), else from the gateway's own index; and the prompt's blocks."""
+    hashes, index = (req.token_hashes, precise) if req.token_hashes else (req.prefix_hashes, approximate)
+    if not hashes:
+        return {}, 0
+    return index.matched_blocks(hashes, [e.url for e in eps]), len(hashes)
+
+
+def make_latency_scorer(state: LatencyState, approximate: PrefixIndex, precise: PrefixIndex) -> Scorer:
+    """Lowest predicted time to first token (:mod:`~kubellm.gateway.scheduling.latency`):
+    ``min_k T_k / T_e``, so the fastest endpoint scores 1."""
+
+    def predicted_latency(req: RoutingRequest, eps: Sequence[Endpoint]) -> list[float]:
+        matched, blocks = _matched(req, eps, approximate, precise)
+        ttfts = [p.ttft_s for p in state.predict(req, eps, matched, blocks)]
+        return _ratio_to_best(ttfts)
+
+    return predicted_latency
+
+
+def _ratio_to_best(values: Sequence[float]) -> list[float]:
+    lo = min(values)
+    return [1.0 if v <= lo or v <= 0 else lo / v for v in values]
+
+
+def make_slo_scorer(state: LatencyState, approximate: PrefixIndex, precise: PrefixIndex, *,
+                    ttft_target_s: float, tpot_target_s: float | None = None) -> Scorer:
+    """SLO-aware: endpoints predicted to meet the TTFT target (and the TPOT target, given one
+    and measured) score in [0.5, 1] by the headroom they keep, ``min((target - T_e) / target)``
+    over the targets; the others score below 0.5, the lower predicted TTFT the higher."""
+
+    def slo_headroom(req: RoutingRequest, eps: Sequence[Endpoint]) -> list[float]:
+        matched, blocks = _matched(req, eps, approximate, precise)
+        preds = state.predict(req, eps, matched, blocks)
+        fallback = _ratio_to_best([p.ttft_s for p in preds])
+        out = []
+        for p, below in zip(preds, fallback):
+            room = (ttft_target_s - p.ttft_s) / ttft_target_s
+            if tpot_target_s is not None and p.tpot_s > 0:
+                room = min(room, (tpot_target_s - p.tpot_s) / tpot_target_s)
+            out.append(0.5 + 0.5 * min(1.0, room) if room >= 0 else 0.5 * below * 0.999)
+        return out
+
+    return slo_headroom

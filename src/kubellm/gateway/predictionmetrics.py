@@ -1,0 +1,53 @@
+"""The latency learner's figures as Prometheus metrics, read when scraped (no per-request cost).
+
+- ``kubellm_routing_engine_metrics_fallback_total{endpoint,reason}``: routing decisions that
+  used the gateway's own counts for an endpoint because its engine metrics were missing
+  (``unscraped``) or nonsense (``not_finite``, ``negative``), or its decode-time histogram
+  counter went backwards (``counter_backwards``).
+- ``kubellm_ttft_prediction_observations_total``: requests whose measured TTFT trained the model.
+- ``kubellm_ttft_prediction_abs_error_seconds{quantile}`` and
+  ``kubellm_ttft_prediction_rel_error{quantile}``: |predicted - measured| TTFT over the last
+  2,000 such requests, in seconds and as a share of the measured TTFT (quantiles 0.5, 0.9).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from kubellm.gateway.scheduling.learner import LatencyState
+
+
+class PredictionCollector(Collector):
+    def __init__(self, state: LatencyState) -> None:
+        self._state = state
+
+    def collect(self) -> Iterator[Metric]:
+        s = self._state
+        fallback = CounterMetricFamily(
+            "kubellm_routing_engine_metrics_fallback",
+            "Routing decisions that used the gateway's own counts for an endpoint: its engine metrics "
+            "were missing or nonsense, or a histogram counter went backwards.", labels=["endpoint", "reason"])
+        for (endpoint, reason), n in sorted(s.fallbacks.items()):
+            fallback.add_metric([endpoint, reason], n)
+        yield fallback
+        yield CounterMetricFamily("kubellm_ttft_prediction_observations",
+                                  "Requests whose measured TTFT trained the latency model.", value=s.observations)
+        absolute = GaugeMetricFamily("kubellm_ttft_prediction_abs_error_seconds",
+                                     "|predicted - measured| TTFT over recent requests.", labels=["quantile"])
+        relative = GaugeMetricFamily("kubellm_ttft_prediction_rel_error",
+                                     "|predicted - measured| / measured TTFT over recent requests.",
+                                     labels=["quantile"])
+        for q in (0.5, 0.9):
+            a, r = s.error_quantiles(q)
+            absolute.add_metric([str(q)], a)
+            relative.add_metric([str(q)], r)
+        yield absolute
+        yield relative
+
+
+def register_prediction_metrics(registry: CollectorRegistry, state: LatencyState) -> None:
+    registry.register(PredictionCollector(state))

@@ -1,0 +1,206 @@
+"""What the latency-predicting scorers know and learn: per endpoint fits, requests in flight,
+and how good the predictions were.
+
+The scorers call :meth:`LatencyState.predict` (the formula of
+:mod:`kubellm.gateway.scheduling.latency`) over the snapshot of endpoints; the scheduler
+calls :meth:`LatencyState.start` for the endpoint it chose; the gateway calls
+:meth:`LatencyState.finish` when the request ends, with the TTFT and usage it measured.
+Nothing here does I/O or raises on bad numbers: engine gauges that are missing or nonsense,
+and an engine histogram counter that goes backwards, are counted in :attr:`fallbacks` (the
+``kubellm_routing_engine_metrics_fallback_total`` metric) and the gateway's own counts stand in.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from kubellm.gateway.endpoint import Endpoint
+from kubellm.gateway.scheduling.latency import (Features, Fit, engine_load, predict_ttft, slot_wait,
+                                                uncached_tokens)
+from kubellm.gateway.scheduling.request import RoutingRequest
+
+DEFAULT_DECODE_S = 0.5  # a request's decode time before any is measured
+DEFAULT_TOKENS_PER_CHAR = 0.25  # ~4 characters a token (English, BPE), until usage says
+EWMA = 0.1  # weight of a new measurement in the running averages
+ERROR_WINDOW = 2000  # (predicted, measured) pairs kept for the error figures
+
+
+@dataclass(slots=True)
+class Ticket:
+    """A routed request's prediction, kept until it ends."""
+
+    endpoint: str
+    features: Features
+    predicted: float
+    sent: float
+    prompt_chars: int
+
+
+@dataclass(slots=True)
+class EndpointLatency:
+    fit: Fit = field(default_factory=Fit)
+    decode_s: float = DEFAULT_DECODE_S  # D_e
+    tpot_s: float = 0.0  # seconds per output token after the first (0: not measured)
+    slots: float = 0.0  # S_e (0: unknown)
+    engine_decode: tuple[float, float] | None = None  # last (sum, count) of the engine's histogram
+
+
+def _ewma(old: float, new: float) -> float:
+    return old + EWMA * (new - old)
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    endpoint: str
+    features: Features
+    ttft_s: float
+    tpot_s: float
+
+
+class LatencyState:
+    """The learner: one per gateway (shared by every profile that predicts latency)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.endpoints: dict[str, EndpointLatency] = {}
+        self._tickets: dict[int, Ticket] = {}
+        self._by_endpoint: dict[str, dict[int, Ticket]] = {}
+        self._last: tuple[int, dict[str, Prediction]] = (0, {})
+        self.tokens_per_char = DEFAULT_TOKENS_PER_CHAR
+        self.mean_uncached = 0.0
+        self.fallbacks: Counter[tuple[str, str]] = Counter()
+        self.errors: deque[tuple[float, float]] = deque(maxlen=ERROR_WINDOW)
+        self.observations = 0
+
+    # -- prediction ------------------------------------------------------------------------
+    def predict(self, req: RoutingRequest, eps: Sequence[Endpoint], matched: dict[str, int],
+                blocks: int) -> list[Prediction]:
+        """The predicted TTFT on each endpoint; *matched*: cached leading blocks of *blocks*."""
+        tokens = req.prompt_chars * self.tokens_per_char
+        now = self._clock()
+        out = [self._predict_one(ep, uncached_tokens(tokens, matched.get(ep.url, 0), blocks), now) for ep in eps]
+        self._last = (id(req), {p.endpoint: p for p in out})
+        return out
+
+    def _predict_one(self, ep: Endpoint, uncached: float, now: float) -> Prediction:
+        st = self._endpoint(ep.url)
+        self._read_engine_decode(ep, st)
+        load = engine_load(ep)
+        prefilling, ahead = self._ahead(ep.url, now)
+        if load.fallback is not None:
+            self.fallbacks[(ep.url, load.fallback)] += 1
+            requests = float(ep.outstanding)
+        else:
+            if load.waiting > 0:  # a queue: the engine runs as many as it can
+                st.slots = max(st.slots, load.running)
+            requests = max(load.running + load.waiting, float(ep.outstanding))
+            ahead += max(0.0, load.waiting - prefilling) * self.mean_uncached
+        f = Features(uncached, ahead, requests, slot_wait(requests, st.slots, st.decode_s))
+        return Prediction(ep.url, f, predict_ttft(st.fit, f), st.tpot_s)
+
+    def _ahead(self, url: str, now: float) -> tuple[int, float]:
+        """This gateway's requests at *url* still before their predicted first token: count, tokens."""
+        n, tokens = 0, 0.0
+        for t in self._by_endpoint.get(url, {}).values():
+            if now - t.sent < t.predicted:
+                n += 1
+                tokens += t.features.uncached_tokens
+        return n, tokens
+
+    def _read_engine_decode(self, ep: Endpoint, st: EndpointLatency) -> None:
+        """Fold the engine's decode-time histogram into D_e; a counter going backwards is reset."""
+        total, count = ep.decode_s_sum, ep.decode_count
+        if not (math.isfinite(total) and math.isfinite(count)):
+            return
+        last = st.engine_decode
+        st.engine_decode = (total, count)
+        if last is None or (total, count) == last:
+            return
+        if total < last[0] or count < last[1]:
+            self.fallbacks[(ep.url, "counter_backwards")] += 1
+            return
+        if count > last[1]:
+            st.decode_s = _ewma(st.decode_s, (total - last[0]) / (count - last[1]))
+
+    def _endpoint(self, url: str) -> EndpointLatency:
+        st = self.endpoints.get(url)
+        if st is None:
+            st = self.endpoints[url] = EndpointLatency()
+        return st
+
+    # -- bookkeeping -----------------------------------------------------------------------
+    def start(self, req: RoutingRequest, url: str) -> None:
+        """The scheduler sent *req* to *url*: keep the prediction made for it there."""
+        key, preds = self._last
+        pred = preds.get(url) if key == id(req) else None
+        if pred is None:
+            return
+        self._drop(id(req))
+        ticket = Ticket(url, pred.features, pred.ttft_s, self._clock(), req.prompt_chars)
+        self._tickets[id(req)] = ticket
+        self._by_endpoint.setdefault(url, {})[id(req)] = ticket
+
+    def _drop(self, key: int) -> Ticket | None:
+        ticket = self._tickets.pop(key, None)
+        if ticket is not None:
+            self._by_endpoint.get(ticket.endpoint, {}).pop(key, None)
+        return ticket
+
+    def finish(self, req: RoutingRequest, *, ttft_s: float | None, decode_s: float, prompt_tokens: int,
+               cached_tokens: int | None, completion_tokens: int) -> None:
+        """*req* ended; with a first token seen (*ttft_s*), learn from what was measured."""
+        ticket = self._drop(id(req))
+        if ticket is None or ttft_s is None or not math.isfinite(ttft_s) or ttft_s < 0:
+            return
+        st = self._endpoint(ticket.endpoint)
+        uncached = self._learn_tokens(ticket, prompt_tokens, cached_tokens)
+        f = Features(uncached, ticket.features.ahead_tokens, ticket.features.requests, ticket.features.slot_wait_s)
+        if st.fit.update(f.vector(), ttft_s):
+            self.observations += 1
+            self.errors.append((ticket.predicted, ttft_s))
+        if math.isfinite(decode_s) and decode_s >= 0 and completion_tokens > 1:
+            st.decode_s = _ewma(st.decode_s, decode_s)
+            tpot = decode_s / (completion_tokens - 1)
+            st.tpot_s = tpot if st.tpot_s == 0.0 else _ewma(st.tpot_s, tpot)
+
+    def _learn_tokens(self, ticket: Ticket, prompt_tokens: int, cached_tokens: int | None) -> float:
+        """The request's uncached tokens as the engine reported them (else as predicted), and
+        the characters-to-tokens ratio and mean uncached tokens updated."""
+        if prompt_tokens <= 0:
+            return ticket.features.uncached_tokens
+        if ticket.prompt_chars > 0:
+            self.tokens_per_char = _ewma(self.tokens_per_char, prompt_tokens / ticket.prompt_chars)
+        if cached_tokens is None or not 0 <= cached_tokens <= prompt_tokens:
+            return ticket.features.uncached_tokens
+        uncached = float(prompt_tokens - cached_tokens)
+        self.mean_uncached = _ewma(self.mean_uncached, uncached)
+        return uncached
+
+    def forget_endpoint(self, url: str) -> None:
+        self.endpoints.pop(url, None)
+        for key in list(self._by_endpoint.pop(url, {})):
+            self._tickets.pop(key, None)
+        for k in [k for k in self.fallbacks if k[0] == url]:
+            del self.fallbacks[k]
+
+    # -- how good the predictions are ------------------------------------------------------
+    def error_quantiles(self, q: float = 0.5) -> tuple[float, float]:
+        """The *q* quantile of |predicted - measured| TTFT (seconds) and of that over measured,
+        over the last :data:`ERROR_WINDOW` requests; NaN before any."""
+        if not self.errors:
+            return math.nan, math.nan
+        absolute = [abs(p - m) for p, m in self.errors]
+        relative = [abs(p - m) / m for p, m in self.errors if m > 0]
+        return _quantile(absolute, q), _quantile(relative, q) if relative else math.nan
+
+
+def _quantile(values: list[float], q: float) -> float:
+    if q == 0.5:
+        return float(statistics.median(values))
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
