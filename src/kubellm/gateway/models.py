@@ -16,6 +16,27 @@ class Target:
     lora: str | None
 
 
+class CanarySplitter:
+    """Smooth weighted round-robin over a model and its canaries (nginx's algorithm): over any
+    run of requests each side's share is within one request of its weight, so a 20 % canary
+    gets 20 % of 200 requests, not 20 % give or take a random draw's 3 points. Each gateway
+    replica splits its own requests this way, so their sum splits as exactly. The rotation
+    starts at a random place, so replicas do not all send their first request to one side."""
+
+    def __init__(self, model: ModelConfig, rng: random.Random) -> None:
+        canaries = [(split.model, split.weight) for split in model.canary]
+        self._sides: list[tuple[str | None, float]] = [(None, 100.0 - sum(w for _, w in canaries)), *canaries]
+        self._credit = [rng.uniform(0.0, w) for _, w in self._sides]
+
+    def next(self) -> str | None:
+        """The canary model to send this request to, or None for the model itself."""
+        for i, (_, weight) in enumerate(self._sides):
+            self._credit[i] += weight
+        best = max(range(len(self._sides)), key=self._credit.__getitem__)
+        self._credit[best] -= 100.0
+        return self._sides[best][0]
+
+
 class ModelTable:
     def __init__(self, config: GatewayConfig, rng: random.Random) -> None:
         self._rng = rng
@@ -27,6 +48,7 @@ class ModelTable:
                 self._names[alias] = (m, None)
             for adapter in m.lora_adapters:
                 self._names[adapter] = (m, adapter)
+        self._splits = {m.name: CanarySplitter(m, rng) for m in config.models if m.canary}
 
     def resolve(self, name: str) -> Target:
         found = self._names.get(name)
@@ -36,12 +58,10 @@ class ModelTable:
         if lora is not None:
             return Target(model, lora, lora)
         if model.canary:
-            draw = self._rng.uniform(0.0, 100.0)
-            for split in model.canary:
-                if draw < split.weight:
-                    canary = self._by_name[split.model]
-                    return Target(canary, canary.upstream_name, None)
-                draw -= split.weight
+            chosen = self._splits[model.name].next()
+            if chosen is not None:
+                canary = self._by_name[chosen]
+                return Target(canary, canary.upstream_name, None)
         return Target(model, model.upstream_name, None)
 
     def listing(self) -> list[dict[str, object]]:
