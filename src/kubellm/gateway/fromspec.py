@@ -144,9 +144,19 @@ def gateway_config(services: Sequence[LLMService], namespace: str, keys_dir: str
         if len(keyed) > 1:
             raise ConfigError("one gateway reads one API keys file: give the services one shared Secret "
                               f"(services with keys: {', '.join(s.metadata.name for s in keyed)})")
-        config["auth"] = {"apiKeysFile": f"{keys_dir}/{keyed[0].metadata.name}"}
+        config["auth"] = {"apiKeysFile": f"{keys_dir}/{keyed[0].metadata.name}", **_tenants(keyed[0])}
     parse_config(config, source="(generated from LLMServices)")  # a bad result is a bug here, not later
     return config
+
+
+def _tenants(svc: LLMService) -> dict[str, Any]:
+    """The keyed service's tenant limits as the gateway's ``auth.tenants`` (none: no key)."""
+    keys = svc.spec.security.api_keys
+    tenants = [{"name": t.name, "models": list(t.models),
+                **({"rpm": t.requests_per_minute} if t.requests_per_minute else {}),
+                **({"tpm": t.tokens_per_minute} if t.tokens_per_minute else {})}
+               for t in (keys.tenants if keys is not None else ())]
+    return {"tenants": tenants} if tenants else {}
 
 
 GATEWAY_CONFIGMAP = "kubellm-gateway"

@@ -7,9 +7,10 @@ drive prefix affinity.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import orjson
 
 from kubellm.gateway.errors import BadRequestError
 
@@ -72,7 +73,7 @@ def _max_tokens(body: dict[str, Any]) -> int | None:
 def parse_request(kind: Kind, raw: bytes) -> ParsedRequest:
     """Parse and check *raw*; ``BadRequestError`` names the offending field."""
     try:
-        body = json.loads(raw)
+        body = orjson.loads(raw)  # several times json's speed on request-sized bodies (docs/gateway.md)
     except (ValueError, RecursionError) as exc:
         raise BadRequestError("request body is not valid JSON") from exc
     if not isinstance(body, dict):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 DONE = b"data: [DONE]"
 
 
@@ -39,7 +41,7 @@ def event_json(event: bytes) -> dict[str, Any] | None:
     if not event.startswith(b"data: {"):
         return None
     try:
-        obj = json.loads(event[6:])
+        obj = orjson.loads(event[6:])
     except ValueError:
         return None
     return obj if isinstance(obj, dict) else None

@@ -8,12 +8,12 @@ proxy may try another endpoint.
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+import orjson
 
 from kubellm.gateway.config import Timeouts
 from kubellm.gateway.errors import UpstreamError, UpstreamTimeoutError
@@ -103,7 +103,7 @@ class Upstream:
 def usage_of(body: bytes) -> dict[str, Any] | None:
     """The ``usage`` object of a non-streamed JSON response, if any."""
     try:
-        obj = json.loads(body)
+        obj = orjson.loads(body)
     except ValueError:
         return None
     usage = obj.get("usage") if isinstance(obj, dict) else None

@@ -10,11 +10,26 @@ from kubellm.spec.base import SecretKeyRef, SpecModel
 from kubellm.spec.types import DnsLabel, KubeName, LabelMap, Quantity
 
 
+class TenantLimits(SpecModel):
+    """What one tenant of the keys file (its `tenant:` prefix) may use, enforced by the gateway."""
+
+    name: DnsLabel
+    """Tenant name, as the keys file's `tenant:key` lines name it."""
+    models: tuple[str, ...] = ("*",)
+    """Models (served names) the tenant may call; `*`: all."""
+    requests_per_minute: int | None = Field(None, ge=1)
+    """Requests per minute (unset: unlimited); over it the gateway answers 429 with Retry-After."""
+    tokens_per_minute: int | None = Field(None, ge=1)
+    """Prompt plus completion tokens per minute (unset: unlimited); over it, 429 with Retry-After."""
+
+
 class ApiKeys(SpecModel):
     """Gateway API keys, from a Secret (one key per line, or `tenant:key` lines)."""
 
     secret_ref: SecretKeyRef
     """Secret and key holding the API keys."""
+    tenants: tuple[TenantLimits, ...] = ()
+    """Limits per tenant (a tenant not listed may call every model, unlimited)."""
 
 
 class Subject(SpecModel):

@@ -42,3 +42,15 @@ def test_routing_scorers_become_a_profile():
         update={"scorers": {"magic": 1}})})})
     with pytest.raises(ConfigError, match="scorers.magic"):
         gateway_config([bad], "ns")
+
+
+def test_tenant_limits_of_the_keys_become_the_gateways_tenants():
+    svc = _load("quickstart")
+    keys = {"secretRef": {"name": "keys", "key": "keys"},
+            "tenants": [{"name": "team-a", "tokensPerMinute": 100}, {"name": "team-b", "models": ["x"], "requestsPerMinute": 5}]}
+    body = svc.to_dict()
+    body["spec"].setdefault("security", {})["apiKeys"] = keys
+    cfg = parse_config(gateway_config([type(svc).model_validate(body)], "ns"))
+    assert [(t.name, t.models, t.rpm, t.tpm) for t in cfg.auth.tenants] == [
+        ("team-a", ("*",), None, 100), ("team-b", ("x",), 5, None)]
+    assert cfg.auth.api_keys_file == Path("/etc/kubellm/api-keys/quickstart")
