@@ -1,4 +1,6 @@
-"""OpenTelemetry for real: a `kubellm gateway` process with ``OTEL_EXPORTER_OTLP_ENDPOINT`` set
+"""`kubellm gateway` as a process, as a pod runs it: its traces and its drain.
+
+OpenTelemetry for real: a `kubellm gateway` process with ``OTEL_EXPORTER_OTLP_ENDPOINT`` set
 sends its spans over OTLP/HTTP to a receiver on loopback (an aiohttp server in the test that
 decodes the protobuf with opentelemetry-proto, as a collector does), in front of a real
 simulator engine, driven by the real openai client.
@@ -13,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import gzip
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 import yaml
@@ -71,7 +75,7 @@ async def serving(app: web.Application) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def gateway_process(config: Path, env: dict[str, str]) -> AsyncIterator[str]:
+async def gateway_process(config: Path, env: dict[str, str]) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
     """`kubellm gateway` as its own process (the real serve path reads the environment)."""
     log = config.with_suffix(".log")
     with log.open("wb") as stderr:
@@ -82,7 +86,7 @@ async def gateway_process(config: Path, env: dict[str, str]) -> AsyncIterator[st
     try:
         line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
         assert "listening on" in line, line + log.read_text()
-        yield line.split()[-1]
+        yield line.split()[-1], process
     finally:
         if process.returncode is None:
             process.terminate()  # SIGTERM: drain, then the batched spans are flushed
@@ -110,7 +114,7 @@ async def test_spans_reach_an_otlp_receiver_with_model_tenant_endpoint_status_an
         (tmp_path / "gateway.yaml").write_text(yaml.safe_dump(config))
         env = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector, "OTEL_SERVICE_NAME": "kubellm-gateway-test",
                "OTEL_BSP_SCHEDULE_DELAY": "50"}
-        async with gateway_process(tmp_path / "gateway.yaml", env) as url:
+        async with gateway_process(tmp_path / "gateway.yaml", env) as (url, _):
             client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0)
             stream = await client.chat.completions.create(
                 model="m", messages=[{"role": "user", "content": "hi"}], max_tokens=5, stream=True,
@@ -137,3 +141,27 @@ async def test_spans_reach_an_otlp_receiver_with_model_tenant_endpoint_status_an
     probe_span = spans[("probe", 200)]
     _, trace_id, parent, _ = seen[0]["traceparent"].split("-")
     assert (trace_id, parent) == (probe_span["trace_id"], probe_span["span_id"])  # the engine request's parent
+
+
+async def test_a_draining_gateway_serves_a_kept_alive_connection_once_more_and_closes_it(tmp_path: Path) -> None:
+    """SIGTERM (a rolling restart): a client whose kept-alive connection still points at the
+    old pod gets its request served with `Connection: close` (then reconnects where the
+    Service now points), not an error. A long stream keeps the drain open meanwhile."""
+    async with run_fleet(SimConfig(model="m", fixed_ttft_ms=5, fixed_tpot_ms=20), replicas=1) as sims:
+        (tmp_path / "gateway.yaml").write_text(yaml.safe_dump({"models": [{"name": "m", "endpoints": list(sims)}]}))
+        async with gateway_process(tmp_path / "gateway.yaml", {}) as (url, process):
+            kept, other = httpx.AsyncClient(base_url=url, timeout=30), httpx.AsyncClient(base_url=url, timeout=30)
+            body = {"model": "m", "prompt": "x", "max_tokens": 2}
+            first = await kept.post("/v1/completions", json=body)
+            assert first.status_code == 200 and first.headers.get("Connection") != "close"
+            long = asyncio.ensure_future(other.post("/v1/completions", json={**body, "max_tokens": 150}))
+            await asyncio.sleep(0.5)
+            process.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.5)  # draining now: the listening socket is closed
+            again = await kept.post("/v1/completions", json=body)  # the same connection
+            assert again.status_code == 200, again.text
+            assert again.headers.get("Connection") == "close"
+            assert (await long).status_code == 200
+            await kept.aclose()
+            await other.aclose()
+
