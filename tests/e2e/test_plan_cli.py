@@ -64,3 +64,23 @@ def test_bad_trace_line_and_bad_parameter_are_usage_errors_naming_where(tmp_path
     done = kubellm("plan", str(spec), "--trace", str(trace), "--set", "kpa.panicThreshold=50")
     assert done.returncode == 2
     assert "policies.kpa.panicThreshold" in done.stderr and "[1.1, 10]" in done.stderr
+
+
+def test_plan_with_spot_writes_a_cost_block_that_renders(tmp_path: Path) -> None:
+    spec, trace = files(tmp_path, [f"{i * 0.5},{300 + i % 7 * 50},{40 + i % 5 * 10}" for i in range(400)])
+    out = tmp_path / "planned.yaml"
+    done = kubellm("plan", str(spec), "--trace", str(trace), "--no-peers", "--spot", "gke", "--write", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "spot:" in done.stdout and "budget: spec.cost.budget alerts above" in done.stdout
+    cost = load_spec(out).spec.cost
+    assert cost.spot is not None and cost.spot.provider == "gke" and cost.budget is not None
+    rendered = kubellm("render", str(out))
+    assert rendered.returncode == 0, rendered.stderr
+    kinds = {d["kind"] for d in yaml.safe_load_all(rendered.stdout)}
+    assert {"PriorityClass", "PrometheusRule"} <= kinds and "cloud.google.com/gke-spot" in rendered.stdout
+
+
+def test_an_unknown_spot_provider_is_a_usage_error(tmp_path: Path) -> None:
+    spec, trace = files(tmp_path, ["0,10,5", "1,10,5"])
+    done = kubellm("plan", str(spec), "--trace", str(trace), "--spot", "gce")
+    assert done.returncode == 2 and "--spot 'gce': one of gke, eks, karpenter, aks" in done.stderr, done.stderr

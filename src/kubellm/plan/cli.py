@@ -26,11 +26,13 @@ def plan(
     max_replicas: int | None = typer.Option(None, help="upper bound (default: spec.scaling.maxReplicas)"),
     set_: list[str] = typer.Option([], "--set", help="policy parameter, e.g. kpa.panicThreshold=3"),
     no_peers: bool = typer.Option(False, "--no-peers", help="skip the field's policies (faster)"),
-    write: Path | None = typer.Option(None, help="write the spec with the recommended scaling block here"),
+    write: Path | None = typer.Option(None, help="write the spec with the recommended scaling and cost blocks here"),
+    spot: str | None = typer.Option(None, help="your spot provider (gke, eks, karpenter, aks): also recommend "
+                                               "spot nodes with on-demand fallback in spec.cost"),
 ) -> None:
     from kubellm.plan.command import run_plan
 
-    text, spec_out = run_plan(spec, trace, slo, profile, cache, max_replicas, set_, not no_peers)
+    text, spec_out = run_plan(spec, trace, slo, profile, cache, max_replicas, set_, not no_peers, spot)
     typer.echo(text)
     if write is not None and spec_out is not None:
         _write_atomic(write, spec_out)

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kubellm.plan import params as PR
+from kubellm.plan.costadvice import SPOT_PROVIDERS, CostAdvice, ServiceFacts, advise
 from kubellm.plan.errors import PlanConfigError
 from kubellm.plan.provision import Provisioning
 from kubellm.plan.report import table
@@ -56,7 +57,10 @@ def slo_with(base: Slo, items: Sequence[str]) -> Slo:
 
 
 def run_plan(spec_path: Path, trace: str, slo_items: Sequence[str], profile: str | None, cache: str,
-             max_replicas: int | None, sets: Sequence[str], peers: bool) -> tuple[str, dict[str, Any] | None]:
+             max_replicas: int | None, sets: Sequence[str], peers: bool,
+             spot: str | None = None) -> tuple[str, dict[str, Any] | None]:
+    if spot is not None and spot not in SPOT_PROVIDERS:
+        raise PlanConfigError(f"--spot {spot!r}: one of {', '.join(SPOT_PROVIDERS)}")
     service = load_spec(spec_path)
     prof = profile_for(service, profile)
     overrides = PR.parse_sets(sets)
@@ -68,16 +72,22 @@ def run_plan(spec_path: Path, trace: str, slo_items: Sequence[str], profile: str
     setup = Setup(read_trace(trace, prof.max_model_len), prof, slo_with(service.spec.slo, slo_items), prov,
                   min_replicas=scaling.min_replicas, max_replicas=max_replicas or max(scaling.effective_max, 2))
     result = make_plan(setup, overrides, peers)
-    spec_out = None
+    spec_out, advice = None, None
     if result.meets:
+        block = scaling_block(result.best)
+        facts = ServiceFacts(min_replicas=block["minReplicas"],
+                             disruption_budget=service.spec.security.pod_disruption_budget,
+                             own_priority_class=service.spec.resources.priority_class_name is not None)
+        advice = advise(result.best.summary, setup.trace[-1].at, facts, spot, setup.prices)
         data = service.to_dict()
-        data["spec"]["scaling"] = {**data["spec"].get("scaling", {}), **scaling_block(result.best)}
+        data["spec"]["scaling"] = {**data["spec"].get("scaling", {}), **block}
+        data["spec"]["cost"] = {**data["spec"].get("cost", {}), **advice.block}
         parse_spec(data)  # what we write must load
         spec_out = data
-    return format_plan(result, setup), spec_out
+    return format_plan(result, setup, advice), spec_out
 
 
-def format_plan(result: Plan, setup: Setup) -> str:
+def format_plan(result: Plan, setup: Setup, advice: CostAdvice | None = None) -> str:
     slo = setup.slo
     rows = [*result.peers, *(c.summary for c in result.candidates)]
     best = result.best
@@ -93,6 +103,7 @@ def format_plan(result: Plan, setup: Setup) -> str:
             saved = result.without_zero.summary.gpu_hours - best.summary.gpu_hours
             lines.append(f"scale to zero saves {saved:.1f} GPU-hours against the best setting without it")
         lines.append(f"scaling: {scaling_block(best)}")
+        lines += advice.lines if advice else []
     else:
         lines.append(f"no setting meets the SLO within maxReplicas {setup.max_replicas}; closest: "
                      f"{best.summary.policy} at {best.summary.attainment:.2%} "
