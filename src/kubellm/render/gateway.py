@@ -20,12 +20,13 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from kubellm.render.context import Obj
+from kubellm.render.context import Obj, RenderContext, short_hash
 from kubellm.render.gateway_network import gateway_network_policy
 from kubellm.render.images import KUBELLM_IMAGE
 from kubellm.render.pod import TMP_MOUNT, TMP_VOLUME, container_security
+from kubellm.render.sources import cache_claim_name, resolve
 from kubellm.spec import LLMService
-from kubellm.spec.types import Quantity
+from kubellm.spec.types import Quantity, quantity_bytes
 
 NAME = "kubellm-gateway"
 PORT_NAME = "http"
@@ -33,6 +34,9 @@ CONFIG_DIR = "/etc/kubellm"
 CONFIG_PATH = f"{CONFIG_DIR}/gateway/gateway.yaml"
 KEYS_DIR = f"{CONFIG_DIR}/api-keys"
 TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+TOKENIZERS_DIR = "/var/lib/kubellm/tokenizers"
+"""Where a served model's files (tokenizer.json, chat template) appear in the gateway pod:
+``<dir>/<served name>``, the tokenizerPath gateway.fromspec writes (checked by a unit test)."""
 SELECTOR = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/instance": NAME}
 LABELS = {**SELECTOR, "app.kubernetes.io/component": "gateway", "app.kubernetes.io/managed-by": "kubellm",
           "app.kubernetes.io/part-of": "kubellm"}
@@ -115,9 +119,50 @@ def otel_env(services: Sequence[LLMService]) -> list[Obj]:
     return [{"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": endpoint}, {"name": "OTEL_SERVICE_NAME", "value": NAME}]
 
 
+def gateway_workers(settings: GatewaySettings) -> int:
+    """`kubellm gateway --workers`: one process per whole CPU of the pod's limit, at least one."""
+    return max(1, int(quantity_bytes(settings.cpu)))
+
+
 def gateway_args(settings: GatewaySettings) -> list[str]:
     """What follows `kubellm` in the container: the `kubellm gateway` command line."""
-    return ["gateway", "--config", CONFIG_PATH, "--host", "0.0.0.0", "--port", str(settings.port)]
+    workers = gateway_workers(settings)
+    return ["gateway", "--config", CONFIG_PATH, "--host", "0.0.0.0", "--port", str(settings.port),
+            *(["--workers", str(workers)] if workers > 1 else [])]
+
+
+def _tokenizer_volume(svc: LLMService, target: tuple[int, int]) -> tuple[Obj, Obj] | None:
+    """The volume and read-only mount that put *svc*'s model files at TOKENIZERS_DIR/<served
+    name>, where the engines' copy already is: the weights cache claim (subPath: the model's
+    key), a pvc:// claim, or the OCI image volume. None where the gateway cannot share them (a
+    ReadWriteOnce cache claim is attached to the engines' node): the gateway then starts, warns
+    once naming the model and the missing file, and routes approximately."""
+    ctx = RenderContext(svc, target)
+    source = resolve(ctx, svc.spec.model.uri)
+    name = f"tokenizer-{short_hash(svc.metadata.name)}"
+    mount: Obj = {"name": name, "mountPath": f"{TOKENIZERS_DIR}/{svc.spec.model.served_name}", "readOnly": True}
+    if source.kind == "cache":
+        if svc.spec.cache.access_mode == "ReadWriteOnce":
+            return None
+        claim = {"claimName": cache_claim_name(ctx), "readOnly": True}
+        return {"name": name, "persistentVolumeClaim": claim}, {**mount, "subPath": source.key}
+    if source.kind == "claim":
+        (volume,), (engine_mount,) = source.volumes, source.mounts
+        sub_path = source.path.removeprefix(engine_mount["mountPath"]).strip("/")
+        return {**volume, "name": name}, {**mount, **({"subPath": sub_path} if sub_path else {})}
+    if source.kind == "image":
+        return {**source.volumes[0], "name": name}, mount
+    return None
+
+
+def tokenizer_volumes(services: Sequence[LLMService], target: tuple[int, int]) -> tuple[list[Obj], list[Obj]]:
+    """Volumes and mounts of the served models' tokenizers, for each service routed by its
+    engines' KV events (routing.precisePrefix) on a real engine (the simulator's tokenizer is
+    built in)."""
+    pairs = [_tokenizer_volume(s, target) for s in sorted(services, key=lambda s: s.metadata.name)
+             if s.spec.routing.precise_prefix is not None and s.spec.engine.kind != "sim"]
+    kept = [p for p in pairs if p is not None]
+    return [v for v, _ in kept], [m for _, m in kept]
 
 
 def probes() -> Obj:
@@ -128,6 +173,7 @@ def probes() -> Obj:
 
 def gateway_container(services: Sequence[LLMService], settings: GatewaySettings, ctx_target: tuple[int, int]) -> Obj:
     resources = {"cpu": settings.cpu, "memory": settings.memory}
+    _, tokenizer_mounts = tokenizer_volumes(services, ctx_target)
     body: Obj = {
         "name": "gateway",
         "image": settings.image,
@@ -142,6 +188,7 @@ def gateway_container(services: Sequence[LLMService], settings: GatewaySettings,
             {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
             {"name": "kube-api-access", "mountPath": TOKEN_DIR, "readOnly": True},
             TMP_MOUNT,
+            *tokenizer_mounts,
         ],
         **probes(),
     }
@@ -172,7 +219,7 @@ def pod_template(services: Sequence[LLMService], settings: GatewaySettings, targ
             "serviceAccountName": NAME,
             "terminationGracePeriodSeconds": settings.grace_seconds,
             "topologySpreadConstraints": spread(),
-            "volumes": [config_volume(services), token_volume(), TMP_VOLUME],
+            "volumes": [config_volume(services), token_volume(), TMP_VOLUME, *tokenizer_volumes(services, target)[0]],
         },
     }
 
