@@ -591,6 +591,7 @@ def main() -> None:
     ap.add_argument("--shapes", default="chats", help=f"comma-separated, of {', '.join(SHAPES)}")
     ap.add_argument("--loads", default="0.5,0.8,1.0,1.2,3.0")
     ap.add_argument("--runs", type=int, default=1, help="repeat with other workload seeds")
+    ap.add_argument("--first-run", type=int, default=0, help="number of the first run (its workload seed)")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--profile", default=Fleet.profile, help="simulator cost-model profile")
     ap.add_argument("--replicas", type=int, default=Fleet.replicas)
@@ -617,7 +618,7 @@ def main() -> None:
     rows: list[Row] = []
     capacities: dict[str, float] = {}
     print(f"fleet: {spec}", flush=True)
-    for run in range(args.runs):
+    for run in range(args.first_run, args.first_run + args.runs):
         for shape in args.shapes.split(","):
             wl = Workload(shape=shape, system_prompts=args.system_prompts, system_words=args.system_words,
                           seed=7 + 1000 * run)

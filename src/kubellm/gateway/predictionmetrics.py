@@ -8,6 +8,9 @@
 - ``kubellm_ttft_prediction_abs_error_seconds{quantile}`` and
   ``kubellm_ttft_prediction_rel_error{quantile}``: |predicted - measured| TTFT over the last
   2,000 such requests, in seconds and as a share of the measured TTFT (quantiles 0.5, 0.9).
+- ``kubellm_ttft_model_coefficient{endpoint,term}``: each endpoint's learned coefficients
+  (term ``fixed_s``, ``prefill_s_per_1k_tokens``, ``s_per_batched_request``, ``queue_wait``) and
+  ``kubellm_ttft_model_decode_seconds{endpoint}``, its D_e.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from kubellm.gateway.scheduling.learner import LatencyState
+
+
+_TERMS = ("fixed_s", "prefill_s_per_1k_tokens", "s_per_batched_request", "queue_wait")
 
 
 class PredictionCollector(Collector):
@@ -47,6 +53,18 @@ class PredictionCollector(Collector):
             relative.add_metric([str(q)], r)
         yield absolute
         yield relative
+        coefficient = GaugeMetricFamily("kubellm_ttft_model_coefficient",
+                                        "The TTFT model's learned coefficients per endpoint.",
+                                        labels=["endpoint", "term"])
+        decode = GaugeMetricFamily("kubellm_ttft_model_decode_seconds",
+                                   "Seconds a request decodes after its first token, per endpoint (D_e).",
+                                   labels=["endpoint"])
+        for url, st in sorted(s.endpoints.items()):
+            for term, value in zip(_TERMS, st.fit.coefficients()):
+                coefficient.add_metric([url, term], value)
+            decode.add_metric([url], st.decode_s)
+        yield coefficient
+        yield decode
 
 
 def register_prediction_metrics(registry: CollectorRegistry, state: LatencyState) -> None:

@@ -14,7 +14,7 @@ from kubellm.gateway.datalayer import apply_metrics, parse_engine_metrics
 from kubellm.gateway.errors import ConfigError
 from kubellm.gateway.predictionmetrics import register_prediction_metrics
 from kubellm.gateway.scheduling import scorers
-from kubellm.gateway.scheduling.latency import PRIOR, Features, Fit, engine_load, slot_wait, uncached_tokens
+from kubellm.gateway.scheduling.latency import PRIOR, Features, Fit, engine_load, queue_wait, uncached_tokens
 from kubellm.gateway.scheduling.learner import LatencyState
 from kubellm.gateway.scheduling.plugins import RoutingState
 from kubellm.gateway.scheduling.prefix import PrefixIndex
@@ -25,15 +25,14 @@ from kubellm.gateway.scheduling.scheduler import Scheduler
 NAN = float("nan")
 
 
-@pytest.mark.parametrize(("requests", "slots", "decode_s", "expected"), [
-    (0, 8, 1.0, 0.0),  # idle
-    (7, 8, 1.0, 0.0),  # the last free slot
-    (8, 8, 1.0, 0.125),  # one ahead of it in the queue: an eighth of a decode
-    (15, 8, 2.0, 2.0),  # a full batch's worth ahead
-    (100, 0, 1.0, 0.0),  # slots unknown: no wait is claimed
+@pytest.mark.parametrize(("waiting", "running", "decode_s", "expected"), [
+    (0, 8, 1.0, 0.0),  # no queue
+    (1, 8, 1.0, 0.125),  # one ahead: an eighth of a decode, eight finishing in one
+    (8, 8, 2.0, 2.0),  # a full batch's worth ahead
+    (3, 0, 1.0, 3.0),  # nothing running (KV full, say): one at a time
 ])
-def test_slot_wait(requests, slots, decode_s, expected):
-    assert slot_wait(requests, slots, decode_s) == pytest.approx(expected)
+def test_queue_wait(waiting, running, decode_s, expected):
+    assert queue_wait(waiting, running, decode_s) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(("tokens", "matched", "blocks", "expected"), [
@@ -107,16 +106,14 @@ def test_prediction_follows_the_formula(make_ep, clock):
 @pytest.mark.parametrize(("a_fields", "a_matched", "winner"), [
     ({}, 10, "http://a"),  # idle: the cache wins
     ({"waiting": 20.0, "running": 8.0}, 10, "http://b"),  # a long queue costs more than a miss
-    ({"outstanding": 30}, 10, "http://b"),  # engine silent on it, the gateway's own count says so
+    ({"outstanding": 80, "scraped": False}, 10, "http://b"),  # engine silent: the gateway's own count
     ({}, 0, None),  # nothing to tell them apart: equal
     ({"running": 2.0}, 0, "http://b"),  # caches equal: the smaller batch
 ])
 def test_prediction_trades_cache_against_queue(make_ep, clock, a_fields, a_matched, winner):
     state = _state(clock)
-    a = make_ep("http://a", scraped=True, running=8.0, waiting=1.0)  # both once full at 8: their slots
-    b = make_ep("http://b", scraped=True, running=8.0, waiting=1.0)
-    _predict(state, [a, b])
-    a.running = b.running = a.waiting = b.waiting = 0.0
+    a = make_ep("http://a", scraped=True)
+    b = make_ep("http://b", scraped=True)
     for k, v in a_fields.items():
         setattr(a, k, v)
     _, t = _predict(state, [a, b], matched={"http://a": a_matched})

@@ -7,17 +7,16 @@ For endpoint *e* and a request whose prompt has ``u_e`` tokens not cached at *e*
     A_e = prefill tokens ahead of it at e: the uncached tokens of this gateway's requests
           sent to e and not yet past their own predicted first token, plus, for the engine's
           waiting requests this gateway did not send, the mean uncached tokens each
-    W_e = max(0, n_e + 1 - S_e) * D_e / S_e   the wait for a free sequence slot
     n_e = requests at e: max(engine running + waiting, this gateway's in flight there)
-    S_e = e's sequence slots: the most requests it was seen running while others waited
-          (unknown until then: no wait)
-    D_e = seconds a request holds a slot after its first token (decode), an average of the
+    W_e = waiting_e * D_e / max(1, running_e)   the engine's queue, drained at running_e / D_e
+          requests a second (waiting for a sequence slot or for KV-cache blocks alike)
+    D_e = seconds a request runs after its first token (decode), an average of the
           gateway's own measurements (end - first token) and the engine's
           ``vllm:request_decode_time_seconds`` histogram
 
 ``(b_e, p_e, c_e, s_e)``, the fixed cost (HTTP, tokenization, one step), the prefill seconds per
 token, the cost of each request sharing the engine's batch (every step of a bigger batch takes
-longer) and the weight of the slot wait, are learned per endpoint by recursive least squares
+longer) and the weight of the queue wait, are learned per endpoint by recursive least squares
 over the observed TTFT of each request it served, with ``u`` the tokens the engine reported
 uncached (``usage.prompt_tokens - prompt_tokens_details.cached_tokens``) where it reports them.
 
@@ -34,7 +33,7 @@ from kubellm.gateway.endpoint import Endpoint
 
 # Priors, before an endpoint has served anything: 50 ms fixed, 0.1 ms a prefill token (a 7-8B
 # model on one modern GPU is ~0.03-0.1 ms), 2 ms a request in the batch (so that, caches
-# equal, the less loaded endpoint wins from the first request), the slot wait at face value.
+# equal, the less loaded endpoint wins from the first request), the queue wait at face value.
 PRIOR = (0.05, 0.1, 0.002, 1.0)  # b (s), p (s per 1,000 tokens), c (s per request), s (1)
 PRIOR_VARIANCE = (0.05, 0.05, 0.001, 0.5)
 MIN_COEFFICIENTS = (0.0, 1e-6, 1e-4, 0.0)  # never negative; p and c stay positive to break ties
@@ -71,17 +70,15 @@ class Features:
     uncached_tokens: float  # u_e
     ahead_tokens: float  # A_e
     requests: float  # n_e
-    slot_wait_s: float  # W_e
+    queue_wait_s: float  # W_e
 
     def vector(self) -> tuple[float, float, float, float]:
-        return (1.0, (self.uncached_tokens + self.ahead_tokens) / TOKENS_SCALE, self.requests, self.slot_wait_s)
+        return (1.0, (self.uncached_tokens + self.ahead_tokens) / TOKENS_SCALE, self.requests, self.queue_wait_s)
 
 
-def slot_wait(requests: float, slots: float, decode_s: float) -> float:
-    """W = max(0, n + 1 - S) * D / S; no known slots (S <= 0): no wait."""
-    if slots <= 0:
-        return 0.0
-    return max(0.0, requests + 1.0 - slots) * decode_s / slots
+def queue_wait(waiting: float, running: float, decode_s: float) -> float:
+    """W = waiting * D / max(1, running): the queue ahead, drained at running / D a second."""
+    return max(0.0, waiting) * decode_s / max(1.0, running)
 
 
 def uncached_tokens(prompt_tokens: float, matched_blocks: int, blocks: int) -> float:
@@ -123,7 +120,7 @@ class Fit:
         self.theta = [t + g * err for t, g in zip(self.theta, gain)]
         new = [[cov[i][j] - gain[i] * px[j] for j in range(N)] for i in range(N)]
         # forget only while no direction's variance exceeds its prior tenfold: a feature that
-        # stays 0 for a long time (no slot wait at low load) must not wind its gain up
+        # stays 0 for a long time (no queue wait at low load) must not wind its gain up
         if all(new[i][i] < 10 * PRIOR_VARIANCE[i] for i in range(N)):
             new = [[v / FORGET for v in row] for row in new]
         self.cov = new

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from kubellm.gateway.endpoint import Endpoint
-from kubellm.gateway.scheduling.latency import (Features, Fit, engine_load, predict_ttft, slot_wait,
+from kubellm.gateway.scheduling.latency import (Features, Fit, engine_load, predict_ttft, queue_wait,
                                                 uncached_tokens)
 from kubellm.gateway.scheduling.request import RoutingRequest
 
@@ -46,7 +46,6 @@ class EndpointLatency:
     fit: Fit = field(default_factory=Fit)
     decode_s: float = DEFAULT_DECODE_S  # D_e
     tpot_s: float = 0.0  # seconds per output token after the first (0: not measured)
-    slots: float = 0.0  # S_e (0: unknown)
     engine_decode: tuple[float, float] | None = None  # last (sum, count) of the engine's histogram
 
 
@@ -96,11 +95,9 @@ class LatencyState:
             self.fallbacks[(ep.url, load.fallback)] += 1
             requests = float(ep.outstanding)
         else:
-            if load.waiting > 0:  # a queue: the engine runs as many as it can
-                st.slots = max(st.slots, load.running)
             requests = max(load.running + load.waiting, float(ep.outstanding))
             ahead += max(0.0, load.waiting - prefilling) * self.mean_uncached
-        f = Features(uncached, ahead, requests, slot_wait(requests, st.slots, st.decode_s))
+        f = Features(uncached, ahead, requests, queue_wait(load.waiting, load.running, st.decode_s))
         return Prediction(ep.url, f, predict_ttft(st.fit, f), st.tpot_s)
 
     def _ahead(self, url: str, now: float) -> tuple[int, float]:
@@ -159,7 +156,7 @@ class LatencyState:
             return
         st = self._endpoint(ticket.endpoint)
         uncached = self._learn_tokens(ticket, prompt_tokens, cached_tokens)
-        f = Features(uncached, ticket.features.ahead_tokens, ticket.features.requests, ticket.features.slot_wait_s)
+        f = Features(uncached, ticket.features.ahead_tokens, ticket.features.requests, ticket.features.queue_wait_s)
         if st.fit.update(f.vector(), ttft_s):
             self.observations += 1
             self.errors.append((ticket.predicted, ttft_s))

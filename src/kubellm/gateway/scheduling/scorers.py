@@ -79,14 +79,21 @@ def _matched(req: RoutingRequest, eps: Sequence[Endpoint], approximate: PrefixIn
     return index.matched_blocks(hashes, [e.url for e in eps]), len(hashes)
 
 
+LOCALITY = 0.2  # how much slower (share of the best TTFT) a fuller cache may be and still win
+
+
 def make_latency_scorer(state: LatencyState, approximate: PrefixIndex, precise: PrefixIndex) -> Scorer:
     """Lowest predicted time to first token (:mod:`~kubellm.gateway.scheduling.latency`):
-    ``min_k T_k / T_e``, so the fastest endpoint scores 1."""
+    ``(min_k T_k / T_e + LOCALITY * cached share_e) / (1 + LOCALITY)``. The cached-share term
+    keeps a prefix where it is while that costs this request under about 20% of its TTFT:
+    copying a hot prefix to a second engine evicts other prefixes there, a cost to later
+    requests that this request's prediction does not see."""
 
     def predicted_latency(req: RoutingRequest, eps: Sequence[Endpoint]) -> list[float]:
         matched, blocks = _matched(req, eps, approximate, precise)
         ttfts = [p.ttft_s for p in state.predict(req, eps, matched, blocks)]
-        return _ratio_to_best(ttfts)
+        shares = [matched.get(e.url, 0) / blocks if blocks else 0.0 for e in eps]
+        return [(r + LOCALITY * c) / (1 + LOCALITY) for r, c in zip(_ratio_to_best(ttfts), shares)]
 
     return predicted_latency
 
