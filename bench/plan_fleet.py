@@ -29,16 +29,16 @@ SLO = Slo(ttft_p99_ms=2000, tpot_ms=100)
 MAX_REPLICAS = 40
 
 
-def run_peer(policy: str, trace: list[TraceRequest]) -> tuple[Summary, FleetRun, float]:
+def run_peer(policy: str, trace: list[TraceRequest], prov: Provisioning) -> tuple[Summary, FleetRun, float]:
     base = {"minReplicas": 0 if policy == "kubeai" else 1, "maxReplicas": MAX_REPLICAS}
     t0 = time.process_time()
-    run = simulate(trace, get_profile(PROFILE), PR.make(policy, PR.build(policy, base)), Provisioning())
+    run = simulate(trace, get_profile(PROFILE), PR.make(policy, PR.build(policy, base)), prov)
     return summarize(policy, run, SLO), run, time.process_time() - t0
 
 
-def run_kubellm(trace: list[TraceRequest]) -> tuple[Summary, FleetRun, float, int]:
+def run_kubellm(trace: list[TraceRequest], prov: Provisioning) -> tuple[Summary, FleetRun, float, int]:
     """kubellm's policy as `kubellm plan` tunes it for this trace (the search's best)."""
-    setup = Setup(trace, get_profile(PROFILE), SLO, Provisioning(), 1, MAX_REPLICAS)
+    setup = Setup(trace, get_profile(PROFILE), SLO, prov, 1, MAX_REPLICAS)
     t0 = time.process_time()
     plan = make_plan(setup, peers=False)
     per_run = (time.process_time() - t0) / len(plan.candidates)
@@ -97,18 +97,21 @@ def main() -> None:
     ap.add_argument("--traces", default=",".join(BUILTIN))
     ap.add_argument("--diurnal-peak", type=float, default=12.0, help="the diurnal trace's peak, req/s")
     ap.add_argument("--only", choices=("peers", "kubellm"), default=None, help="run only these policies")
+    ap.add_argument("--node-idle-seconds", type=float, default=Provisioning().node_idle_s,
+                    help="how long a freed node is kept before removal (cluster autoscaler's scale-down-unneeded-time)")
     args = ap.parse_args()
+    prov = Provisioning(node_idle_s=args.node_idle_seconds)
     for name in args.traces.split(","):
         workload = BUILTIN[name]() if name != "diurnal" else diurnal(peak=args.diurnal_peak)
         trace = generate(workload, max_len=get_profile(PROFILE).max_model_len)
         rows, runs = [], {}
         for policy in PEERS if args.only != "kubellm" else ():
-            summary, run, wall = run_peer(policy, trace)
+            summary, run, wall = run_peer(policy, trace, prov)
             rows.append(summary)
             runs[policy] = run
             report(name, policy, len(trace), workload.duration, wall, summary)
         if args.only != "peers":
-            summary, run, wall, n = run_kubellm(trace)
+            summary, run, wall, n = run_kubellm(trace, prov)
             rows.append(summary)
             runs["kubellm"] = run
             report(name, f"kubellm (best of {n} searched)", len(trace), workload.duration, wall, summary)

@@ -116,7 +116,7 @@ def standing(setup: Setup, trial: Callable[..., Candidate], plain: Candidate) ->
 def make_plan(setup: Setup, overrides: Mapping[str, Mapping[str, Any]] | None = None, peers: bool = True) -> Plan:
     """Coarse pass over ``RATES``, one refining step between the best and its faster
     neighbour, standing floors (:func:`standing`), then the best with scale to zero after
-    one or ten idle minutes: about fourteen simulations in all."""
+    two decision intervals, one or ten idle minutes: about fifteen simulations in all."""
     overrides = overrides or {}
     own = overrides.get("kubellm", {})
     cands: list[Candidate] = []
@@ -136,9 +136,11 @@ def make_plan(setup: Setup, overrides: Mapping[str, Mapping[str, Any]] | None = 
     if plain_meets:
         plain, plain_meets = choose([plain, trial(plain.params.target_rate * 1.5, False)], setup.goal)
     plain, plain_meets = choose([plain, *standing(setup, trial, plain)], setup.goal)
-    # how long to stay up after the last request: a minute (sparse use: every request pays a
-    # cold start anyway) or ten (use that pauses and comes back)
-    zeros = [trial(plain.params.target_rate, True, idle=idle) for idle in (60.0, 600.0)]
+    # how long to stay up after the last request: two decision intervals (sparse use: every
+    # request pays a cold start and the node's keep anyway, and a request every few minutes
+    # never leaves the replica idle that long), a minute, or ten (use that pauses and comes back)
+    quick = 2 * plain.params.interval_seconds
+    zeros = [trial(plain.params.target_rate, True, idle=idle) for idle in (quick, 60.0, 600.0)]
     best, meets = choose([plain, *zeros], setup.goal)
     return Plan(run_peers(setup, overrides) if peers else [], cands, best, meets, plain if plain_meets else None)
 
