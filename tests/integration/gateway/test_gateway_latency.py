@@ -1,0 +1,43 @@
+"""The latency-predicting profile on real simulated engines: every stream trains the model
+with the TTFT the gateway measured and the usage (cached tokens) the engine reported."""
+
+from __future__ import annotations
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from kubellm.sim import SimConfig, run_fleet
+
+from .conftest import model
+
+
+async def _stream(client, system: str, question: str) -> None:
+    stream = await client.chat.completions.create(
+        model="m", messages=[{"role": "system", "content": system}, {"role": "user", "content": question}],
+        max_tokens=4, stream=True)
+    async for _ in stream:
+        pass
+
+
+async def test_predicted_latency_learns_from_each_stream_and_keeps_the_cache(start_gateway):
+    async with run_fleet(SimConfig(model="m", profile="tiny"), replicas=3) as urls:
+        gw = await start_gateway({"models": [model("m", urls, profile="predicted-latency")],
+                                  "resilience": {"scrapeIntervalS": 0.1}})
+        client = gw.client()
+        system = "You answer questions about the history of the harbour, briefly. " * 20
+        for i in range(8):
+            await _stream(client, system, f"question {i}")
+        learner = gw.gateway.routing.latency
+        assert learner.observations == 8  # every stream's TTFT trained the model
+        assert learner.tokens_per_char != 0.25  # the engines' usage.prompt_tokens moved the estimate
+        assert 0 < learner.mean_uncached < 100  # cached_tokens reported: only the question was new
+        served = [s for s in urls.servers if s.engine.stats.prompt_tokens > 0]
+        assert len(served) == 1  # idle engines, shared prompt: all to the one holding it
+        async with aiohttp.ClientSession() as s, s.get(gw.url + "/metrics") as resp:
+            families = {f.name: f for f in text_string_to_metric_families(await resp.text())}
+        assert families["kubellm_ttft_prediction_observations"].samples[0].value == 8
+        terms = {(x.labels["endpoint"], x.labels["term"]) for x in families["kubellm_ttft_model_coefficient"].samples}
+        assert (served[0].url, "prefill_s_per_1k_tokens") in terms
+        median = [x for x in families["kubellm_ttft_prediction_abs_error_seconds"].samples
+                  if x.labels["quantile"] == "0.5"]
+        assert 0 <= median[0].value < 1.0
