@@ -114,7 +114,7 @@ class Gateway:
         self.config, self.tenants, self.pools = config, tenants, pools
         self.precise: dict[str, PreciseHasher] = {
             m.name: h for m in config.models if (h := build_precise_hasher(m)) is not None}
-        self.models = ModelTable(config, self.rng)
+        self.models = ModelTable(config, self.rng, routable=lambda pool: self.pools[pool].has_routable())
         if self._session is not None:
             self.proxy = Proxy(config, Upstream(self._session, config.timeouts), self.metrics)
         self._sync_kv_events()

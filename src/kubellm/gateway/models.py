@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kubellm.gateway.config import GatewayConfig, ModelConfig
@@ -38,8 +39,15 @@ class CanarySplitter:
 
 
 class ModelTable:
-    def __init__(self, config: GatewayConfig, rng: random.Random) -> None:
+    """*routable*: whether a pool has an endpoint to send to now. A canary pool without one
+    gets no request (it goes to the model itself): its engines went away before the config
+    that drops it reached this gateway (a promotion retiring the canary, a canary that stopped
+    being ready), and a request routed there would fail."""
+
+    def __init__(self, config: GatewayConfig, rng: random.Random,
+                 routable: Callable[[str], bool] = lambda pool: True) -> None:
         self._rng = rng
+        self._routable = routable
         self._by_name = {m.name: m for m in config.models}
         self._names: dict[str, tuple[ModelConfig, str | None]] = {}
         for m in config.models:
@@ -59,7 +67,7 @@ class ModelTable:
             return Target(model, lora, lora)
         if model.canary:
             chosen = self._splits[model.name].next()
-            if chosen is not None:
+            if chosen is not None and self._routable(chosen):
                 canary = self._by_name[chosen]
                 return Target(canary, canary.upstream_name, None)
         return Target(model, model.upstream_name, None)

@@ -35,3 +35,13 @@ def test_a_canary_keeps_the_client_facing_name_and_gets_its_served_name_upstream
                                       {"name": "m-canary", "servedName": "m"}]})
     target = ModelTable(config, random.Random(0)).resolve("m")
     assert (target.model.name, target.upstream_model) == ("m-canary", "m")
+
+
+def test_a_canary_pool_with_no_routable_endpoint_gets_no_request() -> None:
+    """A promotion retires the canary's engines before every gateway has the config without it."""
+    config = parse_config({"models": [{"name": "m", "canary": [{"model": "c", "weight": 60}]}, {"name": "c"}]})
+    up = {"c": True}
+    table = ModelTable(config, random.Random(0), routable=lambda pool: up[pool])
+    assert Counter(table.resolve("m").model.name for _ in range(100)) == {"c": 60, "m": 40}
+    up["c"] = False
+    assert {table.resolve("m").model.name for _ in range(100)} == {"m"}
