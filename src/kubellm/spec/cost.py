@@ -67,7 +67,7 @@ class Spot(SpecModel):
     min_available: Annotated[int, Field(ge=1, le=1000)] | None = None
     """PodDisruptionBudget floor: engine pods kept through drains (spot reclaim notices drained by
     a node termination handler, cluster-autoscaler scale-down, upgrades). Default: the budget
-    stays maxUnavailable 1. At most scaling.minReplicas, or drains would block forever."""
+    stays maxUnavailable 1. Below scaling.minReplicas, or every drain at the minimum would block."""
 
     @property
     def label(self) -> str:

@@ -48,11 +48,12 @@ def _spot_floor(spec: LLMServiceSpec) -> Iterator[SpecIssue]:
         yield SpecIssue(f"{SPOT}.minAvailable", "the floor is a PodDisruptionBudget, and security.podDisruptionBudget is off",
                         f"set spec.security.podDisruptionBudget to true, or remove {SPOT}.minAvailable")
     for path, scaling in _scalings(spec):
-        if spot.min_available > scaling.min_replicas:
+        if spot.min_available >= scaling.min_replicas:
+            lower = f"set {SPOT}.minAvailable to at most {scaling.min_replicas - 1}, or " if scaling.min_replicas > 1 else ""
             yield SpecIssue(f"{SPOT}.minAvailable",
-                            f"minAvailable {spot.min_available} is above {path}.minReplicas {scaling.min_replicas}: "
+                            f"minAvailable {spot.min_available} is not below {path}.minReplicas {scaling.min_replicas}: "
                             "at the minimum, every drain (spot reclaim, scale-down, upgrade) would be refused",
-                            f"set {SPOT}.minAvailable to at most {scaling.min_replicas}, or raise {path}.minReplicas")
+                            f"{lower}raise {path}.minReplicas to {spot.min_available + 1}")
 
 
 def _priority(spec: LLMServiceSpec) -> Iterator[SpecIssue]:

@@ -96,8 +96,8 @@ def test_the_priority_class_is_rendered_cluster_scoped_and_the_engines_run_at_it
 
 @pytest.mark.parametrize(("cost", "scaling", "budget"), [
     ({}, {"minReplicas": 2, "maxReplicas": 6}, {"maxUnavailable": 1}),
-    ({"spot": {"provider": "gke", "minAvailable": 2}}, {"minReplicas": 2, "maxReplicas": 6}, {"minAvailable": 2}),
-    ({"spot": {"provider": "gke", "minAvailable": 1}}, {"minReplicas": 1}, {"minAvailable": 1}),
+    ({"spot": {"provider": "gke", "minAvailable": 2}}, {"minReplicas": 3, "maxReplicas": 6}, {"minAvailable": 2}),
+    ({"spot": {"provider": "gke", "minAvailable": 1}}, {"minReplicas": 2}, {"minAvailable": 1}),
     ({"spot": {"provider": "gke"}}, {"minReplicas": 3}, {"maxUnavailable": 1}),
 ])
 def test_the_disruption_budget_keeps_the_spot_floor(cost: dict[str, Any], scaling: dict[str, Any], budget: dict[str, int]) -> None:
@@ -183,7 +183,7 @@ def test_the_budget_renders_even_with_the_other_alerts_off_and_selects_multinode
 
 
 def test_everything_at_once_validates_against_its_schemas() -> None:
-    cost = {"spot": {"provider": "gke", "minAvailable": 2}, "priorityClass": {}, **TIME_SLICING,
+    cost = {"spot": {"provider": "gke", "minAvailable": 1}, "priorityClass": {}, **TIME_SLICING,
             "budget": {"acceleratorHours": 500}}
     objects = objects_of(cost, engine={"gpuMemoryUtilization": 0.2})
     assert {"PriorityClass", "ConfigMap", "PodDisruptionBudget", "PrometheusRule"} <= {o["kind"] for o in objects}
@@ -198,7 +198,10 @@ def test_everything_at_once_validates_against_its_schemas() -> None:
 @pytest.mark.parametrize(("cost", "spec", "path", "word"), [
     ({"spot": {"provider": "custom"}}, {}, "spec.cost.spot.nodeLabel", "spotValues"),
     ({"spot": {"provider": "gke", "spotWeight": 10, "onDemandWeight": 10}}, {}, "spec.cost.spot.onDemandWeight", "below"),
-    ({"spot": {"provider": "gke", "minAvailable": 3}}, {}, "spec.cost.spot.minAvailable", "at most 2"),
+    ({"spot": {"provider": "gke", "minAvailable": 3}}, {}, "spec.cost.spot.minAvailable", "at most 1"),
+    ({"spot": {"provider": "gke", "minAvailable": 2}}, {}, "spec.cost.spot.minAvailable", "minReplicas to 3"),
+    ({"spot": {"provider": "gke", "minAvailable": 1}}, {"scaling": {"minReplicas": 1}}, "spec.cost.spot.minAvailable",
+     "raise spec.scaling.minReplicas to 2"),
     ({"spot": {"provider": "gke", "minAvailable": 1}}, {"security": {"podDisruptionBudget": False}},
      "spec.cost.spot.minAvailable", "podDisruptionBudget"),
     ({"spot": {"provider": "gce"}}, {}, "spec.cost.spot.provider", "gke"),
