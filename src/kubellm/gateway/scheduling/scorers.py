@@ -79,13 +79,13 @@ def _matched(req: RoutingRequest, eps: Sequence[Endpoint], approximate: PrefixIn
     return index.matched_blocks(hashes, [e.url for e in eps]), len(hashes)
 
 
-LOCALITY = 0.2  # how much slower (share of the best TTFT) a fuller cache may be and still win
+LOCALITY = 0.5  # a fuller cache wins unless predicted over 1 / (1 - LOCALITY) = 2x slower
 
 
 def make_latency_scorer(state: LatencyState, approximate: PrefixIndex, precise: PrefixIndex) -> Scorer:
     """Lowest predicted time to first token (:mod:`~kubellm.gateway.scheduling.latency`):
     ``(min_k T_k / T_e + LOCALITY * cached share_e) / (1 + LOCALITY)``. The cached-share term
-    keeps a prefix where it is while that costs this request under about 20% of its TTFT:
+    keeps a prefix where it is while it is predicted at most twice as slow as the best:
     copying a hot prefix to a second engine evicts other prefixes there, a cost to later
     requests that this request's prediction does not see."""
 
