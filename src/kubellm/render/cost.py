@@ -3,6 +3,8 @@ plugin's sharing config, and the accelerator-hours budget alerts. Pure."""
 
 from __future__ import annotations
 
+import re
+
 import yaml
 
 from kubellm.render.context import Obj, RenderContext
@@ -123,8 +125,9 @@ def _pod_pattern(ctx: RenderContext, units: list[Unit]) -> str:
 
 
 def kube_state_resource(name: str) -> str:
-    """kube-state-metrics' spelling of a resource name in its `resource` label."""
-    return name.replace("/", "_").replace(".", "_").replace("-", "_")
+    """kube-state-metrics' spelling of a resource name in its `resource` label (Prometheus'
+    SanitizeLabelName: every character outside [a-zA-Z0-9_] becomes `_`)."""
+    return re.sub(r"[^a-zA-Z0-9_]", "_", name)
 
 
 def accelerator_hours_expr(ctx: RenderContext, units: list[Unit], budget: Budget) -> str:

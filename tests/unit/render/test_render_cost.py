@@ -159,6 +159,7 @@ def _budget_rules(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ({}, {}, "nvidia_com_gpu", ""),
     (TIME_SLICING, {"engine": {"gpuMemoryUtilization": 0.2}}, "nvidia_com_gpu_shared", " * 0.25"),
     ({"gpuSharing": {"mode": "mig", "migProfile": "3g.40gb"}}, {}, "nvidia_com_mig_3g_40gb", " * 0.428571"),
+    ({"gpuSharing": {"mode": "mig", "migProfile": "1g.20gb+me"}}, {}, "nvidia_com_mig_1g_20gb_me", " * 0.142857"),
 ])
 def test_the_budget_counts_the_requested_accelerators_share(cost: dict[str, Any], spec: dict[str, Any],
                                                              resource: str, share: str) -> None:
