@@ -31,6 +31,8 @@ from kubellm.gateway.discovery import DiscoverySource
 from kubellm.gateway.endpoint import Endpoint
 from kubellm.gateway.errors import (GatewayError, NoEndpointError, OverloadedError, PayloadTooLargeError,
                                     error_body)
+from kubellm.gateway.hotmetrics import HotMetrics
+from kubellm.gateway.h1 import H1Pool
 from kubellm.gateway.k8s import pool_for_label
 from kubellm.gateway.kvevents import KvEventSubscriber, kv_address
 from kubellm.gateway.models import ModelTable, Target
@@ -48,6 +50,7 @@ from kubellm.gateway.scheduling.scheduler import Scheduler
 from kubellm.gateway.telemetry import GatewayMetrics, finish_span, request_span
 from kubellm.gateway.tenants import TenantRegistry
 from kubellm.gateway.upstream import Upstream
+from kubellm.gateway.workers import WORKER_SCOPE, PeerMetrics
 from kubellm.kvhash import BlockHasher
 
 Activator = Callable[[str], Awaitable[None]]
@@ -75,6 +78,7 @@ class Gateway:
         self.rng = rng or random.Random()
         self.routing = RoutingState(rng=self.rng, latency=LatencyState(self.clock.now))
         self.metrics = GatewayMetrics()
+        self.hot = HotMetrics(self.metrics)  # the per-request series' label children, made once
         register_prediction_metrics(self.metrics.registry, self.routing.latency)
         self.tracer = tracer or trace.get_tracer("kubellm.gateway")
         # without an SDK the API's tracer records nothing: skip span and propagation work
@@ -89,9 +93,11 @@ class Gateway:
         self.draining = False
         self._activations: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
-        self._session: aiohttp.ClientSession | None = None
+        self._session: aiohttp.ClientSession | None = None  # probes and scrapes
+        self._h1: H1Pool | None = None  # requests to engines
         self._kv: KvEventSubscriber | None = None
         self._kv_watched: set[str] = set()
+        self.peers: PeerMetrics | None = None  # the other workers of `--workers N`
         self.apply_config(config)
 
     # -- configuration and membership --------------------------------------------------
@@ -115,8 +121,8 @@ class Gateway:
         self.precise: dict[str, PreciseHasher] = {
             m.name: h for m in config.models if (h := build_precise_hasher(m)) is not None}
         self.models = ModelTable(config, self.rng, routable=lambda pool: self.pools[pool].has_routable())
-        if self._session is not None:
-            self.proxy = Proxy(config, Upstream(self._session, config.timeouts), self.metrics)
+        if self._h1 is not None:
+            self.proxy = Proxy(config, Upstream(self._h1, config.timeouts), self.hot)
         self._sync_kv_events()
 
     @staticmethod
@@ -148,6 +154,7 @@ class Gateway:
             self.routing.prefix.forget_endpoint(url)
             self.routing.latency.forget_endpoint(url)
             self.metrics.forget_endpoint(url)  # keep label sets bounded as pods come and go
+            self.hot.clear()
         self._sync_kv_events()
 
     def _sync_kv_events(self) -> None:
@@ -191,7 +198,8 @@ class Gateway:
     async def start(self, app: web.Application | None = None) -> None:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30)
         self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
-        self.proxy = Proxy(self.config, Upstream(self._session, self.config.timeouts), self.metrics)
+        self._h1 = H1Pool()
+        self.proxy = Proxy(self.config, Upstream(self._h1, self.config.timeouts), self.hot)
         r = self.config.resilience
         self._prober = Prober(self._session, self.endpoints, self._on_health,
                               scrape_s=r.scrape_interval_s, health_s=r.health_interval_s)
@@ -212,6 +220,10 @@ class Gateway:
             await self._kv.close()
         if self._session is not None:
             await self._session.close()
+        if self._h1 is not None:
+            self._h1.close()
+        if self.peers is not None:
+            await self.peers.close()
 
     # -- scale from zero ----------------------------------------------------------------
     async def _ensure_routable(self, model: ModelConfig, pools: Sequence[Pool]) -> None:
@@ -309,7 +321,7 @@ class Gateway:
         m = target.model
         rreq = await self._routing_request(request, parsed, target)
         headers = self._upstream_headers(request)
-        gauge = self.metrics.in_flight.labels(m.name)
+        gauge = self.hot.in_flight(m.name)
         gauge.inc()
         try:
             if m.disaggregation is not None:
@@ -340,20 +352,20 @@ class Gateway:
             raise PayloadTooLargeError(f"request body is larger than {self.config.max_body_bytes} bytes") from exc
 
     def _account(self, acct: Accounting, request: web.Request) -> None:
-        m = self.metrics
+        m = self.hot
         elapsed = time.perf_counter() - acct.started
         tenant = acct.tenant_label
-        m.requests.labels(acct.model, acct.endpoint, tenant, str(acct.status)).inc()
+        m.requests(acct.model, acct.endpoint, tenant, str(acct.status)).inc()
         if acct.status == 200:
-            m.e2e.labels(acct.model, acct.endpoint, tenant).observe(elapsed)
+            m.e2e(acct.model, acct.endpoint, tenant).observe(elapsed)
             if acct.first_token is not None:
-                m.ttft.labels(acct.model, acct.endpoint, tenant).observe(acct.first_token - acct.started)
+                m.ttft(acct.model, acct.endpoint, tenant).observe(acct.first_token - acct.started)
             if acct.itl:
-                itl = m.itl.labels(acct.model, acct.endpoint, tenant)
+                itl = m.itl(acct.model, acct.endpoint, tenant)
                 for gap in acct.itl:
                     itl.observe(gap)
-            m.prompt_tokens.labels(acct.model, tenant).inc(acct.prompt_tokens)
-            m.completion_tokens.labels(acct.model, tenant).inc(acct.completion_tokens)
+            m.prompt_tokens(acct.model, tenant).inc(acct.prompt_tokens)
+            m.completion_tokens(acct.model, tenant).inc(acct.completion_tokens)
         if self.config.access_log and access_log.isEnabledFor(logging.INFO):
             access_log.info(json.dumps({
                 "path": request.path, "model": acct.model, "tenant": acct.tenant, "endpoint": acct.endpoint,
@@ -381,7 +393,10 @@ class Gateway:
         for m in self.config.models:
             queued = sum(self.pools[p].queued for p, _, _ in self._pool_specs(m))
             self.metrics.pending.labels(m.name).set(self.held.get(m.name, 0) + queued)
-        return web.Response(body=generate_latest(self.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        own = generate_latest(self.metrics.registry)
+        if self.peers is not None and request.query.get("scope") != WORKER_SCOPE:
+            own = (await self.peers.merged(own.decode())).encode()
+        return web.Response(body=own, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     # -- the application ----------------------------------------------------------------
     def app(self) -> web.Application:

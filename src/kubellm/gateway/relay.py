@@ -13,9 +13,9 @@ import re
 import time
 from dataclasses import dataclass, field
 
-import aiohttp
 from aiohttp import web
 
+from kubellm.gateway.h1 import Response
 from kubellm.gateway.sse import EventSplitter, error_event, event_json, is_done
 
 _CONTENT = re.compile(rb'"(?:content|text)":\s*"[^"]')  # a non-empty delta (chat) or text (completion)
@@ -83,7 +83,7 @@ class StreamRelay:
             self._acct.itl.append(now - self._last)
         self._last = now
 
-    async def run(self, resp: aiohttp.ClientResponse, out: web.StreamResponse, first: bytes,
+    async def run(self, resp: Response, out: web.StreamResponse, first: bytes,
                   deadline: float) -> None:
         """Relay until [DONE], EOF, a cut or the total deadline; always closes *resp*."""
         try:
@@ -93,7 +93,7 @@ class StreamRelay:
             try:
                 async with asyncio.timeout_at(deadline):
                     while not self._acct.done:
-                        chunk = await resp.content.readany()
+                        chunk = await resp.readany()
                         if not chunk:
                             break
                         data = self.process(chunk)
@@ -102,7 +102,7 @@ class StreamRelay:
             except TimeoutError:
                 await out.write(error_event("the engine did not finish within the total timeout", "upstream_timeout"))
                 return
-            except (aiohttp.ClientError, ValueError):  # broken connection, or an event over the buffer limit
+            except (OSError, ValueError):  # broken connection, or an event over the buffer limit
                 pass
             if not self._acct.done:
                 await out.write(error_event("the engine closed the stream before it finished"))

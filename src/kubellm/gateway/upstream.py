@@ -1,6 +1,7 @@
 """One exchange with one engine endpoint: send, time out, classify failures.
 
-Library errors (aiohttp, timeouts) are mapped to the gateway's own tree here, once.
+Requests go through the gateway's own HTTP/1.1 client (:mod:`kubellm.gateway.h1`).
+Connection errors and timeouts are mapped to the gateway's own tree here, once.
 A :class:`Retryable` failure happened before anything reached the client, so the
 proxy may try another endpoint.
 """
@@ -12,11 +13,11 @@ from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Any
 
-import aiohttp
 import orjson
 
 from kubellm.gateway.config import Timeouts
 from kubellm.gateway.errors import UpstreamError, UpstreamTimeoutError
+from kubellm.gateway.h1 import H1Pool, Response, UpstreamConnectionError
 
 
 class Retryable(Exception):
@@ -32,19 +33,16 @@ class Retryable(Exception):
 class Opened:
     """A streaming response whose first events have arrived."""
 
-    response: aiohttp.ClientResponse
+    response: Response
     first: bytes  # raw bytes read so far (at least one complete event)
     release: Callable[[], None] = lambda: None  # frees the endpoint slot once the stream ends
-
-
-def client_timeout(t: Timeouts) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=None, connect=t.connect_s, sock_connect=t.connect_s)
 
 
 def _failure(url: str, exc: BaseException) -> Retryable:
     if isinstance(exc, TimeoutError):
         return Retryable(UpstreamTimeoutError(f"engine {url} timed out"))
-    return Retryable(UpstreamError(f"engine {url} failed: {type(exc).__name__}"))
+    detail = str(exc) if isinstance(exc, UpstreamConnectionError) else type(exc).__name__
+    return Retryable(UpstreamError(f"engine {url} failed: {detail}"))
 
 
 def _is_retryable_status(status: int) -> bool:
@@ -52,19 +50,21 @@ def _is_retryable_status(status: int) -> bool:
 
 
 class Upstream:
-    def __init__(self, session: aiohttp.ClientSession, timeouts: Timeouts) -> None:
-        self._session = session
+    def __init__(self, pool: H1Pool, timeouts: Timeouts) -> None:
+        self._pool = pool
         self._t = timeouts
-        self._timeout = client_timeout(timeouts)
 
     async def call(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str]:
         """A whole non-streamed exchange: (status, body, content type)."""
         try:
             async with asyncio.timeout(self._t.total_s):
-                async with self._session.post(url, data=body, headers=headers, timeout=self._timeout) as resp:
+                resp = await self._pool.post(url, body, headers, connect_timeout=self._t.connect_s)
+                try:
                     data = await resp.read()
-                    result = (resp.status, data, resp.content_type)
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                finally:
+                    resp.release()  # reused if complete, else closed
+                result = (resp.status, data, resp.content_type)
+        except (TimeoutError, OSError) as exc:
             raise _failure(url, exc) from exc
         if _is_retryable_status(result[0]):
             raise Retryable(UpstreamError(f"engine {url} answered {result[0]}"), result)
@@ -72,10 +72,10 @@ class Upstream:
 
     async def open_stream(self, url: str, body: bytes, headers: dict[str, str]) -> Opened | tuple[int, bytes, str]:
         """Send, then wait (first-byte timeout) for a complete first event; a non-200 is returned whole."""
-        resp: aiohttp.ClientResponse | None = None
+        resp: Response | None = None
         try:
             async with asyncio.timeout(self._t.first_byte_s):
-                resp = await self._session.post(url, data=body, headers=headers, timeout=self._timeout)
+                resp = await self._pool.post(url, body, headers, connect_timeout=self._t.connect_s)
                 if resp.status != 200:
                     data = await resp.read()
                     resp.release()
@@ -85,9 +85,9 @@ class Upstream:
                     return result
                 first = b""
                 while b"\n\n" not in first:
-                    chunk = await resp.content.readany()
+                    chunk = await resp.readany()
                     if not chunk:
-                        raise aiohttp.ServerDisconnectedError("stream ended before its first event")
+                        raise UpstreamConnectionError("the stream ended before its first event")
                     first += chunk
                 return Opened(resp, first)
         except Retryable:
@@ -95,7 +95,7 @@ class Upstream:
         except BaseException as exc:
             if resp is not None:
                 resp.close()
-            if isinstance(exc, (aiohttp.ClientError, TimeoutError, OSError)):
+            if isinstance(exc, (TimeoutError, OSError)):
                 raise _failure(url, exc) from exc
             raise
 
