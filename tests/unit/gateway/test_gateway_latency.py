@@ -105,7 +105,7 @@ def test_prediction_follows_the_formula(make_ep, clock):
 
 @pytest.mark.parametrize(("a_fields", "a_matched", "winner"), [
     ({}, 10, "http://a"),  # idle: the cache wins
-    ({"waiting": 20.0, "running": 8.0}, 10, "http://b"),  # a long queue costs more than a miss
+    ({"waiting": 60.0, "running": 8.0}, 10, "http://b"),  # a long queue costs more than a miss
     ({"outstanding": 80, "scraped": False}, 10, "http://b"),  # engine silent: the gateway's own count
     ({}, 0, None),  # nothing to tell them apart: equal
     ({"running": 2.0}, 0, "http://b"),  # caches equal: the smaller batch
