@@ -232,3 +232,16 @@ def test_bad_cost_settings_name_the_field_and_a_fix(cost: dict[str, Any], spec: 
     issue = next((i for i in info.value.issues if i.path == path), None)
     assert issue is not None, [i.render() for i in info.value.issues]
     assert word in issue.message + issue.hint, issue.render()
+
+
+def test_the_kserve_target_keeps_the_priority_class_and_sharing_and_reports_what_it_loses() -> None:
+    from kubellm.render.targets.select import render_target
+
+    cost = {"spot": {"provider": "gke", "minAvailable": 1}, "priorityClass": {}, **TIME_SLICING,
+            "budget": {"acceleratorHours": 100}}
+    rendered = render_target(parse_spec(service(cost, engine={"gpuMemoryUtilization": 0.2})), "kserve", "1.31")
+    kinds = {o["kind"] for o in rendered.objects}
+    assert {"PriorityClass", "ConfigMap"} <= kinds  # the predictor's priorityClassName must exist
+    predictor = next(o for o in rendered.objects if o["kind"] == "InferenceService")["spec"]["predictor"]
+    assert predictor["priorityClassName"] == "small-serving" and "affinity" in predictor
+    assert {u.field for u in rendered.unexpressed} >= {"cost.spot.minAvailable", "cost.budget"}

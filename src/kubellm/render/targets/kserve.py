@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from kubellm.render.commands import engine_command
 from kubellm.render.context import Obj, RenderContext
+from kubellm.render.cost import priority_class, sharing_objects
 from kubellm.render.engine_pod import PORT_NAME, STARTUP_SECONDS, engine_volumes, placement, pod_resources
 from kubellm.render.errors import UnexpressibleError
 from kubellm.render.images import engine_image
@@ -225,6 +226,8 @@ RULES = (
     Rule("observability.alerts", "no PrometheusRule is rendered", when=lambda s: s.observability.alerts),
     Rule("observability.dashboard", "no dashboard is rendered", when=lambda s: s.observability.dashboard),
     Rule("routing", "KServe routes to its predictor pods without kubellm's gateway"),
+    Rule("cost.spot.minAvailable", "KServe renders no PodDisruptionBudget; the floor is not kept"),
+    Rule("cost.budget", "no PrometheusRule is rendered (and KServe's predictor pods are named differently)"),
 )
 
 
@@ -232,5 +235,6 @@ def render_kserve(ctx: RenderContext) -> Rendered:
     spec = ctx.service.spec
     _check_mode(spec)
     unit = units(ctx)[0]  # a gatewayCanary's second unit is reported by the rollout rule
-    objects = [identity(ctx), *gpu_quota(ctx), serving_runtime(ctx, unit), inference_service(ctx, unit)]
+    objects = [identity(ctx), *gpu_quota(ctx), *priority_class(ctx), *sharing_objects(ctx), serving_runtime(ctx, unit),
+               inference_service(ctx, unit)]
     return Rendered(apply_order(objects), unexpressed(spec, TARGET, RULES))
