@@ -15,6 +15,7 @@ from kubellm.gateway.app import GATEWAY, build_gateway
 from kubellm.gateway.config import load_config
 from kubellm.gateway.errors import ConfigError, GatewayError
 from kubellm.gateway.k8s import KubernetesDiscovery
+from kubellm.gateway.workers import PeerMetrics, WorkerSlot, register_worker
 from kubellm.gateway.telemetry import TRACER_NAME, configure_tracing
 
 log = logging.getLogger("kubellm.gateway")
@@ -69,16 +70,25 @@ def _kube_client() -> object:
         ) from exc
 
 
-async def serve(config_path: Path, host: str, port: int, ready: asyncio.Event | None = None) -> None:
+async def serve(config_path: Path, host: str, port: int, ready: asyncio.Event | None = None, *,
+                slot: WorkerSlot | None = None, announce: bool = True) -> None:
+    """Serve until SIGTERM/SIGINT, then drain. With *slot* this process is one of several
+    workers (``--workers``): it shares the port (``SO_REUSEPORT``) and serves its peers on a
+    Unix socket so that ``/metrics`` covers every worker."""
     config = load_config(config_path)
     discovery = [KubernetesDiscovery(config.kubernetes, _kube_client())] if config.kubernetes is not None else []
     tracing = configure_tracing(os.environ)  # None unless OTEL_EXPORTER_OTLP_ENDPOINT is set
     app = build_gateway(config, discovery=discovery, tracer=tracing.get_tracer(TRACER_NAME) if tracing else None)
+    if slot is not None:
+        app[GATEWAY].peers = PeerMetrics(slot.peers())
+        register_worker(app[GATEWAY].metrics.registry, slot)
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=1024)
+    site = web.TCPSite(runner, host, port, backlog=1024, reuse_port=slot is not None)
     try:
         await site.start()
+        if slot is not None:
+            await web.UnixSite(runner, str(slot.socket_path(slot.index))).start()
     except OSError:
         # a port in use: close the upstream sessions before the error reaches the user, or
         # aiohttp adds "Unclosed client session" to the one-line message
@@ -94,7 +104,8 @@ async def serve(config_path: Path, host: str, port: int, ready: asyncio.Event | 
     gc.collect()
     gc.freeze()
     bound = runner.addresses[0][1] if runner.addresses else port
-    print(f"kubellm gateway listening on http://{host}:{bound}", flush=True)
+    if announce:
+        print(f"kubellm gateway listening on http://{host}:{bound}", flush=True)
     if ready is not None:
         ready.set()
     try:
