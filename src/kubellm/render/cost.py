@@ -23,10 +23,15 @@ def requested_resource(ctx: RenderContext) -> str:
     return sharing.resource_name if sharing else ctx.service.spec.resources.accelerator.resource_name
 
 
+def serving_class(ctx: RenderContext) -> str:
+    """Name of the PriorityClass rendered for the service."""
+    return f"{ctx.name}-serving"
+
+
 def priority_class_name(ctx: RenderContext) -> str | None:
     """The PriorityClass engine pods run at: the rendered one, else the spec's existing one."""
     if ctx.service.spec.cost.priority_class is not None:
-        return f"{ctx.name}-serving"
+        return serving_class(ctx)
     return ctx.service.spec.resources.priority_class_name
 
 
@@ -34,7 +39,7 @@ def priority_class(ctx: RenderContext) -> list[Obj]:
     priority = ctx.service.spec.cost.priority_class
     if priority is None:
         return []
-    metadata = ctx.metadata(f"{ctx.name}-serving", "scheduling")
+    metadata = ctx.metadata(serving_class(ctx), "scheduling")
     metadata.pop("namespace", None)  # cluster-scoped
     return [{
         "apiVersion": "scheduling.k8s.io/v1",
