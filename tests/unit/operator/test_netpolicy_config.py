@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kubellm.operator.testing.netpolicy import parse_state
+from kubellm.operator.testing.netpolicy import parse_state, without_engine_rules
 from kubellm.operator.testing.nodeconfig import POLICY_ENGINE_USER, NodeNetwork, kube_router_args, kube_router_rbac
 
 
@@ -28,11 +28,16 @@ def test_kube_router_may_only_read_and_is_bound_to_its_certificates_user() -> No
 
 IPTABLES_SAVE = """*filter
 :INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
 :KUBE-FIREWALL - [0:0]
 :KUBE-ROUTER-FORWARD - [0:0]
 :KUBE-POD-FW-ABCDEF - [0:0]
 :KUBE-NWPLCY-DEFAULT - [0:0]
--A FORWARD -j KUBE-ROUTER-FORWARD
+-A INPUT -j KUBE-FIREWALL
+-A FORWARD -m comment --comment "kube-router netpol" -j KUBE-ROUTER-FORWARD
+-A KUBE-FIREWALL -m conntrack --ctstate INVALID -j DROP
+-A KUBE-ROUTER-FORWARD -d 10.214.0.5/32 -j KUBE-POD-FW-ABCDEF
+-A KUBE-POD-FW-ABCDEF -m mark ! --mark 0x10000/0x10000 -j REJECT
 COMMIT
 """
 
@@ -44,3 +49,14 @@ def test_state_names_the_engines_chains_and_sets_not_kube_proxys() -> None:
         "ipset KUBE-DST-X1", "ipset KUBE-SRC-Y2",
     ]
     assert parse_state("*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n", "") == []
+
+
+def test_cleanup_keeps_kube_proxys_rules_and_drops_every_line_of_the_engines_chains() -> None:
+    assert without_engine_rules(IPTABLES_SAVE) == """*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:KUBE-FIREWALL - [0:0]
+-A INPUT -j KUBE-FIREWALL
+-A KUBE-FIREWALL -m conntrack --ctstate INVALID -j DROP
+COMMIT
+"""

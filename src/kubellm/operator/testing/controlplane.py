@@ -128,11 +128,13 @@ class ControlPlane:
     def start(
         cls, workdir: Path, *, binaries: dict[str, Path] | None = None, audit_users: tuple[str, ...] = (),
         bind_address: str = "127.0.0.1", service_cidr: str = SERVICE_CIDR, apiserver_args: tuple[str, ...] = (),
-        kwok_stages: Path = STAGES_FILE,
+        kwok_stages: Path = STAGES_FILE, port: int = 0,
     ) -> Iterator[ControlPlane]:
+        """*port*: the API server's (0: a free one; a real node's policy tests ask for 6443)."""
         plane = cls(
             workdir=workdir, binaries=binaries or find_binaries(), audit_users=audit_users,
             bind_address=bind_address, service_cidr=service_cidr, apiserver_args=apiserver_args, kwok_stages=kwok_stages,
+            port=port,
         )
         try:
             plane._boot()
@@ -201,7 +203,7 @@ class ControlPlane:
         admin = pki.issue("admin", "kubellm-admin", organization="system:masters")
         kubelet_client = pki.issue("kubelet-client", "kube-apiserver-kubelet-client", organization="system:masters")
         sa = pki.service_account_keys()
-        port = free_port(self.bind_address)
+        port = self.port or free_port(self.bind_address)
         self.port = port
         self.server = f"https://{self.bind_address}:{port}"
         process = self._spawn(

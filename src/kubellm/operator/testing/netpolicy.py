@@ -1,11 +1,14 @@
 """The real node's NetworkPolicy engine: kube-router's network-policy controller (its firewall
 only), run in the node's network namespace, where it programs iptables chains (``KUBE-ROUTER-*``,
-``KUBE-POD-FW-*``, ``KUBE-NWPLCY-*``) and ipsets. This module reads and removes that state;
-the arguments and RBAC are data in ``nodeconfig``; ``realnode`` starts the process.
+``KUBE-POD-FW-*``, ``KUBE-NWPLCY-*``) and ipsets (``KUBE-SRC-*``, ``KUBE-DST-*``). This module
+reads and removes that state; the arguments and RBAC are data in ``nodeconfig``; ``realnode``
+starts the process.
 
 iptables and ipsets belong to a network namespace, so deleting the node's namespace drops
-them too; ``clean`` still runs ``kube-router --cleanup-config`` first, so that a namespace that
-could not be deleted is not left filtering.
+them too; ``cleanup`` still removes them first (the harness's stop and ``realnode clean``),
+so that a namespace that could not be deleted is not left filtering. It does so itself:
+``kube-router --cleanup-config`` in v2.1.0 leaves the policy controller's chains and sets
+(its cleanup runs on an unconfigured controller, which has no iptables handlers).
 
 Errors: none of its own; ``realnode`` reports what ``missing`` finds as a ``RealNodeError``.
 """
@@ -22,7 +25,7 @@ from kubellm.operator.testing.nodeconfig import NodeNetwork
 ROOT = Path(__file__).resolve().parents[4]
 BINARY = ROOT / ".tools" / "bin" / "kube-router"
 HOST_TOOLS = ("ipset", "iptables", "iptables-save")
-CHAIN_PREFIXES = ("KUBE-ROUTER-", "KUBE-POD-FW-", "KUBE-NWPLCY-", "KUBE-SRC-", "KUBE-DST-")
+CHAIN_PREFIXES = ("KUBE-ROUTER-", "KUBE-POD-FW-", "KUBE-NWPLCY-")
 IPSET_PREFIXES = ("KUBE-SRC-", "KUBE-DST-", "inet6:")
 
 
@@ -54,8 +57,34 @@ def parse_state(iptables_save: str, ipset_names: str) -> list[str]:
     return [f"iptables chain {c}" for c in chains] + [f"ipset {s}" for s in sets]
 
 
+def without_engine_rules(iptables_save: str) -> str:
+    """*iptables_save* (one table) less the engine's chains and every rule in or jumping to
+    them; kube-proxy's rules stay."""
+    lines = iptables_save.splitlines(keepends=True)
+    return "".join(line for line in lines if not any(c.startswith(CHAIN_PREFIXES) for c in _chains_named(line)))
+
+
+def _chains_named(line: str) -> list[str]:
+    """The chains an ``iptables-save`` line declares, appends to, or jumps or goes to."""
+    words = line.split()
+    if not words:
+        return []
+    if words[0].startswith(":"):
+        return [words[0][1:]]
+    named = [words[1]] if words[0] in ("-A", "-I") and len(words) > 1 else []
+    return named + [words[i + 1] for i, word in enumerate(words[:-1]) if word in ("-j", "-g")]
+
+
 def cleanup(network: NodeNetwork) -> list[str]:
-    """Remove the engine's rules and sets from the node's namespace; returns what is left."""
-    if (netns.NETNS_DIR / network.netns).exists() and BINARY.is_file():
-        _in_node(network, str(BINARY), "--cleanup-config")
+    """Remove the engine's rules and sets from the node's namespace (stop the engine first, or
+    it puts them back); returns what is left."""
+    if not (netns.NETNS_DIR / network.netns).exists():
+        return []
+    dump = _in_node(network, "iptables-save", "-t", "filter").stdout
+    kept = without_engine_rules(dump)
+    if kept != dump:
+        subprocess.run(netns.in_netns(network, ["iptables-restore"]), input=kept, capture_output=True, text=True, check=False)
+    for name in _in_node(network, "ipset", "list", "-n").stdout.split():
+        if name.startswith(IPSET_PREFIXES):
+            _in_node(network, "ipset", "destroy", name)
     return state(network)

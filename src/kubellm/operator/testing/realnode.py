@@ -31,9 +31,11 @@ from pathlib import Path
 import httpx
 import yaml
 
-from kubellm.operator.testing import hoststate, netns
+from kubellm.operator.testing import hoststate, netns, netpolicy
 from kubellm.operator.testing.controlplane import STAGES_FILE, ControlPlane, _is_ready, _Process, find_binaries
 from kubellm.operator.testing.nodeconfig import (
+    APISERVER_POLICY_PORT,
+    POLICY_ENGINE_USER,
     REAL_NODE_LABEL,
     REGISTRY,
     REGISTRY_PORT,
@@ -42,6 +44,8 @@ from kubellm.operator.testing.nodeconfig import (
     cni_conflist,
     containerd_config,
     kube_proxy_config,
+    kube_router_args,
+    kube_router_rbac,
     kubelet_config,
     kubernetes_endpoint_slice,
     kwok_stages_without_volumes,
@@ -72,9 +76,11 @@ class RealNodeBusy(RealNodeError):
     """Another run holds the node, or a killed run's leftovers are in the way."""
 
 
-def check_host() -> dict[str, Path]:
+def check_host(network_policy: bool = False) -> dict[str, Path]:
     """The node's binaries (``.tools/bin``) and host tools; raise naming what to install."""
     missing = [f"{tool} (apt-get install {package})" for tool, package in HOST_TOOLS.items() if not _which(tool)]
+    if network_policy:
+        missing += netpolicy.missing(_which)
     if not Path("/usr/lib/cni/bridge").exists():
         missing.append("/usr/lib/cni/bridge (apt-get install containernetworking-plugins)")
     if missing:
@@ -137,6 +143,7 @@ def clean(network: NodeNetwork = NodeNetwork()) -> list[Path]:
     if paths is not None:
         hoststate.kill(hoststate.pids_naming(str(paths.state.parent)))
     stuck = hoststate.clean([paths.state] if paths else [], paths.containerd_socket if paths else None)
+    netpolicy.cleanup(network)  # the policy engine's chains and sets, before their namespace goes
     netns.delete(network)
     _restore_tunables(holder.tunables)
     RECORD.unlink(missing_ok=True)
@@ -164,6 +171,8 @@ class RealNode:
     paths: NodePaths
     binaries: dict[str, Path]
     name: str = "kubellm-node"
+    network_policy: bool = False
+    """Run the NetworkPolicy engine (kube-router's firewall; docs/realnode.md)."""
     timings: dict[str, float] = field(default_factory=dict)
     _processes: list[_Process] = field(default_factory=list)
 
@@ -179,6 +188,8 @@ class RealNode:
         self._start_kube_proxy()
         self._publish_apiserver_endpoint()
         self._wait_ready()
+        if self.network_policy:  # after the node registered: kube-router reads its Node object
+            self._start_policy_engine()
         self.timings["node-ready"] = time.monotonic() - began
         self._create_volumes()
 
@@ -195,6 +206,8 @@ class RealNode:
             if process.name == "containerd":
                 process.stop(timeout=5)
         self._processes.clear()
+        if self.network_policy:
+            netpolicy.cleanup(self.network)
         stuck = hoststate.clean([self.paths.state], self.paths.containerd_socket)
         # Unpacked images and the registry's copies (~1 GB a run); the logs stay for reading.
         hoststate.remove_paths([self.paths.containerd_root, self.paths.registry_root])
@@ -215,6 +228,12 @@ class RealNode:
         """Run a helper server (an S3 endpoint, say) in the node's network namespace: pods reach
         it at the node's address; it is stopped with the node."""
         return self._spawn(name, argv)
+
+    def stop_process(self, name: str) -> None:
+        """Stop one of the node's processes by its name (a test stopping the policy engine)."""
+        for process in [p for p in self._processes if p.name == name]:
+            process.stop(timeout=5)
+            self._processes.remove(process)
 
     def _write_configs(self) -> None:
         p = self.paths
@@ -294,6 +313,19 @@ class RealNode:
         config = kube_proxy_config(self.network, self.name, kubeconfig, (10256, 10249))
         self.paths.kube_proxy_config.write_text(yaml.safe_dump(config))
         self._spawn("kube-proxy", [str(self.binaries["kube-proxy"]), f"--config={self.paths.kube_proxy_config}", "--v=1"])
+
+    def _start_policy_engine(self) -> None:
+        """kube-router's network-policy controller, with a client certificate whose user has
+        only what it reads; ready once it has programmed its chains in the node's namespace."""
+        began = time.monotonic()
+        with self.plane.http() as client:
+            for obj in kube_router_rbac():
+                plural = "clusterroles" if obj["kind"] == "ClusterRole" else "clusterrolebindings"
+                _created(client.post(f"/apis/rbac.authorization.k8s.io/v1/{plural}", json=obj))
+        kubeconfig = self.plane.component_kubeconfig("kube-router", POLICY_ENGINE_USER)
+        process = self._spawn("kube-router", [str(netpolicy.BINARY), *kube_router_args(self.network, self.name, kubeconfig)])
+        self._wait(process, lambda: "iptables chain KUBE-ROUTER-FORWARD" in netpolicy.state(self.network), 60)
+        self.timings["policy engine"] = time.monotonic() - began
 
     def _publish_apiserver_endpoint(self) -> None:
         with self.plane.http() as client:
@@ -386,11 +418,13 @@ def apiserver_args() -> tuple[str, ...]:
 
 @contextmanager
 def real_cluster(
-    workdir: Path, images: Sequence[Path] = (), network: NodeNetwork = NodeNetwork(), audit_users: tuple[str, ...] = ()
+    workdir: Path, images: Sequence[Path] = (), network: NodeNetwork = NodeNetwork(), audit_users: tuple[str, ...] = (),
+    network_policy: bool = False,
 ) -> Iterator[tuple[ControlPlane, RealNode]]:
     """A control plane with one real node; everything the node made is removed on exit, even
-    when the body raised."""
-    binaries = check_host()
+    when the body raised. *network_policy*: NetworkPolicies are enforced (kube-router's
+    firewall on the node; the API server on 6443, the port policies allow it by)."""
+    binaries = check_host(network_policy)
     plane_binaries = find_binaries()
     check_free(network)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -404,9 +438,10 @@ def real_cluster(
             ControlPlane.start(
                 workdir / "plane", binaries=plane_binaries, audit_users=audit_users, bind_address=network.host_ip,
                 service_cidr=network.service_cidr, apiserver_args=apiserver_args(), kwok_stages=stages,
+                port=APISERVER_POLICY_PORT if network_policy else 0,
             )
         )
-        node = RealNode(plane, network, NodePaths(workdir / "node"), binaries)
+        node = RealNode(plane, network, NodePaths(workdir / "node"), binaries, network_policy=network_policy)
         stack.callback(node.stop)
         node.boot(images)
         yield plane, node
