@@ -154,8 +154,8 @@ def install(
     gateway_drain_seconds: gw.DrainOpt = None,
     gateway_prometheus_namespace: gw.PrometheusNsOpt = None,
 ) -> None:
-    """Install the LLMService CRD, the operator's least-privilege RBAC and its Deployment
-    (the --gateway-* flags become the operator's: each namespace's gateway runs with them)."""
+    """Install the LLMService CRD, the operator's least-privilege RBAC and its Deployment."""
+    # The --gateway-* flags become the operator's: each namespace's gateway runs with them.
     from kubellm.operator import commands
     from kubellm.operator.install import manifests
 
