@@ -35,6 +35,8 @@ from kubellm.operator.testing.pki import KeyPair, Pki
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 STAGES_FILE = Path(__file__).with_name("kwok-stages.yaml")
 SERVICE_CIDR = "10.0.0.0/24"
+# The client certificate the API server proxies to aggregated API servers with.
+FRONT_PROXY_CLIENT = "front-proxy-client"
 
 
 class ControlPlaneError(RuntimeError):
@@ -202,6 +204,7 @@ class ControlPlane:
         serving = pki.issue("apiserver", "kube-apiserver", server=True, ips=(self.bind_address, _first_ip(self.service_cidr)))
         admin = pki.issue("admin", "kubellm-admin", organization="system:masters")
         kubelet_client = pki.issue("kubelet-client", "kube-apiserver-kubelet-client", organization="system:masters")
+        front_proxy = pki.issue("front-proxy-client", FRONT_PROXY_CLIENT)
         sa = pki.service_account_keys()
         port = self.port or free_port(self.bind_address)
         self.port = port
@@ -231,6 +234,7 @@ class ControlPlane:
                 # Beta and off by default in 1.34: without it the server silently drops image
                 # volumes (cache.kind: image) and such a pod would run with no model.
                 "--feature-gates=ImageVolume=true",
+                *_aggregation_flags(pki.ca.cert, front_proxy),
                 "--v=1",
                 *self._audit_flags(),
                 *self.apiserver_args,
@@ -295,6 +299,12 @@ class ControlPlane:
         in ``system:nodes``; kube-proxy: ``system:kube-proxy``)."""
         return self._component_kubeconfig(name, user, organization)
 
+    def serving_cert(self, name: str, ips: tuple[str, ...], dns: tuple[str, ...] = ()) -> KeyPair:
+        """A serving certificate from the cluster's CA for a server at *ips* and *dns* names (an
+        aggregated API server: its APIService's caBundle is :attr:`ca_cert`)."""
+        assert self._pki is not None
+        return self._pki.issue(name, name, server=True, ips=ips, dns=dns)
+
     @property
     def ca_cert(self) -> Path:
         assert self._pki is not None
@@ -315,6 +325,9 @@ class ControlPlane:
                 "--use-service-account-credentials=true",  # per-controller identities, as kubeadm runs it
                 "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller",
                 "--concurrent-gc-syncs=5",
+                # 15 s by default: the real-node autoscaling tests (an HPA on the Prometheus
+                # Adapter's metrics) would wait out three of them for each decision.
+                "--horizontal-pod-autoscaler-sync-period=5s",
                 "--v=1",
             ],
         )
@@ -404,6 +417,23 @@ class ControlPlane:
     def env(self, kubeconfig: Path | None = None) -> dict[str, str]:
         """Environment for a child process (the CLI, the operator) that talks to this plane."""
         return {**os.environ, "KUBECONFIG": str(kubeconfig or self.kubeconfig)}
+
+
+def _aggregation_flags(ca: Path, front_proxy: KeyPair) -> list[str]:
+    """What an aggregated API server (the Prometheus Adapter's custom.metrics.k8s.io) needs:
+    the API server proxies to it with a client certificate and the user in request headers, as
+    kubeadm sets it up (one CA here; the allowed name restricts who may assert a user). Routed
+    to the APIService's endpoint, not its ClusterIP: the API server runs outside the node."""
+    return [
+        f"--requestheader-client-ca-file={ca}",
+        f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        f"--proxy-client-cert-file={front_proxy.cert}",
+        f"--proxy-client-key-file={front_proxy.key}",
+        "--enable-aggregator-routing=true",
+    ]
 
 
 def _first_ip(cidr: str) -> str:

@@ -68,9 +68,10 @@ class Pki:
         _write_key(self._ca_key, self.ca.key)
 
     def issue(
-        self, name: str, common_name: str, *, organization: str | None = None, server: bool = False, ips: tuple[str, ...] = ()
+        self, name: str, common_name: str, *, organization: str | None = None, server: bool = False, ips: tuple[str, ...] = (),
+        dns: tuple[str, ...] = (),
     ) -> KeyPair:
-        """Issue a leaf certificate; server certificates are valid for the loopback names and *ips*."""
+        """Issue a leaf certificate; server certificates are valid for the loopback names, *ips* and *dns*."""
         key = ec.generate_private_key(ec.SECP256R1())
         usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
         builder = _builder(_name(common_name, organization), self._ca_name, key.public_key()).add_extension(
@@ -84,6 +85,7 @@ class Pki:
                 x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
                 x509.IPAddress(ipaddress.ip_address("10.0.0.1")),
                 *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips),
+                *(x509.DNSName(name) for name in dns),
             ]
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
         cert = builder.sign(self._ca_key, hashes.SHA256())

@@ -212,6 +212,8 @@ RULES = (
     Rule("engine.loraAdapters", "LoRA adapters need their own storage; serve them with --target kubernetes"),
     Rule("scaling.backend", "KServe's hpa class scales on cpu or memory only; rendered with its keda class instead",
          when=lambda s: s.scaling.enabled and s.scaling.backend == "hpa"),
+    Rule("scaling.backend", "kubellm's operator does not scale InferenceServices; rendered with KServe's keda class instead",
+         when=lambda s: s.scaling.enabled and s.scaling.backend == "operator"),
     Rule("scaling.scaleToZero", "scale to zero needs KServe's Knative mode; rendered in Standard mode"),
     Rule("scaling.pollingIntervalSeconds", "KServe sets KEDA's polling interval itself"),
     Rule("rollout.strategy", "KServe's canaryTrafficPercent needs Knative mode; rendered as a rolling update", when=_canary),
