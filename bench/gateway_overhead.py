@@ -161,7 +161,7 @@ def main() -> None:
 
 
 def _median(runs: list[Wrk], field: str) -> float:
-    return statistics.median(getattr(r, field) for r in runs)
+    return float(statistics.median(getattr(r, field) for r in runs))
 
 
 def report(one: dict[str, list[Wrk]], many: dict[str, list[Wrk]], args: argparse.Namespace) -> None:
@@ -171,6 +171,7 @@ def report(one: dict[str, list[Wrk]], many: dict[str, list[Wrk]], args: argparse
     base = _median(one["direct"], "mean_us")
     base50 = _median(one["direct"], "p50_us")
     rust_added = _median(one["vllm-router"], "mean_us") - base
+    rust_added50 = _median(one["vllm-router"], "p50_us") - base50
     rust_rps = _median(many["vllm-router"], "rps")
     rows = {}
     for name in one:
@@ -180,9 +181,11 @@ def report(one: dict[str, list[Wrk]], many: dict[str, list[Wrk]], args: argparse
         rows[name] = {"mean_us": mean, "p50_us": p50, "p99_us": p99, "added_mean_us": added,
                       "added_p50_us": p50 - base50, f"rps_{args.connections}": rps,
                       "runs_1": [asdict(r) for r in one[name]], f"runs_{args.connections}": [asdict(r) for r in many[name]]}
-        ratio = "" if name == "direct" or rust_added <= 0 else f" ({added / rust_added:.2f}x vllm-router's)"
-        print(f"{name:>12}: 1 conn mean {mean:6.0f} us p50 {p50:6.0f} p99 {p99:6.0f}, added {added:+5.0f} us"
-              f"{ratio}; {args.connections} conns {rps:7.0f} req/s ({rps / rust_rps:.2f}x vllm-router)")
+        ratio = "" if name == "direct" or min(rust_added, rust_added50) <= 0 else (
+            f" ({added / rust_added:.2f}x / {(p50 - base50) / rust_added50:.2f}x vllm-router's)")
+        print(f"{name:>12}: 1 conn mean {mean:6.0f} us p50 {p50:6.0f} p99 {p99:6.0f}; added mean {added:+5.0f} us, "
+              f"p50 {p50 - base50:+5.0f} us{ratio}; {args.connections} conns {rps:7.0f} req/s "
+              f"({rps / rust_rps:.2f}x vllm-router)")
     if args.json:
         args.json.write_text(json.dumps({"load_average": load, "rounds": args.rounds, "seconds": args.seconds,
                                          "targets": rows}, indent=2))
