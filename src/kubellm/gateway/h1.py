@@ -28,6 +28,7 @@ import httptools
 HIGH_WATER = 256 * 1024
 _LOW_WATER = 64 * 1024
 _MAX_IDLE = 64  # idle connections kept per engine
+KEEPALIVE_S = 30.0  # an idle connection older than this is closed, not reused (as aiohttp's keepalive_timeout)
 
 
 class UpstreamConnectionError(ConnectionError):
@@ -156,6 +157,7 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self._paused = False
         self._framed = False  # the response's body has a length or chunks (else: until the connection ends)
+        self.idle_since = 0.0
 
     # -- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -222,6 +224,7 @@ class _Connection(asyncio.Protocol):
 
     def idle(self) -> None:
         self.response = None
+        self.idle_since = self.loop.time()
         self.resume()
         self.pool.put_back(self)
 
@@ -253,8 +256,12 @@ class H1Pool:
         idle = self._idle.get(origin)
         while idle:
             conn = idle.pop()
-            if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
-                return conn
+            if conn.closed or conn.transport is None or conn.transport.is_closing():
+                continue
+            if conn.loop.time() - conn.idle_since > KEEPALIVE_S:
+                conn.close()  # the engine may be gone without a word (no FIN): do not bet a request on it
+                continue
+            return conn
         return None
 
     async def _connect(self, origin: Origin, timeout: float) -> _Connection:

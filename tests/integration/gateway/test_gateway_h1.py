@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from kubellm.gateway import h1
 from kubellm.gateway.h1 import HIGH_WATER, H1Pool, UpstreamConnectionError
 
 Reply = Callable[[bytes, asyncio.StreamWriter], Any]
@@ -167,3 +168,20 @@ async def test_connection_refused_is_a_connection_error():
     pool = H1Pool()
     with pytest.raises(UpstreamConnectionError, match="cannot connect"):
         await pool.post("http://127.0.0.1:9/x", b"{}", {}, connect_timeout=2)
+
+
+async def test_a_connection_idle_past_the_keepalive_is_not_reused(serve: Any, monkeypatch: pytest.MonkeyPatch):
+    async def reply(head: bytes, w: asyncio.StreamWriter) -> None:
+        w.write(_answer(b"{}"))
+        await w.drain()
+
+    monkeypatch.setattr(h1, "KEEPALIVE_S", 0.1)
+    state, url = await serve(reply)
+    pool = H1Pool()
+    for pause in (0.0, 0.0, 0.3):  # the engine keeps the connection open, silently
+        await asyncio.sleep(pause)
+        resp = await pool.post(url + "/x", b"{}", {}, connect_timeout=2)
+        await resp.read()
+        resp.release()
+    assert state.connections == 2  # reused once, then replaced after the idle time
+    pool.close()
