@@ -142,8 +142,15 @@ def _free_run(n: int) -> int:
 
 @contextlib.contextmanager
 def fleet(spec: Fleet) -> Iterator[list[str]]:
-    kv_port = _free_run(spec.replicas)
-    with process(spec.command(kv_port), "serving http://", count=spec.replicas) as lines:
+    with contextlib.ExitStack() as stack:
+        for attempt in range(3):  # another process may take a free port before the fleet binds it
+            kv_port = _free_run(spec.replicas)
+            try:
+                lines = stack.enter_context(process(spec.command(kv_port), "serving http://", count=spec.replicas))
+                break
+            except RuntimeError:
+                if attempt == 2:
+                    raise
         urls = [line.split()[-1] for line in lines]
         KV_EVENTS.clear()
         KV_EVENTS.update({u: f"tcp://127.0.0.1:{kv_port + i}" for i, u in enumerate(urls)})

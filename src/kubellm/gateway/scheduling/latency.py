@@ -33,12 +33,12 @@ from kubellm.gateway.endpoint import Endpoint
 
 # Priors, before an endpoint has served anything: 50 ms fixed, 0.1 ms a prefill token (a 7-8B
 # model on one modern GPU is ~0.03-0.1 ms), 2 ms a request in the batch (so that, caches
-# equal, the less loaded endpoint wins from the first request), and no weight on the queue
-# wait until measurements give it one: with a prior of 1, an endpoint reporting a queue was
-# avoided, so the gateway never measured what its queue really cost (the fit only learns from
-# the endpoints it picks) and kept overrating it, moving hot prefixes off their engines.
-PRIOR = (0.05, 0.1, 0.002, 0.0)  # b (s), p (s per 1,000 tokens), c (s per request), s (1)
-PRIOR_VARIANCE = (0.05, 0.05, 0.001, 0.5)
+# equal, the less loaded endpoint wins from the first request), the queue wait at face value
+# (a prior of 0 was tried: then the queue of an engine holding hot prefixes went unseen, its
+# measured TTFT was 5-15x the prediction, and a third engine stayed idle). The variances let
+# the first tens of requests move them.
+PRIOR = (0.05, 0.1, 0.01, 1.0)  # b (s), p (s per 1,000 tokens), c (s per request), s (1)
+PRIOR_VARIANCE = (0.05, 0.05, 0.01, 1.0)
 MIN_COEFFICIENTS = (0.0, 1e-6, 1e-4, 0.0)  # never negative; p and c stay positive to break ties
 N = len(PRIOR)
 FORGET = 0.995  # recursive least squares forgetting factor: about the last 200 requests count

@@ -79,13 +79,13 @@ def _matched(req: RoutingRequest, eps: Sequence[Endpoint], approximate: PrefixIn
     return index.matched_blocks(hashes, [e.url for e in eps]), len(hashes)
 
 
-LOCALITY = 0.5  # a fuller cache wins unless predicted over 1 / (1 - LOCALITY) = 2x slower
+LOCALITY = 0.3  # a fuller cache wins unless predicted over 1 / (1 - LOCALITY) = 1.43x slower
 
 
 def make_latency_scorer(state: LatencyState, approximate: PrefixIndex, precise: PrefixIndex) -> Scorer:
     """Lowest predicted time to first token (:mod:`~kubellm.gateway.scheduling.latency`):
     ``(min_k T_k / T_e + LOCALITY * cached share_e) / (1 + LOCALITY)``. The cached-share term
-    keeps a prefix where it is while it is predicted at most twice as slow as the best:
+    keeps a prefix where it is while it is predicted at most 1.43 times as slow as the best:
     copying a hot prefix to a second engine evicts other prefixes there, a cost to later
     requests that this request's prediction does not see."""
 
