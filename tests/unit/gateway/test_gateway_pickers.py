@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import json
 import random
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
@@ -54,3 +57,18 @@ def test_consistent_hash_is_sticky_and_bounded(make_ep):
 def test_single_candidate(make_ep, factory):
     ep = make_ep("http://only")
     assert factory(random.Random(0))(REQ, [ep], [0.0]) is ep
+
+
+def test_two_gateway_processes_send_a_prefix_to_the_same_engine(make_ep):
+    """The prefix-hash profile's key is the prompt's first block hash, the same in every
+    process whatever its hash salt (PYTHONHASHSEED): gateway replicas agree on the engine."""
+    prompts = [f"system prompt {i}: " + "shared context " * 10 for i in range(8)]
+    code = ("import sys, json; from kubellm.gateway.scheduling.prefix import block_hashes; "
+            "print(json.dumps([block_hashes(p, 64)[0] for p in json.loads(sys.argv[1])]))")
+    keys = [json.loads(subprocess.run([sys.executable, "-c", code, json.dumps(prompts)], capture_output=True, text=True,
+                                      check=True, env={"PYTHONHASHSEED": seed}).stdout) for seed in ("1", "2")]
+    assert keys[0] == keys[1]
+    eps = [make_ep(u) for u in ("http://a", "http://b", "http://c", "http://d")]
+    replicas = [pickers.make_consistent_hash(random.Random(seed)) for seed in (1, 2)]
+    chosen = [[pick(RoutingRequest(model="m", prefix_hashes=(k,)), eps, [0.0] * 4).url for k in keys[0]] for pick in replicas]
+    assert chosen[0] == chosen[1] and len(set(chosen[0])) > 1

@@ -11,14 +11,19 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
+from xxhash import xxh3_64_intdigest
+
 
 def block_hashes(text: str, block_chars: int, max_blocks: int = 4096) -> tuple[int, ...]:
-    """Chained hashes of the full *block_chars*-sized blocks of *text* (a partial tail is left out)."""
+    """Chained hashes of the full *block_chars*-sized blocks of *text* (a partial tail is left
+    out): XXH3-64 of each block seeded with the previous hash. The same in every process
+    (Python's ``hash`` is salted per process), so gateway replicas agree on a prefix: the
+    ``consistent-hash`` picker sends it to the same engine from any of them."""
     out: list[int] = []
     h = 0
     end = min(len(text) // block_chars, max_blocks) * block_chars
     for start in range(0, end, block_chars):
-        h = hash((h, text[start:start + block_chars]))
+        h = xxh3_64_intdigest(text[start:start + block_chars].encode(), h)
         out.append(h)
     return tuple(out)
 
