@@ -112,8 +112,11 @@ class Wrk:
 
 
 def _us(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 1.0, "ms": 1e3, "s": 1e6}[unit]
+    """wrk's duration (``812.00us``, ``1.20ms``, ``2.00s``, ``1.05m``) in microseconds."""
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if match is None:
+        raise RuntimeError(f"wrk printed a duration this script does not read: {text!r}")
+    return float(match.group(1)) * {"us": 1.0, "ms": 1e3, "s": 1e6, "m": 6e7}[match.group(2)]
 
 
 def wrk(url: str, connections: int, seconds: float, script: Path) -> Wrk:
