@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubellm.operator.testing.adapter import AdapterError, apiservice, rules_from_configmaps, service_objects
+from kubellm.operator.testing.adapter import CUSTOM_METRICS, AdapterError, rules_from_configmaps
 from kubellm.operator.testing.prometheus import PrometheusError, monitored_namespaces, pod_targets, sanitize, scrape_config
 from kubellm.render import render
 from kubellm.spec import parse_spec
@@ -98,8 +98,10 @@ def test_adapter_config_is_the_rendered_rules() -> None:
 def test_apiservice_names_its_selectorless_service_and_the_cluster_ca(tmp_path: Path) -> None:
     ca = tmp_path / "ca.crt"
     ca.write_text("PEM")
-    spec = apiservice("v1beta2", ca, 7443)["spec"]
+    spec = CUSTOM_METRICS.apiservice("v1beta2", ca, 7443)["spec"]
     assert spec["group"] == "custom.metrics.k8s.io" and spec["service"]["port"] == 7443
     assert base64.b64decode(spec["caBundle"]) == b"PEM"
-    (_, service), (_, endpoints) = service_objects("10.213.0.1", 7443)
+    (_, namespace), (_, service), (_, endpoints) = CUSTOM_METRICS.service_objects("10.213.0.1", 7443)
+    assert namespace["metadata"]["name"] == spec["service"]["namespace"] == "kube-system"
     assert "selector" not in service["spec"] and endpoints["endpoints"] == [{"addresses": ["10.213.0.1"]}]
+    assert CUSTOM_METRICS.dns_name == "prometheus-adapter.kube-system.svc"

@@ -299,11 +299,12 @@ class ControlPlane:
         in ``system:nodes``; kube-proxy: ``system:kube-proxy``)."""
         return self._component_kubeconfig(name, user, organization)
 
-    def serving_cert(self, name: str, ips: tuple[str, ...], dns: tuple[str, ...] = ()) -> KeyPair:
+    def serving_cert(self, name: str, ips: tuple[str, ...], dns: tuple[str, ...] = (), *, client_too: bool = False) -> KeyPair:
         """A serving certificate from the cluster's CA for a server at *ips* and *dns* names (an
-        aggregated API server: its APIService's caBundle is :attr:`ca_cert`)."""
+        aggregated API server: its APIService's caBundle is :attr:`ca_cert`); with *client_too*,
+        also good as a client certificate (KEDA's metrics server and operator: mutual TLS)."""
         assert self._pki is not None
-        return self._pki.issue(name, name, server=True, ips=ips, dns=dns)
+        return self._pki.issue(name, name, server=True, ips=ips, dns=dns, client_too=client_too)
 
     @property
     def ca_cert(self) -> Path:

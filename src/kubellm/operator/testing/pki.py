@@ -69,13 +69,16 @@ class Pki:
 
     def issue(
         self, name: str, common_name: str, *, organization: str | None = None, server: bool = False, ips: tuple[str, ...] = (),
-        dns: tuple[str, ...] = (),
+        dns: tuple[str, ...] = (), client_too: bool = False,
     ) -> KeyPair:
-        """Issue a leaf certificate; server certificates are valid for the loopback names, *ips* and *dns*."""
+        """Issue a leaf certificate; server certificates are valid for the loopback names, *ips* and
+        *dns*, and with *client_too* also as a client's (one certificate for both ends of mutual TLS)."""
         key = ec.generate_private_key(ec.SECP256R1())
-        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+        usages = [ExtendedKeyUsageOID.SERVER_AUTH] if server else [ExtendedKeyUsageOID.CLIENT_AUTH]
+        if server and client_too:
+            usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
         builder = _builder(_name(common_name, organization), self._ca_name, key.public_key()).add_extension(
-            x509.ExtendedKeyUsage([usage]), critical=False
+            x509.ExtendedKeyUsage(usages), critical=False
         )
         if server:
             sans: list[x509.GeneralName] = [

@@ -30,6 +30,8 @@ from typing import Any
 import httpx
 import yaml
 
+from kubellm.operator.testing.aggregated import child
+
 Obj = dict[str, Any]
 
 
@@ -202,21 +204,10 @@ def run_prometheus(workdir: Path, jobs: list[Obj], port: int, evaluation_seconds
     config.write_text(yaml.safe_dump({"global": {"evaluation_interval": f"{evaluation_seconds}s"}, "scrape_configs": jobs}))
     log = workdir / "prometheus.log"
     url = f"http://127.0.0.1:{port}"
-    with log.open("wb") as handle:
-        process = subprocess.Popen(
-            [binary(), f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        )
-    try:
+    argv = [binary(), f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}", f"--web.listen-address=127.0.0.1:{port}"]
+    with child(argv, log) as process:
         _wait_ready(process, f"{url}/-/ready", log)
         yield Prometheus(url, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path, timeout: float = 60) -> None:
