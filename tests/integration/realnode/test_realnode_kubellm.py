@@ -10,17 +10,13 @@ goes to ``TIMINGS`` and is printed at the end (docs/realnode.md has the measured
 from __future__ import annotations
 
 import json
-import os
-import struct
 import subprocess
 import threading
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 import yaml
@@ -31,44 +27,17 @@ from kubellm.operator.testing.harness import kubellm, wait_for
 from kubellm.operator.podfailures import PodFailure, failures
 from kubellm.local.tinygguf import write_tiny_llama
 from kubellm.operator.testing.realnode import RealNode
+from tests.integration.realnode import kubellm_steps as steps
+from tests.integration.realnode.kubellm_steps import NS, OPERATOR_NS, ROOT
 
 pytestmark = [pytest.mark.realnode, pytest.mark.controlplane]
 
-ROOT = Path(__file__).resolve().parents[3]
-# scripts/image/build.sh writes them here; KUBELLM_IMAGES_DIR points elsewhere (a local variant).
-IMAGES = Path(os.environ.get("KUBELLM_IMAGES_DIR", ROOT / ".tools" / "images"))
-NS = "llm"
-OPERATOR_NS = "kubellm-system"
 S3_PORT = 9000
-API = "/apis/kubellm.dev/v1alpha1"
 TIMINGS: dict[str, float] = {}
-RESTRICTED = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "warn", "audit")}
-
-
-def _get(plane: ControlPlane, path: str, **params: str) -> dict[str, Any]:
-    with plane.http() as client:
-        response = client.get(path, params=params)
-        response.raise_for_status()
-        return dict(response.json())
-
-
-def _post(plane: ControlPlane, path: str, body: dict[str, Any]) -> None:
-    with plane.http() as client:
-        response = client.post(path, json=body)
-        assert response.status_code in (201, 409), response.text
 
 
 def _timed(name: str, began: float) -> None:
-    TIMINGS[name] = round(time.monotonic() - began, 1)
-
-
-def _pods(plane: ControlPlane, ns: str, selector: str) -> list[dict[str, Any]]:
-    return list(_get(plane, f"/api/v1/namespaces/{ns}/pods", labelSelector=selector)["items"])
-
-
-def _ready(pod: dict[str, Any]) -> bool:
-    conditions = pod.get("status", {}).get("conditions", [])
-    return pod["metadata"].get("deletionTimestamp") is None and any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+    steps.timed(TIMINGS, name, began)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -84,202 +53,65 @@ def report_timings(realnode_cluster: tuple[ControlPlane, RealNode]) -> Iterator[
 @pytest.fixture(scope="module")
 def images(realnode_cluster: tuple[ControlPlane, RealNode]) -> dict[str, str]:
     """kubellm's images, pushed to the node's registry: {name: reference pods use}."""
-    node = realnode_cluster[1]
-    archives = {name: IMAGES / f"{name}.oci.tar" for name in ("kubellm", "llamacpp")}
-    missing = [str(a) for a in archives.values() if not a.is_file()]
-    if missing:
-        pytest.fail(f"kubellm's images are not built ({', '.join(missing)}): run scripts/image/build.sh", pytrace=False)
     began = time.monotonic()
-    refs = {name: node.push_image(archive) for name, archive in archives.items()}
+    refs = steps.push_images(realnode_cluster[1], ("kubellm", "llamacpp"))
     _timed("image push to the node's registry", began)
     return refs
 
 
 @pytest.fixture(scope="module")
 def installed(plane: ControlPlane, images: dict[str, str]) -> dict[str, str]:
-    """`kubellm install --image`: the operator as pods, leader-elected, in a restricted namespace."""
+    """`kubellm install --image`: the operator as pods, leader-elected, in a restricted namespace.
+    No namespace gateway: its two pods ask for a CPU each, and the node has two in all (the
+    operator's kwok tests cover the gateway's objects; these tests reach the engines)."""
     began = time.monotonic()
-    kubellm(plane, "install", f"--image={images['kubellm']}", f"--llamacpp-image={images['llamacpp']}")
-    # No namespace gateway: its two pods ask for a CPU each, and the node has two in all (the
-    # operator's kwok tests cover the gateway's objects; these tests reach the engines).
-    patch = [{"op": "add", "path": "/spec/template/spec/containers/0/args/-", "value": "--no-gateway"}]
-    with plane.http() as client:
-        client.patch(
-            f"/apis/apps/v1/namespaces/{OPERATOR_NS}/deployments/kubellm-operator", json=patch,
-            headers={"Content-Type": "application/json-patch+json"},
-        ).raise_for_status()
-
-    def available() -> bool:
-        deployment = _get(plane, f"/apis/apps/v1/namespaces/{OPERATOR_NS}/deployments/kubellm-operator")
-        status, replicas = deployment.get("status", {}), int(deployment["spec"]["replicas"])
-        return bool(status.get("observedGeneration") == deployment["metadata"]["generation"] and (
-            status.get("updatedReplicas") == status.get("readyReplicas") == status.get("replicas") == replicas
-        ))
-
-    _wait(plane, OPERATOR_NS, available, 120, "the operator's pods Ready")
+    steps.install(plane, images["kubellm"], f"--llamacpp-image={images['llamacpp']}", "--no-gateway")
     _timed("operator Ready (install to pods Ready)", began)
     return images
 
 
 @pytest.fixture(scope="module")
-def s3(plane: ControlPlane, node: RealNode) -> Iterator[str]:
-    """moto's S3 server in the node's network namespace, with the model's files, reached from
-    the namespace through a selectorless Service: returns the endpoint URL pods use."""
-    moto = str(Path(sys.executable).parent / "moto_server")
-    node.start_process("moto", [moto, "-H", node.network.node_ip, "-p", str(S3_PORT)])
-    wait_for(lambda: _answers(_host_s3(node)), 30, "moto_server")
-    bucket = _bucket(node)
-    bucket.create_bucket(Bucket="models")
-    bucket.put_object(Bucket="models", Key="tiny-chat/config.json", Body=json.dumps({"model_type": "llama"}).encode())
-    bucket.put_object(Bucket="models", Key="tiny-chat/model.safetensors", Body=_safetensors(256 * 1024))
-    _namespace(plane, NS)
-    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s3"}, "spec": {"ports": [{"name": "http", "port": 80}]}}
-    _post(plane, f"/api/v1/namespaces/{NS}/services", service)
-    endpoints = {
-        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": "s3", "labels": {"kubernetes.io/service-name": "s3"}},
-        "addressType": "IPv4",
-        "endpoints": [{"addresses": [node.network.node_ip]}],
-        "ports": [{"name": "http", "port": S3_PORT, "protocol": "TCP"}],
-    }
-    _post(plane, f"/apis/discovery.k8s.io/v1/namespaces/{NS}/endpointslices", endpoints)
-    cluster_ip = _get(plane, f"/api/v1/namespaces/{NS}/services/s3")["spec"]["clusterIP"]
-    url = f"http://{cluster_ip}"
-    secret = {
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s3"},
-        "stringData": {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_ENDPOINT_URL_S3": url, "AWS_DEFAULT_REGION": "us-east-1"},
-    }
-    _post(plane, f"/api/v1/namespaces/{NS}/secrets", secret)
-    yield url
-
-
-def _host_s3(node: RealNode) -> str:
-    """moto's address as the test (on the host) reaches it."""
-    return f"http://{node.network.node_ip}:{S3_PORT}"
-
-
-def _bucket(node: RealNode) -> Any:
-    return boto3.client("s3", endpoint_url=_host_s3(node), aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
-
-
-def _safetensors(floats: int) -> bytes:
-    """A valid safetensors file (the loader checks the header) of one zero tensor."""
-    header = json.dumps({"w": {"dtype": "F32", "shape": [floats], "data_offsets": [0, 4 * floats]}}).encode()
-    header += b" " * (-len(header) % 8)
-    return struct.pack("<Q", len(header)) + header + bytes(4 * floats)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code < 500
-    except httpx.HTTPError:
-        return False
-
-
-def _namespace(plane: ControlPlane, name: str) -> None:
-    _post(plane, "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": RESTRICTED}})
-
-
-def _wait(plane: ControlPlane, ns: str, check: Callable[[], Any], timeout: float, what: str) -> Any:
-    """wait_for, with the namespace's pods and events in the failure (read when it fails)."""
-    try:
-        return wait_for(check, timeout, what)
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{_describe(plane, ns)}") from None
-
-
-def _describe(plane: ControlPlane, ns: str) -> str:
-    """The pods of *ns* and their container states, for a failure message."""
-    lines = []
-    for pod in _get(plane, f"/api/v1/namespaces/{ns}/pods")["items"]:
-        statuses = pod.get("status", {}).get("containerStatuses", []) + pod.get("status", {}).get("initContainerStatuses", [])
-        lines.append(f"{pod['metadata']['name']} {pod['status'].get('phase')} {[s.get('state') for s in statuses]}")
-    events = _get(plane, f"/api/v1/namespaces/{ns}/events")["items"]
-    lines += [f"event {e['involvedObject']['name']}: {e['reason']} {e.get('message', '')}" for e in events[-15:]]
-    return "\n".join(lines)
-
-
-def _logs(plane: ControlPlane, ns: str, pod: str) -> str:
-    with plane.http() as client:
-        return client.get(f"/api/v1/namespaces/{ns}/pods/{pod}/log", params={"tailLines": "30"}).text
-
-
-def _spec(tmp: Path, name: str, engine: dict[str, Any] | None = None, model: dict[str, Any] | None = None, **sim: Any) -> Path:
-    body = {
-        "apiVersion": "kubellm.dev/v1alpha1",
-        "kind": "LLMService",
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {
-            "model": {"uri": "s3://models/tiny-chat", "servedName": "tiny-chat", "credentials": {"name": "s3"}, **(model or {})},
-            "cache": {"size": "1Gi"},
-            # A quarter CPU: the node has two, shared by the operator, loaders and surge pods.
-            "resources": {"cpu": "250m", "memory": "512Mi"},
-            "engine": {"kind": "sim", "sim": {"profile": "llama-3.1-8b-h100", **sim}, **(engine or {})},
-        },
-    }
-    path = tmp / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(body))
-    return path
-
-
-def _service(plane: ControlPlane, name: str) -> dict[str, Any]:
-    return _get(plane, f"{API}/namespaces/{NS}/llmservices/{name}")
-
-
-def _available(plane: ControlPlane, name: str) -> bool:
-    obj = _service(plane, name)
-    status = obj.get("status") or {}
-    return status.get("phase") == "Available" and status.get("observedGeneration") == obj["metadata"]["generation"]
-
-
-def _loaded(plane: ControlPlane, name: str) -> bool:
-    """The service's loader Jobs have all succeeded."""
-    jobs = _get(plane, f"/apis/batch/v1/namespaces/{NS}/jobs", labelSelector=f"kubellm.dev/service={name}")["items"]
-    return bool(jobs) and all(j.get("status", {}).get("succeeded") == 1 for j in jobs)
-
-
-def _engine_url(plane: ControlPlane, name: str) -> str:
-    service = _get(plane, f"/api/v1/namespaces/{NS}/services/{name}")
-    port = service["spec"]["ports"][0]["port"]
-    return f"http://{service['spec']['clusterIP']}:{port}"
+def s3(plane: ControlPlane, node: RealNode) -> str:
+    """moto's S3 server in the node's network namespace, with the model's files: the endpoint URL pods use."""
+    return steps.start_s3(plane, node, S3_PORT)
 
 
 @pytest.fixture(scope="module")
 def quickstart(plane: ControlPlane, installed: dict[str, str], s3: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     """The quickstart (simulator engine) with its files in S3, applied for the operator."""
-    spec = _spec(tmp_path_factory.mktemp("specs"), "quickstart")
+    spec = steps.spec(tmp_path_factory.mktemp("specs"), "quickstart")
     began = time.monotonic()
     kubellm(plane, "apply", str(spec), "--resource", "-n", NS)
-    _wait(plane, NS, lambda: _loaded(plane, "quickstart"), 120, "the loader Job to complete")
+    steps.wait(plane, NS, lambda: steps.loaded(plane, "quickstart"), 120, "the loader Job to complete")
     _timed("loader Job complete (apply to done)", began)
-    _wait(plane, NS, lambda: _available(plane, "quickstart"), 120, "quickstart Available")
+    steps.wait(plane, NS, lambda: steps.available(plane, "quickstart"), 120, "quickstart Available")
     _timed("engines Ready, LLMService Available (apply to Available)", began)
     return "quickstart"
 
 
 def test_operator_runs_as_pods_with_its_service_account_and_a_lease(plane: ControlPlane, installed: dict[str, str]) -> None:
-    namespace = _get(plane, f"/api/v1/namespaces/{OPERATOR_NS}")
+    namespace = steps.get(plane, f"/api/v1/namespaces/{OPERATOR_NS}")
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    live = _pods(plane, OPERATOR_NS, "app.kubernetes.io/name=kubellm-operator")
-    pods = [p for p in live if p["metadata"].get("deletionTimestamp") is None]  # not the pre-patch ones
-    assert len(pods) == 2 and all(_ready(p) for p in pods)
+    live = steps.pods(plane, OPERATOR_NS, "app.kubernetes.io/name=kubellm-operator")
+    pods = [p for p in live if p["metadata"].get("deletionTimestamp") is None]  # not terminating ones
+    assert len(pods) == 2 and all(steps.ready(p) for p in pods)
     for pod in pods:
         assert pod["spec"]["serviceAccountName"] == "kubellm-operator"
         assert pod["spec"]["containers"][0]["image"] == installed["kubellm"]
     names = {p["metadata"]["name"] for p in pods}
 
     def leader() -> set[str]:
-        leases = _get(plane, f"/apis/coordination.k8s.io/v1/namespaces/{OPERATOR_NS}/leases")["items"]
+        leases = steps.get(plane, f"/apis/coordination.k8s.io/v1/namespaces/{OPERATOR_NS}/leases")["items"]
         return names & {str(lease["spec"].get("holderIdentity")) for lease in leases}
 
-    wait_for(leader, 60, f"an operator pod to hold the lease\n{_logs(plane, OPERATOR_NS, pods[0]['metadata']['name'])}")
+    wait_for(leader, 60, f"an operator pod to hold the lease\n{steps.logs(plane, OPERATOR_NS, pods[0]['metadata']['name'])}")
 
 
 def test_quickstart_loads_from_s3_into_the_volume_and_becomes_available(plane: ControlPlane, node: RealNode, quickstart: str) -> None:
-    engines = _pods(plane, NS, "kubellm.dev/service=quickstart,app.kubernetes.io/component=engine")
-    assert engines and all(_ready(p) and p["spec"]["nodeName"] == node.name for p in engines)
-    claim = _get(plane, f"/api/v1/namespaces/{NS}/persistentvolumeclaims/quickstart-model-cache")
-    volume = _get(plane, f"/api/v1/persistentvolumes/{claim['spec']['volumeName']}")
+    engines = steps.pods(plane, NS, "kubellm.dev/service=quickstart,app.kubernetes.io/component=engine")
+    assert engines and all(steps.ready(p) and p["spec"]["nodeName"] == node.name for p in engines)
+    claim = steps.get(plane, f"/api/v1/namespaces/{NS}/persistentvolumeclaims/quickstart-model-cache")
+    volume = steps.get(plane, f"/api/v1/persistentvolumes/{claim['spec']['volumeName']}")
     files = {p.name for p in Path(volume["spec"]["local"]["path"]).rglob("*") if p.is_file()}
     assert {"config.json", "model.safetensors"} <= files, files
     text = kubellm(plane, "status", quickstart, "-n", NS).stdout
@@ -287,7 +119,7 @@ def test_quickstart_loads_from_s3_into_the_volume_and_becomes_available(plane: C
 
 
 def test_openai_client_through_the_engines_service(plane: ControlPlane, quickstart: str) -> None:
-    url = _engine_url(plane, quickstart)
+    url = steps.service_url(plane, quickstart)
     client = OpenAI(base_url=f"{url}/v1", api_key="unused", timeout=30)
     assert [m.id for m in client.models.list().data] == ["tiny-chat"]
     stream = client.chat.completions.create(
@@ -307,7 +139,7 @@ def test_openai_client_through_the_engines_service(plane: ControlPlane, quicksta
 def test_rolling_update_under_load_fails_no_request(plane: ControlPlane, quickstart: str, tmp_path: Path) -> None:
     """A spec change that rolls the engines, under steady load from 4 clients that keep their
     connections: every request must succeed (the engines drain: sim --drain-seconds)."""
-    url = f"{_engine_url(plane, quickstart)}/v1/chat/completions"
+    url = f"{steps.service_url(plane, quickstart)}/v1/chat/completions"
     body = {"model": "tiny-chat", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
     stop, served, failed = threading.Event(), [0], []
 
@@ -329,9 +161,9 @@ def test_rolling_update_under_load_fails_no_request(plane: ControlPlane, quickst
     try:
         time.sleep(1)
         began = time.monotonic()
-        spec = _spec(tmp_path, quickstart, profile="llama-3.1-70b-h100-tp4")
+        spec = steps.spec(tmp_path, quickstart, profile="llama-3.1-70b-h100-tp4")
         kubellm(plane, "apply", str(spec), "--resource", "-n", NS)
-        _wait(plane, NS, lambda: _rolled(plane, quickstart), 120, "the engines rolled")
+        steps.wait(plane, NS, lambda: _rolled(plane, quickstart), 120, "the engines rolled")
         _timed("rolling update (apply to the old pod gone)", began)
         time.sleep(2)
     finally:
@@ -342,9 +174,9 @@ def test_rolling_update_under_load_fails_no_request(plane: ControlPlane, quickst
 
 
 def _rolled(plane: ControlPlane, name: str) -> bool:
-    deployment = _get(plane, f"/apis/apps/v1/namespaces/{NS}/deployments/{name}")
+    deployment = steps.get(plane, f"/apis/apps/v1/namespaces/{NS}/deployments/{name}")
     status, replicas = deployment.get("status", {}), deployment["spec"]["replicas"]
-    pods = _pods(plane, NS, f"kubellm.dev/service={name},app.kubernetes.io/component=engine")
+    pods = steps.pods(plane, NS, f"kubellm.dev/service={name},app.kubernetes.io/component=engine")
     return bool(
         status.get("observedGeneration") == deployment["metadata"]["generation"]
         and status.get("updatedReplicas") == status.get("readyReplicas") == replicas
@@ -355,17 +187,17 @@ def _rolled(plane: ControlPlane, name: str) -> bool:
 
 def test_engine_pod_killed_with_no_grace_is_replaced_and_serves(plane: ControlPlane, quickstart: str) -> None:
     selector = "kubellm.dev/service=quickstart,app.kubernetes.io/component=engine"
-    victim = _pods(plane, NS, selector)[0]["metadata"]["name"]
+    victim = steps.pods(plane, NS, selector)[0]["metadata"]["name"]
     began = time.monotonic()
     with plane.http() as client:
         client.delete(f"/api/v1/namespaces/{NS}/pods/{victim}", params={"gracePeriodSeconds": "0"}).raise_for_status()
 
     def replaced() -> bool:
-        return any(_ready(p) and p["metadata"]["name"] != victim for p in _pods(plane, NS, selector))
+        return any(steps.ready(p) and p["metadata"]["name"] != victim for p in steps.pods(plane, NS, selector))
 
-    _wait(plane, NS, replaced, 90, "a replacement engine pod Ready")
+    steps.wait(plane, NS, replaced, 90, "a replacement engine pod Ready")
     _timed("engine pod killed with no grace to replacement Ready", began)
-    openai = OpenAI(base_url=f"{_engine_url(plane, quickstart)}/v1", api_key="unused", timeout=30)
+    openai = OpenAI(base_url=f"{steps.service_url(plane, quickstart)}/v1", api_key="unused", timeout=30)
     assert wait_for(lambda: _try_chat(openai), 30, "the replacement to serve")
 
 
@@ -391,9 +223,9 @@ def test_a_pod_that_cannot_start_is_explained(
     plane: ControlPlane, installed: dict[str, str], s3: str, tmp_path: Path,
     name: str, change: dict[str, dict[str, Any]], container: str, reasons: tuple[str, ...], quoted: str,
 ) -> None:
-    kubellm(plane, "apply", str(_spec(tmp_path, name, **change)), "--resource", "-n", NS)
+    kubellm(plane, "apply", str(steps.spec(tmp_path, name, **change)), "--resource", "-n", NS)
     try:
-        found = _wait(plane, NS, lambda: _failing(plane, name, container), 150, f"{name}: container {container} failing")
+        found = steps.wait(plane, NS, lambda: _failing(plane, name, container), 150, f"{name}: container {container} failing")
         status = kubellm(plane, "status", name, "-n", NS, check=False).stdout
         doctor = kubellm(plane, "doctor", "-n", NS, check=False)
         for report in (status, doctor.stdout):
@@ -407,17 +239,17 @@ def test_a_pod_that_cannot_start_is_explained(
 
 def _failing(plane: ControlPlane, name: str, container: str) -> PodFailure | None:
     """The failure of *container* once the kubelet reports one (and, for a crash, has its log)."""
-    for failure in failures(_pods(plane, NS, f"kubellm.dev/service={name}")):
+    for failure in failures(steps.pods(plane, NS, f"kubellm.dev/service={name}")):
         if failure.container == container and (failure.reason not in ("Error", "CrashLoopBackOff") or failure.restarts >= 1):
             return failure
     return None
 
 
 def test_delete_leaves_nothing_on_the_node(plane: ControlPlane, node: RealNode, quickstart: str) -> None:
-    uids = {p["metadata"]["uid"] for p in _pods(plane, NS, "kubellm.dev/service=quickstart")}
+    uids = {p["metadata"]["uid"] for p in steps.pods(plane, NS, "kubellm.dev/service=quickstart")}
     assert uids
     kubellm(plane, "delete", quickstart, "-n", NS, "--timeout=120", timeout=180)
-    assert _pods(plane, NS, "kubellm.dev/service=quickstart") == []
+    assert steps.pods(plane, NS, "kubellm.dev/service=quickstart") == []
 
     def containers_gone() -> bool:
         listing = subprocess.run(
@@ -465,20 +297,20 @@ def test_gguf_cpu_example_generates_tokens_with_llama_cpp(
     """The gguf-cpu example in kubellm's llama.cpp image (`install --llamacpp-image`): the loader
     pulls a tiny real GGUF (random weights) from S3, llama.cpp loads it and generates tokens."""
     model = write_tiny_llama(tmp_path / "tiny.gguf")
-    _bucket(node).put_object(Bucket="models", Key="tiny-gguf/tiny.gguf", Body=model.read_bytes())
+    steps.bucket(node, S3_PORT).put_object(Bucket="models", Key="tiny-gguf/tiny.gguf", Body=model.read_bytes())
     spec = _gguf_cpu(tmp_path, "s3://models/tiny-gguf/tiny.gguf")
     name = yaml.safe_load(spec.read_text())["metadata"]["name"]
     served = yaml.safe_load(spec.read_text())["spec"]["model"]["servedName"]
     began = time.monotonic()
     kubellm(plane, "apply", str(spec), "--resource", "-n", NS)
     try:
-        _wait(plane, NS, lambda: _loaded(plane, name), 120, "the gguf-cpu loader Job to complete")
+        steps.wait(plane, NS, lambda: steps.loaded(plane, name), 120, "the gguf-cpu loader Job to complete")
         _timed("gguf-cpu: loader Job complete (apply to done)", began)
-        _wait(plane, NS, lambda: _available(plane, name), 180, "gguf-cpu Available (llama.cpp Ready)")
+        steps.wait(plane, NS, lambda: steps.available(plane, name), 180, "gguf-cpu Available (llama.cpp Ready)")
         _timed("gguf-cpu: llama.cpp engine Ready (apply to Available)", began)
-        engines = _pods(plane, NS, f"kubellm.dev/service={name},app.kubernetes.io/component=engine")
-        assert engines and all(_ready(p) and p["spec"]["containers"][0]["image"] == installed["llamacpp"] for p in engines)
-        client = OpenAI(base_url=f"{_engine_url(plane, name)}/v1", api_key="unused", timeout=60)
+        engines = steps.pods(plane, NS, f"kubellm.dev/service={name},app.kubernetes.io/component=engine")
+        assert engines and all(steps.ready(p) and p["spec"]["containers"][0]["image"] == installed["llamacpp"] for p in engines)
+        client = OpenAI(base_url=f"{steps.service_url(plane, name)}/v1", api_key="unused", timeout=60)
         asked = time.monotonic()
         reply = client.chat.completions.create(model=served, messages=[{"role": "user", "content": "Hello"}], max_tokens=8)
         _timed("gguf-cpu: first chat completion", asked)
