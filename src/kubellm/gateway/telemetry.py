@@ -8,8 +8,8 @@ name, ``unknown`` before authentication; never a key.
 
 **Traces.** ``configure_tracing`` sets up the OpenTelemetry SDK when
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``..._TRACES_ENDPOINT``) is set: a batch span processor and
-the OTLP/HTTP (protobuf) exporter, configured by the SDK from the standard ``OTEL_*``
-variables (service name, resource attributes, sampler, headers, timeout, batch sizes). The
+the OTLP exporter of ``OTEL_EXPORTER_OTLP_PROTOCOL`` (grpc, or http/protobuf by default),
+configured by the SDK from the standard ``OTEL_*`` variables (service name, resource attributes, sampler, headers, timeout, batch sizes). The
 gateway then opens one server span per generation request (``request_span``), continuing the
 client's ``traceparent``; the engine request carries the span's context; ``finish_span``
 records the model, tenant, chosen endpoint, HTTP status and tokens. Without an endpoint
@@ -29,6 +29,7 @@ from kubellm.gateway.errors import ConfigError
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
 
     from kubellm.gateway.relay import Accounting
 
@@ -97,27 +98,39 @@ def tracing_wanted(environ: Mapping[str, str]) -> bool:
     return any(environ.get(name, "").strip() for name in _ENDPOINTS)
 
 
-def _check_protocol(environ: Mapping[str, str]) -> None:
+def _protocol(environ: Mapping[str, str]) -> str:
     protocol = next((environ[n].strip() for n in _PROTOCOLS if environ.get(n, "").strip()), "http/protobuf")
-    if protocol != "http/protobuf":
+    if protocol not in ("grpc", "http/protobuf"):
         raise ConfigError(
-            f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol}: kubellm gateway exports traces over OTLP/HTTP only; "
-            "set it to http/protobuf and point OTEL_EXPORTER_OTLP_ENDPOINT at the collector's HTTP port (4318)")
+            f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol}: kubellm gateway exports traces over OTLP with grpc "
+            "(the collector's port 4317) or http/protobuf (port 4318); set one of those")
+    return protocol
+
+
+def _exporter(protocol: str) -> SpanExporter:
+    """The OTLP span exporter of *protocol*; it reads its endpoint, headers, timeout... from OTEL_*."""
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+        return GrpcExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+    return HttpExporter()
 
 
 def configure_tracing(environ: Mapping[str, str]) -> TracerProvider | None:
-    """An SDK tracer provider exporting over OTLP/HTTP when *environ* names an endpoint, else
-    None. The caller owns it (``shutdown()`` flushes). Not installed globally: the gateway is
-    handed its tracer (``build_gateway(tracer=...)``)."""
+    """An SDK tracer provider exporting over OTLP (``OTEL_EXPORTER_OTLP_PROTOCOL``: grpc or
+    http/protobuf, the default) when *environ* names an endpoint, else None. The caller owns
+    it (``shutdown()`` flushes). Not installed globally: the gateway is handed its tracer
+    (``build_gateway(tracer=...)``)."""
     if not tracing_wanted(environ):
         return None
-    _check_protocol(environ)
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    exporter = _exporter(_protocol(environ))
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     provider = TracerProvider()  # resource and sampler from OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES...
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))  # endpoint, headers... from OTEL_*
+    provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
 
 

@@ -111,12 +111,14 @@ def token_volume() -> Obj:
 
 
 def otel_env(services: Sequence[LLMService]) -> list[Obj]:
-    """OTLP settings of the first service (by name) that sets an endpoint."""
+    """OTLP settings of the first service (by name) that sets an endpoint. gRPC, as the
+    engines' ``--otlp-traces-endpoint`` speaks it: one collector address serves both."""
     endpoints = [s.spec.observability.otel_endpoint for s in sorted(services, key=lambda s: s.metadata.name)]
     endpoint = next((e for e in endpoints if e), None)
     if endpoint is None:
         return []
-    return [{"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": endpoint}, {"name": "OTEL_SERVICE_NAME", "value": NAME}]
+    return [{"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": endpoint},
+            {"name": "OTEL_EXPORTER_OTLP_PROTOCOL", "value": "grpc"}, {"name": "OTEL_SERVICE_NAME", "value": NAME}]
 
 
 def gateway_workers(settings: GatewaySettings) -> int:

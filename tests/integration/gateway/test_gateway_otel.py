@@ -27,7 +27,9 @@ import openai
 import pytest
 import yaml
 from aiohttp import web
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+import grpc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest, ExportTraceServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import add_TraceServiceServicer_to_server
 
 from kubellm.sim import SimConfig, run_fleet
 
@@ -42,10 +44,19 @@ class Receiver:
         self.spans: list[dict[str, Any]] = []
 
     async def traces(self, request: web.Request) -> web.Response:
+        """OTLP/HTTP: POST /v1/traces, protobuf."""
         body = await request.read()
         if request.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
-        export = ExportTraceServiceRequest.FromString(body)
+        self.receive(ExportTraceServiceRequest.FromString(body))
+        return web.Response(body=b"", content_type="application/x-protobuf")
+
+    async def Export(self, request: ExportTraceServiceRequest, context: Any) -> ExportTraceServiceResponse:  # noqa: N802 - gRPC's name
+        """OTLP/gRPC: the TraceService's one method."""
+        self.receive(request)
+        return ExportTraceServiceResponse()
+
+    def receive(self, export: ExportTraceServiceRequest) -> None:
         for resource_spans in export.resource_spans:
             resource = {a.key: _value(a.value) for a in resource_spans.resource.attributes}
             for scope_spans in resource_spans.scope_spans:
@@ -55,7 +66,6 @@ class Receiver:
                         "parent_id": span.parent_span_id.hex(), "kind": span.kind, "status": span.status.code,
                         "resource": resource, **{a.key: _value(a.value) for a in span.attributes},
                     })
-        return web.Response(body=b"", content_type="application/x-protobuf")
 
 
 def _value(value: Any) -> Any:
@@ -141,6 +151,37 @@ async def test_spans_reach_an_otlp_receiver_with_model_tenant_endpoint_status_an
     probe_span = spans[("probe", 200)]
     _, trace_id, parent, _ = seen[0]["traceparent"].split("-")
     assert (trace_id, parent) == (probe_span["trace_id"], probe_span["span_id"])  # the engine request's parent
+
+
+async def test_spans_reach_an_otlp_grpc_receiver_as_the_rendered_pod_sends_them(tmp_path: Path) -> None:
+    """The gateway pod's environment (render/gateway.py): the engines' collector address over
+    gRPC. A real gRPC server with OTLP's TraceService receives the request's span."""
+    receiver = Receiver()
+    server = grpc.aio.server()
+    add_TraceServiceServicer_to_server(receiver, server)  # type: ignore[no-untyped-call]
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    (tmp_path / "keys").write_text(f"team-a:{KEY}\n")
+    try:
+        async with run_fleet(SimConfig(model="m", fixed_ttft_ms=5, fixed_tpot_ms=1), replicas=1) as sims:
+            config = {"models": [{"name": "m", "endpoints": list(sims)}], "auth": {"apiKeysFile": str(tmp_path / "keys")}}
+            (tmp_path / "gateway.yaml").write_text(yaml.safe_dump(config))
+            env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+                   "OTEL_SERVICE_NAME": "kubellm-gateway", "OTEL_BSP_SCHEDULE_DELAY": "50"}
+            async with gateway_process(tmp_path / "gateway.yaml", env) as (url, _):
+                client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0)
+                stream = await client.chat.completions.create(
+                    model="m", messages=[{"role": "user", "content": "hi"}], max_tokens=3, stream=True)
+                assert [c async for c in stream]
+                for _ in range(200):
+                    if receiver.spans:
+                        break
+                    await asyncio.sleep(0.05)
+    finally:
+        await server.stop(None)
+    [span] = receiver.spans
+    assert (span["kubellm.model"], span["kubellm.tenant"], span["http.response.status_code"]) == ("m", "team-a", 200)
+    assert span["kubellm.endpoint"] == sims[0] and span["resource"]["service.name"] == "kubellm-gateway"
 
 
 async def test_a_draining_gateway_serves_a_kept_alive_connection_once_more_and_closes_it(tmp_path: Path) -> None:

@@ -44,9 +44,9 @@ def test_tracing_is_set_up_only_when_an_otlp_endpoint_is_named(environ: dict[str
     assert (configure_tracing(environ) is not None) is wanted
 
 
-def test_a_grpc_protocol_is_refused_with_what_to_set() -> None:
-    environ = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
-    with pytest.raises(ConfigError, match="OTEL_EXPORTER_OTLP_PROTOCOL=grpc.*http/protobuf.*4318"):
+def test_an_unsupported_protocol_is_refused_with_what_to_set() -> None:
+    environ = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}
+    with pytest.raises(ConfigError, match="OTEL_EXPORTER_OTLP_PROTOCOL=http/json.*grpc.*4317.*http/protobuf.*4318"):
         configure_tracing(environ)
 
 

@@ -111,7 +111,9 @@ def test_probes_drain_replicas_and_spread() -> None:
     assert kinds["PodDisruptionBudget"]["spec"]["maxUnavailable"] == 1
     fixed = by_kind(gateway_objects("team", [PLAIN], GatewaySettings(autoscale_on="none", replicas=3)))
     assert fixed["Deployment"]["spec"]["replicas"] == 3 and "HorizontalPodAutoscaler" not in fixed
-    assert {e["name"]: e["value"] for e in pod["containers"][0]["env"]}["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel.observability:4317"
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel.observability:4317"
+    assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "grpc"  # as the engines speak to the same collector
     assert "lifecycle" not in pod_spec(gateway_objects("team", [PLAIN], target=(1, 29)))["containers"][0]
 
 
