@@ -222,7 +222,12 @@ class Supervisor:
                     raise WorkerStartError(f"gateway workers not listening after {_READY_TIMEOUT_S:g}s") from None
 
     def _on_signal(self, signum: int, frame: object) -> None:
+        """Pass SIGTERM/SIGINT on at once (every worker starts draining now); run() then waits."""
         self._stopping = True
+        for proc in self.workers.values():
+            if proc.pid is not None and proc.exitcode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGTERM)
 
     def run(self) -> None:
         reserved = reserve_port(self.host, self.port)
@@ -249,8 +254,9 @@ class Supervisor:
                 index = sentinels[sentinel]  # type: ignore[index]
                 if self._stopping:
                     break
-                code = self.workers[index].exitcode
-                log.warning("gateway worker %d exited (code %s); starting a new one", index, code)
+                dead = self.workers[index]
+                dead.join(5)  # reap it: its sentinel fires as it exits, a moment before it can be waited for
+                log.warning("gateway worker %d exited (code %s); starting a new one", index, dead.exitcode)
                 self._start(slots[index])
 
     def _stop_all(self) -> None:
