@@ -1,19 +1,21 @@
 """Autoscaling that scales real pods on the real node (issue 15 part 2): the simulator engine's
 Deployment goes from 1 to 3 Ready pods under load, each of them serving, and back to 1 after it.
 
-Two ways, one test shape (:func:`scale_cycle`), each on a LLMService applied for the operator:
+Three ways, one test shape (:func:`scale_cycle`), each on a LLMService applied for the operator:
 
 - ``backend: hpa``: Prometheus (Debian's) scrapes the engine pods with the scrape job made from
   kubellm's rendered PodMonitor; the Prometheus Adapter (built from its Go module) serves
   ``custom.metrics.k8s.io`` from the rules ConfigMap the operator applied; the controller
   manager's HPA controller acts on the HPA the operator applied.
+- ``backend: keda`` with ``scaleToZero``: KEDA's operator and metrics server (built from its Go
+  module) reconcile the ScaledObject the operator applied, querying the same Prometheus; the
+  namespace's gateway holds a request while KEDA scales the engines from zero.
 - ``backend: operator``: no HPA, KEDA or Prometheus; the operator reads the engines' /metrics
   and runs kubellm's policy (the one local mode uses).
 
 The operator runs as a process on the host with its ServiceAccount's credentials (its RBAC as
 `kubellm install` grants it), not as a pod: the pods would run the kubellm image built before
-the working tree's last change. Nothing here is faked; KEDA (part 2's second item) is not
-built (docs/autoscale.md says why).
+the working tree's last change. Nothing here is faked.
 
 The load: 6 clients on the host, each sending one chat completion after another through the
 engines' ClusterIP, a new connection each, so kube-proxy spreads them over the replicas. The
@@ -42,6 +44,7 @@ from kubellm.operator.testing import ControlPlane
 from kubellm.operator.testing.adapter import Adapter, rules_from_configmaps, run_adapter
 from kubellm.operator.testing.controlplane import free_port
 from kubellm.operator.testing.harness import OperatorProcess, kubellm
+from kubellm.operator.testing.keda import run_keda
 from kubellm.operator.testing.prometheus import PodDiscovery, monitored_namespaces, run_prometheus, scrape_config
 from kubellm.operator.testing.realnode import RealNode
 from tests.integration.realnode import kubellm_steps as steps
@@ -53,12 +56,15 @@ CLIENTS = 6
 TARGET = 2  # running requests per replica: CLIENTS / TARGET = 3 replicas
 MAX_TOKENS = 300
 TIMELINES: dict[str, dict[str, float]] = {}
+# The namespace's gateway (it holds requests while KEDA scales from zero): one small pod.
+GATEWAY_FLAGS = ("--gateway-replicas=1", "--gateway-autoscale-on=none", "--gateway-cpu=250m", "--gateway-memory=512Mi")
+GATEWAY = "kubellm-gateway"
 
 
-def service_spec(tmp: Path, name: str, backend: str) -> Path:
+def service_spec(tmp: Path, name: str, backend: str, **scaling: Any) -> Path:
     """The quickstart's simulator engine, nothing to download (sim://), a fifth of a CPU per
     pod, autoscaled 1..3 on running requests with short windows so the test stays short."""
-    body = {
+    body: dict[str, Any] = {
         "apiVersion": "kubellm.dev/v1alpha1", "kind": "LLMService", "metadata": {"name": name, "namespace": NS},
         "spec": {
             "model": {"uri": "sim://tiny-chat"},
@@ -67,7 +73,7 @@ def service_spec(tmp: Path, name: str, backend: str) -> Path:
             "observability": {"scrapeIntervalSeconds": 5},
             "scaling": {
                 "minReplicas": 1, "maxReplicas": 3, "signal": "runningRequests", "target": TARGET, "backend": backend,
-                "pollingIntervalSeconds": 5, "stabilization": {"scaleUpSeconds": 0, "scaleDownSeconds": 20},
+                "pollingIntervalSeconds": 5, "stabilization": {"scaleUpSeconds": 0, "scaleDownSeconds": 20}, **scaling,
             },
         },
     }
@@ -94,19 +100,20 @@ def operator(plane: ControlPlane, node: RealNode, tmp_path_factory: pytest.TempP
     credentials = plane.service_account_kubeconfig(OPERATOR_NS, "kubellm-operator")
     log = tmp_path_factory.mktemp("operator") / "operator.log"
     process = OperatorProcess(
-        plane, log, "autoscale-operator", f"--image={image}", "--no-gateway", kubeconfig=credentials, lease_namespace=OPERATOR_NS,
+        plane, log, "autoscale-operator", f"--image={image}", *GATEWAY_FLAGS, kubeconfig=credentials, lease_namespace=OPERATOR_NS,
     ).start()
     yield process
     process.stop()
 
 
 @contextmanager
-def applied(plane: ControlPlane, spec: Path) -> Iterator[str]:
-    """The LLMService applied and Available (one engine Ready); deleted on exit."""
+def applied(plane: ControlPlane, spec: Path, available: bool = True) -> Iterator[str]:
+    """The LLMService applied and (with *available*) Available, one engine Ready; deleted on exit."""
     name = yaml.safe_load(spec.read_text())["metadata"]["name"]
     kubellm(plane, "apply", str(spec), "--resource", "-n", NS)
     try:
-        steps.wait(plane, NS, lambda: steps.available(plane, name), 120, f"{name} Available")
+        if available:
+            steps.wait(plane, NS, lambda: steps.available(plane, name), 120, f"{name} Available")
         yield name
     finally:
         kubellm(plane, "delete", name, "-n", NS, "--timeout=120", timeout=180)
@@ -164,9 +171,10 @@ def replicas(plane: ControlPlane, name: str) -> int:
     return int(steps.get(plane, f"/apis/apps/v1/namespaces/{NS}/deployments/{name}")["spec"].get("replicas", 1))
 
 
-def scale_cycle(plane: ControlPlane, name: str, timeline: dict[str, float], marks: dict[str, Callable[[], bool]]) -> Load:
+def scale_cycle(plane: ControlPlane, name: str, timeline: dict[str, float], marks: dict[str, Callable[[], bool]],
+                floor: int = 1) -> Load:
     """Load until 3 engines are Ready and each has served, then none until the Deployment is
-    back to 1 pod. *marks* are extra moments to time while the load runs (first true)."""
+    back to *floor* pods. *marks* are extra moments to time while the load runs (first true)."""
     load = Load(steps.service_url(plane, name))
     began = time.monotonic()
 
@@ -198,10 +206,10 @@ def scale_cycle(plane: ControlPlane, name: str, timeline: dict[str, float], mark
     timeline["load stopped"] = round(load_stopped - began, 1)
 
     def down() -> bool:
-        return replicas(plane, name) == 1 and len(engines(plane, name)) == 1
+        return replicas(plane, name) == floor and len(engines(plane, name)) == floor
 
-    steps.wait(plane, NS, down, 120, f"{name}: back to 1 engine")
-    note("back to 1 pod (Deployment replicas 1, other pods gone)")
+    steps.wait(plane, NS, down, 120, f"{name}: back to {floor} engines")
+    note(f"back to {floor} pod (Deployment replicas {floor}, other pods gone)")
     timeline["scale-down after the load stopped"] = round(time.monotonic() - load_stopped, 1)
     timeline["requests served"] = len(load.served)
     return load
@@ -266,4 +274,54 @@ def test_the_operators_own_policy_scales_the_engines_1_3_1(plane: ControlPlane, 
         reasons = [e.get("message", "") for e in scaled]
     assert any(r.startswith(f"{name}: scale up 1->") for r in reasons), reasons
     assert any(r.startswith(f"{name}: scale down ") and "->1:" in r for r in reasons), reasons
+    assert load.failed == [], f"{len(load.failed)} of {len(load.served) + len(load.failed)} requests failed: {load.failed[:5]}"
+
+
+def chat_through_gateway(plane: ControlPlane) -> tuple[int, float]:
+    """One chat completion through the namespace's gateway: (status, seconds it took)."""
+    began = time.monotonic()
+    body = {"model": "tiny-chat", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 8}
+    response = httpx.post(f"{steps.service_url(plane, GATEWAY)}/v1/chat/completions", json=body, timeout=150)
+    return response.status_code, round(time.monotonic() - began, 1)
+
+
+def gateway_ready(plane: ControlPlane) -> bool:
+    """The namespace's gateway (the operator makes it with the namespace's first service) is Ready."""
+    with plane.http() as client:
+        if client.get(f"/apis/apps/v1/namespaces/{NS}/deployments/{GATEWAY}").status_code == 404:
+            return False
+    return steps.rolled_out(plane, NS, GATEWAY)
+
+
+def held_from_zero(plane: ControlPlane, name: str, timeline: dict[str, float], label: str) -> None:
+    """Wait for KEDA to take the engines to zero, then one request through the gateway, which
+    holds it until an engine is Ready: it must succeed; its latency is the hold time."""
+    steps.wait(plane, NS, lambda: replicas(plane, name) == 0 and not engines(plane, name), 120, f"{name} scaled to zero")
+    status, seconds = chat_through_gateway(plane)
+    assert status == 200, status
+    assert replicas(plane, name) >= 1
+    timeline[f"{label}: request held by the gateway, answered after"] = seconds
+
+
+def test_keda_scales_the_engines_1_3_to_zero_and_back_with_the_gateway_holding(
+    plane: ControlPlane, node: RealNode, operator: OperatorProcess, tmp_path: Path,
+) -> None:
+    prometheus_port = free_port()
+    spec = service_spec(tmp_path, "keda-scaled", "keda", scaleToZero=True, idleSeconds=20,
+                        prometheusUrl=f"http://127.0.0.1:{prometheus_port}")
+    rendered = [o for o in yaml.safe_load_all(kubellm(plane, "render", str(spec), "--gateway").stdout) if o]
+    monitors = [o for o in rendered if o["kind"] == "PodMonitor"]  # the engines' and the gateway's
+    scaled_object = next(o for o in rendered if o["kind"] == "ScaledObject")
+    assert {t["name"] for t in scaled_object["spec"]["triggers"]} == {"runningrequests", "gateway-pending"}
+    targets = tmp_path / "targets.yaml"
+    discovery = PodDiscovery(lambda ns: steps.get(plane, f"/api/v1/namespaces/{ns}/pods")["items"], [NS], targets)
+    jobs = [job for monitor in monitors for job in scrape_config(monitor, targets)]
+    timeline = TIMELINES.setdefault("keda", {})
+    with discovery, run_prometheus(tmp_path / "prometheus", jobs, prometheus_port), \
+            run_keda(plane, tmp_path / "keda", address=node.network.host_ip), applied(plane, spec, available=False) as name:
+        steps.wait(plane, NS, lambda: gateway_ready(plane), 120, "the gateway Ready")
+        held_from_zero(plane, name, timeline, "first scale from zero")
+        load = scale_cycle(plane, name, timeline, {"HPA decision (desiredReplicas 3)": lambda: hpa_desired(plane, name) >= 3},
+                           floor=0)
+        held_from_zero(plane, name, timeline, "after scaling to zero")
     assert load.failed == [], f"{len(load.failed)} of {len(load.served) + len(load.failed)} requests failed: {load.failed[:5]}"

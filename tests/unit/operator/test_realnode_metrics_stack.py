@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from kubellm.operator.testing.adapter import CUSTOM_METRICS, AdapterError, rules_from_configmaps
+from kubellm.operator.testing.keda import EXTERNAL_METRICS, KedaError, crds
 from kubellm.operator.testing.prometheus import PrometheusError, monitored_namespaces, pod_targets, sanitize, scrape_config
 from kubellm.render import render
 from kubellm.spec import parse_spec
@@ -105,3 +106,11 @@ def test_apiservice_names_its_selectorless_service_and_the_cluster_ca(tmp_path: 
     assert namespace["metadata"]["name"] == spec["service"]["namespace"] == "kube-system"
     assert "selector" not in service["spec"] and endpoints["endpoints"] == [{"addresses": ["10.213.0.1"]}]
     assert CUSTOM_METRICS.dns_name == "prometheus-adapter.kube-system.svc"
+
+
+def test_keda_metrics_server_is_external_metrics_and_its_crds_come_from_the_setup(tmp_path: Path) -> None:
+    assert (EXTERNAL_METRICS.group, EXTERNAL_METRICS.dns_name) == ("external.metrics.k8s.io", "keda-metrics-apiserver.keda.svc")
+    with pytest.raises(KedaError, match="scripts/setup/autoscale.sh"):
+        crds(tmp_path)
+    (tmp_path / "keda.sh_scaledobjects.yaml").write_text("kind: CustomResourceDefinition\nmetadata: {name: scaledobjects.keda.sh}\n")
+    assert [c["metadata"] for c in crds(tmp_path)] == [{"name": "scaledobjects.keda.sh"}]
