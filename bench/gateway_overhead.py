@@ -7,7 +7,10 @@ with ``--workers 1`` and ``--workers N`` (N = CPU cores by default). ``wrk`` (De
 package) drives each with the same POST of a 1-token ``/v1/completions`` request:
 
 - latency at one connection: wrk's mean and p50/p99, and the added mean/p50 over direct;
-- saturation at 64 connections: requests per second.
+- saturation at 64 connections: requests per second, and the CPU time the target's
+  processes (all threads, workers included; the engine's own for "direct") used per request
+  meanwhile, from /proc: unlike throughput, CPU per request does not depend on how much of the
+  machine other jobs take.
 
 Targets are measured in rounds (direct, vllm-router, kubellm, kubellm xN, then again) so
 drift on a shared machine hits all alike; the medians over rounds are printed with ratios.
@@ -109,6 +112,51 @@ class Wrk:
     mean_us: float
     p50_us: float
     p99_us: float
+    cpu_us: float = 0.0  # CPU time of the target's processes per request
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        listed = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [int(c) for c in listed] + [g for c in listed for g in _children(int(c))]
+
+
+def _listening_inodes(port: int) -> set[str]:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as handle:
+            for row in handle.read().splitlines()[1:]:
+                f = row.split()
+                if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
+                    inodes.add(f[9])
+    return inodes
+
+
+def serving_pids(url: str) -> list[int]:
+    """The processes listening on *url*'s port (every worker; vllm-router retitles itself, so
+    its command line cannot be used), and their descendants."""
+    wanted = {f"socket:[{i}]" for i in _listening_inodes(int(url.rsplit(":", 1)[1]))}
+    roots = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) in wanted for fd in (entry / "fd").iterdir()):
+                roots.append(int(entry.name))
+    return roots + [c for r in roots for c in _children(r)]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (every thread of the process)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _us(text: str) -> float:
@@ -123,7 +171,7 @@ def wrk(url: str, connections: int, seconds: float, script: Path) -> Wrk:
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(script),
                           url + "/v1/completions"], capture_output=True, text=True, check=True).stdout
     mean = re.search(r"Latency\s+(\S+)", out)
-    p50, p99 = re.search(r"50%\s+(\S+)", out), re.search(r"99%\s+(\S+)", out)
+    p50, p99 = re.search(r"^\s+50%\s+(\S+)", out, re.M), re.search(r"^\s+99%\s+(\S+)", out, re.M)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if not (mean and p50 and p99 and rps) or non2xx:
@@ -156,10 +204,14 @@ def main() -> None:
         many: dict[str, list[Wrk]] = {name: [] for name in targets}
         for name, url in targets.items():  # warm-up: connections, caches
             wrk(url, 4, 1, script)
+        pids = {name: serving_pids(url) for name, url in targets.items()}
         for _ in range(args.rounds):
             for name, url in targets.items():
                 one[name].append(wrk(url, 1, args.seconds, script))
-                many[name].append(wrk(url, args.connections, args.seconds, script))
+                before = cpu_seconds(pids[name])
+                run = wrk(url, args.connections, args.seconds, script)
+                run.cpu_us = (cpu_seconds(pids[name]) - before) / max(1.0, run.rps * args.seconds) * 1e6
+                many[name].append(run)
     report(one, many, args)
 
 
@@ -176,19 +228,21 @@ def report(one: dict[str, list[Wrk]], many: dict[str, list[Wrk]], args: argparse
     rust_added = _median(one["vllm-router"], "mean_us") - base
     rust_added50 = _median(one["vllm-router"], "p50_us") - base50
     rust_rps = _median(many["vllm-router"], "rps")
+    rust_cpu = _median(many["vllm-router"], "cpu_us")
     rows = {}
     for name in one:
         mean, p50, p99 = (_median(one[name], f) for f in ("mean_us", "p50_us", "p99_us"))
         rps = _median(many[name], "rps")
+        cpu = _median(many[name], "cpu_us")
         added = mean - base
         rows[name] = {"mean_us": mean, "p50_us": p50, "p99_us": p99, "added_mean_us": added,
-                      "added_p50_us": p50 - base50, f"rps_{args.connections}": rps,
+                      "added_p50_us": p50 - base50, f"rps_{args.connections}": rps, "cpu_us_per_request": cpu,
                       "runs_1": [asdict(r) for r in one[name]], f"runs_{args.connections}": [asdict(r) for r in many[name]]}
         ratio = "" if name == "direct" or min(rust_added, rust_added50) <= 0 else (
             f" ({added / rust_added:.2f}x / {(p50 - base50) / rust_added50:.2f}x vllm-router's)")
         print(f"{name:>12}: 1 conn mean {mean:6.0f} us p50 {p50:6.0f} p99 {p99:6.0f}; added mean {added:+5.0f} us, "
               f"p50 {p50 - base50:+5.0f} us{ratio}; {args.connections} conns {rps:7.0f} req/s "
-              f"({rps / rust_rps:.2f}x vllm-router)")
+              f"({rps / rust_rps:.2f}x vllm-router), {cpu:.0f} us CPU per request ({cpu / rust_cpu:.2f}x vllm-router's)")
     if args.json:
         args.json.write_text(json.dumps({"load_average": load, "rounds": args.rounds, "seconds": args.seconds,
                                          "targets": rows}, indent=2))
