@@ -64,8 +64,8 @@ def _default_profiles() -> dict[str, RoutingProfile]:
         "weighted": RoutingProfile(),  # fixed weights of min-max-normalised scores
         "predicted-latency": PREDICTED_LATENCY,
         "round-robin": RoutingProfile(scorers=(), picker=PluginConfig(type="round-robin")),
-        # The prompt's first block decides the engine (bounded load): every gateway replica
-        # makes the same choice, so replicas keep one gateway's prefix-cache hit ratio.
+        # The prompt's first block decides the engine (bounded load): gateway replicas agree on
+        # a prefix's engine while its load is under the bound each replica sees.
         "prefix-hash": RoutingProfile(scorers=(), picker=PluginConfig(type="consistent-hash")),
     }
 
