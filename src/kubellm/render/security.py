@@ -83,8 +83,9 @@ def network_policies(ctx: RenderContext, has_loader: bool) -> list[Obj]:
     engine = _policy(ctx, f"{ctx.name}-engine", _engine_selector(ctx), _engine_ingress(ctx), _engine_egress(ctx))
     policies = [deny, engine]
     if has_loader:
-        cidrs = ctx.service.spec.security.network_policy.allow_egress_cidrs
-        web = {"ports": [{"port": 443, "protocol": "TCP"}, {"port": 80, "protocol": "TCP"}], "to": [{"ipBlock": {"cidr": c}} for c in cidrs]}
+        allowed = ctx.service.spec.security.network_policy
+        web = {"ports": [{"port": port, "protocol": "TCP"} for port in allowed.allow_egress_ports],
+               "to": [{"ipBlock": {"cidr": c}} for c in allowed.allow_egress_cidrs]}
         selector = {"matchLabels": ctx.selector("loader")}
         policies.append(_policy(ctx, f"{ctx.name}-loader", selector, None, [DNS_EGRESS, web]))
     return policies

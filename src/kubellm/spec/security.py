@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -66,7 +66,10 @@ class NetworkPolicySpec(SpecModel):
     prometheus_namespace: KubeName = "monitoring"
     """Namespace whose pods may scrape /metrics."""
     allow_egress_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
-    """Where the loader Job may download from (HTTPS only)."""
+    """Where the loader Job may download from."""
+    allow_egress_ports: tuple[Annotated[int, Field(ge=1, le=65535)], ...] = Field((443, 80), min_length=1)
+    """TCP ports the loader Job may download from. Policies match the port the source's pod
+    listens on (after a Service's port translation): add 9000 for an in-cluster MinIO, for one."""
 
 
 class Security(SpecModel):

@@ -5,6 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
+
+from kubellm.render import render
+from kubellm.spec import LLMService
+
 RESTRICTED_CONTAINER = {
     "allowPrivilegeEscalation": False,
     "capabilities": {"drop": ["ALL"]},
@@ -92,3 +98,25 @@ def test_tenant_roles_grant_only_what_the_applier_is_told_to_hold(rendered: dict
                 for resource in rule["resources"]:
                     for verb in rule["verbs"]:
                         assert (group, resource, verb) in held
+
+
+def test_loader_egress_ports_follow_the_spec(example_specs: dict[str, LLMService]) -> None:
+    """Policies match the port the source's pod listens on, so an in-cluster MinIO on 9000
+    needs it named; the default stays HTTPS and HTTP."""
+    base = example_specs["mistral-7b-l4-gcs"]
+    for ports, expected in (((), None), ((9000,), [9000]), ((443, 9000), [443, 9000])):
+        data = base.model_dump(by_alias=True, exclude_none=True)
+        if ports:
+            data["spec"].setdefault("security", {}).setdefault("networkPolicy", {})["allowEgressPorts"] = list(ports)
+        loader = next(o for o in render(LLMService.model_validate(data), "1.31")
+                      if o["kind"] == "NetworkPolicy" and o["metadata"]["name"].endswith("-loader"))
+        allowed = [p["port"] for rule in loader["spec"]["egress"] for p in rule.get("ports", []) if p["port"] != 53]
+        assert allowed == (expected or [443, 80])
+
+
+def test_loader_egress_ports_out_of_range_are_refused(example_specs: dict[str, LLMService]) -> None:
+    data = example_specs["quickstart"].model_dump(by_alias=True, exclude_none=True)
+    for bad in ([], [0], [70000]):
+        data["spec"].setdefault("security", {}).setdefault("networkPolicy", {})["allowEgressPorts"] = bad
+        with pytest.raises(ValidationError, match="allowEgressPorts"):
+            LLMService.model_validate(data)
