@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from kubellm.gateway.clock import FakeClock
-from kubellm.gateway.config import PluginConfig, RoutingProfile
+from kubellm.gateway.config import GatewayConfig, PluginConfig, RoutingProfile
 from kubellm.gateway.datalayer import apply_metrics, parse_engine_metrics
 from kubellm.gateway.errors import ConfigError
 from kubellm.gateway.predictionmetrics import register_prediction_metrics
@@ -275,3 +275,10 @@ def test_datalayer_reads_the_decode_histogram(make_ep):
     silent = make_ep("http://b")
     apply_metrics(silent, parse_engine_metrics(""))
     assert math.isnan(silent.decode_s_sum)
+
+
+def test_builtin_profiles_keep_the_weighted_default_and_offer_predicted_latency():
+    profiles = GatewayConfig().all_profiles()
+    assert profiles["default"] == profiles["weighted"] == RoutingProfile()  # it did not win (docs/gateway.md)
+    assert [s.type for s in profiles["predicted-latency"].scorers] == ["predicted-latency"]
+    Scheduler(profiles["predicted-latency"], RoutingState())  # builds: every type is registered
