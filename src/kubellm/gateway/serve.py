@@ -15,8 +15,8 @@ from kubellm.gateway.app import GATEWAY, build_gateway
 from kubellm.gateway.config import load_config
 from kubellm.gateway.errors import ConfigError, GatewayError
 from kubellm.gateway.k8s import KubernetesDiscovery
-from kubellm.gateway.workers import PeerMetrics, WorkerSlot, register_worker
 from kubellm.gateway.telemetry import TRACER_NAME, configure_tracing
+from kubellm.gateway.workers import PeerMetrics, WorkerSlot, register_worker
 
 log = logging.getLogger("kubellm.gateway")
 
