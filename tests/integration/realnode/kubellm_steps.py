@@ -45,6 +45,14 @@ def post(plane: ControlPlane, path: str, body: dict[str, Any]) -> None:
         assert response.status_code in (201, 409), response.text
 
 
+def report_timings(node: RealNode, timings: dict[str, float], title: str) -> None:
+    """What each step took on this run, with the node's own start-up steps: printed and kept
+    beside the run's logs (docs/realnode.md)."""
+    timings.update({f"node: {k}": round(v, 1) for k, v in node.timings.items()})
+    (node.paths.state.parent / "timings.json").write_text(json.dumps(timings, indent=1))
+    print(f"\n{title} (s):", json.dumps(timings, indent=1))
+
+
 def pods(plane: ControlPlane, ns: str, selector: str) -> list[dict[str, Any]]:
     return list(get(plane, f"/api/v1/namespaces/{ns}/pods", labelSelector=selector)["items"])
 

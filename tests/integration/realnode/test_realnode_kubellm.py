@@ -44,10 +44,7 @@ def _timed(name: str, began: float) -> None:
 def report_timings(realnode_cluster: tuple[ControlPlane, RealNode]) -> Iterator[None]:
     """What each step took on this run, printed and kept beside the run's logs (docs/realnode.md)."""
     yield
-    node = realnode_cluster[1]
-    TIMINGS.update({f"node: {k}": round(v, 1) for k, v in node.timings.items()})
-    (node.paths.state.parent / "timings.json").write_text(json.dumps(TIMINGS, indent=1))
-    print("\nreal-node timings (s):", json.dumps(TIMINGS, indent=1))
+    steps.report_timings(realnode_cluster[1], TIMINGS, "real-node timings")
 
 
 @pytest.fixture(scope="module")

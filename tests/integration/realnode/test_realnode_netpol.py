@@ -73,10 +73,7 @@ def realnode_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
 @pytest.fixture(scope="module", autouse=True)
 def report_timings(realnode_cluster: tuple[ControlPlane, RealNode]) -> Iterator[None]:
     yield
-    node = realnode_cluster[1]
-    TIMINGS.update({f"node: {k}": round(v, 1) for k, v in node.timings.items()})
-    (node.paths.state.parent / "timings.json").write_text(json.dumps(TIMINGS, indent=1))
-    print("\nreal-node netpol timings (s):", json.dumps(TIMINGS, indent=1))
+    steps.report_timings(realnode_cluster[1], TIMINGS, "real-node netpol timings")
 
 
 def _spec(tmp: Path, policies: bool) -> Path:
