@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -72,3 +73,12 @@ def test_two_gateway_processes_send_a_prefix_to_the_same_engine(make_ep):
     replicas = [pickers.make_consistent_hash(random.Random(seed)) for seed in (1, 2)]
     chosen = [[pick(RoutingRequest(model="m", prefix_hashes=(k,)), eps, [0.0] * 4).url for k in keys[0]] for pick in replicas]
     assert chosen[0] == chosen[1] and len(set(chosen[0])) > 1
+
+
+def test_a_sessions_hash_key_is_the_same_in_every_process() -> None:
+    """Two gateway replicas (or workers) must agree on a session's endpoint: the key may not
+    depend on the process's hash seed."""
+    code = "from kubellm.gateway.scheduling.request import RoutingRequest as R; print(R('m', session='user-42').hash_key)"
+    keys = {subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": seed},
+                           capture_output=True, text=True, check=True).stdout for seed in ("1", "2")}
+    assert keys == {f"{RoutingRequest('m', session='user-42').hash_key}\n"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from xxhash import xxh3_64_intdigest
+
 
 @dataclass(frozen=True, slots=True)
 class RoutingRequest:
@@ -16,7 +18,9 @@ class RoutingRequest:
 
     @property
     def hash_key(self) -> int | None:
-        """Key for consistent hashing: the session, else the first prompt block."""
+        """Key for consistent hashing: the session, else the first prompt block. XXH3, not
+        Python's ``hash`` (salted per process), so every gateway replica and worker picks the
+        same endpoint for a session."""
         if self.session is not None:
-            return hash(self.session)
+            return xxh3_64_intdigest(self.session.encode())
         return self.prefix_hashes[0] if self.prefix_hashes else None
