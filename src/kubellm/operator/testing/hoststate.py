@@ -45,9 +45,13 @@ def cgroup_pids() -> set[int]:
     """Every process in a pod cgroup of the node."""
     pids: set[int] = set()
     for root in _cgroup_dirs():
-        for procs in root.rglob("cgroup.procs"):
+        # os.walk, not Path.rglob: a pod's cgroup removed while we walk is skipped (rglob
+        # raised FileNotFoundError from its scandir once, failing a teardown).
+        for directory, _, files in os.walk(root):
+            if "cgroup.procs" not in files:
+                continue
             try:
-                pids.update(int(line) for line in procs.read_text().split())
+                pids.update(int(line) for line in (Path(directory) / "cgroup.procs").read_text().split())
             except OSError:
                 continue  # the cgroup went away while we walked
     return pids
