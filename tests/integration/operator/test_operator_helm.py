@@ -23,7 +23,8 @@ import yaml
 
 from kubellm.operator import cli as operator_cli
 from kubellm.operator.install import manifests
-from kubellm.operator.testing import ControlPlane, ControlPlaneError, GpuNodeSpec, find_binaries, wait_for
+from kubellm.operator.testing import ControlPlane, GpuNodeSpec, wait_for
+from tests.integration.planes import started_plane
 
 pytestmark = pytest.mark.controlplane
 ROOT = Path(__file__).resolve().parents[3]
@@ -91,11 +92,7 @@ def test_values_become_flags_the_operator_accepts() -> None:
 
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    try:
-        binaries = find_binaries()
-    except ControlPlaneError as exc:
-        pytest.fail(f"{exc} (scripts/setup/controlplane.sh builds them)", pytrace=False)
-    with ControlPlane.start(tmp_path_factory.mktemp("helm-cp"), binaries=binaries) as control_plane:
+    with started_plane(tmp_path_factory, "helm-cp") as control_plane:
         control_plane.add_nodes("cpu", 2, GpuNodeSpec(gpus=0, cpu="8", memory="32Gi"))
         yield control_plane
 

@@ -22,10 +22,11 @@ import httpx
 import pytest
 import yaml
 
-from kubellm.operator.testing import ControlPlane, ControlPlaneError, find_binaries
+from kubellm.operator.testing import ControlPlane
 from kubellm.render import render
 from kubellm.render.security import TENANT_RULES, tenant_grantable_rules
 from kubellm.spec import load_spec
+from tests.integration.planes import started_plane
 
 pytestmark = pytest.mark.controlplane
 ROOT = Path(__file__).resolve().parents[3]
@@ -34,11 +35,7 @@ CORE_GROUPS = {"v1": "/api/v1"}
 
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    try:
-        binaries = find_binaries()
-    except ControlPlaneError as exc:
-        pytest.fail(f"{exc} (scripts/setup/controlplane.sh builds them)", pytrace=False)
-    with ControlPlane.start(tmp_path_factory.mktemp("cp"), binaries=binaries) as control_plane:
+    with started_plane(tmp_path_factory) as control_plane:
         yield control_plane
 
 

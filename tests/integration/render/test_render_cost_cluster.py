@@ -26,12 +26,13 @@ from typing import Any
 import httpx
 import pytest
 
-from kubellm.operator.testing import ControlPlane, ControlPlaneError, find_binaries
+from kubellm.operator.testing import ControlPlane
 from kubellm.operator.testing.apiserver import dry_run, install_crd
 from kubellm.operator.testing.harness import wait_for
 from kubellm.operator.testing.nodes import GpuNodeSpec, gpu_node
 from kubellm.render import render
 from kubellm.spec import parse_spec
+from tests.integration.planes import started_plane
 
 pytestmark = pytest.mark.controlplane
 PLURALS = {"NetworkPolicy": "networkpolicies", "PodDisruptionBudget": "poddisruptionbudgets",
@@ -53,11 +54,7 @@ def crd_from_schema(group: str, kind: str, plural: str, schema_file: str) -> dic
 
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    try:
-        binaries = find_binaries()
-    except ControlPlaneError as exc:
-        pytest.fail(f"{exc} (scripts/setup/controlplane.sh builds them)", pytrace=False)
-    with ControlPlane.start(tmp_path_factory.mktemp("cp"), binaries=binaries) as control_plane:
+    with started_plane(tmp_path_factory) as control_plane:
         with control_plane.http() as http:
             for kind in ("PrometheusRule", "PodMonitor"):
                 install_crd(http, crd_from_schema("monitoring.coreos.com", kind, f"{kind.lower()}s",

@@ -17,13 +17,14 @@ from typing import Any
 import httpx
 import pytest
 
-from kubellm.operator.testing import ControlPlane, ControlPlaneError, find_binaries
+from kubellm.operator.testing import ControlPlane
 from kubellm.operator.testing.apiserver import dry_run as apiserver_dry_run
 from kubellm.operator.testing.apiserver import install_crd
 from kubellm.render.errors import UnexpressibleError
 from kubellm.render.targets.argocd import application, with_waves
 from kubellm.render.targets.select import render_target
 from kubellm.spec import load_spec
+from tests.integration.planes import started_plane
 
 pytestmark = pytest.mark.controlplane
 ROOT = Path(__file__).resolve().parents[3]
@@ -39,11 +40,7 @@ NOT_INSTALLED = {"keda.sh", "monitoring.coreos.com", "argoproj.io", "leaderworke
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    try:
-        binaries = find_binaries()
-    except ControlPlaneError as exc:
-        pytest.fail(f"{exc} (scripts/setup/controlplane.sh builds them)", pytrace=False)
-    with ControlPlane.start(tmp_path_factory.mktemp("cp"), binaries=binaries) as plane, plane.http() as http:
+    with started_plane(tmp_path_factory) as plane, plane.http() as http:
         for path in sorted(CRDS.glob("*.json")):
             install_crd(http, json.loads(path.read_text()))
         yield http
