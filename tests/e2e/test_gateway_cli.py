@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,47 +13,24 @@ import openai
 import pytest
 import yaml
 
-KUBELLM = [sys.executable, "-m", "kubellm.cli.main"]
-
-
-def _start(args: list[str], marker: str, count: int = 1) -> tuple[subprocess.Popen[str], list[str]]:
-    proc = subprocess.Popen(KUBELLM + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    urls: list[str] = []
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if marker in line:
-            urls.append(line.strip().split()[-1])
-            if len(urls) == count:
-                return proc, urls
-    raise AssertionError(f"{args[0]} exited with {proc.wait()} before printing {marker!r}")
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+from tests import processes
 
 
 @pytest.fixture
 def engines() -> Iterator[list[str]]:
-    proc, urls = _start(["sim", "--port", "0", "--replicas", "2", "--model", "m",
-                         "--fixed-ttft-ms", "5", "--fixed-tpot-ms", "10"], "serving http://", count=2)
+    proc, urls = processes.start(["sim", "--port", "0", "--replicas", "2", "--model", "m",
+                                 "--fixed-ttft-ms", "5", "--fixed-tpot-ms", "10"], "serving http://", count=2)
     try:
         yield urls
     finally:
-        _stop(proc)
+        processes.stop(proc)
 
 
 def _gateway(tmp_path: Path, urls: list[str], **extra: object) -> tuple[subprocess.Popen[str], str]:
     cfg = tmp_path / "gateway.yaml"
     cfg.write_text(yaml.safe_dump({"models": [{"name": "m", "endpoints": urls}], **extra}))
-    proc, found = _start(["gateway", "--config", str(cfg), "--port", "0", "--log-level", "warning"],
-                         "listening on http://")
+    proc, found = processes.start(["gateway", "--config", str(cfg), "--port", "0", "--log-level", "warning"],
+                                  "listening on http://")
     return proc, found[0]
 
 
@@ -84,12 +59,12 @@ def test_gateway_cli_serves_and_drains_on_sigterm(tmp_path: Path, engines: list[
         assert counts == [100] * 6  # every in-flight stream finished whole
         assert proc.wait(15) == 0
     finally:
-        _stop(proc)
+        processes.stop(proc)
 
 
 def test_gateway_cli_rejects_a_bad_config(tmp_path: Path):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("models: [{name: m, endpoints: [nope]}]\n")
-    out = subprocess.run(KUBELLM + ["gateway", "--config", str(cfg)], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(processes.KUBELLM + ["gateway", "--config", str(cfg)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert "models.0.endpoints.0" in out.stderr

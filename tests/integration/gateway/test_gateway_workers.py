@@ -11,8 +11,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,51 +21,19 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-KUBELLM = [sys.executable, "-m", "kubellm.cli.main"]
+from tests import processes
+
 BODY = {"model": "m", "prompt": "hello", "max_tokens": 2}
-
-
-def _start(args: list[str], marker: str, count: int = 1) -> tuple[subprocess.Popen[str], list[str]]:
-    proc = subprocess.Popen(KUBELLM + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    urls: list[str] = []
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        OUTPUT.append(line)
-        if marker in line:
-            urls.append(line.strip().split()[-1])
-            if len(urls) == count:
-                threading.Thread(target=_drain, args=(proc,), daemon=True).start()  # never block its logging
-                return proc, urls
-    raise AssertionError(f"{args[0]} exited with {proc.wait()} before printing {marker!r}")
-
-
-OUTPUT: list[str] = []  # every line the processes printed (shown when a test fails)
-
-
-def _drain(proc: subprocess.Popen[str]) -> None:
-    assert proc.stdout is not None
-    OUTPUT.extend(proc.stdout)
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")
 def engines() -> Iterator[list[str]]:
-    proc, urls = _start(["sim", "--port", "0", "--replicas", "2", "--model", "m", "--fixed-ttft-ms", "5",
-                         "--fixed-tpot-ms", "10"], "serving http://", count=2)
+    proc, urls = processes.start(["sim", "--port", "0", "--replicas", "2", "--model", "m", "--fixed-ttft-ms", "5",
+                                 "--fixed-tpot-ms", "10"], "serving http://", count=2)
     try:
         yield urls
     finally:
-        _stop(proc)
+        processes.stop(proc)
 
 
 def _write_config(path: Path, urls: list[str], *aliases: str, **extra: object) -> None:
@@ -79,12 +45,12 @@ def _write_config(path: Path, urls: list[str], *aliases: str, **extra: object) -
 def gateway(tmp_path: Path, engines: list[str]) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
     cfg = tmp_path / "gateway.yaml"
     _write_config(cfg, engines, timeouts={"drainS": 20})
-    proc, found = _start(["gateway", "--config", str(cfg), "--port", "0", "--workers", "2", "--log-level", "warning"],
-                         "listening on http://")
+    proc, found = processes.start(["gateway", "--config", str(cfg), "--port", "0", "--workers", "2", "--log-level", "warning"],
+                                  "listening on http://")
     try:
         yield proc, found[0], cfg
     finally:
-        _stop(proc)
+        processes.stop(proc)
 
 
 def _fresh_post(url: str, body: dict[str, object]) -> int:
@@ -152,8 +118,8 @@ def test_a_killed_worker_is_replaced_and_requests_keep_succeeding(gateway: tuple
             break
         time.sleep(0.5)
     else:
-        pytest.fail("the killed worker was not replaced within 60 s: " + "".join(OUTPUT[-20:]))
-    assert any("exited (code -9); starting a new one" in line for line in OUTPUT)  # reaped, not left a zombie
+        pytest.fail("the killed worker was not replaced within 60 s: " + "".join(processes.OUTPUT[-20:]))
+    assert any("exited (code -9); starting a new one" in line for line in processes.OUTPUT)  # reaped, not left a zombie
     assert [_fresh_post(url, BODY) for _ in range(10)] == [200] * 10
 
 
