@@ -154,7 +154,8 @@ class Gateway:
             self.routing.prefix.forget_endpoint(url)
             self.routing.latency.forget_endpoint(url)
             self.metrics.forget_endpoint(url)  # keep label sets bounded as pods come and go
-            self.hot.clear()
+        if gone:
+            self.hot.clear()  # once: its cached children may include the removed series
         self._sync_kv_events()
 
     def _sync_kv_events(self) -> None:
