@@ -173,9 +173,9 @@ def probes() -> Obj:
     return {"readinessProbe": ready, "livenessProbe": live}
 
 
-def gateway_container(services: Sequence[LLMService], settings: GatewaySettings, ctx_target: tuple[int, int]) -> Obj:
+def gateway_container(services: Sequence[LLMService], settings: GatewaySettings, ctx_target: tuple[int, int],
+                      tokenizer_mounts: Sequence[Obj] = ()) -> Obj:
     resources = {"cpu": settings.cpu, "memory": settings.memory}
-    _, tokenizer_mounts = tokenizer_volumes(services, ctx_target)
     body: Obj = {
         "name": "gateway",
         "image": settings.image,
@@ -210,18 +210,19 @@ def spread() -> list[Obj]:
 
 def pod_template(services: Sequence[LLMService], settings: GatewaySettings, target: tuple[int, int]) -> Obj:
     uid = settings.run_as_user
+    tokenizer_vols, tokenizer_mounts = tokenizer_volumes(services, target)
     return {
         "metadata": {"labels": dict(LABELS)},
         "spec": {
             "automountServiceAccountToken": False,
-            "containers": [gateway_container(services, settings, target)],
+            "containers": [gateway_container(services, settings, target, tokenizer_mounts)],
             "enableServiceLinks": False,
             "securityContext": {"fsGroup": uid, "runAsGroup": uid, "runAsNonRoot": True, "runAsUser": uid,
                                 "seccompProfile": {"type": "RuntimeDefault"}},
             "serviceAccountName": NAME,
             "terminationGracePeriodSeconds": settings.grace_seconds,
             "topologySpreadConstraints": spread(),
-            "volumes": [config_volume(services), token_volume(), TMP_VOLUME, *tokenizer_volumes(services, target)[0]],
+            "volumes": [config_volume(services), token_volume(), TMP_VOLUME, *tokenizer_vols],
         },
     }
 
