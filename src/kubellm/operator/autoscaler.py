@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from kubellm.autoscale import Decision, ScalerState, ScalingPolicy, Signals, decide
+# One engine's gauges: the parser local mode uses (vLLM and llama.cpp names, sums over label sets).
+from kubellm.local.metrics import ReplicaMetrics as EngineSample
+from kubellm.local.metrics import parse_metrics as engine_sample
 from kubellm.operator.commands import POD_KIND
 from kubellm.operator.kinds import MANAGED_KINDS
 from kubellm.operator.kube import EventSink, Kube
@@ -45,15 +47,6 @@ Scrape = Callable[[str], Awaitable[str | None]]
 
 
 @dataclass(frozen=True)
-class EngineSample:
-    """One engine's gauges (vLLM names), as read from its /metrics."""
-
-    waiting: float = 0.0
-    running: float = 0.0
-    kv_usage: float = 0.0
-
-
-@dataclass(frozen=True)
 class ScaleTarget:
     """A Deployment this operator scales, the pods that are its replicas, and the policy."""
 
@@ -62,19 +55,6 @@ class ScaleTarget:
     policy: ScalingPolicy
     interval: float
     """Seconds between looks (the unit's ``pollingIntervalSeconds``)."""
-
-
-_GAUGES = {"vllm:num_requests_waiting": "waiting", "vllm:num_requests_running": "running", "vllm:kv_cache_usage_perc": "kv_usage"}
-
-
-def engine_sample(text: str) -> EngineSample:
-    """The gauges of one engine's Prometheus text exposition (absent ones are 0)."""
-    found: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        key = _GAUGES.get(family.name)
-        if key is not None:
-            found[key] = sum(sample.value for sample in family.samples)
-    return EngineSample(**found)
 
 
 def signals_of(samples: Sequence[EngineSample], replicas: int) -> Signals:
