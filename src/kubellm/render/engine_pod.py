@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kubellm.render.commands import Command, engine_command
 from kubellm.render.context import Obj, RenderContext
-from kubellm.render.cost import priority_class_name, requested_resource, spot_affinity, spot_tolerations
+from kubellm.render.cost import priority_class_name, requested_resource, spot_affinity, spot_tolerations, toleration
 from kubellm.render.images import engine_image
 from kubellm.render.pod import TMP_MOUNT, TMP_VOLUME, container, equal_resources, http_probes, pod_spec
 from kubellm.render.sources import Source, merge_sources, resolve
@@ -32,9 +32,10 @@ def pod_resources(ctx: RenderContext, gpus: int) -> Obj:
 def _tolerations(ctx: RenderContext, gpus: int) -> list[Obj]:
     res = ctx.service.spec.resources
     if res.tolerations is not None:
-        return [t.model_dump(exclude_none=True) for t in res.tolerations] + spot_tolerations(ctx)
-    # GPU node pools are usually tainted with the device resource name.
-    base = [{"effect": "NoSchedule", "key": res.accelerator.resource_name, "operator": "Exists"}] if gpus else []
+        base = [toleration(t) for t in res.tolerations]
+    else:
+        # GPU node pools are usually tainted with the device resource name.
+        base = [{"effect": "NoSchedule", "key": res.accelerator.resource_name, "operator": "Exists"}] if gpus else []
     return base + spot_tolerations(ctx)
 
 
