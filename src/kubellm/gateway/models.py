@@ -46,7 +46,6 @@ class ModelTable:
 
     def __init__(self, config: GatewayConfig, rng: random.Random,
                  routable: Callable[[str], bool] = lambda pool: True) -> None:
-        self._rng = rng
         self._routable = routable
         self._by_name = {m.name: m for m in config.models}
         self._names: dict[str, tuple[ModelConfig, str | None]] = {}
