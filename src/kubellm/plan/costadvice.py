@@ -6,12 +6,13 @@ the fleet model does not simulate engines sharing a GPU."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from kubellm.plan.report import Prices, Summary
+from kubellm.spec.cost import SPOT_PRESETS
 
-SpotProvider = Literal["gke", "eks", "karpenter", "aks"]
-SPOT_PROVIDERS: tuple[str, ...] = ("gke", "eks", "karpenter", "aks")
+SPOT_PROVIDERS: tuple[str, ...] = tuple(SPOT_PRESETS)
+"""Providers --spot accepts: those with a label preset (custom needs a label the plan cannot guess)."""
 BUDGET_HEADROOM = 1.25
 """The budget alert fires above the planned use plus a quarter: load a quarter above the
 trace's is what the alert is for."""
