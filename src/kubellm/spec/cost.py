@@ -10,10 +10,9 @@ from pydantic import Field, StringConstraints
 
 from kubellm.spec.base import SpecModel
 from kubellm.spec.resources import Toleration
+from kubellm.spec.types import LabelKey, LabelValue
 
 SpotProvider = Literal["gke", "eks", "karpenter", "aks", "custom"]
-LabelKey = Annotated[str, StringConstraints(pattern=r"^([a-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", max_length=316)]
-LabelValue = Annotated[str, StringConstraints(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
 # A MIG profile as the device plugin names it: <compute slices>g.<memory>gb, optionally +me.
 MigProfile = Annotated[str, StringConstraints(pattern=r"^[1-7]g\.[0-9]+gb(\+me)?$")]
 

@@ -24,10 +24,9 @@ Quantity = Annotated[
 Percent = Annotated[int, Field(ge=0, le=100)]
 Seconds = Annotated[int, Field(ge=0, le=86400)]
 PositiveInt = Annotated[int, Field(ge=1)]
-LabelMap = dict[
-    Annotated[str, StringConstraints(pattern=r"^([a-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", max_length=316)],
-    Annotated[str, StringConstraints(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)],
-]
+LabelKey = Annotated[str, StringConstraints(pattern=r"^([a-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", max_length=316)]
+LabelValue = Annotated[str, StringConstraints(pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", max_length=63)]
+LabelMap = dict[LabelKey, LabelValue]
 
 
 def quantity_bytes(quantity: str) -> float:
