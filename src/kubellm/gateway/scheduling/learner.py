@@ -134,6 +134,7 @@ class LatencyState:
     def start(self, req: RoutingRequest, url: str) -> None:
         """The scheduler sent *req* to *url*: keep the prediction made for it there."""
         key, preds = self._last
+        self._last = (0, {})  # used once: a later request reusing this id() must not match it
         pred = preds.get(url) if key == id(req) else None
         if pred is None:
             return
