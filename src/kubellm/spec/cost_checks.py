@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from kubellm.spec.errors import SpecIssue
 from kubellm.spec.scaling import Scaling
+from kubellm.spec.serving import Role
 
 if TYPE_CHECKING:
     from kubellm.spec.service import LLMServiceSpec
@@ -30,11 +31,18 @@ def _spot_labels(spec: LLMServiceSpec) -> Iterator[SpecIssue]:
                         f"lower {SPOT}.onDemandWeight below {SPOT}.spotWeight")
 
 
+def _roles(spec: LLMServiceSpec) -> list[tuple[str, Role]]:
+    """The prefill and decode settings a disaggregated spec gives (none in other modes)."""
+    if spec.serving.mode != "disaggregated":
+        return []
+    roles = ((role, getattr(spec.serving, role)) for role in ("prefill", "decode"))
+    return [(role, settings) for role, settings in roles if settings is not None]
+
+
 def _scalings(spec: LLMServiceSpec) -> list[tuple[str, Scaling]]:
     if spec.serving.mode != "disaggregated":
         return [("spec.scaling", spec.scaling)]
-    roles = ((role, getattr(spec.serving, role)) for role in ("prefill", "decode"))
-    return [(f"spec.serving.{role}.scaling", settings.scaling) for role, settings in roles if settings is not None]
+    return [(f"spec.serving.{role}.scaling", settings.scaling) for role, settings in _roles(spec)]
 
 
 def _spot_floor(spec: LLMServiceSpec) -> Iterator[SpecIssue]:
@@ -80,8 +88,7 @@ def _sharing_fit(spec: LLMServiceSpec) -> Iterator[SpecIssue]:
     sharing, acc = spec.cost.gpu_sharing, spec.resources.accelerator
     if sharing is None:
         return
-    roles = [getattr(spec.serving, r) for r in ("prefill", "decode")] if spec.serving.mode == "disaggregated" else []
-    counts = {acc.count, *(r.accelerator_count for r in roles if r is not None and r.accelerator_count is not None)}
+    counts = {acc.count, *(r.accelerator_count for _, r in _roles(spec) if r.accelerator_count is not None)}
     if counts != {1} or spec.serving.mode == "multinode":
         yield SpecIssue(f"{SHARING}.mode", f"a shared GPU serves pods of one GPU slice each; this spec asks for "
                         f"{acc.count} accelerator(s) per pod in {spec.serving.mode} mode",
