@@ -24,7 +24,7 @@ from kubellm.render.context import Obj, RenderContext, short_hash
 from kubellm.render.gateway_network import gateway_network_policy
 from kubellm.render.images import KUBELLM_IMAGE
 from kubellm.render.pod import TMP_MOUNT, TMP_VOLUME, container_security
-from kubellm.render.sources import cache_claim_name, resolve
+from kubellm.render.sources import resolve
 from kubellm.spec import LLMService
 from kubellm.spec.types import Quantity, quantity_bytes
 
@@ -142,19 +142,14 @@ def _tokenizer_volume(svc: LLMService, target: tuple[int, int]) -> tuple[Obj, Ob
     ctx = RenderContext(svc, target)
     source = resolve(ctx, svc.spec.model.uri)
     name = f"tokenizer-{short_hash(svc.metadata.name)}"
+    if source.kind not in ("cache", "claim", "image") or (
+            source.kind == "cache" and svc.spec.cache.access_mode == "ReadWriteOnce"):
+        return None
+    # The engines' one volume, renamed, mounted at the model's directory inside it.
+    (volume,), (engine_mount,) = source.volumes, source.mounts
+    sub_path = source.path.removeprefix(engine_mount["mountPath"]).strip("/")
     mount: Obj = {"name": name, "mountPath": f"{TOKENIZERS_DIR}/{svc.spec.model.served_name}", "readOnly": True}
-    if source.kind == "cache":
-        if svc.spec.cache.access_mode == "ReadWriteOnce":
-            return None
-        claim = {"claimName": cache_claim_name(ctx), "readOnly": True}
-        return {"name": name, "persistentVolumeClaim": claim}, {**mount, "subPath": source.key}
-    if source.kind == "claim":
-        (volume,), (engine_mount,) = source.volumes, source.mounts
-        sub_path = source.path.removeprefix(engine_mount["mountPath"]).strip("/")
-        return {**volume, "name": name}, {**mount, **({"subPath": sub_path} if sub_path else {})}
-    if source.kind == "image":
-        return {**source.volumes[0], "name": name}, mount
-    return None
+    return {**volume, "name": name}, {**mount, **({"subPath": sub_path} if sub_path else {})}
 
 
 def tokenizer_volumes(services: Sequence[LLMService], target: tuple[int, int]) -> tuple[list[Obj], list[Obj]]:
