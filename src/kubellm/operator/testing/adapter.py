@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from kubellm.operator.testing.aggregated import AggregatedApi, child
-from kubellm.operator.testing.controlplane import ControlPlane, find_binaries
+from kubellm.operator.testing.controlplane import ControlPlane
 
 CUSTOM_METRICS = AggregatedApi("custom.metrics.k8s.io", ("v1beta1", "v1beta2"), "kube-system", "prometheus-adapter")
 
@@ -49,10 +49,15 @@ def rules_from_configmaps(configmaps: list[dict[str, Any]]) -> dict[str, Any]:
     return {"rules": rules}
 
 
+TOOLS = Path(__file__).resolve().parents[4] / ".tools"
+
+
 def tool(name: str) -> Path:
-    """A binary scripts/setup/autoscale.sh built into .tools/bin (or one on PATH)."""
-    found = shutil.which(name) or str(find_binaries()["kube-apiserver"].with_name(name))
-    if not Path(found).is_file():
+    """A binary scripts/setup/autoscale.sh built into .tools/bin (or one on PATH), looked up
+    as find_binaries looks up the control plane's."""
+    built = TOOLS / "bin" / name
+    found = built if built.is_file() else shutil.which(name)
+    if found is None:
         raise AdapterError(f"{name} not built: run scripts/setup/autoscale.sh")
     return Path(found)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from kubellm.operator.testing.adapter import tool
+from kubellm.operator.testing.adapter import TOOLS, tool
 from kubellm.operator.testing.aggregated import AggregatedApi, check_running, child
 from kubellm.operator.testing.apiserver import install_crd
 from kubellm.operator.testing.controlplane import ControlPlane, free_port
@@ -48,7 +48,7 @@ def crds(directory: Path) -> list[dict[str, object]]:
 
 
 def crd_directory() -> Path:
-    return tool("keda-operator").parent.parent / "keda" / "crds"
+    return TOOLS / "keda" / "crds"
 
 
 def _cert_dir(directory: Path, pair: KeyPair, ca: Path) -> Path:
