@@ -103,7 +103,7 @@ class Gateway:
     # -- configuration and membership --------------------------------------------------
     def apply_config(self, config: GatewayConfig) -> None:
         """Install *config* (at start and on reload); endpoint state of kept URLs survives."""
-        tenants = TenantRegistry.from_config(config.auth, self.clock)  # raises before anything changes
+        tenants = TenantRegistry.from_config(config.auth, self.clock, getattr(self, "tenants", None))  # raises before any change
         profiles = config.all_profiles()
         pools: dict[str, Pool] = {}
         for m in config.models:

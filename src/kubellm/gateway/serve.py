@@ -15,6 +15,7 @@ from kubellm.gateway.app import GATEWAY, build_gateway
 from kubellm.gateway.config import load_config
 from kubellm.gateway.errors import ConfigError, GatewayError
 from kubellm.gateway.k8s import KubernetesDiscovery
+from kubellm.gateway.limits import SharedLimits
 from kubellm.gateway.telemetry import TRACER_NAME, configure_tracing
 from kubellm.gateway.workers import PeerMetrics, WorkerSlot, register_worker
 
@@ -82,6 +83,8 @@ async def serve(config_path: Path, host: str, port: int, ready: asyncio.Event | 
     if slot is not None:
         app[GATEWAY].peers = PeerMetrics(slot.peers())
         register_worker(app[GATEWAY].metrics.registry, slot)
+        if slot.limits is not None:  # tenants' limits hold across the workers (reloads keep this store)
+            app[GATEWAY].tenants.limits = SharedLimits.attach(slot.limits)
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024, reuse_port=slot is not None)

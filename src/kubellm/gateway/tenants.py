@@ -2,9 +2,12 @@
 
 The keys file is what a mounted Secret holds: one key per line, either ``tenant:key``
 or a bare key (tenant ``default``); ``#`` starts a comment. Limits are token buckets
-over an injected clock: RPM takes one token per request up front; TPM is checked up
+(:mod:`kubellm.gateway.buckets`): RPM takes one token per request up front; TPM is checked up
 front and charged after the response with the real prompt + completion tokens, so a
-tenant that overspends waits until the bucket refills.
+tenant that overspends waits until the bucket refills. The buckets live in a
+:class:`~kubellm.gateway.limits.LimitStore` keyed by tenant name, which a reloaded config's
+registry takes over from the previous one (a reload keeps the buckets of the tenants it
+keeps); with ``--workers`` it is the table every worker shares.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ import hmac
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubellm.gateway.clock import Clock
 import jwt
 
+from kubellm.gateway.buckets import Limits
+from kubellm.gateway.clock import Clock
 from kubellm.gateway.config import AuthConfig, JwtConfig, TenantConfig
 from kubellm.gateway.errors import AuthenticationError, ConfigError, PermissionDeniedError, RateLimitedError
+from kubellm.gateway.limits import LimitStore, LocalLimits
 
 ANONYMOUS = "anonymous"
 UNLISTED = "unlisted"  # the metrics label of a JWT tenant that neither the config nor the keys file names
@@ -45,39 +50,12 @@ def parse_keys_file(text: str, source: str) -> list[tuple[str, bytes]]:
     return pairs
 
 
-class Bucket:
-    """A token bucket of ``capacity`` refilled at ``capacity`` per minute; may go negative."""
-
-    def __init__(self, capacity: int, clock: Clock) -> None:
-        self.capacity = float(capacity)
-        self.level = float(capacity)
-        self._rate = capacity / 60.0
-        self._clock = clock
-        self._t = clock.now()
-
-    def _refill(self) -> None:
-        now = self._clock.now()
-        self.level = min(self.capacity, self.level + (now - self._t) * self._rate)
-        self._t = now
-
-    def wait_for(self, amount: float) -> float:
-        """Seconds until ``amount`` tokens are available (0 when they are now)."""
-        self._refill()
-        return 0.0 if self.level >= amount else (amount - self.level) / self._rate
-
-    def take(self, amount: float) -> None:
-        self._refill()
-        self.level -= amount
-
-
 @dataclass
 class Tenant:
     name: str
     models: frozenset[str]
-    rpm: Bucket | None
-    tpm: Bucket | None
+    limits: Limits
     label: str  # the name in metrics: a configured name (bounded), never a key
-
 
     def allows(self, model: str) -> bool:
         return "*" in self.models or model in self.models
@@ -115,18 +93,20 @@ class JwtVerifier:
 
 
 class TenantRegistry:
-    def __init__(self, auth: AuthConfig, clock: Clock, keys: list[tuple[str, bytes]]) -> None:
+    def __init__(self, auth: AuthConfig, limits: LimitStore, keys: list[tuple[str, bytes]]) -> None:
         self.enabled = auth.api_keys_file is not None or auth.jwt is not None
         self._jwt = JwtVerifier(auth.jwt) if auth.jwt is not None else None
         self._keys = keys
-        self._clock = clock
+        self.limits = limits
         self._configs = {t.name: t for t in auth.tenants}
         self._tenants: dict[str, Tenant] = {}
         # tenants the operator named: metric labels stay bounded whatever claims JWTs carry
         self._listed = set(self._configs) | {tenant for tenant, _ in keys} | {ANONYMOUS}
 
     @classmethod
-    def from_config(cls, auth: AuthConfig, clock: Clock) -> "TenantRegistry":
+    def from_config(cls, auth: AuthConfig, clock: Clock, previous: "TenantRegistry | None" = None) -> "TenantRegistry":
+        """A registry for *auth*; it keeps *previous*'s buckets (a reload), else starts its own
+        in this process (``--workers`` replaces them with the shared table: ``limits``)."""
         keys: list[tuple[str, bytes]] = []
         if auth.api_keys_file is not None:
             try:
@@ -134,15 +114,13 @@ class TenantRegistry:
             except OSError as exc:
                 raise ConfigError(f"cannot read API keys file {auth.api_keys_file}: {exc.strerror}") from exc
             keys = parse_keys_file(text, str(auth.api_keys_file))
-        return cls(auth, clock, keys)
+        return cls(auth, previous.limits if previous is not None else LocalLimits(clock), keys)
 
     def _tenant(self, name: str) -> Tenant:
         tenant = self._tenants.get(name)
         if tenant is None:
             cfg = self._configs.get(name) or TenantConfig(name=name)
-            tenant = Tenant(name, frozenset(cfg.models),
-                            Bucket(cfg.rpm, self._clock) if cfg.rpm else None,
-                            Bucket(cfg.tpm, self._clock) if cfg.tpm else None,
+            tenant = Tenant(name, frozenset(cfg.models), Limits(cfg.rpm or 0, cfg.tpm or 0),
                             name if name in self._listed else UNLISTED)
             self._tenants[name] = tenant
         return tenant
@@ -170,15 +148,13 @@ class TenantRegistry:
         """Check access and limits before a request is sent; takes one request from RPM."""
         if not tenant.allows(model):
             raise PermissionDeniedError(f"this API key may not use model {model!r}")
-        for bucket, what in ((tenant.rpm, "requests"), (tenant.tpm, "tokens")):
-            if bucket is not None:
-                wait = bucket.wait_for(1.0)
-                if wait > 0:
-                    raise RateLimitedError(f"rate limit reached for {what} per minute", retry_after=wait)
-        if tenant.rpm is not None:
-            tenant.rpm.take(1.0)
+        if tenant.limits.any:
+            refusal = self.limits.admit(tenant.name, tenant.limits)
+            if refusal is not None:
+                raise RateLimitedError(f"rate limit reached for {refusal.what} per minute",
+                                       retry_after=refusal.retry_after)
 
     def charge(self, tenant: Tenant, tokens: int) -> None:
         """Reconcile TPM with the tokens the response really used."""
-        if tenant.tpm is not None and tokens > 0:
-            tenant.tpm.take(float(tokens))
+        if tenant.limits.tpm > 0 and tokens > 0:
+            self.limits.charge(tenant.name, tenant.limits, float(tokens))

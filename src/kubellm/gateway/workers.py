@@ -7,6 +7,11 @@ the kernel spreads connections over them. A supervisor process (listening on not
 starts them, restarts one that dies, and on SIGTERM/SIGINT passes the signal on and waits
 for every worker's drain.
 
+Tenants' limits: the supervisor makes one table of per-tenant buckets in shared memory
+(:class:`~kubellm.gateway.limits.SharedTable`, an anonymous memfd) and hands it to every
+worker it starts, restarted ones too; each worker admits and charges against it, so a
+tenant's limits hold for the whole gateway. It goes when the last process holding it exits.
+
 Metrics: each worker also serves its app on a Unix socket in a private directory;
 ``/metrics`` on any worker merges its own exposition with its peers' (``?scope=worker``
 asks for one worker's alone). Counters and histograms are summed, as are the gauges
@@ -38,6 +43,8 @@ import aiohttp
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.parser import text_string_to_metric_families
 
+from kubellm.gateway.limits import SharedTable, TableHandle
+
 log = logging.getLogger("kubellm.gateway")
 
 WORKER_SCOPE = "worker"  # /metrics?scope=worker: this worker's series only
@@ -57,6 +64,7 @@ class WorkerSlot:
     index: int
     count: int
     peers_dir: Path
+    limits: TableHandle | None = None  # the tenants' buckets every worker shares
 
     def socket_path(self, index: int) -> Path:
         return self.peers_dir / f"worker-{index}.sock"
@@ -233,8 +241,10 @@ class Supervisor:
         reserved = reserve_port(self.host, self.port)
         port = reserved.getsockname()[1]
         self.port = port
-        with tempfile.TemporaryDirectory(prefix="kubellm-gateway-") as peers_dir, reserved:
-            slots = [WorkerSlot(i, self.count, Path(peers_dir)) for i in range(self.count)]
+        limits = SharedTable()
+        with tempfile.TemporaryDirectory(prefix="kubellm-gateway-") as peers_dir, reserved, \
+                contextlib.closing(limits):
+            slots = [WorkerSlot(i, self.count, Path(peers_dir), limits.handle()) for i in range(self.count)]
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, self._on_signal)
             try:
