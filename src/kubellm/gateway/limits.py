@@ -123,10 +123,10 @@ class SharedLimits:
         self._where: dict[bytes, int] = {}  # digest -> offset, as last found (checked at each use)
 
     @classmethod
-    def attach(cls, handle: TableHandle) -> "SharedLimits":
+    def attach(cls, handle: TableHandle, clock: Clock | None = None) -> "SharedLimits":
         """A worker's view from the handle it was spawned with (whose descriptor it then closes)."""
         try:
-            return cls(handle.fd)
+            return cls(handle.fd, clock)
         finally:
             os.close(handle.fd)
 

@@ -79,3 +79,23 @@ def test_tpm_is_reconciled_after_the_response(tmp_path, clock):
     assert err.value.retry_after == pytest.approx(30.1)  # (300 owed + 1) at 10 tokens/s
     clock.advance(30.2)
     reg.admit(t, "m")
+
+
+def test_a_reloaded_config_keeps_the_buckets_of_the_tenants_it_keeps(tmp_path, clock):
+    reg = _registry(tmp_path, clock, rpm=2)
+    t = reg.authenticate("Bearer key-aaaa-1111")
+    reg.admit(t, "m")
+    reg.admit(t, "m")
+    reloaded = TenantRegistry.from_config(AuthConfig(api_keys_file=tmp_path / "keys", tenants=(
+        TenantConfig(name="team-a", rpm=2), TenantConfig(name="default", rpm=1))), clock, previous=reg)
+    t = reloaded.authenticate("Bearer key-aaaa-1111")
+    with pytest.raises(RateLimitedError):  # a reload is no way around a limit
+        reloaded.admit(t, "m")
+    added = reloaded.authenticate("Bearer bare-key-2222")
+    reloaded.admit(added, "m")  # a tenant new to the limits starts with a full bucket
+    with pytest.raises(RateLimitedError):
+        reloaded.admit(added, "m")
+    raised = TenantRegistry.from_config(AuthConfig(api_keys_file=tmp_path / "keys", tenants=(
+        TenantConfig(name="team-a", rpm=4),)), clock, previous=reloaded)
+    clock.advance(15.0)  # refills at the new capacity: 1 request per 15 s
+    raised.admit(raised.authenticate("Bearer key-aaaa-1111"), "m")

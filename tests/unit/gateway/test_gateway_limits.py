@@ -1,0 +1,137 @@
+"""Where the buckets live (gateway/limits.py): one process's dict, or the memfd table that
+``--workers`` share. The shared table is exercised for real: views through their own file
+descriptions in this process, and spawned processes given the table the way the supervisor
+gives it to its workers."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from kubellm.gateway.buckets import Limits, Refusal
+from kubellm.gateway.clock import FakeClock
+from kubellm.gateway.errors import RateLimitedError
+from kubellm.gateway.limits import LimitStore, LocalLimits, SharedLimits, SharedTable, TableError, TableHandle
+
+RPM2 = Limits(2, 0)
+TPM600 = Limits(0, 600)
+RACE_LIMIT = 20_000  # each of 3 processes tries this many: overlapping for tens of milliseconds
+
+
+@pytest.fixture
+def table() -> Iterator[SharedTable]:
+    t = SharedTable(slots=8)
+    yield t
+    t.close()
+
+
+@pytest.fixture(params=["local", "shared"])
+def store(request: pytest.FixtureRequest, clock: FakeClock, table: SharedTable) -> Iterator[LimitStore]:
+    if request.param == "local":
+        yield LocalLimits(clock)
+        return
+    view = SharedLimits(table.fd, clock)
+    yield view
+    view.close()
+
+
+def test_rpm_runs_out_and_refills(store: LimitStore, clock: FakeClock):
+    assert [store.admit("a", RPM2) for _ in range(2)] == [None, None]
+    assert store.admit("a", RPM2) == Refusal("requests", pytest.approx(30.0))
+    assert store.admit("b", RPM2) is None  # another tenant's own buckets
+    clock.advance(30.0)
+    assert store.admit("a", RPM2) is None
+
+
+def test_tpm_is_charged_after_the_response(store: LimitStore, clock: FakeClock):
+    assert store.admit("a", TPM600) is None
+    store.charge("a", TPM600, 900)
+    assert store.admit("a", TPM600) == Refusal("tokens", pytest.approx(30.1))
+    clock.advance(30.2)
+    assert store.admit("a", TPM600) is None
+
+
+def test_views_of_one_table_share_the_buckets(table: SharedTable, clock: FakeClock):
+    one, two = SharedLimits(table.fd, clock), SharedLimits(table.fd, clock)
+    assert one.admit("a", RPM2) is None
+    assert two.admit("a", RPM2) is None
+    assert one.admit("a", RPM2) == two.admit("a", RPM2) == Refusal("requests", pytest.approx(30.0))
+    one.close()
+    two.close()
+
+
+def test_idle_slots_are_reused_and_a_full_table_refuses_clearly(clock: FakeClock):
+    table = SharedTable(slots=2)
+    one, two = SharedLimits(table.fd, clock), SharedLimits(table.fd, clock)
+    assert one.admit("a", RPM2) is None and one.admit("b", RPM2) is None  # both slots in use
+    with pytest.raises(RateLimitedError, match=r"tenant-limits table is full \(2 tenants") as err:
+        two.admit("c", RPM2)
+    assert err.value.retry_after == 1.0
+    clock.advance(30.0)  # "a" and "b" have refilled: their records equal fresh ones
+    assert two.admit("c", RPM2) is None  # takes the first idle slot, "a"'s
+    assert two.admit("c", RPM2) is None
+    assert two.admit("c", RPM2) is not None
+    assert one.admit("a", RPM2) is None  # its remembered slot is "c"'s now: it finds "b"'s, idle
+    assert one.admit("c", RPM2) == Refusal("requests", pytest.approx(30.0))  # "c" kept its own
+    for view in (one, two):
+        view.close()
+    table.close()
+
+
+def test_a_descriptor_that_is_not_a_table_is_refused():
+    other = os.memfd_create("other")
+    os.ftruncate(other, 4096)
+    try:
+        with pytest.raises(TableError, match=f"file descriptor {other} is not a kubellm tenant-limits table"):
+            SharedLimits(other)
+    finally:
+        os.close(other)
+
+
+# -- across processes, as the workers use it -------------------------------------------------
+def _hammer(handle: TableHandle, attempts: int, start: Any, results: "multiprocessing.Queue[int]") -> None:
+    view = SharedLimits.attach(handle, FakeClock())  # a frozen clock: no refill while racing
+    start.wait()
+    results.put(sum(view.admit("team", Limits(RACE_LIMIT, 0)) is None for _ in range(attempts)))
+
+
+def test_processes_racing_admit_exactly_the_limit_in_total(table: SharedTable):
+    ctx = multiprocessing.get_context("spawn")
+    results: multiprocessing.Queue[int] = ctx.Queue()
+    start = ctx.Barrier(3)
+    procs = [ctx.Process(target=_hammer, args=(table.handle(), RACE_LIMIT, start, results)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    admitted = [results.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(10)
+    assert sum(admitted) == RACE_LIMIT, admitted  # not up to 3 x the limit: one set of buckets, no lost update
+    assert min(admitted) > 0, admitted  # they did race
+
+
+def _hold_the_lock(handle: TableHandle, ready: "multiprocessing.Queue[int]") -> None:
+    import fcntl
+    import time
+
+    fd = os.open(f"/proc/self/fd/{handle.fd}", os.O_RDWR)  # a description of its own, as a view's
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    ready.put(os.getpid())
+    time.sleep(60)
+
+
+def test_a_worker_killed_holding_the_lock_does_not_wedge_the_others(table: SharedTable, clock: FakeClock):
+    ctx = multiprocessing.get_context("spawn")
+    ready: multiprocessing.Queue[int] = ctx.Queue()
+    holder = ctx.Process(target=_hold_the_lock, args=(table.handle(), ready))
+    holder.start()
+    ready.get(timeout=60)
+    os.kill(holder.pid or 0, signal.SIGKILL)
+    holder.join(10)
+    view = SharedLimits(table.fd, clock)
+    assert view.admit("a", RPM2) is None  # the kernel dropped the dead process's lock
+    view.close()
