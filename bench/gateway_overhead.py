@@ -95,12 +95,12 @@ def instant_engine() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def kubellm(engine: str, workers: int) -> Iterator[str]:
+def kubellm(engine: str, workers: int, server: str | None = None) -> Iterator[str]:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "gateway.yaml"
         cfg.write_text(yaml.safe_dump({"models": [{"name": MODEL, "endpoints": [engine]}], "accessLog": False}))
         cmd = KUBELLM + ["gateway", "--config", str(cfg), "--port", str(free_port()), "--workers", str(workers),
-                         "--log-level", "warning"]
+                         "--log-level", "warning"] + (["--server", server] if server else [])
         with process(cmd, "listening on http://") as lines:
             yield lines[0].split()[-1]
 
