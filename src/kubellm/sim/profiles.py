@@ -50,6 +50,18 @@ def _llama_8b_h100() -> Profile:
     )
 
 
+def _llama_8b_a100_40gb() -> Profile:
+    return Profile(
+        name="llama-3.1-8b-a100-40gb",
+        description="Llama 3.1 8B Instruct, bf16, one A100 SXM4 40GB",
+        params_b=8.03, weight_bytes=16.06e9, num_layers=32, hidden_size=4096,
+        kv_bytes_per_token=2 * 32 * 8 * 128 * 2,
+        mem_bandwidth=1.555e12 * 0.80, flops=312e12 * 0.55,
+        step_overhead_s=0.0010, per_seq_overhead_s=0.000012, api_server_s=0.025,
+        num_gpu_blocks=10_000, max_model_len=8192, max_num_seqs=256, max_num_batched_tokens=2048,
+    )
+
+
 def _qwen_7b_l4() -> Profile:
     return Profile(
         name="qwen2.5-7b-l4",
@@ -86,7 +98,7 @@ def _tiny_cpu() -> Profile:
     )
 
 
-_BUILDERS = {p().name: p for p in (_llama_8b_h100, _qwen_7b_l4, _llama_70b_h100_tp4, _tiny_cpu)}
+_BUILDERS = {p().name: p for p in (_llama_8b_h100, _llama_8b_a100_40gb, _qwen_7b_l4, _llama_70b_h100_tp4, _tiny_cpu)}
 
 
 def profile_names() -> list[str]:

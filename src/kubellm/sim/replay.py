@@ -7,10 +7,12 @@ benchmark uses it as the prediction that measured latencies are compared with.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kubellm.sim.costmodel import step_time
+from kubellm.sim.errors import SimConfigError
 from kubellm.sim.kvcache import BlockPool
 from kubellm.sim.profiles import Profile
 from kubellm.sim.scheduler import Limits, Scheduler, SchedRequest
@@ -66,17 +68,85 @@ class Run:
 def simulate(profile: Profile, limits: Limits, num_blocks: int, arrivals: Sequence[Arrival],
              enable_caching: bool = True) -> Run:
     """Serve *arrivals* on one engine and return every request's token times."""
-    order = sorted(range(len(arrivals)), key=lambda i: arrivals[i].at)
+    return _serve(profile, limits, num_blocks, arrivals, _OpenLoop(arrivals), enable_caching)
+
+
+def simulate_closed_loop(profile: Profile, limits: Limits, num_blocks: int, requests: Sequence[Arrival],
+                         clients: int, send_delay_s: float = 0.0, enable_caching: bool = True) -> Run:
+    """Serve *requests* in order from *clients* clients that each send the next one when theirs finishes.
+
+    This is what ``vllm bench serve --max-concurrency C --request-rate inf`` does. A request
+    reaches the engine *send_delay_s* after its client sends it (the API server's share);
+    the requests' own ``at`` is ignored and each timeline's arrival is when it reached the engine.
+    """
+    if clients < 1:
+        raise SimConfigError(f"closed loop: clients must be at least 1, got {clients}")
+    return _serve(profile, limits, num_blocks, requests, _ClosedLoop(len(requests), clients, send_delay_s),
+                  enable_caching)
+
+
+class _OpenLoop:
+    """Arrivals at their own times."""
+
+    def __init__(self, arrivals: Sequence[Arrival]) -> None:
+        self._times = [a.at for a in arrivals]
+        self._order = sorted(range(len(arrivals)), key=lambda i: self._times[i])
+        self._nxt = 0
+
+    def pending(self) -> bool:
+        return self._nxt < len(self._order)
+
+    def next_at(self) -> float:
+        return self._times[self._order[self._nxt]]
+
+    def due(self, t: float) -> list[tuple[int, float]]:
+        out = []
+        while self.pending() and self.next_at() <= t:
+            out.append((self._order[self._nxt], self.next_at()))
+            self._nxt += 1
+        return out
+
+    def finished(self, t: float) -> None:
+        """Open-loop arrivals do not wait for anything."""
+
+
+class _ClosedLoop:
+    """Requests sent in order by a fixed number of clients, each waiting for its previous answer."""
+
+    def __init__(self, count: int, clients: int, send_delay_s: float) -> None:
+        self._count, self._delay, self._nxt = count, send_delay_s, 0
+        self._free = [0.0] * clients  # when each idle client sends its next request (a heap)
+
+    def pending(self) -> bool:
+        return self._nxt < self._count
+
+    def next_at(self) -> float:
+        return self._free[0] + self._delay
+
+    def due(self, t: float) -> list[tuple[int, float]]:
+        out = []
+        while self.pending() and self._free and self.next_at() <= t:
+            out.append((self._nxt, heapq.heappop(self._free) + self._delay))
+            self._nxt += 1
+        return out
+
+    def finished(self, t: float) -> None:
+        heapq.heappush(self._free, t)
+
+
+def _serve(profile: Profile, limits: Limits, num_blocks: int, arrivals: Sequence[Arrival],
+           source: _OpenLoop | _ClosedLoop, enable_caching: bool) -> Run:
     sched = Scheduler(limits, BlockPool(num_blocks, limits.block_size, enable_caching))
     timelines = [Timeline(a.at) for a in arrivals]
     by_req: dict[int, Timeline] = {}
     run = Run(timelines)
-    t, nxt = 0.0, 0
-    while nxt < len(order) or sched.has_work():
-        while nxt < len(order) and arrivals[order[nxt]].at <= t:
-            nxt = _admit(sched, arrivals, order[nxt], timelines, by_req, nxt)
+    t = 0.0
+    while source.pending() or sched.has_work():
+        for i, at in source.due(t):
+            timelines[i].arrival = at
+            _admit(sched, arrivals[i], at, timelines[i], by_req, str(i))
         if not sched.has_work():
-            t = arrivals[order[nxt]].at
+            t = source.next_at()
             continue
         plan = sched.schedule(t)
         _observe(run, sched, plan.shape.new_tokens)
@@ -88,6 +158,8 @@ def simulate(profile: Profile, limits: Limits, num_blocks: int, arrivals: Sequen
             tl = by_req[id(req)]
             tl.token_times.append(end)
             tl.num_cached, tl.preempted = req.num_cached, req.preempted
+        for _ in result.finished:
+            source.finished(end)
         run.steps += 1
         t = end
     run.end = t
@@ -96,14 +168,12 @@ def simulate(profile: Profile, limits: Limits, num_blocks: int, arrivals: Sequen
     return run
 
 
-def _admit(sched: Scheduler, arrivals: Sequence[Arrival], i: int, timelines: list[Timeline],
-           by_req: dict[int, Timeline], nxt: int) -> int:
-    a = arrivals[i]
-    req = SchedRequest(str(i), list(a.prompt_ids) + [0] * a.output_tokens, len(a.prompt_ids),
-                       a.output_tokens, a.at, a.lora)
-    by_req[id(req)] = timelines[i]
+def _admit(sched: Scheduler, a: Arrival, at: float, timeline: Timeline, by_req: dict[int, Timeline],
+           req_id: str) -> None:
+    req = SchedRequest(req_id, list(a.prompt_ids) + [0] * a.output_tokens, len(a.prompt_ids),
+                       a.output_tokens, at, a.lora)
+    by_req[id(req)] = timeline
     sched.add(req)
-    return nxt + 1
 
 
 def _observe(run: Run, sched: Scheduler, batch_tokens: int) -> None:
