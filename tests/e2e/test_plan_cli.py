@@ -43,6 +43,7 @@ def test_plan_recommends_and_writes_a_scaling_block_that_loads(tmp_path: Path) -
     assert f"wrote {out}" in done.stdout
     scaling = load_spec(out).spec.scaling
     assert scaling.signal == "runningRequests" and scaling.max_replicas == 4
+    assert scaling.polling_interval_seconds == 5  # the decision interval the plan simulated
     assert yaml.safe_load(out.read_text())["spec"]["scaling"]["target"] >= 1
 
 

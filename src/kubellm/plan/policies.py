@@ -21,6 +21,8 @@ bad one fails with its field path (``policies.kpa.panicThreshold``) and allowed 
   cold-start time when it grows beyond Poisson noise, plus the backlog (waiting and held
   requests) to drain, over the rate one replica serves within the SLO (found by the plan);
   a 10 % tolerance and a scale-down window as long as a cold start keep it from flapping.
+  With nothing held, waiting or running its demand is zero, so scale to zero's idle time
+  runs from the last request's end (as the runtime's gauges read it), not from the rate's.
 """
 
 from __future__ import annotations
@@ -200,6 +202,11 @@ class Kubellm:
             # within the tolerance above what runs: noise, not load; a replica started for it
             # would cost a cold start and then idle (HPA's tolerance, for the same reason)
             demand = obs.replicas * self.p.target_rate
+        if self.p.scale_to_zero and not obs.in_flight:
+            # nothing held, waiting or running: idle, as the runtime reads it (its running and
+            # waiting gauges are zero). The 5-minute rate outlives the last request by up to
+            # 5 minutes; counted as activity, it kept a replica (4 GPUs) up that long for nothing
+            demand = 0.0
         # decide() divides a demand signal by its target: here requests/s by requests/s per replica
         signals = Signals(replicas=obs.replicas, ready=obs.ready, waiting=0.0, running=demand,
                           held=0, in_flight=int(obs.in_flight))

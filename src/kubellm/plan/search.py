@@ -155,7 +155,7 @@ def scaling_block(c: Candidate) -> dict[str, Any]:
     p = c.params
     return {"minReplicas": max(1, p.min_replicas), "maxReplicas": p.max_replicas, "signal": "runningRequests",
             "target": max(1, round(p.target_rate * mean_latency(c.run))), "scaleToZero": p.scale_to_zero,
-            "idleSeconds": int(p.idle_seconds),
+            "idleSeconds": int(p.idle_seconds), "pollingIntervalSeconds": int(p.interval_seconds),
             "stabilization": {"scaleUpSeconds": int(p.scale_up_window), "scaleDownSeconds": int(p.scale_down_window)}}
 
 

@@ -69,6 +69,28 @@ def test_kubellm_divides_demand_by_the_rate_a_replica_serves_with_tolerance_and_
     assert k.desired(obs(replicas=0, ready=0, held=1, short=0.0, long=0.0)) == 1  # activation
 
 
+@pytest.mark.parametrize(("running", "waiting", "rate", "want"), [
+    (0, 0, 3.0, 0),  # nothing in flight for 10 s: zero, though the 5-minute rate still reads 3/s
+    (0, 0, 0.0, 0),
+    (1, 0, 0.0, 1),  # a request still running: not idle
+    (0, 2, 0.0, 1),  # requests waiting in an engine: not idle
+])
+def test_kubellm_scale_to_zero_idles_from_the_last_request_not_the_rate_window(
+        running: float, waiting: float, rate: float, want: int) -> None:
+    k = Kubellm(KubellmParams(target_rate=4.0, min_replicas=0, scale_to_zero=True, idle_seconds=10))
+    assert k.desired(obs(0, replicas=1, ready=1, running=3, short=3.0, long=3.0)) == 1
+    assert k.desired(obs(5, replicas=1, ready=1, short=0.0, long=rate)) == 1  # idle 5 s of 10
+    assert k.desired(obs(10, replicas=1, ready=1, running=running, waiting=waiting, short=0.0, long=rate)) == want
+
+
+@pytest.mark.parametrize(("zero", "want"), [(False, 2), (True, 1)])
+def test_kubellm_sizes_by_the_rate_through_an_idle_moment_unless_it_may_go_to_zero(zero: bool, want: int) -> None:
+    # nothing in flight at 4.3 req/s: sized by the rate (2.15 replicas, inside the tolerance)
+    # without scale to zero; with it, the idle tick asks for the floor (the window holds only it)
+    k = Kubellm(KubellmParams(target_rate=2.0, max_replicas=20, min_replicas=0, scale_to_zero=zero, idle_seconds=600))
+    assert k.desired(obs(replicas=2, short=4.3, long=4.3)) == want
+
+
 def test_parameters_out_of_range_name_the_field_and_range() -> None:
     with pytest.raises(PlanConfigError, match=r"policies\.kpa\.panicThreshold: .*allowed range \[1\.1, 10\]"):
         PR.build("kpa", {"panicThreshold": 0.5})
