@@ -75,6 +75,10 @@ def _printed(**values: float) -> dict[str, Figure]:
     return {k: Figure(v) for k, v in values.items()}
 
 
+def _clients(n: int) -> str:
+    return f"{n} client{'s' if n > 1 else ''}"
+
+
 def _lambda_run(name: str, profile: str, path: str, setup: str, output_lens: tuple[int, ...],
                 **values: float) -> PublishedRun:
     return PublishedRun(name=name, profile=profile, source=LAMBDA + path, setup=setup,
@@ -91,7 +95,7 @@ def _musgrave_run(clients: int, figures: dict[str, Figure], relative_to: str | N
         setup=f"vLLM 0.23.0, vllm bench serve --dataset-name random --random-input-len 1024 "
               f"--random-output-len 128 --ignore-eos --max-concurrency {clients} --num-prompts {n}",
         input_lens=(1024,) * n, output_lens=(128,) * n, figures=figures, clients=clients,
-        relative_to=relative_to, workload=f"{clients} client{'s' if clients > 1 else ''}, 1024 in / 128 out")
+        relative_to=relative_to, workload=f"{_clients(clients)}, 1024 in / 128 out")
 
 
 _MUSGRAVE_C1 = _musgrave_run(1, {"median_tpot_ms": Figure(
@@ -114,7 +118,7 @@ def _inferencebench_run(clients: int, ttft_ms: float, tpot_ms: float, unclaimed:
               f"(C={clients} workers back to back for 120 s, 10 built-in prompts, max_tokens 128)",
         input_lens=(45,) * 200, output_lens=(128,) * 200, clients=clients,
         figures=_printed(median_ttft_ms=ttft_ms, median_tpot_ms=tpot_ms), unclaimed=unclaimed,
-        workload=f"{clients} client{'s' if clients > 1 else ''}, ~45 in / <=128 out")
+        workload=f"{_clients(clients)}, ~45 in / <=128 out")
 
 
 PUBLISHED: tuple[PublishedRun, ...] = (
