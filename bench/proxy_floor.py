@@ -14,7 +14,7 @@ aiohttp's server side; kubellm's above it is kubellm's own per-request work.
 
 Measured like ``bench/gateway_overhead.py`` (same instant engine, wrk, CPU per request from
 /proc) in interleaved rounds: direct, vllm-router, floor, aiohttp+floor, kubellm gateway (one
-worker; ``--kubellm-server`` picks its HTTP server where it has a choice).
+worker each, on aiohttp's server and on the fast one, ``gateway/server.py``).
 
     .venv/bin/python bench/proxy_floor.py [--rounds 3] [--seconds 5] [--json out.json]
 """
@@ -149,7 +149,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--connections", type=int, default=64)
-    ap.add_argument("--kubellm-server", default=None, help="pass --server to kubellm gateway (if it has one)")
+    ap.add_argument("--kubellm-servers", default="aiohttp,fast", help="one kubellm gateway per --server value")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--serve-floor", nargs=2, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--serve-aiohttp-floor", nargs=2, default=None, help=argparse.SUPPRESS)
@@ -168,7 +168,8 @@ def main() -> None:
         targets = {"direct": engine, "vllm-router": stack.enter_context(vllm_router([engine], "round_robin")),
                    "floor": stack.enter_context(floor(engine)),
                    "aiohttp+floor": stack.enter_context(floor(engine, "--serve-aiohttp-floor")),
-                   "kubellm": stack.enter_context(kubellm(engine, 1, args.kubellm_server))}
+                   **{f"kubellm {server}": stack.enter_context(kubellm(engine, 1, server))
+                      for server in args.kubellm_servers.split(",")}}
         one: dict[str, list[Wrk]] = {name: [] for name in targets}
         many: dict[str, list[Wrk]] = {name: [] for name in targets}
         for url in targets.values():  # warm-up
@@ -197,7 +198,7 @@ def report(one: dict[str, list[Wrk]], many: dict[str, list[Wrk]], args: argparse
         rps, cpu = _median(many[name], "rps"), _median(many[name], "cpu_us")
         rows[name] = {"p50_us": p50, "added_p50_us": p50 - base50, "rps": rps, "cpu_us_per_request": cpu,
                       "runs_1": [asdict(r) for r in one[name]], "runs_many": [asdict(r) for r in many[name]]}
-        print(f"{name:>12}: 1 conn p50 {p50:6.0f} us (added {p50 - base50:+5.0f}, "
+        print(f"{name:>15}: 1 conn p50 {p50:6.0f} us (added {p50 - base50:+5.0f}, "
               f"{(p50 - base50) / max(rust50, 1):.2f}x vllm-router's); {args.connections} conns {rps:7.0f} req/s, "
               f"{cpu:5.1f} us CPU per request ({cpu / rust_cpu:.2f}x vllm-router's)")
     if args.json:

@@ -20,6 +20,7 @@ from kubellm.gateway.payload import ParsedRequest
 from kubellm.gateway.pool import Pool
 from kubellm.gateway.relay import Accounting, StreamRelay
 from kubellm.gateway.scheduling.request import RoutingRequest
+from kubellm.gateway.server import start_stream
 from kubellm.gateway.telemetry import GatewayMetrics
 from kubellm.gateway.upstream import Opened, Retryable, Upstream, usage_of
 
@@ -122,10 +123,9 @@ class Proxy:
     async def _relay(self, request: web.Request, opened: Opened, out: Outgoing,
                      acct: Accounting) -> web.StreamResponse:
         try:
-            client = web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream",
-                                                             "Cache-Control": "no-cache"})
             acct.status = 200
-            await client.prepare(request)
+            client = await start_stream(request, 200, {"Content-Type": "text/event-stream",
+                                                       "Cache-Control": "no-cache"})
             relay = StreamRelay(acct, drop_usage_event=out.injected_usage)
             deadline = asyncio.get_running_loop().time() + self._config.timeouts.total_s
             try:

@@ -7,7 +7,9 @@ import gc
 import logging
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from aiohttp import web
 
@@ -15,6 +17,7 @@ from kubellm.gateway.app import GATEWAY, build_gateway
 from kubellm.gateway.config import load_config
 from kubellm.gateway.errors import ConfigError, GatewayError
 from kubellm.gateway.k8s import KubernetesDiscovery
+from kubellm.gateway.server import FastServer
 from kubellm.gateway.limits import SharedLimits
 from kubellm.gateway.telemetry import TRACER_NAME, configure_tracing
 from kubellm.gateway.workers import PeerMetrics, WorkerSlot, register_worker
@@ -43,17 +46,70 @@ async def watch_config(path: Path, app: web.Application, interval_s: float = 1.0
         log.info("config reloaded from %s", path)
 
 
-async def drain(app: web.Application, site: web.BaseSite, deadline_s: float) -> None:
+async def drain(app: web.Application, listening: Serving, deadline_s: float) -> None:
     """Stop accepting, let in-flight requests finish for up to *deadline_s*."""
     gateway = app[GATEWAY]
     gateway.draining = True
-    await site.stop()
+    await listening.stop_listening()
     loop = asyncio.get_running_loop()
     end = loop.time() + deadline_s
     while gateway.in_flight > 0 and loop.time() < end:
         await asyncio.sleep(0.05)
     if gateway.in_flight:
         log.warning("drain deadline passed with %d request(s) in flight", gateway.in_flight)
+
+
+class Serving(Protocol):
+    """The HTTP server a gateway runs on: aiohttp's, or the fast one (gateway/server.py)."""
+
+    async def start(self, host: str, port: int, slot: WorkerSlot | None) -> int:
+        """Set the application up and listen (and on the worker's peer socket); the bound port."""
+
+    async def stop_listening(self) -> None: ...
+
+    async def cleanup(self) -> None: ...
+
+
+class AiohttpServing:
+    def __init__(self, app: web.Application) -> None:
+        self.runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
+        self.sites: list[web.BaseSite] = []
+
+    async def start(self, host: str, port: int, slot: WorkerSlot | None) -> int:
+        await self.runner.setup()
+        self.sites.append(web.TCPSite(self.runner, host, port, backlog=1024, reuse_port=slot is not None))
+        if slot is not None:
+            self.sites.append(web.UnixSite(self.runner, str(slot.socket_path(slot.index))))
+        for site in self.sites:
+            await site.start()
+        return int(self.runner.addresses[0][1]) if self.runner.addresses else port
+
+    async def stop_listening(self) -> None:
+        await self.sites[0].stop()
+
+    async def cleanup(self) -> None:
+        await self.runner.cleanup()
+
+
+class FastServing:
+    def __init__(self, app: web.Application) -> None:
+        self.server = FastServer(app, max_body_bytes=app[GATEWAY].config.max_body_bytes)
+
+    async def start(self, host: str, port: int, slot: WorkerSlot | None) -> int:
+        await self.server.startup()
+        bound = await self.server.listen(host, port, reuse_port=slot is not None)
+        if slot is not None:
+            await self.server.listen_unix(str(slot.socket_path(slot.index)))
+        return bound
+
+    async def stop_listening(self) -> None:
+        await self.server.stop_listening()
+
+    async def cleanup(self) -> None:
+        await self.server.cleanup()
+
+
+SERVERS: dict[str, Callable[[web.Application], Serving]] = {"aiohttp": AiohttpServing, "fast": FastServing}
 
 
 def _kube_client() -> object:
@@ -72,10 +128,11 @@ def _kube_client() -> object:
 
 
 async def serve(config_path: Path, host: str, port: int, ready: asyncio.Event | None = None, *,
-                slot: WorkerSlot | None = None, announce: bool = True) -> None:
+                slot: WorkerSlot | None = None, announce: bool = True, server: str | None = None) -> None:
     """Serve until SIGTERM/SIGINT, then drain. With *slot* this process is one of several
     workers (``--workers``): it shares the port (``SO_REUSEPORT``) and serves its peers on a
-    Unix socket so that ``/metrics`` covers every worker."""
+    Unix socket so that ``/metrics`` covers every worker. *server* (``aiohttp`` or ``fast``)
+    overrides the config's ``server``."""
     config = load_config(config_path)
     discovery = [KubernetesDiscovery(config.kubernetes, _kube_client())] if config.kubernetes is not None else []
     tracing = configure_tracing(os.environ)  # None unless OTEL_EXPORTER_OTLP_ENDPOINT is set
@@ -85,17 +142,13 @@ async def serve(config_path: Path, host: str, port: int, ready: asyncio.Event | 
         register_worker(app[GATEWAY].metrics.registry, slot)
         if slot.limits is not None:  # tenants' limits hold across the workers (reloads keep this store)
             app[GATEWAY].tenants.limits = SharedLimits.attach(slot.limits)
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=1024, reuse_port=slot is not None)
+    listening = SERVERS[server or config.server](app)
     try:
-        await site.start()
-        if slot is not None:
-            await web.UnixSite(runner, str(slot.socket_path(slot.index))).start()
+        bound = await listening.start(host, port, slot)
     except OSError:
         # a port in use: close the upstream sessions before the error reaches the user, or
         # aiohttp adds "Unclosed client session" to the one-line message
-        await runner.cleanup()
+        await listening.cleanup()
         raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -106,7 +159,6 @@ async def serve(config_path: Path, host: str, port: int, ready: asyncio.Event | 
     # full collections stay short and do not stall requests
     gc.collect()
     gc.freeze()
-    bound = runner.addresses[0][1] if runner.addresses else port
     if announce:
         print(f"kubellm gateway listening on http://{host}:{bound}", flush=True)
     if ready is not None:
@@ -114,9 +166,9 @@ async def serve(config_path: Path, host: str, port: int, ready: asyncio.Event | 
     try:
         await stop.wait()
         log.info("SIGTERM: draining for up to %gs", app[GATEWAY].config.timeouts.drain_s)
-        await drain(app, site, app[GATEWAY].config.timeouts.drain_s)
+        await drain(app, listening, app[GATEWAY].config.timeouts.drain_s)
     finally:
         watcher.cancel()
-        await runner.cleanup()
+        await listening.cleanup()
         if tracing is not None:
             await asyncio.to_thread(tracing.shutdown)  # export the spans still batched

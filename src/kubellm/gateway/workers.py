@@ -173,7 +173,7 @@ def _die_with_parent() -> None:
 
 
 def _worker_main(config_path: Path, host: str, port: int, slot: WorkerSlot, log_level: str,
-                 ready: Any) -> None:
+                 ready: Any, server: str | None = None) -> None:
     _die_with_parent()
     logging.basicConfig(level=log_level.upper(), format=f"[worker {slot.index}] %(message)s")
     import uvloop
@@ -182,7 +182,8 @@ def _worker_main(config_path: Path, host: str, port: int, slot: WorkerSlot, log_
 
     async def main() -> None:
         listening = asyncio.Event()
-        task = asyncio.ensure_future(serve(config_path, host, port, listening, slot=slot, announce=False))
+        task = asyncio.ensure_future(serve(config_path, host, port, listening, slot=slot, announce=False,
+                                           server=server))
         waiter = asyncio.ensure_future(listening.wait())
         await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
         if listening.is_set():
@@ -198,9 +199,9 @@ class Supervisor:
     """Starts *count* workers, restarts one that dies, drains them all on SIGTERM/SIGINT."""
 
     def __init__(self, config_path: Path, host: str, port: int, count: int, *, log_level: str,
-                 drain_s: float) -> None:
+                 drain_s: float, server: str | None = None) -> None:
         self.config_path, self.host, self.port, self.count = config_path, host, port, count
-        self.log_level, self.drain_s = log_level, drain_s
+        self.log_level, self.drain_s, self.server = log_level, drain_s, server
         self._ctx = multiprocessing.get_context("spawn")
         self._ready: Any = self._ctx.Queue()
         self.workers: dict[int, BaseProcess] = {}
@@ -210,7 +211,7 @@ class Supervisor:
         with contextlib.suppress(FileNotFoundError):
             slot.socket_path(slot.index).unlink()  # a killed worker's stale socket
         proc = self._ctx.Process(target=_worker_main, name=f"kubellm-gateway-worker-{slot.index}", args=(
-            self.config_path, self.host, self.port, slot, self.log_level, self._ready), daemon=False)
+            self.config_path, self.host, self.port, slot, self.log_level, self._ready, self.server), daemon=False)
         proc.start()
         self.workers[slot.index] = proc
         return proc

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import openai
@@ -13,12 +15,31 @@ from aiohttp import web
 from kubellm.gateway.app import GATEWAY, Activator, Gateway, build_gateway
 from kubellm.gateway.config import parse_config
 from kubellm.gateway.discovery import DiscoverySource
+from kubellm.gateway.server import FastServer
+
+
+# The gateway suite runs on aiohttp's server by default; KUBELLM_TEST_GATEWAY_SERVER=fast runs
+# every test that starts a gateway here on the fast server (gateway/server.py) instead.
+SERVER = os.environ.get("KUBELLM_TEST_GATEWAY_SERVER", "aiohttp")
+
+
+async def serve_gateway_app(app: web.Application) -> tuple[str, Callable[[], Awaitable[None]]]:
+    """Serve a gateway's *app* on loopback (port 0) on the server chosen above: its URL and
+    the coroutine function that stops it."""
+    if SERVER == "fast":
+        server = FastServer(app, max_body_bytes=app[GATEWAY].config.max_body_bytes)
+        await server.startup()
+        port = await server.listen("127.0.0.1", 0)
+        return f"http://127.0.0.1:{port}", partial(server.cleanup, 0.5)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=0.5)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return f"http://127.0.0.1:{runner.addresses[0][1]}", runner.cleanup
 
 
 class Running:
-    def __init__(self, runner: web.AppRunner, site: web.TCPSite, app: web.Application) -> None:
-        self.runner, self.site, self.app = runner, site, app
-        self.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    def __init__(self, url: str, app: web.Application) -> None:
+        self.url, self.app = url, app
 
     @property
     def gateway(self) -> Gateway:
@@ -38,12 +59,9 @@ async def start_gateway() -> AsyncIterator[StartGateway]:
     async def start(config: dict[str, Any], *, discovery: list[DiscoverySource] | None = None,
                     activator: Activator | None = None) -> Running:
         app = build_gateway(parse_config(config), discovery=discovery or [], activator=activator)
-        runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        stack.push_async_callback(runner.cleanup)
-        return Running(runner, site, app)
+        url, stop = await serve_gateway_app(app)
+        stack.push_async_callback(stop)
+        return Running(url, app)
 
     async with stack:
         yield start

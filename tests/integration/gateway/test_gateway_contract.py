@@ -21,7 +21,7 @@ import json
 import os
 import threading
 from collections import Counter
-from collections.abc import Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,7 +41,7 @@ from kubellm.sim import SimConfig
 from kubellm.sim.fleet import Fleet, build_server, start_fleet, stop_fleet
 from kubellm.sim import textgen
 
-from .conftest import model
+from .conftest import model, serve_gateway_app
 from .schema_strategies import TEXT, request_bodies
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -76,24 +76,21 @@ class Servers:
     fleet: Fleet
 
 
-async def _start_gateway(urls: list[str]) -> tuple[web.AppRunner, str]:
+async def _start_gateway(urls: list[str]) -> tuple[web.Application, str, Callable[[], Awaitable[None]]]:
     app = build_gateway(parse_config({"models": [model(MODEL, urls)], "maxBodyBytes": 200_000}))
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+    url, stop = await serve_gateway_app(app)
+    return app, url, stop
 
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[Servers]:
     background = Background()
     fleet = background.run(start_fleet(SimConfig(model=MODEL, fixed_ttft_ms=0, fixed_tpot_ms=0, max_model_len=4096), replicas=2))
-    runner, url = background.run(_start_gateway(list(fleet)))
+    app, url, stop = background.run(_start_gateway(list(fleet)))
     try:
-        yield Servers(fleet[0], url, runner.app, fleet)
+        yield Servers(fleet[0], url, app, fleet)
     finally:
-        background.run(runner.cleanup())
+        background.run(stop())
         background.run(stop_fleet(fleet.servers))
         background.close()
 

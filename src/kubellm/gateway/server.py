@@ -1,0 +1,365 @@
+"""A lean HTTP/1.1 server for the gateway's routes (``kubellm gateway --server fast``).
+
+aiohttp's server side costs the gateway about a quarter of its CPU per request
+(``bench/proxy_floor.py``, docs/gateway.md). Here: an ``asyncio.Protocol`` per connection,
+requests parsed by llhttp (``httptools``; Content-Length and chunked bodies), serving the
+routes, middlewares and ``on_startup``/``on_response_prepare``/``on_cleanup`` signals of the
+gateway's ``aiohttp.web.Application`` unchanged. Handlers see :class:`FastRequest`, the
+subset of ``aiohttp.web.Request`` the gateway uses (``method``, ``path``, ``query``,
+``headers``, ``read()``), and return an ``aiohttp.web.Response`` (written here with a
+Content-Length) or the :class:`FastStream` that :func:`start_stream` opened.
+
+Behaviour: keep-alive (HTTP/1.1 default, HTTP/1.0 on request); pipelined requests answered
+one at a time in order (reading pauses while ``_MAX_PIPELINED`` wait); a body over
+``max_body_bytes`` (declared or received) is answered through the handler as aiohttp does
+(``read()`` raises ``HTTPRequestEntityTooLarge``, the gateway answers 413) and the connection
+closes; ``Expect: 100-continue`` gets its interim response unless the declared body is too
+large; a malformed request gets 400 and the connection closes; a client that disconnects
+cancels its request's task (the engine request is aborted, as with aiohttp's
+``handler_cancellation``); a streamed response is chunked and its writes wait while the
+client's socket buffer is full (backpressure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
+from typing import Any, cast
+from urllib.parse import parse_qsl
+
+import httptools
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
+
+log = logging.getLogger("kubellm.gateway")
+
+Handler = Callable[[Any], Awaitable[web.StreamResponse]]
+_MAX_PIPELINED = 16  # requests parsed ahead of the one being answered; reading pauses beyond
+_HIGH_WATER = 64 * 1024  # bytes the transport buffers before a streamed write waits
+_OWN_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
+_REASONS = {100: "Continue", 400: "Bad Request", 500: "Internal Server Error"}
+
+
+class FastRequest:
+    """One parsed request: what the gateway's handlers read of ``aiohttp.web.Request``."""
+
+    __slots__ = ("method", "path", "query_string", "headers", "version", "keep_alive", "_body", "_too_large",
+                 "_conn", "_query", "__weakref__")
+
+    def __init__(self, conn: _Connection, method: str, target: str, headers: CIMultiDict[str],
+                 version: str, keep_alive: bool) -> None:
+        self._conn = conn
+        self.method = method
+        path, _, self.query_string = target.partition("?")
+        self.path = path
+        self.headers: CIMultiDictProxy[str] = CIMultiDictProxy(headers)
+        self.version = version
+        self.keep_alive = keep_alive
+        self._body: list[bytes] = []
+        self._too_large = 0  # the body's size once over the limit (declared or received)
+        self._query: MultiDictProxy[str] | None = None
+
+    @property
+    def query(self) -> MultiDictProxy[str]:
+        if self._query is None:
+            self._query = MultiDictProxy(MultiDict(parse_qsl(self.query_string, keep_blank_values=True)))
+        return self._query
+
+    async def read(self) -> bytes:
+        """The whole body (already received); over the limit: ``HTTPRequestEntityTooLarge``."""
+        if self._too_large:
+            limit = self._conn.server.max_body_bytes
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=self._too_large)
+        return b"".join(self._body)
+
+
+class FastStream(web.StreamResponse):
+    """A streamed response on the fast server: chunked, each write waits out backpressure.
+
+    A ``web.StreamResponse`` for the type checker and the ``on_response_prepare`` hooks (they
+    read ``headers`` and call ``force_close()``); only ``write`` and ``write_eof`` are used."""
+
+    def __init__(self, request: FastRequest, status: int, headers: dict[str, str]) -> None:
+        super().__init__(status=status, headers=headers)
+        self._request = request
+
+    async def open(self) -> None:
+        conn = self._request._conn
+        await conn.server.app.on_response_prepare.send(cast(web.Request, self._request), self)
+        conn.write_head(self._request, self.status, self.reason, self.headers, None, self.keep_alive is not False)
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        if data:
+            await self._request._conn.write_body(b"%x\r\n%s\r\n" % (len(data), bytes(data)))
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        await self.write(data)
+        await self._request._conn.write_body(b"0\r\n\r\n")
+
+
+async def start_stream(request: Any, status: int, headers: dict[str, str]) -> web.StreamResponse:
+    """Open a streamed response on whichever server *request* came from."""
+    if isinstance(request, FastRequest):
+        stream = FastStream(request, status, headers)
+        await stream.open()
+        return stream
+    response = web.StreamResponse(status=status, headers=headers)
+    await response.prepare(request)
+    return response
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: parse, queue, answer in order, close when asked."""
+
+    def __init__(self, server: FastServer) -> None:
+        self.server = server
+        self.loop = asyncio.get_running_loop()
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.pending: deque[FastRequest] = deque()
+        self.task: asyncio.Task[None] | None = None
+        self.request: FastRequest | None = None  # the one being parsed
+        self._url = b""
+        self._headers: CIMultiDict[str] = CIMultiDict()
+        self._ignoring = False  # after a bad or oversized request: read nothing more
+        self._read_paused = False
+        self._drain: asyncio.Future[None] | None = None
+        self._paused = False
+        self.lost = False
+
+    # -- transport events ------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.set_write_buffer_limits(high=_HIGH_WATER)  # type: ignore[union-attr]
+        self.server.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self._ignoring:
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._bad_request(str(exc) or "malformed HTTP request")
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.lost = True
+        self.server.connections.discard(self)
+        self.pending.clear()
+        if self.task is not None and not self.task.done():
+            self.task.cancel()  # the client went away: its request (and the engine's) ends
+        self._wake(ConnectionResetError("the client closed the connection"))
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._wake(None)
+
+    def _wake(self, exc: BaseException | None) -> None:
+        waiter, self._drain = self._drain, None
+        if waiter is not None and not waiter.done():
+            if exc is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(exc)
+
+    # -- llhttp callbacks ------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = CIMultiDict()
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.add(name.decode("latin-1"), value.decode("latin-1"))
+
+    def on_headers_complete(self) -> None:
+        p = self.parser
+        request = self.request = FastRequest(self, p.get_method().decode("ascii"), self._url.decode("latin-1"),
+                                             self._headers, p.get_http_version(), p.should_keep_alive())
+        declared = request.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.server.max_body_bytes:
+            self._oversized(request, int(declared))
+        elif request.headers.get("Expect", "").lower() == "100-continue" and self.transport is not None:
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def on_body(self, body: bytes) -> None:
+        request = self.request
+        if request is None or request._too_large:
+            return
+        request._body.append(body)
+        size = sum(map(len, request._body))
+        if size > self.server.max_body_bytes:
+            self._oversized(request, size)
+
+    def on_message_complete(self) -> None:
+        request, self.request = self.request, None
+        if request is not None and not request._too_large:
+            self._enqueue(request)
+
+    # -- requests in, responses out ------------------------------------------------------------
+    def _oversized(self, request: FastRequest, size: int) -> None:
+        """Answer through the handler now (its read() raises 413), then close: the rest of the
+        body is never read."""
+        request._too_large, request._body, request.keep_alive = size, [], False
+        self._ignoring = True
+        self._enqueue(request)
+
+    def _bad_request(self, reason: str) -> None:
+        self._ignoring = True
+        if self.task is None or self.task.done():
+            body = b'{"error":{"message":"malformed HTTP request: %s","type":"invalid_request_error"}}' % (
+                reason.replace('"', "'").encode("latin-1", "replace"))
+            self._write(b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                        b"Connection: close\r\n\r\n%s" % (len(body), body))
+        self._close()
+
+    def _enqueue(self, request: FastRequest) -> None:
+        self.pending.append(request)
+        if self.task is None:
+            self.task = self.loop.create_task(self._serve())
+        elif len(self.pending) >= _MAX_PIPELINED and not self._read_paused and self.transport is not None:
+            self._read_paused = True
+            self.transport.pause_reading()
+
+    async def _serve(self) -> None:
+        try:
+            while self.pending and not self.lost:
+                request = self.pending.popleft()
+                if self._read_paused and self.transport is not None:
+                    self._read_paused = False
+                    self.transport.resume_reading()
+                if not await self._answer(request):
+                    self._close()
+                    return
+        finally:
+            self.task = None
+
+    async def _answer(self, request: FastRequest) -> bool:
+        """Run the handler and write its response; False: close the connection."""
+        try:
+            response = await self.server.dispatch(request)
+        except asyncio.CancelledError:
+            raise
+        except web.HTTPException as exc:  # raised past the middlewares: the response it is (as aiohttp)
+            response = exc
+        except Exception:
+            log.exception("unexpected error serving %s %s", request.method, request.path)
+            response = web.Response(status=500, text="internal server error")
+        if isinstance(response, FastStream):
+            return request.keep_alive and response.keep_alive is not False
+        if not isinstance(response, web.Response):
+            log.error("handler for %s returned %r, not a web.Response", request.path, type(response).__name__)
+            response = web.Response(status=500, text="internal server error")
+        await self.server.app.on_response_prepare.send(cast(web.Request, request), response)
+        keep = request.keep_alive and response.keep_alive is not False
+        body = response.body if isinstance(response.body, bytes) else b""
+        self.write_head(request, response.status, response.reason, response.headers, body, keep)
+        return keep
+
+    def write_head(self, request: FastRequest, status: int, reason: str, headers: Mapping[str, str],
+                   body: bytes | None, keep: bool) -> None:
+        """The status line and headers, and *body* if complete (else chunked follows)."""
+        lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason.encode("latin-1", "replace"))]
+        for name, value in headers.items():
+            if name.lower() not in _OWN_HEADERS:
+                lines.append(f"{name}: {value}\r\n".encode("latin-1", "replace"))
+        if body is None:
+            lines.append(b"Transfer-Encoding: chunked\r\n")
+        else:
+            lines.append(b"Content-Length: %d\r\n" % len(body))
+        if not keep:
+            lines.append(b"Connection: close\r\n")
+        lines.append(b"\r\n")
+        if body and request.method != "HEAD":
+            lines.append(body)
+        self._write(b"".join(lines))
+
+    async def write_body(self, data: bytes) -> None:
+        if self.lost or self.transport is None or self.transport.is_closing():
+            raise ConnectionResetError("the client closed the connection")
+        self.transport.write(data)
+        if self._paused:
+            self._drain = self.loop.create_future()
+            await self._drain
+
+    def _write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def _close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+class FastServer:
+    """Serves a gateway's ``web.Application`` on :class:`_Connection` protocols."""
+
+    def __init__(self, app: web.Application, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.connections: set[_Connection] = set()
+        self._servers: list[asyncio.AbstractServer] = []
+        self._routes: dict[tuple[str, str], Handler] = {}
+        self._paths: dict[str, list[str]] = {}
+        for route in app.router.routes():
+            path = route.resource.canonical if route.resource is not None else ""
+            methods = [route.method] + (["HEAD"] if route.method == "GET" else [])
+            for method in methods:
+                self._routes.setdefault((method, path), self._wrap(route.handler))
+                self._paths.setdefault(path, []).append(method)
+
+    def _wrap(self, handler: Handler) -> Handler:
+        for middleware in reversed(self.app.middlewares):
+            handler = partial(middleware, handler=handler)
+        return handler
+
+    async def dispatch(self, request: FastRequest) -> web.StreamResponse:
+        handler = self._routes.get((request.method, request.path))
+        if handler is None:
+            allowed = self._paths.get(request.path)
+            error: web.HTTPException = (web.HTTPNotFound() if allowed is None else
+                                        web.HTTPMethodNotAllowed(request.method, allowed))
+            handler = self._wrap(partial(_raise, error))
+        return await handler(request)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def startup(self) -> None:
+        self.app.freeze()
+        await self.app.startup()
+
+    async def listen(self, host: str, port: int, *, reuse_port: bool = False, backlog: int = 1024) -> int:
+        """Start accepting on *host*:*port*; returns the bound port."""
+        server = await asyncio.get_running_loop().create_server(
+            lambda: _Connection(self), host, port, backlog=backlog, reuse_port=reuse_port or None)
+        self._servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
+
+    async def listen_unix(self, path: str) -> None:
+        self._servers.append(await asyncio.get_running_loop().create_unix_server(lambda: _Connection(self), path))
+
+    async def stop_listening(self) -> None:
+        for server in self._servers:
+            server.close()
+        self._servers.clear()
+
+    async def cleanup(self, grace_s: float = 1.0) -> None:
+        """Stop accepting, give requests in flight up to *grace_s*, close every connection, and
+        run the application's shutdown and cleanup hooks."""
+        await self.stop_listening()
+        running = [c.task for c in self.connections if c.task is not None]
+        if running:
+            await asyncio.wait(running, timeout=grace_s)
+        for conn in list(self.connections):
+            conn._close()
+        await self.app.shutdown()
+        await self.app.cleanup()
+
+
+async def _raise(error: web.HTTPException, request: FastRequest) -> web.StreamResponse:
+    raise error

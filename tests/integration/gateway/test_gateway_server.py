@@ -1,0 +1,237 @@
+"""The fast HTTP/1.1 server (gateway/server.py) against raw sockets on loopback.
+
+Two applications are served: the real gateway (``build_gateway``: its middleware, 413, error
+JSON, drain hook; its one engine URL is unreachable, which no test here reaches) and a small
+``web.Application`` whose handlers make the server's own behaviour visible (echo, ordering,
+cancellation on disconnect, a large stream). Every byte goes through real TCP on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+from aiohttp import web
+
+from kubellm.gateway.app import GATEWAY, build_gateway
+from kubellm.gateway.config import parse_config
+from kubellm.gateway.server import FastServer, start_stream
+
+MAX_BODY = 2048
+CHUNK = 64 * 1024
+
+
+@dataclass
+class Seen:
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    written: int = 0  # stream chunks whose write() returned
+
+
+def _toy_app(seen: Seen) -> web.Application:
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(body=await request.read(), content_type="application/octet-stream")
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(float(request.query.get("s", "0")))
+        return web.Response(text=request.query.get("id", ""))
+
+    async def hang(request: web.Request) -> web.Response:
+        seen.started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            seen.cancelled.set()
+            raise
+        raise AssertionError("unreachable")
+
+    async def big(request: web.Request) -> web.StreamResponse:
+        out = await start_stream(request, 200, {"Content-Type": "application/octet-stream"})
+        for _ in range(64):  # 4 MiB, far more than the socket buffers hold
+            await out.write(b"x" * CHUNK)
+            seen.written += 1
+        await out.write_eof()
+        return out
+
+    app = web.Application()
+    app.router.add_post("/echo", echo)
+    app.router.add_get("/slow", slow)
+    app.router.add_post("/hang", hang)
+    app.router.add_get("/big", big)
+    return app
+
+
+async def _serve(app: web.Application, max_body: int = MAX_BODY) -> AsyncIterator[int]:
+    server = FastServer(app, max_body_bytes=max_body)
+    await server.startup()
+    port = await server.listen("127.0.0.1", 0)
+    try:
+        yield port
+    finally:
+        await server.cleanup(0.5)
+
+
+@pytest.fixture
+def seen() -> Seen:
+    return Seen()
+
+
+@pytest.fixture
+async def toy(seen: Seen) -> AsyncIterator[int]:
+    async for port in _serve(_toy_app(seen)):
+        yield port
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[tuple[int, web.Application]]:
+    app = build_gateway(parse_config({"models": [{"name": "m", "endpoints": ["http://127.0.0.1:9"]}],
+                                      "maxBodyBytes": 4096}))
+    async for port in _serve(app, app[GATEWAY].config.max_body_bytes):
+        yield port, app
+
+
+async def _response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+    """One response off the wire: status, headers (lower-case), body (Content-Length or chunked)."""
+    head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).decode("latin-1").split("\r\n")
+    status = int(head[0].split()[1])
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in head[1:] if line)}
+    if "content-length" in headers:
+        return status, headers, await reader.readexactly(int(headers["content-length"]))
+    body = b""
+    while size := int((await reader.readline()).strip(), 16):
+        body += await reader.readexactly(size)
+        await reader.readexactly(2)
+    await reader.readexactly(2)
+    return status, headers, body
+
+
+async def _connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection("127.0.0.1", port)
+
+
+def _post(path: str, body: bytes, extra: str = "") -> bytes:
+    return f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode() + body
+
+
+async def test_keep_alive_serves_many_requests_on_one_connection(toy: int) -> None:
+    reader, writer = await _connect(toy)
+    for i in range(3):
+        writer.write(_post("/echo", b"hello %d" % i))
+        status, headers, body = await _response(reader)
+        assert (status, body) == (200, b"hello %d" % i)
+        assert "close" not in headers.get("connection", "")
+    writer.close()
+
+
+async def test_pipelined_requests_are_answered_in_order(toy: int) -> None:
+    """The first request takes longest; its answer still comes first."""
+    reader, writer = await _connect(toy)
+    writer.write(b"".join(f"GET /slow?s={s}&id={i} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+                          for i, s in enumerate(("0.2", "0", "0.05"))))
+    bodies = [(await _response(reader))[2] for _ in range(3)]
+    assert bodies == [b"0", b"1", b"2"]
+    writer.close()
+
+
+async def test_chunked_request_body_is_decoded(toy: int) -> None:
+    reader, writer = await _connect(toy)
+    writer.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+    assert (await _response(reader))[::2] == (200, b"hello world")
+    writer.close()
+
+
+async def test_expect_100_continue_gets_the_interim_response(toy: int) -> None:
+    reader, writer = await _connect(toy)
+    writer.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+    assert await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10) == b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(b"body")
+    assert (await _response(reader))[::2] == (200, b"body")
+    writer.close()
+
+
+async def test_malformed_request_gets_400_and_the_connection_closes(toy: int) -> None:
+    reader, writer = await _connect(toy)
+    writer.write(b"NOT AN HTTP REQUEST\x00\r\n\r\n")
+    status, headers, body = await _response(reader)
+    assert status == 400 and headers["connection"] == "close" and b"malformed" in body
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
+
+
+async def test_client_disconnect_cancels_the_handler(toy: int, seen: Seen) -> None:
+    _, writer = await _connect(toy)
+    writer.write(_post("/hang", b"{}"))
+    await asyncio.wait_for(seen.started.wait(), 10)
+    writer.close()
+    await asyncio.wait_for(seen.cancelled.wait(), 10)
+
+
+async def test_stream_waits_for_a_slow_client_then_delivers_everything(toy: int, seen: Seen) -> None:
+    """Backpressure: while the client reads nothing, the handler's writes stop returning."""
+    reader, writer = await _connect(toy)
+    writer.write(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+    await asyncio.sleep(0.5)
+    assert 0 < seen.written < 64  # stalled on the full socket buffers, not all buffered in memory
+    status, headers, body = await _response(reader)
+    assert status == 200 and headers["transfer-encoding"] == "chunked" and len(body) == 64 * CHUNK
+    writer.close()
+
+
+async def test_disconnect_mid_stream_ends_the_handler(toy: int, seen: Seen) -> None:
+    reader, writer = await _connect(toy)
+    writer.write(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+    await reader.readexactly(CHUNK)
+    writer.close()
+    await asyncio.sleep(0.5)
+    assert seen.written < 64
+
+
+async def test_oversized_body_is_413_through_the_gateway_and_closes(gateway: tuple[int, web.Application]) -> None:
+    """A declared Content-Length over maxBodyBytes: the gateway's OpenAI error, nothing more read."""
+    reader, writer = await _connect(gateway[0])
+    writer.write(f"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {10**9}\r\n\r\n".encode() + b"x" * 100)
+    status, headers, body = await _response(reader)
+    assert status == 413 and headers["connection"] == "close" and b'"error"' in body
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
+
+
+async def test_oversized_chunked_body_is_413(gateway: tuple[int, web.Application]) -> None:
+    reader, writer = await _connect(gateway[0])
+    writer.write(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 + b"1000\r\n" + b"x" * 4096 + b"\r\n" + b"10\r\n" + b"y" * 16 + b"\r\n")
+    status, _, body = await _response(reader)
+    assert status == 413 and b"larger than 4096 bytes" in body
+    writer.close()
+
+
+async def test_unknown_path_and_method_are_openai_errors(gateway: tuple[int, web.Application]) -> None:
+    reader, writer = await _connect(gateway[0])
+    writer.write(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/completions HTTP/1.1\r\nHost: x\r\n\r\n")
+    (s1, _, b1), (s2, _, b2) = await _response(reader), await _response(reader)
+    assert (s1, s2) == (404, 405) and b'"error"' in b1 and b'"error"' in b2
+    writer.close()
+
+
+async def test_draining_answers_with_connection_close(gateway: tuple[int, web.Application]) -> None:
+    port, app = gateway
+    reader, writer = await _connect(port)
+    writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert "connection" not in (await _response(reader))[1]
+    app[GATEWAY].draining = True
+    writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, headers, _ = await _response(reader)
+    assert status == 200 and headers["connection"] == "close"
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
+
+
+async def test_http10_closes_after_the_response(toy: int) -> None:
+    reader, writer = await _connect(toy)
+    writer.write(b"GET /slow?id=a HTTP/1.0\r\n\r\n")
+    status, headers, body = await _response(reader)
+    assert (status, body, headers["connection"]) == (200, b"a", "close")
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
