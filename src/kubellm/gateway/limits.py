@@ -26,6 +26,7 @@ import hashlib
 import mmap
 import os
 import struct
+from collections.abc import Callable
 from multiprocessing import reduction
 from typing import Protocol
 
@@ -41,6 +42,8 @@ _HEADER_BYTES = 64
 _SLOT = struct.Struct("<16s5d")  # name digest (zeros: free), Levels
 _SLOT_BYTES = 64
 _FREE = bytes(16)
+
+Step = Callable[[Levels], tuple[Levels, Refusal | None]]  # what admit or charge does to a refilled record
 
 
 class LimitStore(Protocol):
@@ -59,13 +62,15 @@ class LocalLimits:
         self._levels: dict[str, Levels] = {}
 
     def admit(self, tenant: str, limits: Limits) -> Refusal | None:
-        levels, refusal = buckets.admit(buckets.current(self._levels.get(tenant), limits, self._clock.now()))
-        self._levels[tenant] = levels
-        return refusal
+        return self._update(tenant, limits, buckets.admit)
 
     def charge(self, tenant: str, limits: Limits, tokens: float) -> None:
-        now = self._clock.now()
-        self._levels[tenant] = buckets.charge(buckets.current(self._levels.get(tenant), limits, now), tokens)
+        self._update(tenant, limits, lambda levels: (buckets.charge(levels, tokens), None))
+
+    def _update(self, tenant: str, limits: Limits, step: Step) -> Refusal | None:
+        levels, refusal = step(buckets.current(self._levels.get(tenant), limits, self._clock.now()))
+        self._levels[tenant] = levels
+        return refusal
 
 
 class TableError(Exception):
@@ -135,26 +140,23 @@ class SharedLimits:
         os.close(self._fd)
 
     def admit(self, tenant: str, limits: Limits) -> Refusal | None:
+        return self._update(tenant, limits, buckets.admit)
+
+    def charge(self, tenant: str, limits: Limits, tokens: float) -> None:
+        self._update(tenant, limits, lambda levels: (buckets.charge(levels, tokens), None))
+
+    def _update(self, tenant: str, limits: Limits, step: Step) -> Refusal | None:
+        """Read, refill, *step* and write *tenant*'s record, all under the table's lock."""
         key = self._digests.get(tenant) or self._digests.setdefault(tenant, _digest(tenant))
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
             now = self._clock.now()
             offset, found = self._find(key, now)
-            levels, refusal = buckets.admit(buckets.current(found, limits, now))
+            levels, refusal = step(buckets.current(found, limits, now))
             _SLOT.pack_into(self._map, offset, key, *levels)
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         return refusal
-
-    def charge(self, tenant: str, limits: Limits, tokens: float) -> None:
-        key = self._digests.get(tenant) or self._digests.setdefault(tenant, _digest(tenant))
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        try:
-            now = self._clock.now()
-            offset, found = self._find(key, now)
-            _SLOT.pack_into(self._map, offset, key, *buckets.charge(buckets.current(found, limits, now), tokens))
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def _find(self, key: bytes, now: float) -> tuple[int, Levels | None]:
         """The offset of *key*'s record and the record (None: a slot to take); under the lock."""
