@@ -135,3 +135,27 @@ def test_a_worker_killed_holding_the_lock_does_not_wedge_the_others(table: Share
     view = SharedLimits(table.fd, clock)
     assert view.admit("a", RPM2) is None  # the kernel dropped the dead process's lock
     view.close()
+
+
+def test_a_gateway_reload_keeps_the_workers_shared_store(table: SharedTable, clock: FakeClock):
+    """What serve.py does in a worker (the shared store), then a config reload: the new
+    registry admits against the same table, so an exhausted tenant stays refused."""
+    from kubellm.gateway.app import Gateway
+    from kubellm.gateway.config import parse_config
+
+    def config(rpm: int) -> dict[str, object]:
+        return {"models": [{"name": "m", "endpoints": ["http://10.0.0.1:8000"]}],
+                "auth": {"tenants": [{"name": "anonymous", "rpm": rpm}]}}
+
+    gateway = Gateway(parse_config(config(2)), clock=clock)
+    shared = gateway.tenants.limits = SharedLimits(table.fd, clock)
+    tenant = gateway.tenants.authenticate(None)
+    gateway.tenants.admit(tenant, "m")
+    gateway.tenants.admit(tenant, "m")
+    gateway.apply_config(parse_config(config(3)))
+    assert gateway.tenants.limits is shared
+    tenant = gateway.tenants.authenticate(None)
+    with pytest.raises(RateLimitedError) as err:
+        gateway.tenants.admit(tenant, "m")
+    assert err.value.retry_after == pytest.approx(20.0)  # refilling at the reloaded 3 per minute
+    shared.close()
