@@ -9,7 +9,7 @@ uvloop event loop in C, idle waiting included) is left out: what remains is the 
 (and C called from Python) that requests cost. cProfile's own overhead inflates every
 figure; the split is what to read.
 
-    .venv/bin/python bench/gateway_profile.py [--requests 3000]
+    .venv/bin/python bench/gateway_profile.py [--requests 3000] [--server aiohttp|fast]
 """
 
 from __future__ import annotations
@@ -57,13 +57,13 @@ async def _drive(base: str, n: int, concurrency: int) -> int:
     return done
 
 
-def _profile(engine: str, tmp: Path, requests: int) -> tuple[pstats.Stats, int, float]:
+def _profile(engine: str, tmp: Path, requests: int, server: str = "aiohttp") -> tuple[pstats.Stats, int, float]:
     """Profile one gateway serving *requests* requests: (stats, requests served, wall seconds)."""
     cfg, prof = tmp / "gateway.yaml", tmp / f"gateway-{requests}.prof"
     cfg.write_text(yaml.safe_dump({"models": [{"name": MODEL, "endpoints": [engine]}], "accessLog": False,
                                    "timeouts": {"drainS": 0}}))
     gw_cmd = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "kubellm.cli.main", "gateway", "--config",
-              str(cfg), "--port", "0", "--log-level", "warning"]
+              str(cfg), "--port", "0", "--log-level", "warning", "--server", server]
     proc = subprocess.Popen(gw_cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     assert proc.stdout is not None
@@ -96,12 +96,13 @@ def _by_group(stats: pstats.Stats) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=3000)
+    ap.add_argument("--server", choices=("aiohttp", "fast"), default="aiohttp", help="the gateway's HTTP server")
     args = ap.parse_args()
     engine_cmd = KUBELLM + ["sim", "--port", "0", "--model", MODEL, "--fixed-ttft-ms", "0", "--fixed-tpot-ms", "0"]
     with tempfile.TemporaryDirectory() as tmp, process(engine_cmd, "serving http://") as lines:
         engine = lines[0].split()[-1]
-        idle, _, _ = _profile(engine, Path(tmp), 0)
-        stats, ok, wall = _profile(engine, Path(tmp), args.requests)
+        idle, _, _ = _profile(engine, Path(tmp), 0, args.server)
+        stats, ok, wall = _profile(engine, Path(tmp), args.requests, args.server)
     base = _by_group(idle)
     by_group = {k: max(0.0, v - base.get(k, 0.0)) for k, v in _by_group(stats).items()}
     total = sum(by_group.values())

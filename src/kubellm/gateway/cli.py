@@ -19,8 +19,9 @@ def register(app: typer.Typer) -> None:
         log_level: str = typer.Option("info", help="debug, info, warning or error"),
         workers: int = typer.Option(1, min=1, max=256, help="processes sharing the port (SO_REUSEPORT); "
                                     "as many as the pod's cores for the most throughput"),
-        server: str | None = typer.Option(None, help="HTTP server: aiohttp or fast (default: the config's "
-                                             "`server`, else aiohttp)"),
+        server: str | None = typer.Option(None, envvar="KUBELLM_GATEWAY_SERVER",
+                                          help="HTTP server: aiohttp or fast (default: the config's `server`, "
+                                          "else aiohttp)"),
     ) -> None:
         """Run the OpenAI-compatible, LLM-aware gateway in front of engines."""
         logging.basicConfig(level=log_level.upper(), format="%(message)s")

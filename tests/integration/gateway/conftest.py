@@ -18,9 +18,10 @@ from kubellm.gateway.discovery import DiscoverySource
 from kubellm.gateway.server import FastServer
 
 
-# The gateway suite runs on aiohttp's server by default; KUBELLM_TEST_GATEWAY_SERVER=fast runs
-# every test that starts a gateway here on the fast server (gateway/server.py) instead.
-SERVER = os.environ.get("KUBELLM_TEST_GATEWAY_SERVER", "aiohttp")
+# The gateway suite runs on aiohttp's server by default; KUBELLM_GATEWAY_SERVER=fast runs every
+# gateway started here on the fast server (gateway/server.py) instead, and every `kubellm gateway`
+# process the tests start (the variable is that command's --server).
+SERVER = os.environ.get("KUBELLM_GATEWAY_SERVER", "aiohttp")
 
 
 async def serve_gateway_app(app: web.Application) -> tuple[str, Callable[[], Awaitable[None]]]:

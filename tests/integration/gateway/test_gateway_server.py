@@ -8,15 +8,21 @@ cancellation on disconnect, a large stream). Every byte goes through real TCP on
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import httpx
+import openai
 import pytest
+import yaml
 from aiohttp import web
 
 from kubellm.gateway.app import GATEWAY, build_gateway
 from kubellm.gateway.config import parse_config
 from kubellm.gateway.server import FastServer, start_stream
+from tests import processes
 
 MAX_BODY = 2048
 CHUNK = 64 * 1024
@@ -235,3 +241,36 @@ async def test_http10_closes_after_the_response(toy: int) -> None:
     assert (status, body, headers["connection"]) == (200, b"a", "close")
     assert await asyncio.wait_for(reader.read(), 10) == b""
     writer.close()
+
+
+@pytest.mark.parametrize("how", ["flag", "config"])
+def test_kubellm_gateway_on_the_fast_server_serves_the_openai_client(tmp_path: Path, how: str) -> None:
+    """`kubellm gateway --server fast` (or the config's `server: fast`) in front of a real
+    `kubellm sim`: the openai client's plain and streamed completions work through it, and the
+    responses are the fast server's (aiohttp's carry its `Server` header)."""
+    sim, urls = processes.start(["sim", "--port", "0", "--model", "m", "--fixed-ttft-ms", "0", "--fixed-tpot-ms", "1"],
+                                "serving http://")
+    cfg = tmp_path / "gateway.yaml"
+    cfg.write_text(yaml.safe_dump({"models": [{"name": "m", "endpoints": urls}], **({"server": "fast"} if how == "config" else {})}))
+    flag = ["--server", "fast"] if how == "flag" else []
+    gw, found = processes.start(["gateway", "--config", str(cfg), "--port", "0", "--log-level", "warning", *flag],
+                                "listening on http://")
+    try:
+        assert "server" not in httpx.get(found[0] + "/health", timeout=5).headers
+        client = openai.OpenAI(base_url=found[0] + "/v1", api_key="x", max_retries=0)
+        plain = client.completions.create(model="m", prompt="hi", max_tokens=5)
+        assert plain.usage is not None and plain.usage.completion_tokens == 5
+        chunks = list(client.completions.create(model="m", prompt="hi", max_tokens=20, stream=True))
+        choices = [c.choices[0] for c in chunks if c.choices]
+        assert "".join(c.text for c in choices) and choices[-1].finish_reason == "length"
+    finally:
+        processes.stop(gw)
+        processes.stop(sim)
+
+
+def test_an_unknown_server_is_refused_on_the_command_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "gateway.yaml"
+    cfg.write_text("models: []\n")
+    out = subprocess.run(processes.KUBELLM + ["gateway", "--config", str(cfg), "--server", "uvicorn"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "choose aiohttp or fast" in out.stderr
