@@ -8,8 +8,15 @@ ones (their pod IP and the ``http`` container port), sum or average the vLLM gau
 when the decision differs. The policy's state (its windows) lives in this process: a new
 leader starts with empty windows, which delays a scale-down by at most one window.
 
-Pure parts (:func:`engine_sample`, :func:`signals_of`, :func:`scale_targets`) are apart from
-the I/O (:class:`OperatorAutoscaler`). A pod whose metrics cannot be read counts as not
+With ``scaleToZero``, each tick also reads the namespace's gateway pods' ``/metrics``: the
+model's ``kubellm_gateway_pending_requests`` (held while no engine is ready, or queued) and
+``kubellm_requests_in_flight``, summed over the gateway pods, become the signals' ``held``
+and ``in_flight``. So the unit goes to zero ``idleSeconds`` after the gateway's last request
+ends, and back to one at the first tick that sees a held request. A tick that cannot read any
+gateway pod does not go to zero (it cannot see the requests that would bring it back).
+
+Pure parts (:func:`engine_sample`, :func:`signals_of`, :func:`gateway_demand`,
+:func:`scale_targets`) are apart from the I/O (:class:`OperatorAutoscaler`). A pod whose metrics cannot be read counts as not
 ready this tick; nothing here raises past the tick but :class:`KubeApiError`.
 """
 
@@ -18,10 +25,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from kubellm.autoscale import Decision, ScalerState, ScalingPolicy, Signals, decide
 # One engine's gauges: the parser local mode uses (vLLM and llama.cpp names, sums over label sets).
@@ -32,6 +40,7 @@ from kubellm.operator.kinds import MANAGED_KINDS
 from kubellm.operator.kube import EventSink, Kube
 from kubellm.render.context import RenderContext, parse_target
 from kubellm.render.engine_pod import PORT_NAME
+from kubellm.render.gateway import SELECTOR as GATEWAY_SELECTOR
 from kubellm.render.images import DEFAULT_IMAGES
 from kubellm.render.render import DEFAULT_TARGET
 from kubellm.render.units import units
@@ -55,6 +64,41 @@ class ScaleTarget:
     policy: ScalingPolicy
     interval: float
     """Seconds between looks (the unit's ``pollingIntervalSeconds``)."""
+    model: str = ""
+    """The served model name the gateway labels its gauges with (read with scale to zero)."""
+
+
+@dataclass(frozen=True)
+class GatewayDemand:
+    """The model's requests at the gateway, summed over its pods."""
+
+    held: int
+    """``kubellm_gateway_pending_requests``: held while no engine is ready, or queued."""
+    in_flight: int
+    """``kubellm_requests_in_flight``: requests the gateway is serving."""
+
+
+GATEWAY_GAUGES = {"kubellm_gateway_pending_requests": "held", "kubellm_requests_in_flight": "in_flight"}
+
+
+def gateway_demand(texts: Sequence[str], model: str) -> GatewayDemand | None:
+    """The *model*'s held and in-flight requests over the gateway pods' metrics *texts*;
+    None when there are none (no gateway pod answered)."""
+    if not texts:
+        return None
+    totals = {"held": 0.0, "in_flight": 0.0}
+    for text in texts:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                field_name = GATEWAY_GAUGES.get(sample.name)
+                if field_name is not None and sample.labels.get("model") == model:
+                    totals[field_name] += float(sample.value)
+    return GatewayDemand(held=round(totals["held"]), in_flight=round(totals["in_flight"]))
+
+
+def with_gateway(signals: Signals, demand: GatewayDemand) -> Signals:
+    """*signals* with the gateway's held and in-flight requests."""
+    return replace(signals, held=demand.held, in_flight=demand.in_flight)
 
 
 def signals_of(samples: Sequence[EngineSample], replicas: int) -> Signals:
@@ -77,7 +121,8 @@ def scale_targets(service: LLMService) -> list[ScaleTarget]:
         return []
     ctx = RenderContext(service, parse_target(DEFAULT_TARGET), DEFAULT_IMAGES)
     return [
-        ScaleTarget(unit.name, ctx.selector(unit.component), ScalingPolicy.from_spec(unit.scaling), unit.scaling.polling_interval_seconds)
+        ScaleTarget(unit.name, ctx.selector(unit.component), ScalingPolicy.from_spec(unit.scaling),
+                    unit.scaling.polling_interval_seconds, spec.model.served_name)
         for unit in units(ctx)
         if unit.scaling.enabled and unit.scaling.backend == "operator"
     ]
@@ -145,8 +190,15 @@ class OperatorAutoscaler:
         if deployment is None:
             return None  # not applied yet (the cache phase comes first)
         replicas = int(deployment["spec"].get("replicas", 1))
-        samples = await self._samples(namespace, target)
-        decision = decide(signals_of(samples, replicas), target.policy, self.states.get(key, ScalerState()), self.clock())
+        signals = signals_of(await self._samples(namespace, target.selector), replicas)
+        policy = target.policy
+        if policy.scale_to_zero:
+            demand = gateway_demand(await self._texts(namespace, GATEWAY_SELECTOR), target.model)
+            if demand is None:  # blind to held requests: never go to zero on this look
+                policy = policy.model_copy(update={"scale_to_zero": False})
+            else:
+                signals = with_gateway(signals, demand)
+        decision = decide(signals, policy, self.states.get(key, ScalerState()), self.clock())
         self.states[key] = decision.state
         if decision.replicas != replicas:
             await self.kube.merge_patch(DEPLOYMENT_KIND, target.deployment, {"spec": {"replicas": decision.replicas}}, namespace)
@@ -154,11 +206,15 @@ class OperatorAutoscaler:
             events("Normal", "Scaled", f"{target.deployment}: {decision.reason}")
         return decision
 
-    async def _samples(self, namespace: str, target: ScaleTarget) -> list[EngineSample]:
-        pods = await self.kube.list(POD_KIND, namespace, target.selector)
-        samples = []
+    async def _samples(self, namespace: str, selector: dict[str, str]) -> list[EngineSample]:
+        return [engine_sample(text) for text in await self._texts(namespace, selector)]
+
+    async def _texts(self, namespace: str, selector: dict[str, str]) -> list[str]:
+        """The metrics texts of the ready pods matching *selector* that answered."""
+        pods = await self.kube.list(POD_KIND, namespace, selector)
+        texts = []
         for url in filter(None, map(metrics_url, pods)):
             text = await self.scrape(url)
             if text is not None:
-                samples.append(engine_sample(text))
-        return samples
+                texts.append(text)
+        return texts

@@ -133,13 +133,7 @@ def _scaling_rules(path: str, scaling: Scaling) -> Iterator[SpecIssue]:
         yield SpecIssue(
             f"{path}.scaleToZero",
             "a plain HorizontalPodAutoscaler cannot scale to zero (HPAScaleToZero is an alpha gate)",
-            f"set {path}.backend to keda, or scaleToZero to false",
-        )
-    if scaling.scale_to_zero and scaling.backend == "operator":
-        yield SpecIssue(
-            f"{path}.scaleToZero",
-            "the operator's own scaling does not scale to zero (it cannot see requests held by the gateway)",
-            f"set {path}.backend to keda, or scaleToZero to false",
+            f"set {path}.backend to keda or operator, or scaleToZero to false",
         )
 
 

@@ -55,7 +55,7 @@ class Scaling(SpecModel):
     """Target value of the signal per replica (default per signal: 5 waiting requests, 0.8
     KV-cache use, 32 running, 0.5 s TTFT, 80 % GPU)."""
     scale_to_zero: bool = False
-    """Scale to zero replicas when idle (KEDA only); the gateway activates on demand."""
+    """Scale to zero replicas when idle (backend keda or operator); the gateway holds requests meanwhile."""
     idle_seconds: Seconds = 600
     """With scaleToZero: seconds without requests before going to zero."""
     stabilization: Stabilization = Stabilization()

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from kubellm.operator.autoscaler import EngineSample, OperatorAutoscaler, engine_sample, metrics_url, scale_targets, signals_of
+from kubellm.operator.autoscaler import (EngineSample, GatewayDemand, OperatorAutoscaler, engine_sample, gateway_demand,
+                                         metrics_url, scale_targets, signals_of)
 from kubellm.operator.kinds import ManagedKind
 from kubellm.render import render
+from kubellm.render.gateway import SELECTOR as GATEWAY_SELECTOR
 from kubellm.spec import LLMService, parse_spec
 
 METRICS = """\
@@ -124,3 +126,84 @@ async def test_a_tick_scales_the_deployment_as_the_policy_decides_and_waits_for_
     assert await scaler.tick(chat, "llm", lambda *e: None) == []  # not due before pollingIntervalSeconds
     scaler.forget("llm", "chat")
     assert scaler.states == {} and scaler.last_tick == {}
+
+
+def gateway_text(pending: float, in_flight: float, model: str = "tiny-chat") -> str:
+    return (
+        "# HELP kubellm_gateway_pending_requests Requests waiting for a model's endpoint.\n"
+        "# TYPE kubellm_gateway_pending_requests gauge\n"
+        f'kubellm_gateway_pending_requests{{model="{model}"}} {pending}\n'
+        'kubellm_gateway_pending_requests{model="other"} 7.0\n'
+        "# HELP kubellm_requests_in_flight Requests being served.\n"
+        "# TYPE kubellm_requests_in_flight gauge\n"
+        f'kubellm_requests_in_flight{{model="{model}"}} {in_flight}\n'
+        'kubellm_requests_in_flight{model="other"} 9.0\n'
+    )
+
+
+@pytest.mark.parametrize(("texts", "want"), [
+    ([gateway_text(1, 0)], GatewayDemand(held=1, in_flight=0)),
+    ([gateway_text(1, 2), gateway_text(0, 3)], GatewayDemand(held=1, in_flight=5)),  # summed over gateway pods
+    ([gateway_text(0, 0), ""], GatewayDemand(held=0, in_flight=0)),
+    (["kubellm_requests_in_flight{model=\"other\"} 4\n"], GatewayDemand(held=0, in_flight=0)),  # another model's
+    ([], None),  # no gateway pod answered: demand unknown
+])
+def test_gateway_demand_reads_the_models_held_and_in_flight_requests(texts: list[str], want: GatewayDemand | None) -> None:
+    assert gateway_demand(texts, "tiny-chat") == want
+
+
+class ClusterWithGateway(Cluster):
+    """The stand-in, with the namespace's gateway pods listed apart from the engines'."""
+
+    def __init__(self, replicas: int, pods: list[dict[str, Any]], gateway: list[dict[str, Any]]) -> None:
+        super().__init__(replicas, pods)
+        self.gateway = gateway
+
+    async def list(self, kind: ManagedKind, namespace: str | None = None, labels: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        if labels == GATEWAY_SELECTOR:
+            return self.gateway
+        return self.pods if self.replicas else []
+
+
+IDLE_ENGINE = METRICS.replace("} 3.0", "} 0.0").replace("} 4.0", "} 0.0")
+
+
+async def test_scale_to_zero_follows_the_gateways_requests_down_and_back_up() -> None:
+    now = [100.0]
+    texts = {"http://10.0.0.5:8000/metrics": IDLE_ENGINE, "http://10.0.1.9:8000/metrics": gateway_text(0, 1)}
+
+    async def scrape(url: str) -> str | None:
+        return texts.get(url)
+
+    cluster = ClusterWithGateway(1, [pod("chat-a", "10.0.0.5")], [pod("kubellm-gateway-a", "10.0.1.9")])
+    scaler = OperatorAutoscaler(cluster, scrape=scrape, clock=lambda: now[0])  # type: ignore[arg-type]
+    chat = service(maxReplicas=3, backend="operator", signal="runningRequests", target=2, pollingIntervalSeconds=5,
+                   scaleToZero=True, idleSeconds=10)
+    steps = [  # (gateway's held, in flight) -> replicas after the tick, 5 s apart
+        ((0, 1), 1),  # a request streaming through the gateway: the engine reads idle, the service is not
+        ((0, 0), 1),  # idle 5 s of 10
+        ((0, 0), 0),  # idle 10 s: zero
+        ((0, 0), 0),
+        ((1, 1), 1),  # a request held at the gateway: back to one at once
+    ]
+    for (held, in_flight), want in steps:
+        texts["http://10.0.1.9:8000/metrics"] = gateway_text(held, in_flight)
+        await scaler.tick(chat, "llm", lambda *e: None)
+        assert cluster.replicas == want, (now[0], held, in_flight)
+        now[0] += 5
+    assert cluster.patches == [{"spec": {"replicas": 0}}, {"spec": {"replicas": 1}}]
+
+
+async def test_scale_to_zero_never_goes_to_zero_while_the_gateway_cannot_be_read() -> None:
+    now = [100.0]
+
+    async def scrape(url: str) -> str | None:
+        return IDLE_ENGINE if url == "http://10.0.0.5:8000/metrics" else None  # the gateway does not answer
+
+    cluster = ClusterWithGateway(1, [pod("chat-a", "10.0.0.5")], [pod("kubellm-gateway-a", "10.0.1.9")])
+    scaler = OperatorAutoscaler(cluster, scrape=scrape, clock=lambda: now[0])  # type: ignore[arg-type]
+    chat = service(maxReplicas=3, backend="operator", scaleToZero=True, idleSeconds=10, pollingIntervalSeconds=5)
+    for _ in range(6):
+        await scaler.tick(chat, "llm", lambda *e: None)
+        now[0] += 5
+    assert cluster.replicas == 1 and cluster.patches == []

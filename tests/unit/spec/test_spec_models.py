@@ -67,7 +67,6 @@ def test_round_trip_through_dict_is_stable() -> None:
     ({"model": {"uri": "hf://a/b"}, "engine": {"kind": "vllm"}, "resources": {"accelerator": {"count": 0}}}, "spec.resources.accelerator.count", "llamacpp"),
     ({"model": {"uri": "https://x.example/m.gguf"}, "engine": {"kind": "llamacpp"}, "serving": {"mode": "disaggregated", "prefill": {}, "decode": {}}}, "spec.serving.mode", "vllm"),
     ({"model": {"uri": "hf://a/b"}, "scaling": {"scaleToZero": True, "backend": "hpa"}}, "spec.scaling.scaleToZero", "keda"),
-    ({"model": {"uri": "hf://a/b"}, "scaling": {"scaleToZero": True, "backend": "operator"}}, "spec.scaling.scaleToZero", "keda"),
     ({"model": {"uri": "hf://a/b"}, "scaling": {"minReplicas": 3, "maxReplicas": 2}}, "spec.scaling.maxReplicas", "3"),
     ({"model": {"uri": "hf://a/b"}, "cache": {"kind": "image"}}, "spec.cache.kind", "oci://"),
     ({"model": {"uri": "sim://x"}}, "spec.model.uri", "sim"),
