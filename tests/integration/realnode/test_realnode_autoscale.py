@@ -11,7 +11,9 @@ Three ways, one test shape (:func:`scale_cycle`), each on a LLMService applied f
   module) reconcile the ScaledObject the operator applied, querying the same Prometheus; the
   namespace's gateway holds a request while KEDA scales the engines from zero.
 - ``backend: operator``: no HPA, KEDA or Prometheus; the operator reads the engines' /metrics
-  and runs kubellm's policy (the one local mode uses).
+  and runs kubellm's policy (the one local mode uses). With ``scaleToZero`` it also reads the
+  gateway's held and in-flight gauges from the gateway pod's /metrics: to zero when the
+  gateway is idle, and back while the gateway holds a request.
 
 The operator runs as a process on the host with its ServiceAccount's credentials (its RBAC as
 `kubellm install` grants it), not as a pod: the pods would run the kubellm image built before
@@ -294,7 +296,7 @@ def gateway_ready(plane: ControlPlane) -> bool:
 
 
 def held_from_zero(plane: ControlPlane, name: str, timeline: dict[str, float], label: str) -> None:
-    """Wait for KEDA to take the engines to zero, then one request through the gateway, which
+    """Wait for the autoscaler to take the engines to zero, then one request through the gateway, which
     holds it until an engine is Ready: it must succeed; its latency is the hold time."""
     steps.wait(plane, NS, lambda: replicas(plane, name) == 0 and not engines(plane, name), 120, f"{name} scaled to zero")
     status, seconds = chat_through_gateway(plane)
@@ -325,3 +327,18 @@ def test_keda_scales_the_engines_1_3_to_zero_and_back_with_the_gateway_holding(
                            floor=0)
         held_from_zero(plane, name, timeline, "after scaling to zero")
     assert load.failed == [], f"{len(load.failed)} of {len(load.served) + len(load.failed)} requests failed: {load.failed[:5]}"
+
+
+def test_the_operators_own_policy_scales_the_engines_to_zero_and_back_with_the_gateway_holding(
+    plane: ControlPlane, operator: OperatorProcess, tmp_path: Path,
+) -> None:
+    spec = service_spec(tmp_path, "self-zero", "operator", scaleToZero=True, idleSeconds=10)
+    timeline = TIMELINES.setdefault("operator-zero", {})
+    with applied(plane, spec, available=False) as name:
+        steps.wait(plane, NS, lambda: gateway_ready(plane), 120, "the gateway Ready")
+        held_from_zero(plane, name, timeline, "first scale from zero")
+        held_from_zero(plane, name, timeline, "after scaling to zero")
+        scaled = [e for e in steps.get(plane, f"/api/v1/namespaces/{NS}/events")["items"] if e["reason"] == "Scaled"]
+        reasons = [e.get("message", "") for e in scaled if e.get("message", "").startswith(f"{name}: ")]
+    assert any("1->0:" in r for r in reasons), reasons
+    assert any("0->1:" in r and "held 1" in r for r in reasons), reasons  # back up on the request the gateway held
