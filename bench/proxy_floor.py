@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -139,6 +140,30 @@ def floor(engine: str, kind: str = "--serve-floor") -> Iterator[str]:
         yield lines[0].split()[-1]
 
 
+@contextlib.contextmanager
+def _kubellm_at(rev: str, engine: str, tmp: Path) -> Iterator[str]:
+    """``kubellm gateway --server fast`` from *rev*'s ``src/`` (git archive), first on PYTHONPATH."""
+    root = Path(__file__).resolve().parent.parent
+    dest = tmp / "baseline"
+    dest.mkdir()
+    archive = subprocess.run(["git", "-C", str(root), "archive", rev, "src"], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(dest / "src")
+    try:
+        cm = kubellm(engine, 1, "fast")
+        url = cm.__enter__()
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONPATH")
+        else:
+            os.environ["PYTHONPATH"] = before
+    try:
+        yield url
+    finally:
+        cm.__exit__(None, None, None)
+
+
 # -- the comparison ----------------------------------------------------------------------------
 def _median(runs: list[Wrk], field: str) -> float:
     return float(statistics.median(getattr(r, field) for r in runs))
@@ -150,6 +175,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--kubellm-servers", default="aiohttp,fast", help="one kubellm gateway per --server value")
+    ap.add_argument("--baseline", default=None, metavar="REV",
+                    help="also a kubellm gateway (fast server) run from this git revision's src/, side by side")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--serve-floor", nargs=2, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--serve-aiohttp-floor", nargs=2, default=None, help=argparse.SUPPRESS)
@@ -170,6 +197,8 @@ def main() -> None:
                    "aiohttp+floor": stack.enter_context(floor(engine, "--serve-aiohttp-floor")),
                    **{f"kubellm {server}": stack.enter_context(kubellm(engine, 1, server))
                       for server in args.kubellm_servers.split(",")}}
+        if args.baseline:
+            targets[f"fast @{args.baseline}"] = stack.enter_context(_kubellm_at(args.baseline, engine, Path(tmp)))
         one: dict[str, list[Wrk]] = {name: [] for name in targets}
         many: dict[str, list[Wrk]] = {name: [] for name in targets}
         for url in targets.values():  # warm-up

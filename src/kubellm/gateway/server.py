@@ -9,15 +9,17 @@ subset of ``aiohttp.web.Request`` the gateway uses (``method``, ``path``, ``quer
 ``headers``, ``read()``), and return an ``aiohttp.web.Response`` (written here with a
 Content-Length) or the :class:`FastStream` that :func:`start_stream` opened.
 
-Behaviour: keep-alive (HTTP/1.1 default, HTTP/1.0 on request); pipelined requests answered
-one at a time in order (reading pauses while ``_MAX_PIPELINED`` wait); a body over
-``max_body_bytes`` (declared or received) is answered through the handler as aiohttp does
-(``read()`` raises ``HTTPRequestEntityTooLarge``, the gateway answers 413) and the connection
-closes; ``Expect: 100-continue`` gets its interim response unless the declared body is too
-large; a malformed request gets 400 and the connection closes; a client that disconnects
-cancels its request's task (the engine request is aborted, as with aiohttp's
-``handler_cancellation``); a streamed response is chunked and its writes wait while the
-client's socket buffer is full (backpressure).
+Behaviour: keep-alive (HTTP/1.1 default, HTTP/1.0 on request), an idle connection closed
+after ``keepalive_s`` (75 s, as aiohttp's); pipelined requests answered one at a time in order
+(reading pauses while ``_MAX_PIPELINED`` wait); a body over ``max_body_bytes`` (declared or
+received) is answered through the handler as aiohttp does (``read()`` raises
+``HTTPRequestEntityTooLarge``, the gateway answers 413) and the connection closes;
+``Expect: 100-continue`` gets its interim response unless the declared body is too large; a
+malformed request gets 400, a request line and headers over 64 KiB 431, and the connection
+closes; a client that disconnects cancels its request's task (the engine request is aborted,
+as with aiohttp's ``handler_cancellation``); a streamed response is chunked (HTTP/1.0: unframed,
+then close) and its writes wait while the client's socket buffer is full (backpressure). No
+``Date``/``Server`` headers, no compression, no TLS (the gateway's aiohttp site had none).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any, cast
 from urllib.parse import parse_qsl
 
 import httptools
+import orjson
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
@@ -39,8 +42,13 @@ log = logging.getLogger("kubellm.gateway")
 Handler = Callable[[Any], Awaitable[web.StreamResponse]]
 _MAX_PIPELINED = 16  # requests parsed ahead of the one being answered; reading pauses beyond
 _HIGH_WATER = 64 * 1024  # bytes the transport buffers before a streamed write waits
+_MAX_HEAD = 64 * 1024  # request line and headers; more is refused with 431 (aiohttp: 8 KiB a line)
+KEEPALIVE_S = 75.0  # an idle kept-alive connection is closed after this (aiohttp's keepalive_timeout)
 _OWN_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
-_REASONS = {100: "Continue", 400: "Bad Request", 500: "Internal Server Error"}
+
+
+class _HeadTooLarge(Exception):
+    """The request line and headers are over :data:`_MAX_HEAD` bytes."""
 
 
 class FastRequest:
@@ -87,17 +95,23 @@ class FastStream(web.StreamResponse):
         self._request = request
 
     async def open(self) -> None:
-        conn = self._request._conn
-        await conn.server.app.on_response_prepare.send(cast(web.Request, self._request), self)
-        conn.write_head(self._request, self.status, self.reason, self.headers, None, self.keep_alive is not False)
+        request = self._request
+        await request._conn.server.app.on_response_prepare.send(cast(web.Request, request), self)
+        self._framed = request.version != "1.0"  # HTTP/1.0: the body ends when the connection closes
+        if not self._framed:
+            request.keep_alive = False
+        request._conn.write_head(request, self.status, self.reason, self.headers, None,
+                                 request.keep_alive and self.keep_alive is not False)
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         if data:
-            await self._request._conn.write_body(b"%x\r\n%s\r\n" % (len(data), bytes(data)))
+            await self._request._conn.write_body(b"%x\r\n%s\r\n" % (len(data), bytes(data)) if self._framed
+                                                 else bytes(data))
 
     async def write_eof(self, data: bytes = b"") -> None:
         await self.write(data)
-        await self._request._conn.write_body(b"0\r\n\r\n")
+        if self._framed:
+            await self._request._conn.write_body(b"0\r\n\r\n")
 
 
 async def start_stream(request: Any, status: int, headers: dict[str, str]) -> web.StreamResponse:
@@ -128,7 +142,9 @@ class _Connection(asyncio.Protocol):
         self._read_paused = False
         self._drain: asyncio.Future[None] | None = None
         self._paused = False
+        self._head_bytes = 0
         self.lost = False
+        self.active = self.loop.time()  # last data in; the server's sweep closes long-idle connections
 
     # -- transport events ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -137,12 +153,20 @@ class _Connection(asyncio.Protocol):
         self.server.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
+        self.active = self.loop.time()
         if self._ignoring:
             return
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self._bad_request(str(exc) or "malformed HTTP request")
+        except httptools.HttpParserError as exc:  # a callback's exception arrives wrapped in one
+            if self._head_bytes > _MAX_HEAD:
+                self._refuse(431, "Request Header Fields Too Large",
+                             f"the request line and headers are over {_MAX_HEAD} bytes")
+            else:
+                self._refuse(400, "Bad Request", f"malformed HTTP request: {exc or 'unparseable'}")
+
+    def idle(self) -> bool:
+        return self.task is None and not self.pending
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.lost = True
@@ -171,11 +195,19 @@ class _Connection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._url = b""
         self._headers = CIMultiDict()
+        self._head_bytes = 0
+
+    def _count(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > _MAX_HEAD:
+            raise _HeadTooLarge  # stops the parser: feed_data raises, data_received answers 431
 
     def on_url(self, url: bytes) -> None:
+        self._count(len(url))
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value))
         self._headers.add(name.decode("latin-1"), value.decode("latin-1"))
 
     def on_headers_complete(self) -> None:
@@ -210,13 +242,15 @@ class _Connection(asyncio.Protocol):
         self._ignoring = True
         self._enqueue(request)
 
-    def _bad_request(self, reason: str) -> None:
+    def _refuse(self, status: int, reason: str, message: str) -> None:
+        """A request that cannot be parsed: the OpenAI error object, then close (unless an
+        earlier request's answer is still being written, which must come first: then just close)."""
         self._ignoring = True
         if self.task is None or self.task.done():
-            body = b'{"error":{"message":"malformed HTTP request: %s","type":"invalid_request_error"}}' % (
-                reason.replace('"', "'").encode("latin-1", "replace"))
-            self._write(b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                        b"Connection: close\r\n\r\n%s" % (len(body), body))
+            body = orjson.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None,
+                                           "code": None}})
+            self._write(b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                        b"Connection: close\r\n\r\n%s" % (status, reason.encode(), len(body), body))
         self._close()
 
     def _enqueue(self, request: FastRequest) -> None:
@@ -270,7 +304,8 @@ class _Connection(asyncio.Protocol):
             if name.lower() not in _OWN_HEADERS:
                 lines.append(f"{name}: {value}\r\n".encode("latin-1", "replace"))
         if body is None:
-            lines.append(b"Transfer-Encoding: chunked\r\n")
+            if request.version != "1.0":
+                lines.append(b"Transfer-Encoding: chunked\r\n")
         else:
             lines.append(b"Content-Length: %d\r\n" % len(body))
         if not keep:
@@ -300,10 +335,12 @@ class _Connection(asyncio.Protocol):
 class FastServer:
     """Serves a gateway's ``web.Application`` on :class:`_Connection` protocols."""
 
-    def __init__(self, app: web.Application, *, max_body_bytes: int) -> None:
+    def __init__(self, app: web.Application, *, max_body_bytes: int, keepalive_s: float = KEEPALIVE_S) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.keepalive_s = keepalive_s
         self.connections: set[_Connection] = set()
+        self._sweeper: asyncio.Task[None] | None = None
         self._servers: list[asyncio.AbstractServer] = []
         self._routes: dict[tuple[str, str], Handler] = {}
         self._paths: dict[str, list[str]] = {}
@@ -319,19 +356,31 @@ class FastServer:
             handler = partial(middleware, handler=handler)
         return handler
 
-    async def dispatch(self, request: FastRequest) -> web.StreamResponse:
+    def dispatch(self, request: FastRequest) -> Awaitable[web.StreamResponse]:
+        """The handler's coroutine for *request* (404 and 405 raised through the middlewares)."""
         handler = self._routes.get((request.method, request.path))
         if handler is None:
             allowed = self._paths.get(request.path)
             error: web.HTTPException = (web.HTTPNotFound() if allowed is None else
                                         web.HTTPMethodNotAllowed(request.method, allowed))
             handler = self._wrap(partial(_raise, error))
-        return await handler(request)
+        return handler(request)
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def startup(self) -> None:
         self.app.freeze()
         await self.app.startup()
+        self._sweeper = asyncio.ensure_future(self._sweep())
+
+    async def _sweep(self) -> None:
+        """Close kept-alive connections idle for ``keepalive_s`` (one pass every quarter of it;
+        nothing per request)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.keepalive_s / 4)
+            cutoff = loop.time() - self.keepalive_s
+            for conn in [c for c in self.connections if c.idle() and c.active < cutoff]:
+                conn._close()
 
     async def listen(self, host: str, port: int, *, reuse_port: bool = False, backlog: int = 1024) -> int:
         """Start accepting on *host*:*port*; returns the bound port."""
@@ -352,6 +401,8 @@ class FastServer:
         """Stop accepting, give requests in flight up to *grace_s*, close every connection, and
         run the application's shutdown and cleanup hooks."""
         await self.stop_listening()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         running = [c.task for c in self.connections if c.task is not None]
         if running:
             await asyncio.wait(running, timeout=grace_s)

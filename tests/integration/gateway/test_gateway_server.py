@@ -26,6 +26,7 @@ from tests import processes
 
 MAX_BODY = 2048
 CHUNK = 64 * 1024
+KEEPALIVE_S = 0.4
 
 
 @dataclass
@@ -69,7 +70,7 @@ def _toy_app(seen: Seen) -> web.Application:
 
 
 async def _serve(app: web.Application, max_body: int = MAX_BODY) -> AsyncIterator[int]:
-    server = FastServer(app, max_body_bytes=max_body)
+    server = FastServer(app, max_body_bytes=max_body, keepalive_s=KEEPALIVE_S)
     await server.startup()
     port = await server.listen("127.0.0.1", 0)
     try:
@@ -163,6 +164,24 @@ async def test_malformed_request_gets_400_and_the_connection_closes(toy: int) ->
     status, headers, body = await _response(reader)
     assert status == 400 and headers["connection"] == "close" and b"malformed" in body
     assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
+
+
+async def test_oversized_headers_get_431_and_the_connection_closes(toy: int) -> None:
+    reader, writer = await _connect(toy)
+    writer.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"a" * 70_000 + b"\r\n\r\n")
+    status, headers, body = await _response(reader)
+    assert status == 431 and headers["connection"] == "close" and b'"error"' in body
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
+
+
+async def test_an_idle_kept_alive_connection_is_closed(toy: int) -> None:
+    """Idle for longer than keepalive_s (0.4 s here; 75 s by default, as aiohttp's): closed."""
+    reader, writer = await _connect(toy)
+    writer.write(b"GET /slow?id=a HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (await _response(reader))[2] == b"a"
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # EOF: the server closed it
     writer.close()
 
 
@@ -274,3 +293,12 @@ def test_an_unknown_server_is_refused_on_the_command_line(tmp_path: Path) -> Non
     out = subprocess.run(processes.KUBELLM + ["gateway", "--config", str(cfg), "--server", "uvicorn"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "choose aiohttp or fast" in out.stderr
+
+
+async def test_http10_stream_is_unframed_and_ends_with_the_connection(toy: int) -> None:
+    reader, writer = await _connect(toy)
+    writer.write(b"GET /big HTTP/1.0\r\n\r\n")
+    head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).lower()
+    assert b"transfer-encoding" not in head and b"connection: close" in head
+    assert len(await asyncio.wait_for(reader.read(), 10)) == 64 * CHUNK
+    writer.close()
