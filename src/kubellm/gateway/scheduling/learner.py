@@ -12,11 +12,13 @@ and an engine histogram counter that goes backwards, are counted in :attr:`fallb
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 import statistics
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from kubellm.gateway.endpoint import Endpoint
@@ -39,6 +41,48 @@ class Ticket:
     predicted: float
     sent: float
     prompt_chars: int
+    ahead: bool = False  # counted in its endpoint's _Ahead totals (before its predicted first token)
+
+
+@dataclass(slots=True)
+class _Ahead:
+    """One endpoint's tickets still before their predicted first token, as running totals:
+    each decision reads them after expiring what passed its deadline (a heap ordered by
+    deadline), instead of walking every request in flight."""
+
+    count: int = 0
+    tokens: float = 0.0
+    deadlines: list[tuple[float, int, Ticket]] = field(default_factory=list)  # (sent + predicted, seq, ticket)
+    _seq: Iterator[int] = field(default_factory=itertools.count)
+
+    def add(self, ticket: Ticket) -> None:
+        if not ticket.predicted > 0:  # 0, negative or NaN: never before its first token
+            return
+        ticket.ahead = True
+        self.count += 1
+        self.tokens += ticket.features.uncached_tokens
+        heapq.heappush(self.deadlines, (ticket.sent + ticket.predicted, next(self._seq), ticket))
+
+    def remove(self, ticket: Ticket) -> None:
+        """*ticket* ended: out of the totals (its heap entry is skipped when popped; the heap is
+        rebuilt once such entries outnumber the live ones)."""
+        self._uncount(ticket)
+        if len(self.deadlines) > 2 * self.count + 64:
+            self.deadlines = [entry for entry in self.deadlines if entry[2].ahead]
+            heapq.heapify(self.deadlines)
+
+    def _uncount(self, ticket: Ticket) -> None:
+        if ticket.ahead:
+            ticket.ahead = False
+            self.count -= 1
+            self.tokens = self.tokens - ticket.features.uncached_tokens if self.count else 0.0
+
+    def at(self, now: float) -> tuple[int, float]:
+        """The totals at *now*: tickets whose ``now - sent < predicted``."""
+        heap = self.deadlines
+        while heap and not now - heap[0][2].sent < heap[0][2].predicted:
+            self._uncount(heapq.heappop(heap)[2])
+        return self.count, self.tokens
 
 
 @dataclass(slots=True)
@@ -69,6 +113,7 @@ class LatencyState:
         self.endpoints: dict[str, EndpointLatency] = {}
         self._tickets: dict[int, Ticket] = {}
         self._by_endpoint: dict[str, dict[int, Ticket]] = {}
+        self._ahead_of: dict[str, _Ahead] = {}
         self._last: tuple[int, dict[str, Prediction]] = (0, {})
         self.tokens_per_char = DEFAULT_TOKENS_PER_CHAR
         self.mean_uncached = 0.0
@@ -102,12 +147,8 @@ class LatencyState:
 
     def _ahead(self, url: str, now: float) -> tuple[int, float]:
         """This gateway's requests at *url* still before their predicted first token: count, tokens."""
-        n, tokens = 0, 0.0
-        for t in self._by_endpoint.get(url, {}).values():
-            if now - t.sent < t.predicted:
-                n += 1
-                tokens += t.features.uncached_tokens
-        return n, tokens
+        ahead = self._ahead_of.get(url)
+        return (0, 0.0) if ahead is None else ahead.at(now)
 
     def _read_engine_decode(self, ep: Endpoint, st: EndpointLatency) -> None:
         """Fold the engine's decode-time histogram into D_e; a counter going backwards is reset."""
@@ -142,11 +183,18 @@ class LatencyState:
         ticket = Ticket(url, pred.features, pred.ttft_s, self._clock(), req.prompt_chars)
         self._tickets[id(req)] = ticket
         self._by_endpoint.setdefault(url, {})[id(req)] = ticket
+        ahead = self._ahead_of.get(url)
+        if ahead is None:
+            ahead = self._ahead_of[url] = _Ahead()
+        ahead.add(ticket)
 
     def _drop(self, key: int) -> Ticket | None:
         ticket = self._tickets.pop(key, None)
         if ticket is not None:
             self._by_endpoint.get(ticket.endpoint, {}).pop(key, None)
+            ahead = self._ahead_of.get(ticket.endpoint)
+            if ahead is not None:
+                ahead.remove(ticket)
         return ticket
 
     def finish(self, req: RoutingRequest, *, ttft_s: float | None, decode_s: float, prompt_tokens: int,
@@ -181,6 +229,7 @@ class LatencyState:
 
     def forget_endpoint(self, url: str) -> None:
         self.endpoints.pop(url, None)
+        self._ahead_of.pop(url, None)
         for key in list(self._by_endpoint.pop(url, {})):
             self._tickets.pop(key, None)
         for k in [k for k in self.fallbacks if k[0] == url]:
