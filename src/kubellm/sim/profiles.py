@@ -7,9 +7,44 @@ TPOT and prefill speed match published vLLM measurements for that model and GPU.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from kubellm.sim.errors import SimConfigError
+
+Frontend = Literal["v0", "v1", "none"]
+
+
+@dataclass(frozen=True)
+class FrontendCost:
+    """The time a client's TTFT includes before the engine sees a request, and where it comes from."""
+
+    api_server_s: float
+    source: str
+
+
+# One API-server cost per vLLM engine generation (docs/sim.md, "Published figures beside the model").
+FRONTENDS: dict[Frontend, FrontendCost] = {
+    "v0": FrontendCost(0.025, "fitted to Lambda's two vLLM 0.6 (V0) runs: their TTFT was a third below the "
+                              "model's without it; checked on nothing else"),
+    "v1": FrontendCost(0.0070, "fitted to ONE run, InferenceBench's vLLM 0.21 (V1) H100 sweep at C=1: "
+                               "TTFT 13.98 ms less the model's 7.01 ms first step; its C=4 (22.75 ms) is "
+                               "not held (docs/sim.md)"),
+    "none": FrontendCost(0.0, "no API server (synthetic test profiles)"),
+}
+
+V1_SINCE = (0, 8)  # vLLM 0.8.0 made the V1 engine (engine core in a process apart from the API server) the default
+
+
+def frontend_of(vllm_version: str) -> Frontend:
+    """The engine generation of a vLLM release: ``"0.6.0"`` -> ``"v0"``, ``"0.21"`` -> ``"v1"``."""
+    try:
+        major, minor = (int(part) for part in vllm_version.split(".")[:2])
+    except ValueError:
+        raise SimConfigError(f"vLLM version {vllm_version!r}: expected MAJOR.MINOR[.PATCH], e.g. '0.21.0'") from None
+    return "v1" if (major, minor) >= V1_SINCE else "v0"
 
 
 class Profile(BaseModel):
@@ -30,12 +65,21 @@ class Profile(BaseModel):
     step_overhead_s: float = Field(ge=0, description="fixed CPU/launch time per engine step")
     per_seq_overhead_s: float = Field(ge=0, description="sampling/bookkeeping per scheduled sequence")
     tp_comm_s_per_token: float = Field(0.0, ge=0, description="all-reduce time per batched token (TP>1)")
-    api_server_s: float = Field(0.0, ge=0, description="per-request API server time a client's TTFT includes "
-                                                       "(HTTP, tokenization, the frontend-engine hop)")
+    frontend: Frontend = Field("v1", description="vLLM engine generation whose API-server cost a client's TTFT "
+                                                 "includes (FRONTENDS); current vLLM is v1")
     num_gpu_blocks: int = Field(gt=0, description="KV cache blocks of 16 tokens")
     max_model_len: int = Field(gt=0)
     max_num_seqs: int = Field(gt=0)
     max_num_batched_tokens: int = Field(gt=0)
+
+    @property
+    def api_server_s(self) -> float:
+        """Per-request API-server time a client's TTFT includes (HTTP, tokenization, the frontend-engine hop)."""
+        return FRONTENDS[self.frontend].api_server_s
+
+    def with_frontend(self, frontend: Frontend) -> Profile:
+        """This profile served by another vLLM engine generation."""
+        return self.model_copy(update={"frontend": frontend})
 
 
 def _llama_8b_h100() -> Profile:
@@ -45,7 +89,7 @@ def _llama_8b_h100() -> Profile:
         params_b=8.03, weight_bytes=16.06e9, num_layers=32, hidden_size=4096,
         kv_bytes_per_token=2 * 32 * 8 * 128 * 2,
         mem_bandwidth=3.35e12 * 0.80, flops=989e12 * 0.55,
-        step_overhead_s=0.0010, per_seq_overhead_s=0.000012, api_server_s=0.025,
+        step_overhead_s=0.0010, per_seq_overhead_s=0.000012,
         num_gpu_blocks=28_000, max_model_len=8192, max_num_seqs=1024, max_num_batched_tokens=8192,
     )
 
@@ -57,7 +101,7 @@ def _llama_8b_a100_40gb() -> Profile:
         params_b=8.03, weight_bytes=16.06e9, num_layers=32, hidden_size=4096,
         kv_bytes_per_token=2 * 32 * 8 * 128 * 2,
         mem_bandwidth=1.555e12 * 0.80, flops=312e12 * 0.55,
-        step_overhead_s=0.0010, per_seq_overhead_s=0.000012, api_server_s=0.025,
+        step_overhead_s=0.0010, per_seq_overhead_s=0.000012,
         num_gpu_blocks=10_000, max_model_len=8192, max_num_seqs=256, max_num_batched_tokens=2048,
     )
 
@@ -69,7 +113,7 @@ def _qwen_7b_l4() -> Profile:
         params_b=7.62, weight_bytes=15.2e9, num_layers=28, hidden_size=3584,
         kv_bytes_per_token=2 * 28 * 4 * 128 * 2,
         mem_bandwidth=300e9 * 0.85, flops=121e12 * 0.55,
-        step_overhead_s=0.0015, per_seq_overhead_s=0.000020, api_server_s=0.025,
+        step_overhead_s=0.0015, per_seq_overhead_s=0.000020,
         num_gpu_blocks=5_300, max_model_len=8192, max_num_seqs=256, max_num_batched_tokens=2048,
     )
 
@@ -81,7 +125,7 @@ def _llama_70b_h100_tp4() -> Profile:
         params_b=70.6, weight_bytes=141.2e9, num_layers=80, hidden_size=8192,
         kv_bytes_per_token=2 * 80 * 8 * 128 * 2, tensor_parallel=4,
         mem_bandwidth=4 * 3.35e12 * 0.75, flops=4 * 989e12 * 0.50,
-        step_overhead_s=0.0020, per_seq_overhead_s=0.000015, tp_comm_s_per_token=0.4e-6, api_server_s=0.025,
+        step_overhead_s=0.0020, per_seq_overhead_s=0.000015, tp_comm_s_per_token=0.4e-6,
         num_gpu_blocks=26_000, max_model_len=8192, max_num_seqs=1024, max_num_batched_tokens=8192,
     )
 
@@ -93,7 +137,7 @@ def _tiny_cpu() -> Profile:
         params_b=0.1, weight_bytes=0.2e9, num_layers=4, hidden_size=512,
         kv_bytes_per_token=2 * 4 * 4 * 64 * 2,
         mem_bandwidth=100e9, flops=20e12,
-        step_overhead_s=0.0005, per_seq_overhead_s=0.000010,
+        step_overhead_s=0.0005, per_seq_overhead_s=0.000010, frontend="none",
         num_gpu_blocks=512, max_model_len=4096, max_num_seqs=32, max_num_batched_tokens=1024,
     )
 

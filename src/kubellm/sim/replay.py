@@ -30,10 +30,15 @@ class Arrival:
 
 @dataclass(slots=True)
 class Timeline:
-    """When one request arrived, got each token, and how much of its prompt was cached."""
+    """When one request was sent and arrived, got each token, and how much of its prompt was cached.
+
+    ``sent`` is when its client's clock started: in a closed loop, when a client took it up,
+    which can be before it leaves the client and ``send_delay_s`` before it arrives.
+    """
 
     arrival: float
     token_times: list[float] = field(default_factory=list)
+    sent: float = 0.0
     num_cached: int = 0
     preempted: int = 0
 
@@ -72,17 +77,29 @@ def simulate(profile: Profile, limits: Limits, num_blocks: int, arrivals: Sequen
 
 
 def simulate_closed_loop(profile: Profile, limits: Limits, num_blocks: int, requests: Sequence[Arrival],
-                         clients: int, send_delay_s: float = 0.0, enable_caching: bool = True) -> Run:
+                         clients: int, send_delay_s: float = 0.0, enable_caching: bool = True,
+                         client_cost_s: float = 0.0) -> Run:
     """Serve *requests* in order from *clients* clients that each send the next one when theirs finishes.
 
-    This is what ``vllm bench serve --max-concurrency C --request-rate inf`` does. A request
-    reaches the engine *send_delay_s* after its client sends it (the API server's share);
-    the requests' own ``at`` is ignored and each timeline's arrival is when it reached the engine.
+    This is what ``vllm bench serve --max-concurrency C --request-rate inf`` does. A client
+    takes up its next request (its clock starts: ``Timeline.sent``) when its last one ends; the
+    clients share one client process that spends *client_cost_s* getting each request out
+    (serialising it, writing it to the socket), one request at a time, so the first C requests
+    leave *client_cost_s* apart, not at one instant. A request reaches the engine *send_delay_s*
+    after it leaves (the API server's share); the requests' own ``at`` is ignored and each
+    timeline's arrival is when it reached the engine.
     """
     if clients < 1:
         raise SimConfigError(f"closed loop: clients must be at least 1, got {clients}")
-    return _serve(profile, limits, num_blocks, requests, _ClosedLoop(len(requests), clients, send_delay_s),
-                  enable_caching)
+    if client_cost_s < 0:
+        raise SimConfigError(f"closed loop: client_cost_s must be at least 0, got {client_cost_s}")
+    source = _ClosedLoop(len(requests), clients, send_delay_s, client_cost_s)
+    return _serve(profile, limits, num_blocks, requests, source, enable_caching)
+
+
+def serial_sends(count: int, client_cost_s: float) -> list[float]:
+    """When *count* requests taken up together at 0 leave one process that spends *client_cost_s* on each."""
+    return [client_cost_s * (n + 1) for n in range(count)]
 
 
 class _OpenLoop:
@@ -99,10 +116,10 @@ class _OpenLoop:
     def next_at(self) -> float:
         return self._times[self._order[self._nxt]]
 
-    def due(self, t: float) -> list[tuple[int, float]]:
+    def due(self, t: float) -> list[tuple[int, float, float]]:
         out = []
         while self.pending() and self.next_at() <= t:
-            out.append((self._order[self._nxt], self.next_at()))
+            out.append((self._order[self._nxt], self.next_at(), self.next_at()))
             self._nxt += 1
         return out
 
@@ -111,22 +128,31 @@ class _OpenLoop:
 
 
 class _ClosedLoop:
-    """Requests sent in order by a fixed number of clients, each waiting for its previous answer."""
+    """Requests sent in order by a fixed number of clients, each waiting for its previous answer.
 
-    def __init__(self, count: int, clients: int, send_delay_s: float) -> None:
-        self._count, self._delay, self._nxt = count, send_delay_s, 0
-        self._free = [0.0] * clients  # when each idle client sends its next request (a heap)
+    The clients share one process that gets requests out one at a time, ``client_cost_s`` each.
+    """
+
+    def __init__(self, count: int, clients: int, send_delay_s: float, client_cost_s: float) -> None:
+        self._count, self._delay, self._cost, self._nxt = count, send_delay_s, client_cost_s, 0
+        self._free = [0.0] * clients  # when each idle client is ready to send its next request (a heap)
+        self._busy_until = 0.0  # when the client process has got its last request out
 
     def pending(self) -> bool:
         return self._nxt < self._count
 
-    def next_at(self) -> float:
-        return self._free[0] + self._delay
+    def _next_send(self) -> float:
+        return max(self._free[0], self._busy_until) + self._cost
 
-    def due(self, t: float) -> list[tuple[int, float]]:
+    def next_at(self) -> float:
+        return self._next_send() + self._delay
+
+    def due(self, t: float) -> list[tuple[int, float, float]]:
+        """(request, when its client took it up, when it reaches the engine) for those that reach it by *t*."""
         out = []
         while self.pending() and self._free and self.next_at() <= t:
-            out.append((self._nxt, heapq.heappop(self._free) + self._delay))
+            self._busy_until = self._next_send()
+            out.append((self._nxt, heapq.heappop(self._free), self._busy_until + self._delay))
             self._nxt += 1
         return out
 
@@ -137,13 +163,13 @@ class _ClosedLoop:
 def _serve(profile: Profile, limits: Limits, num_blocks: int, arrivals: Sequence[Arrival],
            source: _OpenLoop | _ClosedLoop, enable_caching: bool) -> Run:
     sched = Scheduler(limits, BlockPool(num_blocks, limits.block_size, enable_caching))
-    timelines = [Timeline(a.at) for a in arrivals]
+    timelines = [Timeline(a.at, sent=a.at) for a in arrivals]
     by_req: dict[int, Timeline] = {}
     run = Run(timelines)
     t = 0.0
     while source.pending() or sched.has_work():
-        for i, at in source.due(t):
-            timelines[i].arrival = at
+        for i, sent, at in source.due(t):
+            timelines[i].arrival, timelines[i].sent = at, sent
             _admit(sched, arrivals[i], at, timelines[i], by_req, str(i))
         if not sched.has_work():
             t = source.next_at()

@@ -54,3 +54,25 @@ def test_more_clients_more_throughput_slower_tokens(h100: Profile, h100_limits: 
 def test_no_clients_is_a_config_error(h100: Profile, h100_limits: Limits) -> None:
     with pytest.raises(SimConfigError, match="clients must be at least 1"):
         simulate_closed_loop(h100, h100_limits, h100.num_gpu_blocks, _requests(2), 0)
+
+
+def test_a_negative_client_cost_is_a_config_error(h100: Profile, h100_limits: Limits) -> None:
+    with pytest.raises(SimConfigError, match="client_cost_s must be at least 0"):
+        simulate_closed_loop(h100, h100_limits, h100.num_gpu_blocks, _requests(2), 2, client_cost_s=-0.001)
+
+
+def test_one_client_process_gets_requests_taken_up_together_out_one_at_a_time(
+        h100: Profile, h100_limits: Limits) -> None:
+    cost = 0.002
+    run = simulate_closed_loop(h100, h100_limits, h100.num_gpu_blocks, _requests(12), 4, DELAY, client_cost_s=cost)
+    first = run.timelines[:4]
+    assert [tl.sent for tl in first] == [0.0] * 4  # every clock starts at once
+    assert [tl.arrival for tl in first] == pytest.approx([DELAY + cost * (n + 1) for n in range(4)])
+    for tl in run.timelines[4:]:  # each later request is taken up when a request ends, then leaves the client
+        assert any(tl.sent == pytest.approx(other.token_times[-1]) for other in run.timelines)
+        assert tl.arrival >= tl.sent + cost + DELAY - 1e-12
+
+
+def test_without_a_client_cost_a_request_is_sent_as_it_is_taken_up(h100: Profile, h100_limits: Limits) -> None:
+    run = simulate_closed_loop(h100, h100_limits, h100.num_gpu_blocks, _requests(8), 2, DELAY)
+    assert all(tl.arrival == pytest.approx(tl.sent + DELAY) for tl in run.timelines)

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from kubellm.sim.calibration import METRICS, PUBLISHED, TOLERANCE, PublishedRun, comparison, markdown_table
-from kubellm.sim.profiles import profile_names
+from kubellm.sim.calibration import (
+    MEASURED_CLIENT_COST_S, METRICS, PUBLISHED, TOLERANCE, PublishedRun, comparison, markdown_table, predict, served_by,
+)
+from kubellm.sim.profiles import FRONTENDS, FrontendCost, frontend_of, profile_names
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "sim.md"
 
@@ -29,11 +31,50 @@ def test_transcribed_figures_are_consistent(run: PublishedRun) -> None:
 def test_every_figure_the_model_is_not_held_to_says_why(run: PublishedRun) -> None:
     assert set(run.unclaimed) <= set(run.figures)
     assert all(len(why) > 20 for why in run.unclaimed.values())
+    assert set(run.fitted) <= set(run.figures) and not set(run.fitted) & set(run.unclaimed)
+
+
+@pytest.mark.parametrize("run", PUBLISHED, ids=lambda r: r.name)
+def test_each_run_is_replayed_with_the_api_server_of_its_vllm_generation(run: PublishedRun) -> None:
+    expected = {"0.6.0": "v0", "0.21.0": "v1", "0.23.0": "v1"}[run.vllm]
+    assert frontend_of(run.vllm) == expected
+    assert served_by(run).api_server_s == FRONTENDS[expected].api_server_s
+
+
+def test_the_v1_api_server_cost_is_fitted_to_one_v1_figure_only() -> None:
+    """V1's cost is the C=1 TTFT less the model's engine time there; every other V1 figure is a check."""
+    fitted = [(run, k) for run in PUBLISHED for k in run.fitted]
+    assert len(fitted) == 1
+    run, metric = fitted[0]
+    assert frontend_of(run.vllm) == "v1" and metric == "median_ttft_ms"
+    engine_ms = predict(run)[metric] - 1000 * FRONTENDS["v1"].api_server_s
+    assert 1000 * FRONTENDS["v1"].api_server_s == pytest.approx(run.figures[metric].value - engine_ms, abs=0.05)
+
+
+def test_the_measured_client_stagger_is_not_a_robust_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What docs/sim.md says of modelling the client's stagger with the value measured here.
+
+    Requests that one aiohttp process takes up together leave it ~0.05 ms apart. In the C=4
+    replay the first then reaches the idle engine alone, and the others wait a step: the
+    model's TTFT goes from 14.05 to 21.06 ms (-7%), but only because 7.0 ms of API server plus
+    0.05-0.15 ms of stagger is a hair longer than a 7.06 ms step; with 6.9 ms it is back to
+    14.1. Lambda's 8B TTFT leaves the tolerance with it (+18%). So the table replays without it.
+    """
+    by_name = {run.name: run for run in PUBLISHED}
+    c4 = by_name["Llama 3.1 8B Instruct, 1xH100 80GB HBM3, C=4"]
+    published = c4.figures["median_ttft_ms"].value
+    assert predict(c4)["median_ttft_ms"] < 0.7 * published
+    assert predict(c4, MEASURED_CLIENT_COST_S)["median_ttft_ms"] == pytest.approx(21.06, abs=0.1)
+    monkeypatch.setitem(FRONTENDS, "v1", FrontendCost(0.0069, "0.1 ms less than the fit"))
+    assert predict(c4, MEASURED_CLIENT_COST_S)["median_ttft_ms"] < 0.7 * published
+    lam = by_name["Llama 3 8B Instruct, 1xH100 SXM, TP1"]
+    ttft = predict(lam, MEASURED_CLIENT_COST_S)["median_ttft_ms"] / lam.figures["median_ttft_ms"].value - 1
+    assert ttft > TOLERANCE["median_ttft_ms"]
 
 
 def test_the_table_covers_several_batch_sizes_and_prompt_lengths_with_claimed_figures() -> None:
     claimed = [(r.clients or len(r.input_lens), r.input_lens[0]) for r in PUBLISHED
-               if set(r.figures) - set(r.unclaimed)]
+               if set(r.figures) - set(r.unclaimed) - set(r.fitted)]
     assert len({batch for batch, _ in claimed}) >= 4
     assert len({prompt for _, prompt in claimed}) >= 3
 
