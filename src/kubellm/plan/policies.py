@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import replace
 from typing import Annotated, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
