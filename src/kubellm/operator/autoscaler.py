@@ -16,8 +16,8 @@ ends, and back to one at the first tick that sees a held request. A tick that ca
 gateway pod does not go to zero (it cannot see the requests that would bring it back).
 
 Pure parts (:func:`engine_sample`, :func:`signals_of`, :func:`gateway_demand`,
-:func:`scale_targets`) are apart from the I/O (:class:`OperatorAutoscaler`). A pod whose metrics cannot be read counts as not
-ready this tick; nothing here raises past the tick but :class:`KubeApiError`.
+:func:`scale_targets`) are apart from the I/O (:class:`OperatorAutoscaler`). A pod whose
+metrics cannot be read counts as not ready this tick; nothing here raises past the tick but :class:`KubeApiError`.
 """
 
 from __future__ import annotations
