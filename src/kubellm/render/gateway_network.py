@@ -35,6 +35,8 @@ def client_namespaces(services: Sequence[LLMService], prometheus_namespace: str)
     """Namespaces outside the gateway's whose pods may call it."""
     found = {prometheus_namespace}
     for svc in services:
+        if svc.spec.scaling.backend == "operator":  # it reads the gateway's held and in-flight gauges
+            found.add(svc.spec.security.network_policy.operator_namespace)
         exposure = svc.spec.exposure
         if exposure.ingress is not None:
             found.add(exposure.ingress.controller_namespace)

@@ -49,6 +49,8 @@ def _engine_ingress(ctx: RenderContext) -> list[Obj]:
     if net.gateway_namespace:
         gateway.update(_namespace(net.gateway_namespace))
     peers = [gateway, _namespace(net.prometheus_namespace)]
+    if spec.scaling.backend == "operator":  # the operator scales on the engines' gauges
+        peers.append(_namespace(net.operator_namespace))
     ingress, route = spec.exposure.ingress, spec.exposure.http_route
     if ingress is not None and ingress.backend_service is None:
         peers.append(_namespace(ingress.controller_namespace))

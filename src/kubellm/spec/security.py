@@ -65,6 +65,9 @@ class NetworkPolicySpec(SpecModel):
     """Namespace of the gateway (default: the service's)."""
     prometheus_namespace: KubeName = "monitoring"
     """Namespace whose pods may scrape /metrics."""
+    operator_namespace: KubeName = "kubellm-system"
+    """Namespace of the kubellm operator: with scaling.backend operator its pods read the
+    engines' and the gateway's /metrics to scale, so they are let in."""
     allow_egress_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
     """Where the loader Job may download from."""
     allow_egress_ports: tuple[Annotated[int, Field(ge=1, le=65535)], ...] = Field((443, 80), min_length=1)

@@ -120,3 +120,26 @@ def test_loader_egress_ports_out_of_range_are_refused(example_specs: dict[str, L
         data["spec"].setdefault("security", {}).setdefault("networkPolicy", {})["allowEgressPorts"] = bad
         with pytest.raises(ValidationError, match="allowEgressPorts"):
             LLMService.model_validate(data)
+
+
+def _from_namespaces(policy: dict[str, Any]) -> set[str]:
+    return {peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            for rule in policy["spec"]["ingress"] for peer in rule.get("from", []) if "namespaceSelector" in peer}
+
+
+def test_the_operator_namespace_is_let_in_only_when_the_operator_scales(example_specs: dict[str, LLMService]) -> None:
+    """With scaling.backend operator the operator reads the engines' and the gateway's gauges
+    (a default-deny cluster refused it); with KEDA or an HPA it has no business there."""
+    from kubellm.render.gateway_network import client_namespaces
+
+    base = example_specs["quickstart"].model_dump(by_alias=True, exclude_none=True)
+    for backend, namespace, admitted in (("keda", None, False), ("operator", None, True), ("operator", "ops", True)):
+        data = {**base, "spec": {**base["spec"], "scaling": {**base["spec"].get("scaling", {}), "backend": backend}}}
+        if namespace:
+            data["spec"]["security"] = {"networkPolicy": {"operatorNamespace": namespace}}
+        svc = LLMService.model_validate(data)
+        engine = next(o for o in render(svc, "1.31")
+                      if o["kind"] == "NetworkPolicy" and o["metadata"]["name"].endswith("-engine"))
+        expected = namespace or "kubellm-system"
+        assert (expected in _from_namespaces(engine)) is admitted
+        assert (expected in client_namespaces([svc], "monitoring")) is admitted
