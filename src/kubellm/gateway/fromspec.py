@@ -25,6 +25,7 @@ from kubellm.gateway.config import RoutingProfile, parse_config
 from kubellm.gateway.errors import ConfigError
 from kubellm.gateway.scheduling.registry import SCORERS
 from kubellm.spec import LLMService
+from kubellm.spec.engine import STARTUP_SECONDS
 
 # Spec scorer names (camelCase, as users write them) whose gateway plugin type is not simply
 # their kebab-case form (queueDepth -> queue-depth needs no entry).
@@ -140,6 +141,9 @@ def gateway_config(services: Sequence[LLMService], namespace: str, keys_dir: str
     }
     if services:
         config["sessionHeader"] = services[0].spec.routing.session_header
+    from_zero = [STARTUP_SECONDS[s.spec.engine.kind] for s in services if s.spec.scaling.scale_to_zero]
+    if from_zero:  # hold a request while the engine starts, as long as its startup probe allows
+        config["timeouts"] = {"activationS": max(from_zero)}
     if keyed:
         if len(keyed) > 1:
             raise ConfigError("one gateway reads one API keys file: give the services one shared Secret "

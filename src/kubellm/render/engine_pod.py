@@ -10,9 +10,9 @@ from kubellm.render.pod import TMP_MOUNT, TMP_VOLUME, container, equal_resources
 from kubellm.render.sources import Source, merge_sources, resolve
 from kubellm.render.storage import wait_for_weights
 from kubellm.render.units import Unit
+from kubellm.spec.engine import STARTUP_SECONDS
 
 PORT_NAME = "http"
-STARTUP_SECONDS = {"vllm": 1800, "llamacpp": 600, "sim": 120}
 
 
 def unit_sources(ctx: RenderContext, unit: Unit) -> tuple[Source, list[Source]]:

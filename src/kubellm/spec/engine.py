@@ -10,6 +10,9 @@ from kubellm.spec.base import SpecModel
 from kubellm.spec.types import PositiveInt
 
 EngineKind = Literal["vllm", "llamacpp", "sim"]
+# Seconds an engine of each kind may take to load its weights and become ready: the startup
+# probe's budget, and how long the gateway holds a request while a model scales from zero.
+STARTUP_SECONDS: dict[str, int] = {"vllm": 1800, "llamacpp": 600, "sim": 120}
 Dtype = Literal["auto", "half", "float16", "bfloat16", "float32"]
 Quantization = Literal["awq", "gptq", "fp8", "bitsandbytes", "gguf"]
 Fraction = Annotated[float, Field(gt=0.0, le=1.0)]

@@ -54,3 +54,28 @@ def test_tenant_limits_of_the_keys_become_the_gateways_tenants():
     assert [(t.name, t.models, t.rpm, t.tpm) for t in cfg.auth.tenants] == [
         ("team-a", ("*",), None, 100), ("team-b", ("x",), 5, None)]
     assert cfg.auth.api_keys_file == Path("/etc/kubellm/api-keys/quickstart")
+
+
+def _with_scaling(svc, **update):
+    return svc.model_copy(update={"spec": svc.spec.model_copy(update={"scaling": svc.spec.scaling.model_copy(
+        update=update)})})
+
+
+def test_a_model_scaled_from_zero_is_held_as_long_as_its_engine_may_take_to_start():
+    """A 70B engine on a new node takes minutes to be Ready (the plan's cold start: 313 s), so
+    the gateway's default 2-minute hold would fail the first request; it is held for as long
+    as the engine's startup probe lets it start, and only when some model scales to zero."""
+    from kubellm.render import render
+
+    svc = _load("quickstart")
+    assert "timeouts" not in gateway_config([_with_scaling(svc, scale_to_zero=False)], "ns")
+    held = {}
+    for kind in ("vllm", "sim"):
+        engine = svc.spec.engine.model_copy(update={"kind": kind})
+        zero = _with_scaling(svc, scale_to_zero=True)
+        zero = zero.model_copy(update={"spec": zero.spec.model_copy(update={"engine": engine})})
+        held[kind] = parse_config(gateway_config([zero], "ns")).timeouts.activation_s
+        deployment = next(o for o in render(zero, "1.31") if o["kind"] == "Deployment")
+        probe = deployment["spec"]["template"]["spec"]["containers"][0]["startupProbe"]
+        assert held[kind] == probe["periodSeconds"] * probe["failureThreshold"]
+    assert held["vllm"] > 313 > 120 >= held["sim"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from kubellm.render.commands import engine_command
 from kubellm.render.context import Obj, RenderContext
 from kubellm.render.cost import priority_class, sharing_objects
-from kubellm.render.engine_pod import PORT_NAME, STARTUP_SECONDS, engine_volumes, placement, pod_resources
+from kubellm.render.engine_pod import PORT_NAME, engine_volumes, placement, pod_resources
 from kubellm.render.errors import UnexpressibleError
 from kubellm.render.images import engine_image
 from kubellm.render.order import apply_order
@@ -26,6 +26,7 @@ from kubellm.render.signals import SUMMED, quantity
 from kubellm.render.sources import Source, source_key
 from kubellm.render.targets.base import Rendered, Rule, unexpressed
 from kubellm.render.units import Unit, units
+from kubellm.spec.engine import STARTUP_SECONDS
 from kubellm.spec.scaling import Scaling
 from kubellm.spec.service import LLMServiceSpec
 from kubellm.spec.uri import parse_model_uri
