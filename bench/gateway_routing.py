@@ -3,8 +3,11 @@ production stack's router.
 
 The simulated engines publish vLLM-format KV events with vLLM's own block hashing
 (``sha256_cbor``, one ``PYTHONHASHSEED`` for engines and gateways), so ``kubellm-precise``
-routes on what the engines report, and ``kubellm-precise-x2`` puts two such gateways in
-front of the same engines (each turn goes to one of them at random).
+routes on what the engines report (profile ``precise``: the default with ``precise-prefix`` in
+place of ``prefix-affinity``, as the gateway config generated from ``spec.routing.precisePrefix``
+has it), and ``kubellm-precise-x2`` puts two such gateways in front of the same engines (each
+turn goes to one of them at random); ``kubellm-x2`` does the same with two gateways routing on
+their own approximate indexes (what gateway replicas without KV events do).
 
 A simulated fleet (``kubellm sim``, cost model, restarted fresh for every router and load
 so no router inherits another's warm caches) and three workload shapes (``--shapes``):
@@ -433,12 +436,16 @@ def router(name: str, urls: list[str]) -> Iterator[str]:
         with kubellm_gateway(urls, "round-robin") as u:
             yield u
     elif name.startswith("kubellm-precise-x2"):  # two gateways, one view of the engines' caches (their events)
-        profile = name.partition(":")[2] or "default"
+        profile = name.partition(":")[2] or "precise"
         with kubellm_gateway(urls, profile, True) as u1, kubellm_gateway(urls, profile, True) as u2:
             yield f"{u1},{u2}"
-    elif name.startswith("kubellm-precise"):  # the profile (default: default) on the engines' KV events
-        with kubellm_gateway(urls, name.partition(":")[2] or "default", True) as u:
+    elif name.startswith("kubellm-precise"):  # the profile (default: precise) on the engines' KV events
+        with kubellm_gateway(urls, name.partition(":")[2] or "precise", True) as u:
             yield u
+    elif name.startswith("kubellm-x2"):  # two gateways, each with its own approximate index
+        profile = name.partition(":")[2] or "default"
+        with kubellm_gateway(urls, profile) as u1, kubellm_gateway(urls, profile) as u2:
+            yield f"{u1},{u2}"
     elif name == "kubellm" or name.startswith("kubellm:"):
         with kubellm_gateway(urls, name.partition(":")[2] or "default") as u:
             yield u
