@@ -19,7 +19,7 @@ import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kubellm.sim.profiles import Profile, frontend_of, get_profile
+from kubellm.sim.profiles import Profile, get_profile
 from kubellm.sim.replay import Arrival, Run, serial_sends, simulate, simulate_closed_loop
 from kubellm.sim.scheduler import Limits
 
@@ -104,10 +104,11 @@ _MUSGRAVE_C1 = _musgrave_run(1, {"median_tpot_ms": Figure(
     1000 / 75, "1000 / 75: 'decode at one request per time runs at about 75 tokens/sec'")})
 
 _V1_FIT = "the V1 API-server cost (7.0 ms) is fitted to this figure: 13.98 ms less the model's 7.01 ms first step"
-_IN_STEP = ("the replay stays in step: its four identical requests prefill together, and each client's next "
-            "request (7.0 ms of API server, about one 7.06 ms step) reaches the engine just before a step "
-            "boundary; real ones (EOS-ended, jittered steps) arrive at random points of a step. Even then the "
-            "model gives 17.6 ms (-23%); the ~5 ms left is not modelled (docs/sim.md)")
+_IN_STEP = ("the replay stays in step: its four identical requests prefill together and finish together, "
+            "so each round's four reach an idle engine 7.0 ms later, and async scheduling (on in 0.21), which "
+            "delays only requests arriving while a step runs, changes nothing here; real ones (EOS-ended, "
+            "jittered steps) arrive at random points of a step, and there the model with async scheduling "
+            "gives 24.3-24.5 ms (+7 to +8%, pinned by a test), without it 17.3-17.5 ms (docs/sim.md)")
 _CLIENT_BOUND = ("client-bound: the client (one Python process, litellm, a thread per request) took "
                  "stream chunks at the same ~1,400/s at C=16 (16 / 10.94 ms) and C=64 (64 / 46.91 ms)")
 
@@ -157,8 +158,8 @@ TOLERANCE = {metric: 0.15 for metric in METRICS}
 
 
 def served_by(run: PublishedRun) -> Profile:
-    """*run*'s profile with the API-server cost of the engine generation its vLLM release runs."""
-    return get_profile(run.profile).with_frontend(frontend_of(run.vllm))
+    """*run*'s profile as its vLLM release serves it: its generation's API-server cost, its scheduling."""
+    return get_profile(run.profile).with_vllm(run.vllm)
 
 
 def predict(run: PublishedRun, client_cost_s: float = 0.0) -> dict[str, float]:

@@ -56,6 +56,8 @@ class SimConfig(BaseModel):
     num_gpu_blocks: int | None = Field(None, ge=1, description="KV cache size in blocks (profile's if unset)")
     block_size: int = Field(16, ge=1)
     enable_prefix_caching: bool = True
+    async_scheduling: bool = Field(True, description="vLLM's async scheduling (its default since 0.14): a request "
+                                                     "arriving while a step runs waits for the step after next")
     fixed_ttft_ms: float | None = Field(None, ge=0.0)
     fixed_tpot_ms: float | None = Field(None, ge=0.0)
     time_scale: float = Field(1.0, gt=0.0, description="model seconds per wall second")

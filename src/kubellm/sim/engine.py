@@ -42,7 +42,7 @@ class CostModelEngine:
         hasher = BlockHasher(config.prefix_caching_hash_algo,
                              engine_seed(config.prefix_caching_hash_algo, config.hash_seed), config.block_size)
         self.scheduler = Scheduler(Limits(limits["max_num_seqs"], limits["max_num_batched_tokens"],
-                                          config.block_size), self.pool, hasher)
+                                          config.block_size), self.pool, hasher, config.async_scheduling)
         self._scale = config.time_scale
         self._progress: dict[int, tuple[Progress, GenRequest]] = {}
         self._lora_ids: dict[str, int] = {}

@@ -36,15 +36,26 @@ FRONTENDS: dict[Frontend, FrontendCost] = {
 }
 
 V1_SINCE = (0, 8)  # vLLM 0.8.0 made the V1 engine (engine core in a process apart from the API server) the default
+# vLLM 0.14.0 turned async scheduling on by default (PR #27614; --no-async-scheduling turns it off)
+ASYNC_SCHEDULING_SINCE = (0, 14)
 
 
-def frontend_of(vllm_version: str) -> Frontend:
-    """The engine generation of a vLLM release: ``"0.6.0"`` -> ``"v0"``, ``"0.21"`` -> ``"v1"``."""
+def _release(vllm_version: str) -> tuple[int, int]:
     try:
         major, minor = (int(part) for part in vllm_version.split(".")[:2])
     except ValueError:
         raise SimConfigError(f"vLLM version {vllm_version!r}: expected MAJOR.MINOR[.PATCH], e.g. '0.21.0'") from None
-    return "v1" if (major, minor) >= V1_SINCE else "v0"
+    return major, minor
+
+
+def frontend_of(vllm_version: str) -> Frontend:
+    """The engine generation of a vLLM release: ``"0.6.0"`` -> ``"v0"``, ``"0.21"`` -> ``"v1"``."""
+    return "v1" if _release(vllm_version) >= V1_SINCE else "v0"
+
+
+def async_scheduling_of(vllm_version: str) -> bool:
+    """Whether a vLLM release schedules asynchronously by default: from 0.14 on."""
+    return _release(vllm_version) >= ASYNC_SCHEDULING_SINCE
 
 
 class Profile(BaseModel):
@@ -67,6 +78,9 @@ class Profile(BaseModel):
     tp_comm_s_per_token: float = Field(0.0, ge=0, description="all-reduce time per batched token (TP>1)")
     frontend: Frontend = Field("v1", description="vLLM engine generation whose API-server cost a client's TTFT "
                                                  "includes (FRONTENDS); current vLLM is v1")
+    async_scheduling: bool = Field(True, description="vLLM's async scheduling (default from 0.14): a request arriving "
+                                                     "while a step runs waits for the step after next "
+                                                     "(scheduler.admission_cutoff); current vLLM has it on")
     num_gpu_blocks: int = Field(gt=0, description="KV cache blocks of 16 tokens")
     max_model_len: int = Field(gt=0)
     max_num_seqs: int = Field(gt=0)
@@ -80,6 +94,11 @@ class Profile(BaseModel):
     def with_frontend(self, frontend: Frontend) -> Profile:
         """This profile served by another vLLM engine generation."""
         return self.model_copy(update={"frontend": frontend})
+
+    def with_vllm(self, vllm_version: str) -> Profile:
+        """This profile served by vLLM release *vllm_version* with its defaults (generation, async scheduling)."""
+        return self.model_copy(update={"frontend": frontend_of(vllm_version),
+                                       "async_scheduling": async_scheduling_of(vllm_version)})
 
 
 def _llama_8b_h100() -> Profile:

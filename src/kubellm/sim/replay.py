@@ -162,7 +162,8 @@ class _ClosedLoop:
 
 def _serve(profile: Profile, limits: Limits, num_blocks: int, arrivals: Sequence[Arrival],
            source: _OpenLoop | _ClosedLoop, enable_caching: bool) -> Run:
-    sched = Scheduler(limits, BlockPool(num_blocks, limits.block_size, enable_caching))
+    sched = Scheduler(limits, BlockPool(num_blocks, limits.block_size, enable_caching),
+                      async_scheduling=profile.async_scheduling)
     timelines = [Timeline(a.at, sent=a.at) for a in arrivals]
     by_req: dict[int, Timeline] = {}
     run = Run(timelines)

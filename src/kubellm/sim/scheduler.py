@@ -12,6 +12,12 @@ of its full blocks found in the prefix cache.
 
 A request's token count is its prompt plus what it generated; a new token is sampled in
 the step that computes the last known token.
+
+With asynchronous scheduling (vLLM's default since 0.14; ``async_scheduling``) the engine
+plans step n+1 as soon as step n is launched, so step n+1 takes only the requests that had
+arrived when step n started: a request that arrives while step n runs is first scheduled in
+step n+2. A step planned that way with nothing in it is not run; the engine then plans when
+step n ends, as an idle engine does at once (:func:`admission_cutoff`).
 """
 
 from __future__ import annotations
@@ -90,11 +96,26 @@ class Limits:
     block_size: int
 
 
+def admission_cutoff(start: float, last_step: tuple[float, float] | None, async_scheduling: bool) -> float:
+    """The latest arrival a step starting at *start* may take.
+
+    *last_step* is (start, end) of the step run before it. With async scheduling, a step that
+    follows a running step back to back was planned when that step started; otherwise
+    (scheduling in step with the GPU, or an engine that was idle) it is planned at its start.
+    """
+    if async_scheduling and last_step is not None and last_step[1] == start:
+        return last_step[0]
+    return start
+
+
 class Scheduler:
     """FIFO waiting queue, running batch, KV block pool."""
 
-    def __init__(self, limits: Limits, pool: BlockPool, hasher: BlockHasher | None = None) -> None:
+    def __init__(self, limits: Limits, pool: BlockPool, hasher: BlockHasher | None = None,
+                 async_scheduling: bool = False) -> None:
         self.limits = limits
+        self.async_scheduling = async_scheduling
+        self._last_step: tuple[float, float] | None = None  # (start, end) of the last step run
         self.pool = pool
         self.hasher = hasher or BlockHasher("sha256", DEFAULT_SEED, limits.block_size)
         self.waiting: deque[SchedRequest] = deque()
@@ -117,10 +138,18 @@ class Scheduler:
 
     # one step ------------------------------------------------------------------------------
     def schedule(self, now: float) -> StepPlan:
+        """The step starting at *now*: running requests, then waiting ones that had arrived when it was planned."""
+        cutoff = admission_cutoff(now, self._last_step, self.async_scheduling)
+        plan = self._plan(now, cutoff)
+        if not plan.scheduled and not plan.preempted and cutoff < now:
+            plan = self._plan(now, now)  # nothing was planned ahead: the free engine plans now
+        return plan
+
+    def _plan(self, now: float, cutoff: float) -> StepPlan:
         plan = StepPlan(start=now)
         budget = self._schedule_running(plan, self.limits.max_num_batched_tokens)
         if not plan.preempted:
-            self._schedule_waiting(plan, budget, now)
+            self._schedule_waiting(plan, budget, now, cutoff)
         plan.shape = _shape(plan.scheduled)
         return plan
 
@@ -163,12 +192,12 @@ class Scheduler:
         bs = self.limits.block_size
         return max(0, -(-(req.num_computed + num_new) // bs) - len(req.blocks))
 
-    def _schedule_waiting(self, plan: StepPlan, budget: int, now: float) -> None:
+    def _schedule_waiting(self, plan: StepPlan, budget: int, now: float, cutoff: float) -> None:
         skipped: list[SchedRequest] = []
         while self.waiting and budget > 0 and len(self.running) < self.limits.max_num_seqs:
             req = self.waiting[0]
-            if req.arrival > now:
-                break  # arrived after this step started (the engine may be catching up)
+            if req.arrival > cutoff:
+                break  # arrived after this step was planned (the engine may be catching up)
             if req.ready_at is not None and req.ready_at > now:
                 skipped.append(self.waiting.popleft())  # KV still in flight: let others pass
                 continue
@@ -221,6 +250,8 @@ class Scheduler:
     # after the step's time has passed -----------------------------------------------------
     def complete(self, plan: StepPlan, end: float) -> StepResult:
         result = StepResult(end=end, prefix_queries=self._queries, prefix_hits=self._hits)
+        if plan.scheduled:
+            self._last_step = (plan.start, end)
         self._queries = self._hits = 0
         for req, num_new in plan.scheduled:
             if req.finished or num_new == 0:

@@ -36,7 +36,9 @@ def fast(reqs: list[tuple[float, int, int]], profile: str) -> tuple[list[float],
 
 
 def exact(reqs: list[tuple[float, int, int]], profile: str) -> tuple[list[float], list[float]]:
-    prof = get_profile(profile)
+    # the replica admits a request at the next step boundary, as an engine without vLLM's async
+    # scheduling does (docs/sim.md); the replay is run the same way to compare like with like
+    prof = get_profile(profile).model_copy(update={"async_scheduling": False})
     arrivals = [Arrival(at, range(i * 10_000, i * 10_000 + p), o) for i, (at, p, o) in enumerate(reqs)]
     run = simulate(prof, Limits(prof.max_num_seqs, prof.max_num_batched_tokens, 16), prof.num_gpu_blocks,
                    arrivals, enable_caching=False)
