@@ -16,6 +16,7 @@ Targets are measured in rounds (direct, vllm-router, kubellm, kubellm xN, then a
 drift on a shared machine hits all alike; the medians over rounds are printed with ratios.
 
     .venv/bin/python bench/gateway_overhead.py [--rounds 3] [--seconds 5] [--workers N] [--json out.json]
+        [--also-server aiohttp]
 
 Needs ``wrk`` (``apt-get install wrk``) and ``scripts/setup/gateway.sh`` (vllm-router).
 """
@@ -186,6 +187,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--also-server", default="", help="also kubellm (1 worker) on these --server values, e.g. aiohttp")
     ap.add_argument("--serve-instant", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve_instant is not None:
@@ -200,6 +202,8 @@ def main() -> None:
         targets = {"direct": engine, "vllm-router": stack.enter_context(vllm_router([engine], "round_robin")),
                    "kubellm": stack.enter_context(kubellm(engine, 1)),
                    f"kubellm x{args.workers}": stack.enter_context(kubellm(engine, args.workers))}
+        for server in filter(None, args.also_server.split(",")):
+            targets[f"kubellm {server}"] = stack.enter_context(kubellm(engine, 1, server))
         one: dict[str, list[Wrk]] = {name: [] for name in targets}
         many: dict[str, list[Wrk]] = {name: [] for name in targets}
         for name, url in targets.items():  # warm-up: connections, caches

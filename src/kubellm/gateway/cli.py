@@ -20,8 +20,8 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(1, min=1, max=256, help="processes sharing the port (SO_REUSEPORT); "
                                     "as many as the pod's cores for the most throughput"),
         server: str | None = typer.Option(None, envvar="KUBELLM_GATEWAY_SERVER",
-                                          help="HTTP server: aiohttp or fast (default: the config's `server`, "
-                                          "else aiohttp)"),
+                                          help="HTTP server: fast or aiohttp (default: the config's `server`, "
+                                          "else fast)"),
     ) -> None:
         """Run the OpenAI-compatible, LLM-aware gateway in front of engines."""
         logging.basicConfig(level=log_level.upper(), format="%(message)s")

@@ -12,13 +12,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiohttp import web
-
 from kubellm.gateway.app import GATEWAY, Gateway, build_gateway
 from kubellm.gateway.config import AuthConfig, GatewayConfig, ModelConfig, RoutingProfile
 from kubellm.gateway.discovery import LocalDiscovery
 from kubellm.gateway.errors import ConfigError
 from kubellm.gateway.fromspec import routing_profile
+from kubellm.gateway.serve import SERVERS
 from kubellm.local.errors import LocalError
 from kubellm.spec import LLMService
 
@@ -87,18 +86,15 @@ async def serve_gateway(config: GatewayConfig, host: str, port: int, discovery: 
                         activator: Callable[[str], Awaitable[None]]) -> AsyncIterator[LocalGateway]:
     """Serve the gateway on host:port (0: a free port) until the block exits."""
     app = build_gateway(config, discovery=[discovery], activator=activator)
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    listening = SERVERS[config.server](app)  # the HTTP server the config names, as `kubellm gateway`
     try:
-        await site.start()
+        bound = await listening.start(host, port, None)
     except OSError as exc:
-        await runner.cleanup()
+        await listening.cleanup()
         raise LocalError(f"the gateway cannot listen on {host}:{port} ({exc.strerror}); "
                          "pass --port with a free port, or --port 0 to pick one") from exc
-    bound = runner.addresses[0][1]
     try:
-        yield LocalGateway(app[GATEWAY], discovery, int(bound))
+        yield LocalGateway(app[GATEWAY], discovery, bound)
     finally:
         app[GATEWAY].draining = True
-        await runner.cleanup()
+        await listening.cleanup()

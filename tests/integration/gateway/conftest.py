@@ -13,15 +13,15 @@ import pytest
 from aiohttp import web
 
 from kubellm.gateway.app import GATEWAY, Activator, Gateway, build_gateway
-from kubellm.gateway.config import parse_config
+from kubellm.gateway.config import GatewayConfig, parse_config
 from kubellm.gateway.discovery import DiscoverySource
 from kubellm.gateway.server import FastServer
 
 
-# The gateway suite runs on aiohttp's server by default; KUBELLM_GATEWAY_SERVER=fast runs every
-# gateway started here on the fast server (gateway/server.py) instead, and every `kubellm gateway`
-# process the tests start (the variable is that command's --server).
-SERVER = os.environ.get("KUBELLM_GATEWAY_SERVER", "aiohttp")
+# The gateway suite runs on the config's default server (the fast one, gateway/server.py);
+# KUBELLM_GATEWAY_SERVER=aiohttp runs every gateway started here on aiohttp's instead, and every
+# `kubellm gateway` process the tests start (the variable is that command's --server).
+SERVER = os.environ.get("KUBELLM_GATEWAY_SERVER") or GatewayConfig().server
 
 
 async def serve_gateway_app(app: web.Application) -> tuple[str, Callable[[], Awaitable[None]]]:

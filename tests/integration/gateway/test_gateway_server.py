@@ -263,8 +263,9 @@ async def test_http10_closes_after_the_response(toy: int) -> None:
 
 
 @pytest.mark.parametrize("how", ["flag", "config"])
-def test_kubellm_gateway_on_the_fast_server_serves_the_openai_client(tmp_path: Path, how: str) -> None:
-    """`kubellm gateway --server fast` (or the config's `server: fast`) in front of a real
+def test_kubellm_gateway_on_the_fast_server_serves_the_openai_client(tmp_path: Path, how: str,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kubellm gateway --server fast` (or the config's `server: fast`, the default) in front of a real
     `kubellm sim`: the openai client's plain and streamed completions work through it, and the
     responses are the fast server's (aiohttp's carry its `Server` header)."""
     sim, urls = processes.start(["sim", "--port", "0", "--model", "m", "--fixed-ttft-ms", "0", "--fixed-tpot-ms", "1"],
@@ -272,6 +273,7 @@ def test_kubellm_gateway_on_the_fast_server_serves_the_openai_client(tmp_path: P
     cfg = tmp_path / "gateway.yaml"
     cfg.write_text(yaml.safe_dump({"models": [{"name": "m", "endpoints": urls}], **({"server": "fast"} if how == "config" else {})}))
     flag = ["--server", "fast"] if how == "flag" else []
+    monkeypatch.delenv("KUBELLM_GATEWAY_SERVER", raising=False)  # the variable would override the config
     gw, found = processes.start(["gateway", "--config", str(cfg), "--port", "0", "--log-level", "warning", *flag],
                                 "listening on http://")
     try:
