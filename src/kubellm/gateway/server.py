@@ -143,6 +143,7 @@ class _Connection(asyncio.Protocol):
         self._drain: asyncio.Future[None] | None = None
         self._paused = False
         self._head_bytes = 0
+        self._body_bytes = 0
         self.lost = False
         self.active = self.loop.time()  # last data in; the server's sweep closes long-idle connections
 
@@ -195,7 +196,7 @@ class _Connection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._url = b""
         self._headers = CIMultiDict()
-        self._head_bytes = 0
+        self._head_bytes = self._body_bytes = 0
 
     def _count(self, size: int) -> None:
         self._head_bytes += size
@@ -225,9 +226,9 @@ class _Connection(asyncio.Protocol):
         if request is None or request._too_large:
             return
         request._body.append(body)
-        size = sum(map(len, request._body))
-        if size > self.server.max_body_bytes:
-            self._oversized(request, size)
+        self._body_bytes += len(body)
+        if self._body_bytes > self.server.max_body_bytes:
+            self._oversized(request, self._body_bytes)
 
     def on_message_complete(self) -> None:
         request, self.request = self.request, None

@@ -304,3 +304,13 @@ async def test_http10_stream_is_unframed_and_ends_with_the_connection(toy: int) 
     assert b"transfer-encoding" not in head and b"connection: close" in head
     assert len(await asyncio.wait_for(reader.read(), 10)) == 64 * CHUNK
     writer.close()
+
+
+@pytest.mark.parametrize(("chunks", "status"), [(MAX_BODY, 200), (MAX_BODY + 1, 413)])
+async def test_a_body_in_one_byte_chunks_is_counted_to_the_limit(toy: int, chunks: int, status: int) -> None:
+    reader, writer = await _connect(toy)
+    writer.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + b"1\r\nz\r\n" * chunks
+                 + b"0\r\n\r\n")
+    got, _, body = await _response(reader)
+    assert got == status and (status != 200 or body == b"z" * chunks)
+    writer.close()
