@@ -204,19 +204,27 @@ def main() -> None:
                    f"kubellm x{args.workers}": stack.enter_context(kubellm(engine, args.workers))}
         for server in filter(None, args.also_server.split(",")):
             targets[f"kubellm {server}"] = stack.enter_context(kubellm(engine, 1, server))
-        one: dict[str, list[Wrk]] = {name: [] for name in targets}
-        many: dict[str, list[Wrk]] = {name: [] for name in targets}
-        for name, url in targets.items():  # warm-up: connections, caches
-            wrk(url, 4, 1, script)
-        pids = {name: serving_pids(url) for name, url in targets.items()}
-        for _ in range(args.rounds):
-            for name, url in targets.items():
-                one[name].append(wrk(url, 1, args.seconds, script))
-                before = cpu_seconds(pids[name])
-                run = wrk(url, args.connections, args.seconds, script)
-                run.cpu_us = (cpu_seconds(pids[name]) - before) / max(1.0, run.rps * args.seconds) * 1e6
-                many[name].append(run)
+        one, many = measure(targets, args, script)
     report(one, many, args)
+
+
+def measure(targets: dict[str, str], args: argparse.Namespace,
+            script: Path) -> tuple[dict[str, list[Wrk]], dict[str, list[Wrk]]]:
+    """Rounds over *targets* (name -> URL), interleaved: wrk at 1 connection, then at
+    ``args.connections`` with the CPU seconds its serving processes used per request."""
+    one: dict[str, list[Wrk]] = {name: [] for name in targets}
+    many: dict[str, list[Wrk]] = {name: [] for name in targets}
+    for url in targets.values():  # warm-up: connections, caches
+        wrk(url, 4, 1, script)
+    pids = {name: serving_pids(url) for name, url in targets.items()}
+    for _ in range(args.rounds):
+        for name, url in targets.items():
+            one[name].append(wrk(url, 1, args.seconds, script))
+            before = cpu_seconds(pids[name])
+            run = wrk(url, args.connections, args.seconds, script)
+            run.cpu_us = (cpu_seconds(pids[name]) - before) / max(1.0, run.rps * args.seconds) * 1e6
+            many[name].append(run)
+    return one, many
 
 
 def _median(runs: list[Wrk], field: str) -> float:

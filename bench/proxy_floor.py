@@ -36,7 +36,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gateway_overhead import BODY, Wrk, cpu_seconds, instant_engine, kubellm, serving_pids, wrk  # noqa: E402
+from gateway_overhead import BODY, Wrk, instant_engine, kubellm, measure  # noqa: E402
 from gateway_routing import free_port, process, vllm_router  # noqa: E402
 
 
@@ -199,18 +199,7 @@ def main() -> None:
                       for server in args.kubellm_servers.split(",")}}
         if args.baseline:
             targets[f"fast @{args.baseline}"] = stack.enter_context(_kubellm_at(args.baseline, engine, Path(tmp)))
-        one: dict[str, list[Wrk]] = {name: [] for name in targets}
-        many: dict[str, list[Wrk]] = {name: [] for name in targets}
-        for url in targets.values():  # warm-up
-            wrk(url, 4, 1, script)
-        pids = {name: serving_pids(url) for name, url in targets.items()}
-        for _ in range(args.rounds):
-            for name, url in targets.items():
-                one[name].append(wrk(url, 1, args.seconds, script))
-                before = cpu_seconds(pids[name])
-                run = wrk(url, args.connections, args.seconds, script)
-                run.cpu_us = (cpu_seconds(pids[name]) - before) / max(1.0, run.rps * args.seconds) * 1e6
-                many[name].append(run)
+        one, many = measure(targets, args, script)
     report(one, many, args)
 
 
