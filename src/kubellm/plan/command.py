@@ -32,6 +32,8 @@ def profile_for(service: LLMService, name: str | None) -> Profile:
         return get_profile("llama-3.1-70b-h100-tp4" if acc.count >= 4 else "llama-3.1-8b-h100")
     if "l4" in kind:
         return get_profile("qwen2.5-7b-l4")
+    if "a100" in kind and "80" not in kind:  # GKE's nvidia-tesla-a100 is the 40 GB part
+        return get_profile("llama-3.1-8b-a100-40gb")
     raise PlanConfigError(f"spec.resources.accelerator.type {acc.type!r} has no sim profile; "
                           "pass --profile (see `kubellm sim --help` and docs/sim.md)")
 
