@@ -8,16 +8,20 @@ ones (their pod IP and the ``http`` container port), sum or average the vLLM gau
 when the decision differs. The policy's state (its windows) lives in this process: a new
 leader starts with empty windows, which delays a scale-down by at most one window.
 
-With ``scaleToZero``, each tick also reads the namespace's gateway pods' ``/metrics``: the
-model's ``kubellm_gateway_pending_requests`` (held while no engine is ready, or queued) and
-``kubellm_requests_in_flight``, summed over the gateway pods, become the signals' ``held``
-and ``in_flight``. So the unit goes to zero ``idleSeconds`` after the gateway's last request
-ends, and back to one at the first tick that sees a held request. A tick that cannot read any
-gateway pod does not go to zero (it cannot see the requests that would bring it back).
+With ``scaleToZero``, each tick also reads the gateway pods' ``/metrics`` where the gateway
+runs (``spec.security.networkPolicy.gatewayNamespace``, else the service's namespace, as the
+engines' NetworkPolicy has it): the model's ``kubellm_gateway_pending_requests`` (held while
+no engine is ready, or queued) and ``kubellm_requests_in_flight``, summed over the gateway
+pods, become the signals' ``held`` and ``in_flight``. So the unit goes to zero
+``idleSeconds`` after the gateway's last request ends, and back to one at the first tick that
+sees a held request. A tick that cannot read every ready gateway pod does not go to zero
+(it cannot see the requests the silent pods hold, which would bring it back); what it read
+still counts, so a held request seen on one pod brings the unit back.
 
 Pure parts (:func:`engine_sample`, :func:`signals_of`, :func:`gateway_demand`,
-:func:`scale_targets`) are apart from the I/O (:class:`OperatorAutoscaler`). A pod whose
-metrics cannot be read counts as not ready this tick; nothing here raises past the tick but :class:`KubeApiError`.
+:func:`with_gateway`, :func:`scale_targets`) are apart from the I/O
+(:class:`OperatorAutoscaler`). A pod whose metrics cannot be read counts as not ready this
+tick; nothing here raises past the tick but :class:`KubeApiError`.
 """
 
 from __future__ import annotations
@@ -66,6 +70,8 @@ class ScaleTarget:
     """Seconds between looks (the unit's ``pollingIntervalSeconds``)."""
     model: str = ""
     """The served model name the gateway labels its gauges with (read with scale to zero)."""
+    gateway_namespace: str | None = None
+    """Where the gateway runs (``security.networkPolicy.gatewayNamespace``); None: the service's."""
 
 
 @dataclass(frozen=True)
@@ -76,14 +82,17 @@ class GatewayDemand:
     """``kubellm_gateway_pending_requests``: held while no engine is ready, or queued."""
     in_flight: int
     """``kubellm_requests_in_flight``: requests the gateway is serving."""
+    complete: bool = True
+    """Every ready gateway pod answered; False: a silent pod's requests are unseen, not zero."""
 
 
 GATEWAY_GAUGES = {"kubellm_gateway_pending_requests": "held", "kubellm_requests_in_flight": "in_flight"}
 
 
-def gateway_demand(texts: Sequence[str], model: str) -> GatewayDemand | None:
-    """The *model*'s held and in-flight requests over the gateway pods' metrics *texts*;
-    None when there are none (no gateway pod answered)."""
+def gateway_demand(texts: Sequence[str], model: str, ready: int) -> GatewayDemand | None:
+    """The *model*'s held and in-flight requests over the gateway pods' metrics *texts*, read
+    from *ready* ready gateway pods (not ``complete`` when fewer answered); None when no pod
+    answered."""
     if not texts:
         return None
     totals = {"held": 0.0, "in_flight": 0.0}
@@ -93,12 +102,18 @@ def gateway_demand(texts: Sequence[str], model: str) -> GatewayDemand | None:
                 field_name = GATEWAY_GAUGES.get(sample.name)
                 if field_name is not None and sample.labels.get("model") == model:
                     totals[field_name] += float(sample.value)
-    return GatewayDemand(held=round(totals["held"]), in_flight=round(totals["in_flight"]))
+    return GatewayDemand(held=round(totals["held"]), in_flight=round(totals["in_flight"]), complete=len(texts) >= ready)
 
 
-def with_gateway(signals: Signals, demand: GatewayDemand) -> Signals:
-    """*signals* with the gateway's held and in-flight requests."""
-    return replace(signals, held=demand.held, in_flight=demand.in_flight)
+def with_gateway(signals: Signals, policy: ScalingPolicy, demand: GatewayDemand | None) -> tuple[Signals, ScalingPolicy]:
+    """*signals* with the gateway's held and in-flight requests that were seen, and *policy*,
+    which never goes to zero on a look blind to any ready gateway pod (it could not see the
+    requests that pod holds, which would bring the unit back)."""
+    if demand is not None:
+        signals = replace(signals, held=demand.held, in_flight=demand.in_flight)
+    if demand is None or not demand.complete:
+        policy = policy.model_copy(update={"scale_to_zero": False})
+    return signals, policy
 
 
 def signals_of(samples: Sequence[EngineSample], replicas: int) -> Signals:
@@ -122,7 +137,8 @@ def scale_targets(service: LLMService) -> list[ScaleTarget]:
     ctx = RenderContext(service, parse_target(DEFAULT_TARGET), DEFAULT_IMAGES)
     return [
         ScaleTarget(unit.name, ctx.selector(unit.component), ScalingPolicy.from_spec(unit.scaling),
-                    unit.scaling.polling_interval_seconds, spec.model.served_name)
+                    unit.scaling.polling_interval_seconds, spec.model.served_name,
+                    spec.security.network_policy.gateway_namespace)
         for unit in units(ctx)
         if unit.scaling.enabled and unit.scaling.backend == "operator"
     ]
@@ -193,11 +209,8 @@ class OperatorAutoscaler:
         signals = signals_of(await self._samples(namespace, target.selector), replicas)
         policy = target.policy
         if policy.scale_to_zero:
-            demand = gateway_demand(await self._texts(namespace, GATEWAY_SELECTOR), target.model)
-            if demand is None:  # blind to held requests: never go to zero on this look
-                policy = policy.model_copy(update={"scale_to_zero": False})
-            else:
-                signals = with_gateway(signals, demand)
+            ready, texts = await self._look(target.gateway_namespace or namespace, GATEWAY_SELECTOR)
+            signals, policy = with_gateway(signals, policy, gateway_demand(texts, target.model, ready))
         decision = decide(signals, policy, self.states.get(key, ScalerState()), self.clock())
         self.states[key] = decision.state
         if decision.replicas != replicas:
@@ -207,14 +220,17 @@ class OperatorAutoscaler:
         return decision
 
     async def _samples(self, namespace: str, selector: dict[str, str]) -> list[EngineSample]:
-        return [engine_sample(text) for text in await self._texts(namespace, selector)]
+        _, texts = await self._look(namespace, selector)
+        return [engine_sample(text) for text in texts]
 
-    async def _texts(self, namespace: str, selector: dict[str, str]) -> list[str]:
-        """The metrics texts of the ready pods matching *selector* that answered."""
+    async def _look(self, namespace: str, selector: dict[str, str]) -> tuple[int, list[str]]:
+        """How many pods matching *selector* in *namespace* are ready (with a metrics port),
+        and the metrics texts of those that answered."""
         pods = await self.kube.list(POD_KIND, namespace, selector)
+        urls = [url for url in map(metrics_url, pods) if url is not None]
         texts = []
-        for url in filter(None, map(metrics_url, pods)):
+        for url in urls:
             text = await self.scrape(url)
             if text is not None:
                 texts.append(text)
-        return texts
+        return len(urls), texts

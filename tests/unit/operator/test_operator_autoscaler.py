@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from kubellm.autoscale import ScalingPolicy, Signals
 from kubellm.operator.autoscaler import (EngineSample, GatewayDemand, OperatorAutoscaler, engine_sample, gateway_demand,
-                                         metrics_url, scale_targets, signals_of)
+                                         metrics_url, scale_targets, signals_of, with_gateway)
 from kubellm.operator.kinds import ManagedKind
 from kubellm.render import render
 from kubellm.render.gateway import SELECTOR as GATEWAY_SELECTOR
@@ -32,10 +33,11 @@ vllm:request_success_total{finished_reason="stop",model_name="m"} 9.0
 """
 
 
-def service(**scaling: Any) -> LLMService:
+def service(network_policy: dict[str, Any] | None = None, **scaling: Any) -> LLMService:
     return parse_spec({
         "apiVersion": "kubellm.dev/v1alpha1", "kind": "LLMService", "metadata": {"name": "chat", "namespace": "llm"},
-        "spec": {"model": {"uri": "sim://tiny-chat"}, "engine": {"kind": "sim"}, "scaling": scaling},
+        "spec": {"model": {"uri": "sim://tiny-chat"}, "engine": {"kind": "sim"}, "scaling": scaling,
+                 "security": {"networkPolicy": network_policy or {}}},
     })
 
 
@@ -141,27 +143,58 @@ def gateway_text(pending: float, in_flight: float, model: str = "tiny-chat") -> 
     )
 
 
-@pytest.mark.parametrize(("texts", "want"), [
-    ([gateway_text(1, 0)], GatewayDemand(held=1, in_flight=0)),
-    ([gateway_text(1, 2), gateway_text(0, 3)], GatewayDemand(held=1, in_flight=5)),  # summed over gateway pods
-    ([gateway_text(0, 0), ""], GatewayDemand(held=0, in_flight=0)),
-    (["kubellm_requests_in_flight{model=\"other\"} 4\n"], GatewayDemand(held=0, in_flight=0)),  # another model's
-    ([], None),  # no gateway pod answered: demand unknown
+@pytest.mark.parametrize(("texts", "ready", "want"), [
+    ([gateway_text(1, 0)], 1, GatewayDemand(held=1, in_flight=0)),
+    ([gateway_text(1, 2), gateway_text(0, 3)], 2, GatewayDemand(held=1, in_flight=5)),  # summed over gateway pods
+    ([gateway_text(0, 0), ""], 2, GatewayDemand(held=0, in_flight=0)),
+    (["kubellm_requests_in_flight{model=\"other\"} 4\n"], 1, GatewayDemand(held=0, in_flight=0)),  # another model's
+    ([gateway_text(0, 0)], 2, GatewayDemand(held=0, in_flight=0, complete=False)),  # 1 of 2 ready pods answered
+    ([gateway_text(1, 0)], 3, GatewayDemand(held=1, in_flight=0, complete=False)),  # what was seen still counts
+    ([], 1, None),  # no gateway pod answered: demand unknown
+    ([], 0, None),  # no gateway pod ready
 ])
-def test_gateway_demand_reads_the_models_held_and_in_flight_requests(texts: list[str], want: GatewayDemand | None) -> None:
-    assert gateway_demand(texts, "tiny-chat") == want
+def test_gateway_demand_reads_the_models_held_and_in_flight_requests(texts: list[str], ready: int,
+                                                                     want: GatewayDemand | None) -> None:
+    assert gateway_demand(texts, "tiny-chat", ready) == want
+
+
+ZERO_POLICY = ScalingPolicy(max_replicas=3, scale_to_zero=True)
+
+
+@pytest.mark.parametrize(("demand", "held", "to_zero"), [
+    (GatewayDemand(held=0, in_flight=0), 0, True),  # every ready gateway pod answered: zero allowed
+    (GatewayDemand(held=2, in_flight=1), 2, True),
+    (GatewayDemand(held=0, in_flight=0, complete=False), 0, False),  # a silent pod may hold a request
+    (GatewayDemand(held=1, in_flight=0, complete=False), 1, False),  # a held request seen still activates
+    (None, 0, False),  # none answered
+])
+def test_a_look_blind_to_any_ready_gateway_pod_never_goes_to_zero(demand: GatewayDemand | None, held: int,
+                                                                  to_zero: bool) -> None:
+    signals, policy = with_gateway(Signals(replicas=1, ready=1, waiting=0, running=0), ZERO_POLICY, demand)
+    assert (signals.held, policy.scale_to_zero) == (held, to_zero)
+
+
+@pytest.mark.parametrize(("network_policy", "want"), [
+    ({}, None),  # the service's namespace
+    ({"gatewayNamespace": "gateways"}, "gateways"),
+])
+def test_the_gateway_is_read_where_the_engines_network_policy_admits_it(network_policy: dict[str, Any],
+                                                                        want: str | None) -> None:
+    chat = service(network_policy, maxReplicas=3, backend="operator", scaleToZero=True)
+    assert [t.gateway_namespace for t in scale_targets(chat)] == [want]
 
 
 class ClusterWithGateway(Cluster):
     """The stand-in, with the namespace's gateway pods listed apart from the engines'."""
 
-    def __init__(self, replicas: int, pods: list[dict[str, Any]], gateway: list[dict[str, Any]]) -> None:
+    def __init__(self, replicas: int, pods: list[dict[str, Any]], gateway: list[dict[str, Any]],
+                 gateway_namespace: str = "llm") -> None:
         super().__init__(replicas, pods)
-        self.gateway = gateway
+        self.gateway, self.gateway_namespace = gateway, gateway_namespace
 
     async def list(self, kind: ManagedKind, namespace: str | None = None, labels: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         if labels == GATEWAY_SELECTOR:
-            return self.gateway
+            return self.gateway if namespace == self.gateway_namespace else []
         return self.pods if self.replicas else []
 
 
@@ -207,3 +240,44 @@ async def test_scale_to_zero_never_goes_to_zero_while_the_gateway_cannot_be_read
         await scaler.tick(chat, "llm", lambda *e: None)
         now[0] += 5
     assert cluster.replicas == 1 and cluster.patches == []
+
+
+async def scale_to_zero_ticks(cluster: ClusterWithGateway, scrape: Any, ticks: int,
+                              network_policy: dict[str, Any] | None = None) -> None:
+    now = [100.0]
+    scaler = OperatorAutoscaler(cluster, scrape=scrape, clock=lambda: now[0])  # type: ignore[arg-type]
+    chat = service(network_policy, maxReplicas=3, backend="operator", scaleToZero=True, idleSeconds=10,
+                   pollingIntervalSeconds=5)
+    for _ in range(ticks):
+        await scaler.tick(chat, "llm", lambda *e: None)
+        now[0] += 5
+
+
+async def test_scale_to_zero_never_goes_to_zero_while_one_of_the_ready_gateway_pods_is_silent() -> None:
+    texts = {"http://10.0.0.5:8000/metrics": IDLE_ENGINE, "http://10.0.1.9:8000/metrics": gateway_text(0, 0)}
+
+    async def scrape(url: str) -> str | None:
+        return texts.get(url)  # gateway b (10.0.1.10) does not answer: it may hold a request
+
+    gateways = [pod("kubellm-gateway-a", "10.0.1.9"), pod("kubellm-gateway-b", "10.0.1.10")]
+    cluster = ClusterWithGateway(1, [pod("chat-a", "10.0.0.5")], gateways)
+    await scale_to_zero_ticks(cluster, scrape, 6)
+    assert cluster.replicas == 1 and cluster.patches == []
+    texts["http://10.0.1.10:8000/metrics"] = gateway_text(0, 0)  # both answer, idle: zero after idleSeconds
+    await scale_to_zero_ticks(cluster, scrape, 3)
+    assert cluster.patches == [{"spec": {"replicas": 0}}]
+
+
+async def test_scale_to_zero_reads_the_gateway_in_its_own_namespace() -> None:
+    texts = {"http://10.0.0.5:8000/metrics": IDLE_ENGINE, "http://10.0.1.9:8000/metrics": gateway_text(0, 0)}
+
+    async def scrape(url: str) -> str | None:
+        return texts.get(url)
+
+    gateway = [pod("kubellm-gateway-a", "10.0.1.9")]
+    elsewhere = ClusterWithGateway(1, [pod("chat-a", "10.0.0.5")], gateway, gateway_namespace="gateways")
+    await scale_to_zero_ticks(elsewhere, scrape, 3)  # the spec names no gatewayNamespace: blind, stays up
+    assert elsewhere.patches == []
+    elsewhere = ClusterWithGateway(1, [pod("chat-a", "10.0.0.5")], gateway, gateway_namespace="gateways")
+    await scale_to_zero_ticks(elsewhere, scrape, 3, {"gatewayNamespace": "gateways"})
+    assert elsewhere.patches == [{"spec": {"replicas": 0}}]
