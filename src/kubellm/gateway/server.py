@@ -51,6 +51,14 @@ class _HeadTooLarge(Exception):
     """The request line and headers are over :data:`_MAX_HEAD` bytes."""
 
 
+class _Refused(Exception):
+    """A request the server answers itself, then closes (raised in a parser callback)."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.reason, self.message = status, reason, message
+
+
 class FastRequest:
     """One parsed request: what the gateway's handlers read of ``aiohttp.web.Request``."""
 
@@ -155,16 +163,26 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.active = self.loop.time()
-        if self._ignoring:
-            return
+        while data and not self._ignoring:
+            data = self._feed(data)
+
+    def _feed(self, data: bytes) -> bytes:
+        """Parse *data*; returns what follows an ``Upgrade`` request (parsed as HTTP/1.1 again)."""
         try:
             self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:  # not an HttpParserError: the request is served, the
+            self.parser = httptools.HttpRequestParser(self)  # upgrade ignored (as aiohttp does for h2c)
+            return data[exc.args[0]:]
         except httptools.HttpParserError as exc:  # a callback's exception arrives wrapped in one
-            if self._head_bytes > _MAX_HEAD:
+            cause = exc.__context__  # httptools chains the callback's exception implicitly
+            if isinstance(cause, _Refused):
+                self._refuse(cause.status, cause.reason, cause.message)
+            elif self._head_bytes > _MAX_HEAD:
                 self._refuse(431, "Request Header Fields Too Large",
                              f"the request line and headers are over {_MAX_HEAD} bytes")
             else:
                 self._refuse(400, "Bad Request", f"malformed HTTP request: {exc or 'unparseable'}")
+        return b""
 
     def idle(self) -> bool:
         return self.task is None and not self.pending
@@ -213,6 +231,8 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         p = self.parser
+        if p.should_upgrade():
+            self._check_upgrade(p.get_method(), self._headers)
         request = self.request = FastRequest(self, p.get_method().decode("ascii"), self._url.decode("latin-1"),
                                              self._headers, p.get_http_version(), p.should_keep_alive())
         declared = request.headers.get("Content-Length", "")
@@ -220,6 +240,16 @@ class _Connection(asyncio.Protocol):
             self._oversized(request, int(declared))
         elif request.headers.get("Expect", "").lower() == "100-continue" and self.transport is not None:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    @staticmethod
+    def _check_upgrade(method: bytes, headers: CIMultiDict[str]) -> None:
+        """llhttp stops after an upgrade request's head, so one with a body (whose bytes would be
+        parsed as the next request) is refused, as is ``CONNECT`` (no tunnels here)."""
+        if method == b"CONNECT":
+            raise _Refused(405, "Method Not Allowed", "CONNECT is not supported")
+        if headers.get("Content-Length", "0") != "0" or "Transfer-Encoding" in headers:
+            raise _Refused(400, "Bad Request", "a request with Upgrade and a body is not supported; send it "
+                                               "without the Upgrade header")
 
     def on_body(self, body: bytes) -> None:
         request = self.request

@@ -314,3 +314,32 @@ async def test_a_body_in_one_byte_chunks_is_counted_to_the_limit(toy: int, chunk
     got, _, body = await _response(reader)
     assert got == status and (status != 200 or body == b"z" * chunks)
     writer.close()
+
+
+_H2C = "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n"
+
+
+async def test_an_h2c_upgrade_is_answered_as_http11_and_parsing_goes_on(toy: int) -> None:
+    """`curl --http2` on http:// asks to upgrade: ignored (as aiohttp does), the pipelined request after it
+    is answered too, and the connection stays open."""
+    reader, writer = await _connect(toy)
+    writer.write(f"GET /slow?id=a HTTP/1.1\r\nHost: x\r\n{_H2C}\r\nGET /slow?id=b HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    (s1, _, b1), (s2, h2, b2) = await _response(reader), await _response(reader)
+    assert (s1, b1, s2, b2) == (200, b"a", 200, b"b") and "connection" not in h2
+    writer.write(_post("/echo", b"again"))
+    assert (await _response(reader))[::2] == (200, b"again")
+    writer.close()
+
+
+@pytest.mark.parametrize(("request_bytes", "status"), [
+    (b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 405),
+    (_post("/echo", b"GET /slow?id=smuggled HTTP/1.1\r\n\r\n", _H2C), 400),  # its body is never parsed as a request
+])
+async def test_connect_and_an_upgrade_with_a_body_are_refused_and_closed(toy: int, request_bytes: bytes,
+                                                                         status: int) -> None:
+    reader, writer = await _connect(toy)
+    writer.write(request_bytes)
+    got, headers, body = await _response(reader)
+    assert got == status and headers["connection"] == "close" and b'"error"' in body
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
