@@ -17,12 +17,16 @@ process that dies holding it, so a SIGKILLed worker cannot wedge the others.
 Records are keyed by a 16-byte BLAKE2b digest of the tenant's name, so a config reload
 keeps the buckets of the tenants it keeps; a record whose buckets have all refilled carries
 no state and its slot may be taken by another tenant (removed tenants' slots come back).
+With every slot held by a tenant that is not idle, ``admit`` refuses (429,
+:class:`TableFullError`) but ``charge`` never does: it runs after the response, so a tenant whose slot was taken
+since its admit has that charge dropped, counted in ``dropped_charges`` and logged once.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import mmap
 import os
 import struct
@@ -34,6 +38,8 @@ from kubellm.gateway import buckets
 from kubellm.gateway.buckets import Levels, Limits, Refusal
 from kubellm.gateway.clock import Clock, MonotonicClock
 from kubellm.gateway.errors import RateLimitedError
+
+log = logging.getLogger("kubellm.gateway.limits")
 
 SLOTS = 4096  # tenants with limits that are not idle at the same time; 64 bytes each (256 KiB)
 _MAGIC = b"kllmlim1"
@@ -75,6 +81,10 @@ class LocalLimits:
 
 class TableError(Exception):
     """The descriptor a worker was given is not a limits table (a wiring bug, not user input)."""
+
+
+class TableFullError(RateLimitedError):
+    """Every slot of the shared table holds a tenant that is not idle: a new tenant is refused."""
 
 
 class TableHandle:
@@ -126,6 +136,8 @@ class SharedLimits:
         self._clock = clock or MonotonicClock()
         self._digests: dict[str, bytes] = {}
         self._where: dict[bytes, int] = {}  # digest -> offset, as last found (checked at each use)
+        self.dropped_charges = 0
+        """Charges dropped because the table was full (the tenant's slot taken since its admit)."""
 
     @classmethod
     def attach(cls, handle: TableHandle, clock: Clock | None = None) -> "SharedLimits":
@@ -143,7 +155,17 @@ class SharedLimits:
         return self._update(tenant, limits, buckets.admit)
 
     def charge(self, tenant: str, limits: Limits, tokens: float) -> None:
-        self._update(tenant, limits, lambda levels: (buckets.charge(levels, tokens), None))
+        """Never refuses (the response is already served): on a full table the charge is dropped."""
+        try:
+            self._update(tenant, limits, lambda levels: (buckets.charge(levels, tokens), None))
+        except TableFullError:
+            self._drop(tenant, tokens)
+
+    def _drop(self, tenant: str, tokens: float) -> None:
+        if not self.dropped_charges:
+            log.warning("tenant %r: %g tokens not charged, the shared tenant-limits table is full (%d tenants with "
+                        "limits in use at once); further dropped charges are only counted", tenant, tokens, self.slots)
+        self.dropped_charges += 1
 
     def _update(self, tenant: str, limits: Limits, step: Step) -> Refusal | None:
         """Read, refill, *step* and write *tenant*'s record, all under the table's lock."""
@@ -179,6 +201,6 @@ class SharedLimits:
             if spare is None and (name == _FREE or buckets.idle(Levels(*values), now)):
                 spare = offset
         if spare is None:
-            raise RateLimitedError(f"the gateway's shared tenant-limits table is full ({self.slots} tenants with "
-                                   "limits in use at once); retry shortly", retry_after=1.0)
+            raise TableFullError(f"the gateway's shared tenant-limits table is full ({self.slots} tenants with "
+                                 "limits in use at once); retry shortly", retry_after=1.0)
         return spare, None

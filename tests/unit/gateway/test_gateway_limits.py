@@ -16,7 +16,8 @@ import pytest
 from kubellm.gateway.buckets import Limits, Refusal
 from kubellm.gateway.clock import FakeClock
 from kubellm.gateway.errors import RateLimitedError
-from kubellm.gateway.limits import LimitStore, LocalLimits, SharedLimits, SharedTable, TableError, TableHandle
+from kubellm.gateway.limits import (LimitStore, LocalLimits, SharedLimits, SharedTable, TableError, TableFullError,
+                                    TableHandle)
 
 RPM2 = Limits(2, 0)
 TPM600 = Limits(0, 600)
@@ -78,6 +79,28 @@ def test_idle_slots_are_reused_and_a_full_table_refuses_clearly(clock: FakeClock
     assert two.admit("c", RPM2) is not None
     assert one.admit("a", RPM2) is None  # its remembered slot is "c"'s now: it finds "b"'s, idle
     assert one.admit("c", RPM2) == Refusal("requests", pytest.approx(30.0))  # "c" kept its own
+    for view in (one, two):
+        view.close()
+    table.close()
+
+
+def test_a_charge_whose_slot_was_taken_is_dropped_and_counted_not_refused(clock: FakeClock,
+                                                                            caplog: pytest.LogCaptureFixture):
+    table = SharedTable(slots=2)
+    one, two = SharedLimits(table.fd, clock), SharedLimits(table.fd, clock)
+    assert one.admit("a", TPM600) is None  # "a"'s request is admitted, then streams for a while
+    clock.advance(1.0)  # "a"'s record has refilled: idle, its slot free to take
+    assert two.admit("b", RPM2) is None and two.admit("c", RPM2) is None  # "b" takes "a"'s slot: the table is full
+    with pytest.raises(TableFullError):
+        one.admit("a", TPM600)  # a new request is still refused
+    with caplog.at_level("WARNING", logger="kubellm.gateway.limits"):
+        one.charge("a", TPM600, 900)  # the finished response's charge: no 429
+        one.charge("a", TPM600, 100)
+    assert one.dropped_charges == 2 and two.dropped_charges == 0
+    assert [r.getMessage() for r in caplog.records] == [
+        "tenant 'a': 900 tokens not charged, the shared tenant-limits table is full (2 tenants with limits in use at "
+        "once); further dropped charges are only counted"]
+    assert two.admit("b", RPM2) is None and two.admit("b", RPM2) is not None  # "b" kept its own record
     for view in (one, two):
         view.close()
     table.close()
