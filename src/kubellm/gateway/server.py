@@ -150,7 +150,9 @@ class _Connection(asyncio.Protocol):
         self._read_paused = False
         self._drain: asyncio.Future[None] | None = None
         self._paused = False
-        self._head_bytes = 0
+        self._head_bytes = 0  # the head's URL and complete headers (callbacks)
+        self._head_raw = 0  # bytes received while the head is unfinished (data_received)
+        self._in_head = False  # between on_message_begin and on_headers_complete
         self._body_bytes = 0
         self.lost = False
         self.active = self.loop.time()  # last data in; the server's sweep closes long-idle connections
@@ -168,6 +170,8 @@ class _Connection(asyncio.Protocol):
 
     def _feed(self, data: bytes) -> bytes:
         """Parse *data*; returns what follows an ``Upgrade`` request (parsed as HTTP/1.1 again)."""
+        if self._in_head:  # llhttp keeps a header's name and value until their end: count them here
+            self._head_raw += len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:  # not an HttpParserError: the request is served, the
@@ -178,11 +182,16 @@ class _Connection(asyncio.Protocol):
             if isinstance(cause, _Refused):
                 self._refuse(cause.status, cause.reason, cause.message)
             elif self._head_bytes > _MAX_HEAD:
-                self._refuse(431, "Request Header Fields Too Large",
-                             f"the request line and headers are over {_MAX_HEAD} bytes")
+                self._refuse_head()
             else:
                 self._refuse(400, "Bad Request", f"malformed HTTP request: {exc or 'unparseable'}")
+            return b""
+        if self._in_head and self._head_raw > _MAX_HEAD:  # a head still unfinished at the end of data
+            self._refuse_head()
         return b""
+
+    def _refuse_head(self) -> None:
+        self._refuse(431, "Request Header Fields Too Large", f"the request line and headers are over {_MAX_HEAD} bytes")
 
     def idle(self) -> bool:
         return self.task is None and not self.pending
@@ -214,7 +223,8 @@ class _Connection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._url = b""
         self._headers = CIMultiDict()
-        self._head_bytes = self._body_bytes = 0
+        self._head_bytes = self._body_bytes = self._head_raw = 0
+        self._in_head = True
 
     def _count(self, size: int) -> None:
         self._head_bytes += size
@@ -230,6 +240,7 @@ class _Connection(asyncio.Protocol):
         self._headers.add(name.decode("latin-1"), value.decode("latin-1"))
 
     def on_headers_complete(self) -> None:
+        self._in_head = False
         p = self.parser
         if p.should_upgrade():
             self._check_upgrade(p.get_method(), self._headers)

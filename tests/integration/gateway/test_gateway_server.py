@@ -343,3 +343,18 @@ async def test_connect_and_an_upgrade_with_a_body_are_refused_and_closed(toy: in
     assert got == status and headers["connection"] == "close" and b'"error"' in body
     assert await asyncio.wait_for(reader.read(), 10) == b""
     writer.close()
+
+
+async def test_one_endless_header_gets_431(toy: int) -> None:
+    """llhttp reports a header only at its end: one that never ends is still cut off at 64 KiB."""
+    reader, writer = await _connect(toy)
+    writer.write(b"GET /slow HTTP/1.1\r\nHost: x\r\nX-Endless: ")
+    await writer.drain()
+    await asyncio.sleep(0.05)
+    for _ in range(9):  # 72 KiB in several reads, no end of line; then nothing more (so no reset)
+        writer.write(b"a" * 8192)
+        await writer.drain()
+        await asyncio.sleep(0.01)
+    status, headers, body = await _response(reader)
+    assert status == 431 and headers["connection"] == "close" and b"65536 bytes" in body
+    writer.close()
