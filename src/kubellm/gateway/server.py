@@ -63,7 +63,7 @@ class FastRequest:
     """One parsed request: what the gateway's handlers read of ``aiohttp.web.Request``."""
 
     __slots__ = ("method", "path", "query_string", "headers", "version", "keep_alive", "_body", "_too_large",
-                 "_conn", "_query", "__weakref__")
+                 "_conn", "_query", "_stream", "__weakref__")
 
     def __init__(self, conn: _Connection, method: str, target: str, headers: CIMultiDict[str],
                  version: str, keep_alive: bool) -> None:
@@ -77,6 +77,7 @@ class FastRequest:
         self._body: list[bytes] = []
         self._too_large = 0  # the body's size once over the limit (declared or received)
         self._query: MultiDictProxy[str] | None = None
+        self._stream: FastStream | None = None  # the streamed response once its head is written
 
     @property
     def query(self) -> MultiDictProxy[str]:
@@ -110,6 +111,7 @@ class FastStream(web.StreamResponse):
             request.keep_alive = False
         request._conn.write_head(request, self.status, self.reason, self.headers, None,
                                  request.keep_alive and self.keep_alive is not False)
+        request._stream = self
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         if data:
@@ -327,8 +329,13 @@ class _Connection(asyncio.Protocol):
         except Exception:
             log.exception("unexpected error serving %s %s", request.method, request.path)
             response = web.Response(status=500, text="internal server error")
-        if isinstance(response, FastStream):
-            return request.keep_alive and response.keep_alive is not False
+        stream = request._stream
+        if stream is not None:
+            if response is stream:
+                return request.keep_alive and stream.keep_alive is not False
+            log.error("%s %s ended in %s after its stream opened: closing the connection (the body is cut short)",
+                      request.method, request.path, type(response).__name__)
+            return False
         if not isinstance(response, web.Response):
             log.error("handler for %s returned %r, not a web.Response", request.path, type(response).__name__)
             response = web.Response(status=500, text="internal server error")

@@ -61,7 +61,13 @@ def _toy_app(seen: Seen) -> web.Application:
         await out.write_eof()
         return out
 
+    async def stream_then_fail(request: web.Request) -> web.StreamResponse:
+        out = await start_stream(request, 200, {"Content-Type": "text/event-stream"})
+        await out.write(b"part")
+        raise RuntimeError("the handler failed mid-stream")
+
     app = web.Application()
+    app.router.add_get("/stream-then-fail", stream_then_fail)
     app.router.add_post("/echo", echo)
     app.router.add_get("/slow", slow)
     app.router.add_post("/hang", hang)
@@ -357,4 +363,15 @@ async def test_one_endless_header_gets_431(toy: int) -> None:
         await asyncio.sleep(0.01)
     status, headers, body = await _response(reader)
     assert status == 431 and headers["connection"] == "close" and b"65536 bytes" in body
+    writer.close()
+
+
+async def test_an_error_after_the_stream_opened_cuts_it_short_and_closes(toy: int) -> None:
+    """No second status line inside the open chunked body: the body ends unterminated and the connection
+    closes, which the client sees as an incomplete response."""
+    reader, writer = await _connect(toy)
+    writer.write(b"GET /stream-then-fail HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    assert head.startswith(b"HTTP/1.1 200") and b"chunked" in head.lower()
+    assert await asyncio.wait_for(reader.read(), 10) == b"4\r\npart\r\n"  # then EOF: no 0-chunk, no 500
     writer.close()
