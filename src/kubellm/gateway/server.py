@@ -238,6 +238,8 @@ class _Connection(asyncio.Protocol):
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._in_head:  # a chunked body's trailer: never a request header (they could smuggle
+            return  # Authorization or forwarded headers past an ingress that filters the head)
         self._count(len(name) + len(value))
         self._headers.add(name.decode("latin-1"), value.decode("latin-1"))
 

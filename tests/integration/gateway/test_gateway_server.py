@@ -66,8 +66,13 @@ def _toy_app(seen: Seen) -> web.Application:
         await out.write(b"part")
         raise RuntimeError("the handler failed mid-stream")
 
+    async def header_names(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(text=",".join(name.lower() for name in request.headers))
+
     app = web.Application()
     app.router.add_get("/stream-then-fail", stream_then_fail)
+    app.router.add_post("/header-names", header_names)
     app.router.add_post("/echo", echo)
     app.router.add_get("/slow", slow)
     app.router.add_post("/hang", hang)
@@ -374,4 +379,13 @@ async def test_an_error_after_the_stream_opened_cuts_it_short_and_closes(toy: in
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
     assert head.startswith(b"HTTP/1.1 200") and b"chunked" in head.lower()
     assert await asyncio.wait_for(reader.read(), 10) == b"4\r\npart\r\n"  # then EOF: no 0-chunk, no 500
+    writer.close()
+
+
+async def test_chunked_trailers_are_not_request_headers(toy: int) -> None:
+    reader, writer = await _connect(toy)
+    writer.write(b"POST /header-names HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"2\r\n{}\r\n0\r\nAuthorization: Bearer stolen\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n")
+    status, _, body = await _response(reader)
+    assert (status, body) == (200, b"host,transfer-encoding")
     writer.close()
