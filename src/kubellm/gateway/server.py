@@ -143,7 +143,7 @@ class _Connection(asyncio.Protocol):
         self.loop = asyncio.get_running_loop()
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
-        self.pending: deque[FastRequest] = deque()
+        self.pending: deque[FastRequest | _Refused] = deque()  # answered in order; a refusal last
         self.task: asyncio.Task[None] | None = None
         self.request: FastRequest | None = None  # the one being parsed
         self._url = b""
@@ -289,17 +289,19 @@ class _Connection(asyncio.Protocol):
         self._enqueue(request)
 
     def _refuse(self, status: int, reason: str, message: str) -> None:
-        """A request that cannot be parsed: the OpenAI error object, then close (unless an
-        earlier request's answer is still being written, which must come first: then just close)."""
+        """A request that cannot be parsed: read nothing more; after the earlier requests' answers,
+        the OpenAI error object, then close."""
         self._ignoring = True
-        if self.task is None or self.task.done():
-            body = orjson.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None,
-                                           "code": None}})
-            self._write(b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                        b"Connection: close\r\n\r\n%s" % (status, reason.encode(), len(body), body))
+        self._enqueue(_Refused(status, reason, message))
+
+    def _write_refusal(self, refusal: _Refused) -> None:
+        body = orjson.dumps({"error": {"message": refusal.message, "type": "invalid_request_error", "param": None,
+                                       "code": None}})
+        self._write(b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                    b"Connection: close\r\n\r\n%s" % (refusal.status, refusal.reason.encode(), len(body), body))
         self._close()
 
-    def _enqueue(self, request: FastRequest) -> None:
+    def _enqueue(self, request: FastRequest | _Refused) -> None:
         self.pending.append(request)
         if self.task is None:
             self.task = self.loop.create_task(self._serve())
@@ -311,6 +313,9 @@ class _Connection(asyncio.Protocol):
         try:
             while self.pending and not self.lost:
                 request = self.pending.popleft()
+                if isinstance(request, _Refused):
+                    self._write_refusal(request)
+                    return
                 if self._read_paused and self.transport is not None:
                     self._read_paused = False
                     self.transport.resume_reading()

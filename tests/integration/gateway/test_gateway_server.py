@@ -389,3 +389,14 @@ async def test_chunked_trailers_are_not_request_headers(toy: int) -> None:
     status, _, body = await _response(reader)
     assert (status, body) == (200, b"host,transfer-encoding")
     writer.close()
+
+
+async def test_a_malformed_request_after_pipelined_ones_is_refused_after_their_answers(toy: int) -> None:
+    reader, writer = await _connect(toy)
+    writer.write(b"GET /slow?s=0.2&id=a HTTP/1.1\r\nHost: x\r\n\r\nGET /slow?id=b HTTP/1.1\r\nHost: x\r\n\r\n"
+                 b"NOT AN HTTP REQUEST\x00\r\n\r\n")
+    answers = [await _response(reader) for _ in range(3)]
+    assert [(status, body[:5]) for status, _, body in answers] == [(200, b"a"), (200, b"b"), (400, b'{"err')]
+    assert answers[2][1]["connection"] == "close"
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
