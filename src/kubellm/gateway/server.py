@@ -253,8 +253,13 @@ class _Connection(asyncio.Protocol):
         declared = request.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.server.max_body_bytes:
             self._oversized(request, int(declared))
-        elif request.headers.get("Expect", "").lower() == "100-continue" and self.transport is not None:
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        elif request.headers.get("Expect", "").lower() == "100-continue" and self._may_continue(request):
+            self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def _may_continue(self, request: FastRequest) -> bool:
+        """An interim response only to HTTP/1.1 and when no earlier answer is due (it would land
+        inside or ahead of one; the client sends its body after a timeout anyway)."""
+        return request.version == "1.1" and self.task is None and not self.pending
 
     @staticmethod
     def _check_upgrade(method: bytes, headers: CIMultiDict[str]) -> None:

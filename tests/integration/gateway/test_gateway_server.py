@@ -400,3 +400,16 @@ async def test_a_malformed_request_after_pipelined_ones_is_refused_after_their_a
     assert answers[2][1]["connection"] == "close"
     assert await asyncio.wait_for(reader.read(), 10) == b""
     writer.close()
+
+
+@pytest.mark.parametrize("ahead", ["http10", "pipelined"])
+async def test_no_100_continue_to_http10_or_behind_a_pending_answer(toy: int, ahead: str) -> None:
+    reader, writer = await _connect(toy)
+    expect = b"Content-Length: 4\r\nExpect: 100-continue\r\n\r\nbody"
+    if ahead == "http10":
+        writer.write(b"POST /echo HTTP/1.0\r\n" + expect)
+    else:
+        writer.write(b"GET /slow?s=0.2&id=a HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\n" + expect)
+        assert (await _response(reader))[::2] == (200, b"a")
+    assert (await _response(reader))[::2] == (200, b"body")
+    writer.close()
