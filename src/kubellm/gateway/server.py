@@ -157,7 +157,7 @@ class _Connection(asyncio.Protocol):
         self._in_head = False  # between on_message_begin and on_headers_complete
         self._body_bytes = 0
         self.lost = False
-        self.active = self.loop.time()  # last data in; the server's sweep closes long-idle connections
+        self.active = self.loop.time()  # last data in or answer out; the sweep closes long-idle connections
 
     # -- transport events ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -324,7 +324,9 @@ class _Connection(asyncio.Protocol):
                 if self._read_paused and self.transport is not None:
                     self._read_paused = False
                     self.transport.resume_reading()
-                if not await self._answer(request):
+                keep = await self._answer(request)
+                self.active = self.loop.time()  # the idle time counts from the answer's end too
+                if not keep:
                     self._close()
                     return
         finally:

@@ -413,3 +413,15 @@ async def test_no_100_continue_to_http10_or_behind_a_pending_answer(toy: int, ah
         assert (await _response(reader))[::2] == (200, b"a")
     assert (await _response(reader))[::2] == (200, b"body")
     writer.close()
+
+
+async def test_the_idle_time_counts_from_the_end_of_a_long_answer(toy: int) -> None:
+    """An answer that took longer than keepalive_s (0.4 s here): the connection is still there for the
+    client's next request shortly after it."""
+    reader, writer = await _connect(toy)
+    writer.write(b"GET /slow?s=0.6&id=a HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (await _response(reader))[2] == b"a"
+    await asyncio.sleep(0.15)  # more than a sweep interval (keepalive_s / 4), less than keepalive_s
+    writer.write(b"GET /slow?id=b HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (await _response(reader))[2] == b"b"
+    writer.close()
