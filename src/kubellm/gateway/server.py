@@ -329,6 +329,10 @@ class _Connection(asyncio.Protocol):
                 if not keep:
                     self._close()
                     return
+        except Exception:  # e.g. an on_response_prepare hook raising: the connection cannot go on
+            log.exception("serving a connection failed: closing it")
+            self.pending.clear()
+            self._close()
         finally:
             self.task = None
 

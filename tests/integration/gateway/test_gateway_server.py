@@ -73,11 +73,18 @@ def _toy_app(seen: Seen) -> web.Application:
     app = web.Application()
     app.router.add_get("/stream-then-fail", stream_then_fail)
     app.router.add_post("/header-names", header_names)
+    app.router.add_get("/prepare-fails", slow)
+    app.on_response_prepare.append(_failing_prepare)
     app.router.add_post("/echo", echo)
     app.router.add_get("/slow", slow)
     app.router.add_post("/hang", hang)
     app.router.add_get("/big", big)
     return app
+
+
+async def _failing_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    if request.path == "/prepare-fails":
+        raise RuntimeError("an on_response_prepare hook failed")
 
 
 async def _serve(app: web.Application, max_body: int = MAX_BODY) -> AsyncIterator[int]:
@@ -424,4 +431,13 @@ async def test_the_idle_time_counts_from_the_end_of_a_long_answer(toy: int) -> N
     await asyncio.sleep(0.15)  # more than a sweep interval (keepalive_s / 4), less than keepalive_s
     writer.write(b"GET /slow?id=b HTTP/1.1\r\nHost: x\r\n\r\n")
     assert (await _response(reader))[2] == b"b"
+    writer.close()
+
+
+async def test_an_exception_while_answering_closes_the_connection(toy: int) -> None:
+    """An on_response_prepare hook raising: the connection is closed, not left with requests queued
+    that nothing answers (and that the idle sweep never closes)."""
+    reader, writer = await _connect(toy)
+    writer.write(b"GET /prepare-fails HTTP/1.1\r\nHost: x\r\n\r\nGET /slow?id=b HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert await asyncio.wait_for(reader.read(), 5) == b""
     writer.close()
