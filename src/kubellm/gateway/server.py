@@ -413,10 +413,8 @@ class FastServer:
         self._paths: dict[str, list[str]] = {}
         for route in app.router.routes():
             path = route.resource.canonical if route.resource is not None else ""
-            methods = [route.method] + (["HEAD"] if route.method == "GET" else [])
-            for method in methods:
-                self._routes.setdefault((method, path), self._wrap(route.handler))
-                self._paths.setdefault(path, []).append(method)
+            self._routes.setdefault((route.method, path), self._wrap(route.handler))  # add_get adds HEAD itself
+            self._paths.setdefault(path, []).append(route.method)
 
     def _wrap(self, handler: Handler) -> Handler:
         for middleware in reversed(self.app.middlewares):
