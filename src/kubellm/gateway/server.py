@@ -14,12 +14,18 @@ after ``keepalive_s`` (75 s, as aiohttp's); pipelined requests answered one at a
 (reading pauses while ``_MAX_PIPELINED`` wait); a body over ``max_body_bytes`` (declared or
 received) is answered through the handler as aiohttp does (``read()`` raises
 ``HTTPRequestEntityTooLarge``, the gateway answers 413) and the connection closes;
-``Expect: 100-continue`` gets its interim response unless the declared body is too large; a
-malformed request gets 400, a request line and headers over 64 KiB 431, and the connection
-closes; a client that disconnects cancels its request's task (the engine request is aborted,
-as with aiohttp's ``handler_cancellation``); a streamed response is chunked (HTTP/1.0: unframed,
-then close) and its writes wait while the client's socket buffer is full (backpressure). No
-``Date``/``Server`` headers, no compression, no TLS (the gateway's aiohttp site had none).
+``Expect: 100-continue`` gets its interim response on HTTP/1.1 when no earlier answer is due
+and the declared body is not too large; a malformed request gets 400, a request line and
+headers over 64 KiB (one endless header included) 431, ``CONNECT`` 405, an ``Upgrade`` request
+with a body 400, each after the earlier pipelined answers, and the connection closes; an
+``Upgrade`` (``curl --http2``'s h2c) is otherwise ignored and answered as HTTP/1.1; trailer
+fields of a chunked body are dropped (never request headers); a client that disconnects
+cancels its request's task (the engine request is aborted, as with aiohttp's
+``handler_cancellation``); a streamed response is chunked (HTTP/1.0: unframed, then close) and
+its writes wait while the client's socket buffer is full (backpressure); anything but that
+stream after it opened (an error) cuts it short and closes, as does an exception while
+answering. The idle time counts from the last data in or answer out. No ``Date``/``Server``
+headers, no compression, no TLS (the gateway's aiohttp site had none).
 """
 
 from __future__ import annotations
