@@ -162,6 +162,7 @@ class _Connection(asyncio.Protocol):
         self._head_raw = 0  # bytes received while the head is unfinished (data_received)
         self._in_head = False  # between on_message_begin and on_headers_complete
         self._body_bytes = 0
+        self._raw_left = 0  # body bytes of an Upgrade request still to come (llhttp does not parse them)
         self.lost = False
         self.active = self.loop.time()  # last data in or answer out; the sweep closes long-idle connections
 
@@ -174,7 +175,7 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.active = self.loop.time()
         while data and not self._ignoring:
-            data = self._feed(data)
+            data = self._upgrade_body(data) if self._raw_left else self._feed(data)
 
     def _feed(self, data: bytes) -> bytes:
         """Parse *data*; returns what follows an ``Upgrade`` request (parsed as HTTP/1.1 again)."""
@@ -252,14 +253,18 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         p = self.parser
-        if p.should_upgrade():
+        upgrade = p.should_upgrade()
+        if upgrade:
             self._check_upgrade(p.get_method(), self._headers)
         request = self.request = FastRequest(self, p.get_method().decode("ascii"), self._url.decode("latin-1"),
                                              self._headers, p.get_http_version(), p.should_keep_alive())
         declared = request.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.server.max_body_bytes:
             self._oversized(request, int(declared))
-        elif request.headers.get("Expect", "").lower() == "100-continue" and self._may_continue(request):
+            return
+        if upgrade and declared.isdigit():
+            self._raw_left = int(declared)  # llhttp stops after the head: _upgrade_body reads the body
+        if request.headers.get("Expect", "").lower() == "100-continue" and self._may_continue(request):
             self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def _may_continue(self, request: FastRequest) -> bool:
@@ -269,13 +274,23 @@ class _Connection(asyncio.Protocol):
 
     @staticmethod
     def _check_upgrade(method: bytes, headers: CIMultiDict[str]) -> None:
-        """llhttp stops after an upgrade request's head, so one with a body (whose bytes would be
-        parsed as the next request) is refused, as is ``CONNECT`` (no tunnels here)."""
+        """``CONNECT`` is refused (no tunnels here), as is an upgrade with a chunked body: llhttp
+        stops after an upgrade request's head, and only a Content-Length body is read past it."""
         if method == b"CONNECT":
             raise _Refused(405, "Method Not Allowed", "CONNECT is not supported")
-        if headers.get("Content-Length", "0") != "0" or "Transfer-Encoding" in headers:
-            raise _Refused(400, "Bad Request", "a request with Upgrade and a body is not supported; send it "
-                                               "without the Upgrade header")
+        if "Transfer-Encoding" in headers:
+            raise _Refused(400, "Bad Request", "a request with Upgrade and a chunked body is not supported; send "
+                                               "it without the Upgrade header or with a Content-Length")
+
+    def _upgrade_body(self, data: bytes) -> bytes:
+        """The Content-Length body of an ``Upgrade`` request (which llhttp leaves unparsed); returns
+        what follows it."""
+        body = data[:self._raw_left]
+        self._raw_left -= len(body)
+        self.on_body(body)
+        if not self._raw_left:
+            self.on_message_complete()
+        return data[len(body):]
 
     def on_body(self, body: bytes) -> None:
         request = self.request
@@ -287,6 +302,8 @@ class _Connection(asyncio.Protocol):
             self._oversized(request, self._body_bytes)
 
     def on_message_complete(self) -> None:
+        if self._raw_left:  # an upgrade request: its body follows (_upgrade_body completes it)
+            return
         request, self.request = self.request, None
         if request is not None and not request._too_large:
             self._enqueue(request)

@@ -351,9 +351,9 @@ async def test_an_h2c_upgrade_is_answered_as_http11_and_parsing_goes_on(toy: int
 
 @pytest.mark.parametrize(("request_bytes", "status"), [
     (b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 405),
-    (_post("/echo", b"GET /slow?id=smuggled HTTP/1.1\r\n\r\n", _H2C), 400),  # its body is never parsed as a request
+    (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n" + _H2C.encode() + b"\r\n0\r\n\r\n", 400),
 ])
-async def test_connect_and_an_upgrade_with_a_body_are_refused_and_closed(toy: int, request_bytes: bytes,
+async def test_connect_and_an_upgrade_with_a_chunked_body_are_refused_and_closed(toy: int, request_bytes: bytes,
                                                                          status: int) -> None:
     reader, writer = await _connect(toy)
     writer.write(request_bytes)
@@ -450,4 +450,19 @@ async def test_head_is_served_and_a_405_lists_each_method_once(toy: int) -> None
     assert head.startswith(b"HTTP/1.1 200") and b"Content-Length: 3\r\n" in head  # and no body follows
     status, headers, _ = await _response(reader)
     assert (status, headers["allow"]) == (405, "GET,HEAD")
+    writer.close()
+
+
+async def test_an_h2c_upgrade_with_a_body_is_served_and_its_body_is_not_a_request(toy: int) -> None:
+    """`curl --http2 -d ...` sends its POST with `Upgrade: h2c`: llhttp stops after the head, the server
+    reads the Content-Length body itself (even split across reads), then parses on."""
+    reader, writer = await _connect(toy)
+    smuggled = b"GET /slow?id=smuggled HTTP/1.1\r\n\r\n"
+    request = _post("/echo", smuggled, _H2C)
+    writer.write(request[:-10])
+    await writer.drain()
+    await asyncio.sleep(0.05)
+    writer.write(request[-10:] + b"GET /slow?id=b HTTP/1.1\r\nHost: x\r\n\r\n")
+    (s1, _, b1), (s2, _, b2) = await _response(reader), await _response(reader)
+    assert (s1, b1, s2, b2) == (200, smuggled, 200, b"b")
     writer.close()
