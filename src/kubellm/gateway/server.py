@@ -17,8 +17,8 @@ received) is answered through the handler as aiohttp does (``read()`` raises
 ``Expect: 100-continue`` gets its interim response on HTTP/1.1 when no earlier answer is due
 and the declared body is not too large; a malformed request gets 400, a request line and
 headers over 64 KiB (one endless header included) 431, ``CONNECT`` 405, an ``Upgrade`` request
-with a body 400, each after the earlier pipelined answers, and the connection closes; an
-``Upgrade`` (``curl --http2``'s h2c) is otherwise ignored and answered as HTTP/1.1; trailer
+with a chunked body 400, each after the earlier pipelined answers, and the connection closes;
+an ``Upgrade`` (``curl --http2``'s h2c) is otherwise ignored and answered as HTTP/1.1; trailer
 fields of a chunked body are dropped (never request headers); a client that disconnects
 cancels its request's task (the engine request is aborted, as with aiohttp's
 ``handler_cancellation``); a streamed response is chunked (HTTP/1.0: unframed, then close) and
