@@ -445,7 +445,8 @@ async def test_an_exception_while_answering_closes_the_connection(toy: int) -> N
 
 async def test_head_is_served_and_a_405_lists_each_method_once(toy: int) -> None:
     reader, writer = await _connect(toy)
-    writer.write(b"HEAD /slow?id=abc HTTP/1.1\r\nHost: x\r\n\r\nPOST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+    writer.write(b"HEAD /slow?id=abc HTTP/1.1\r\nHost: x\r\n\r\n"
+                 b"POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
     assert head.startswith(b"HTTP/1.1 200") and b"Content-Length: 3\r\n" in head  # and no body follows
     status, headers, _ = await _response(reader)
