@@ -195,9 +195,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("needs wrk: apt-get install wrk")
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-        script = Path(tmp) / "post.lua"
-        script.write_text(f'wrk.method = "POST"\nwrk.body = {json.dumps(BODY)}\n'
-                          'wrk.headers["Content-Type"] = "application/json"\n')
+        script = post_script(Path(tmp))
         engine = stack.enter_context(instant_engine())
         targets = {"direct": engine, "vllm-router": stack.enter_context(vllm_router([engine], "round_robin")),
                    "kubellm": stack.enter_context(kubellm(engine, 1)),
@@ -206,6 +204,14 @@ def main() -> None:
             targets[f"kubellm {server}"] = stack.enter_context(kubellm(engine, 1, server))
         one, many = measure(targets, args, script)
     report(one, many, args)
+
+
+def post_script(directory: Path) -> Path:
+    """A wrk script in *directory* that POSTs the completion :data:`BODY`."""
+    script = directory / "post.lua"
+    script.write_text(f'wrk.method = "POST"\nwrk.body = {json.dumps(BODY)}\n'
+                      'wrk.headers["Content-Type"] = "application/json"\n')
+    return script
 
 
 def measure(targets: dict[str, str], args: argparse.Namespace,

@@ -36,7 +36,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gateway_overhead import BODY, Wrk, instant_engine, kubellm, measure  # noqa: E402
+from gateway_overhead import Wrk, instant_engine, kubellm, measure, post_script  # noqa: E402
 from gateway_routing import free_port, process, vllm_router  # noqa: E402
 
 
@@ -188,9 +188,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("needs wrk: apt-get install wrk")
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-        script = Path(tmp) / "post.lua"
-        script.write_text(f'wrk.method = "POST"\nwrk.body = {json.dumps(BODY)}\n'
-                          'wrk.headers["Content-Type"] = "application/json"\n')
+        script = post_script(Path(tmp))
         engine = stack.enter_context(instant_engine())
         targets = {"direct": engine, "vllm-router": stack.enter_context(vllm_router([engine], "round_robin")),
                    "floor": stack.enter_context(floor(engine)),
