@@ -192,14 +192,10 @@ def main() -> None:
     args = ap.parse_args()
     if args.serve_instant is not None:
         return _serve_instant(args.serve_instant)
-    if shutil.which("wrk") is None:
-        sys.exit("needs wrk: apt-get install wrk")
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-        script = post_script(Path(tmp))
-        engine = stack.enter_context(instant_engine())
-        targets = {"direct": engine, "vllm-router": stack.enter_context(vllm_router([engine], "round_robin")),
-                   "kubellm": stack.enter_context(kubellm(engine, 1)),
-                   f"kubellm x{args.workers}": stack.enter_context(kubellm(engine, args.workers))}
+        script, engine, targets = baseline(stack, Path(tmp))
+        targets.update({"kubellm": stack.enter_context(kubellm(engine, 1)),
+                        f"kubellm x{args.workers}": stack.enter_context(kubellm(engine, args.workers))})
         for server in filter(None, args.also_server.split(",")):
             targets[f"kubellm {server}"] = stack.enter_context(kubellm(engine, 1, server))
         one, many = measure(targets, args, script)
@@ -212,6 +208,16 @@ def post_script(directory: Path) -> Path:
     script.write_text(f'wrk.method = "POST"\nwrk.body = {json.dumps(BODY)}\n'
                       'wrk.headers["Content-Type"] = "application/json"\n')
     return script
+
+
+def baseline(stack: contextlib.ExitStack, tmp: Path) -> tuple[Path, str, dict[str, str]]:
+    """What every comparison starts from: the wrk script, the instant engine, and the targets
+    reaching it directly and through vllm-router (round robin), closed with *stack*."""
+    if shutil.which("wrk") is None:
+        sys.exit("needs wrk: apt-get install wrk")
+    engine = stack.enter_context(instant_engine())
+    targets = {"direct": engine, "vllm-router": stack.enter_context(vllm_router([engine], "round_robin"))}
+    return post_script(tmp), engine, targets
 
 
 def measure(targets: dict[str, str], args: argparse.Namespace,

@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -36,8 +35,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gateway_overhead import Wrk, instant_engine, kubellm, measure, post_script  # noqa: E402
-from gateway_routing import free_port, process, vllm_router  # noqa: E402
+from gateway_overhead import Wrk, baseline, kubellm, measure  # noqa: E402
+from gateway_routing import free_port, process  # noqa: E402
 
 
 # -- the floor proxy -------------------------------------------------------------------------
@@ -185,16 +184,12 @@ def main() -> None:
         return _serve_floor(int(args.serve_floor[0]), args.serve_floor[1])
     if args.serve_aiohttp_floor is not None:
         return _serve_aiohttp_floor(int(args.serve_aiohttp_floor[0]), args.serve_aiohttp_floor[1])
-    if shutil.which("wrk") is None:
-        sys.exit("needs wrk: apt-get install wrk")
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-        script = post_script(Path(tmp))
-        engine = stack.enter_context(instant_engine())
-        targets = {"direct": engine, "vllm-router": stack.enter_context(vllm_router([engine], "round_robin")),
-                   "floor": stack.enter_context(floor(engine)),
-                   "aiohttp+floor": stack.enter_context(floor(engine, "--serve-aiohttp-floor")),
-                   **{f"kubellm {server}": stack.enter_context(kubellm(engine, 1, server))
-                      for server in args.kubellm_servers.split(",")}}
+        script, engine, targets = baseline(stack, Path(tmp))
+        targets |= {"floor": stack.enter_context(floor(engine)),
+                    "aiohttp+floor": stack.enter_context(floor(engine, "--serve-aiohttp-floor")),
+                    **{f"kubellm {server}": stack.enter_context(kubellm(engine, 1, server))
+                       for server in args.kubellm_servers.split(",")}}
         if args.baseline:
             targets[f"fast @{args.baseline}"] = stack.enter_context(_kubellm_at(args.baseline, engine, Path(tmp)))
         one, many = measure(targets, args, script)
