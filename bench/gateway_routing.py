@@ -7,7 +7,10 @@ routes on what the engines report (profile ``precise``: the default with ``preci
 place of ``prefix-affinity``, as the gateway config generated from ``spec.routing.precisePrefix``
 has it), and ``kubellm-precise-x2`` puts two such gateways in front of the same engines (each
 turn goes to one of them at random); ``kubellm-x2`` does the same with two gateways routing on
-their own approximate indexes (what gateway replicas without KV events do).
+their own approximate indexes (what gateway replicas without KV events do). ``kubellm-w2`` and
+``kubellm-precise-w2`` are one ``kubellm gateway --workers 2`` (approximate, precise): the
+kernel spreads the client's connections over the two worker processes, the shipped shape
+of a gateway with as many workers as cores.
 
 A simulated fleet (``kubellm sim``, cost model, restarted fresh for every router and load
 so no router inherits another's warm caches) and three workload shapes (``--shapes``):
@@ -185,15 +188,15 @@ def _model(urls: list[str], profile: str, precise: bool) -> dict[str, object]:
 
 
 @contextlib.contextmanager
-def kubellm_gateway(urls: list[str], profile: str, precise: bool = False) -> Iterator[str]:
+def kubellm_gateway(urls: list[str], profile: str, precise: bool = False, workers: int = 1) -> Iterator[str]:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "gateway.yaml"
         cfg.write_text(yaml.safe_dump({
             "models": [_model(urls, profile, precise or profile.startswith("precise"))],
             "profiles": EXTRA_PROFILES,
             "resilience": {"scrapeIntervalS": 0.2}, "accessLog": False}))
-        with process(KUBELLM + ["gateway", "--config", str(cfg), "--port", "0", "--log-level", "warning"],
-                     "listening on http://") as lines:
+        with process(KUBELLM + ["gateway", "--config", str(cfg), "--port", "0", "--log-level", "warning",
+                                "--workers", str(workers)], "listening on http://") as lines:
             yield lines[0].split()[-1]
 
 
@@ -439,6 +442,9 @@ def router(name: str, urls: list[str]) -> Iterator[str]:
         profile = name.partition(":")[2] or "precise"
         with kubellm_gateway(urls, profile, True) as u1, kubellm_gateway(urls, profile, True) as u2:
             yield f"{u1},{u2}"
+    elif name.startswith("kubellm-precise-w2"):  # one gateway of two worker processes, on the engines' events
+        with kubellm_gateway(urls, name.partition(":")[2] or "precise", True, workers=2) as u:
+            yield u
     elif name.startswith("kubellm-precise"):  # the profile (default: precise) on the engines' KV events
         with kubellm_gateway(urls, name.partition(":")[2] or "precise", True) as u:
             yield u
@@ -446,6 +452,9 @@ def router(name: str, urls: list[str]) -> Iterator[str]:
         profile = name.partition(":")[2] or "default"
         with kubellm_gateway(urls, profile) as u1, kubellm_gateway(urls, profile) as u2:
             yield f"{u1},{u2}"
+    elif name.startswith("kubellm-w2"):  # one gateway of two worker processes, each with its own approximate index
+        with kubellm_gateway(urls, name.partition(":")[2] or "default", workers=2) as u:
+            yield u
     elif name == "kubellm" or name.startswith("kubellm:"):
         with kubellm_gateway(urls, name.partition(":")[2] or "default") as u:
             yield u
