@@ -15,7 +15,7 @@ from typing import Any
 
 import kopf
 
-from kubellm.operator.autoscaler import OperatorAutoscaler
+from kubellm.operator.autoscaler import HttpScraper, OperatorAutoscaler
 from kubellm.operator.errors import KubeApiError
 from kubellm.operator.kinds import MANAGED_KINDS
 from kubellm.operator.kube import EventSink, Kube
@@ -131,7 +131,12 @@ def build_registry(reconciler: Reconciler, settings: OperatorSettings) -> kopf.O
     # spec.scaling.backend operator: the policy ticks here, each unit looked at every
     # pollingIntervalSeconds. A daemon, not a timer: kopf logs every timer run at INFO, which
     # the posting level turns into an Event per run; a daemon's body follows the object.
-    autoscaler = OperatorAutoscaler(reconciler.kube)
+    scraper = HttpScraper()
+    autoscaler = OperatorAutoscaler(reconciler.kube, scrape=scraper)
+
+    @kopf.on.cleanup(registry=registry)
+    async def close_scraper(**_: Any) -> None:
+        await scraper.aclose()
 
     @kopf.daemon(GROUP, VERSION, PLURAL, registry=registry, id="autoscale", cancellation_timeout=5.0)
     async def autoscale(body: kopf.Body, namespace: str | None, stopped: kopf.DaemonStopped, **_: Any) -> None:
