@@ -26,6 +26,9 @@ class Endpoint:
     scraped: bool = False  # metrics seen at least once
     decode_s_sum: float = float("nan")  # vllm:request_decode_time_seconds_sum (nan: not reported)
     decode_count: float = float("nan")  # vllm:request_decode_time_seconds_count
+    # this gateway's in-flight count when the gauges above were read (None: read together with
+    # ``outstanding``, nothing to correct); the latency model adds what was sent since
+    outstanding_at_scrape: int | None = None
 
     def routable(self) -> bool:
         return self.healthy and self.breaker.allows()

@@ -2,23 +2,29 @@
 
 For endpoint *e* and a request whose prompt has ``u_e`` tokens not cached at *e*::
 
-    T_e = b_e + p_e * (u_e + A_e) + c_e * n_e + s_e * W_e          (seconds)
+    T_e = b + o_e + p * (u_e + A_e) + c * n_e + s * W_e          (seconds)
 
     A_e = prefill tokens ahead of it at e: the uncached tokens of this gateway's requests
           sent to e and not yet past their own predicted first token, plus, for the engine's
           waiting requests this gateway did not send, the mean uncached tokens each
-    n_e = requests at e: max(engine running + waiting, this gateway's in flight there)
-    W_e = waiting_e * D_e / max(1, running_e)   the engine's queue, drained at running_e / D_e
-          requests a second (waiting for a sequence slot or for KV-cache blocks alike)
+    n_e = requests at e: engine running + waiting as of the last scrape, plus this gateway's
+          requests sent there since less those finished since, never below this gateway's own
+          in-flight count there (:func:`corrected_load`)
+    W_e = waiting_e * D_e / max(1, running_e)   the engine's queue (corrected the same way),
+          drained at running_e / D_e requests a second (waiting for a sequence slot or for
+          KV-cache blocks alike)
     D_e = seconds a request runs after its first token (decode), an average of the
           gateway's own measurements (end - first token) and the engine's
           ``vllm:request_decode_time_seconds`` histogram
 
-``(b_e, p_e, c_e, s_e)``, the fixed cost (HTTP, tokenization, one step), the prefill seconds per
+``(b, p, c, s)``, the fixed cost (HTTP, tokenization, one step), the prefill seconds per
 token, the cost of each request sharing the engine's batch (every step of a bigger batch takes
-longer) and the weight of the queue wait, are learned per endpoint by recursive least squares
-over the observed TTFT of each request it served, with ``u`` the tokens the engine reported
-uncached (``usage.prompt_tokens - prompt_tokens_details.cached_tokens``) where it reports them.
+longer) and the weight of the queue wait, are learned per pool by recursive least squares
+over the observed TTFT of every request the pool served (so every decision trains the queue
+term, whichever endpoint it picked), with ``u`` the tokens the engine reported uncached
+(``usage.prompt_tokens - prompt_tokens_details.cached_tokens``) where it reports them;
+``b_e = b + o_e``, ``o_e`` a running mean of the endpoint's residual (a slower or farther
+engine).
 
 Everything here is pure; :mod:`kubellm.gateway.scheduling.learner` keeps the state.
 """
@@ -55,7 +61,8 @@ class EngineLoad:
 
 
 def engine_load(ep: Endpoint) -> EngineLoad:
-    """The endpoint's scraped gauges if they make sense, else zeros and the reason."""
+    """The endpoint's gauges if they make sense, corrected for what this gateway sent and saw
+    finish since they were scraped (:func:`corrected_load`); else zeros and the reason."""
     if not ep.scraped:
         return EngineLoad(0.0, 0.0, "unscraped")
     values = (ep.running, ep.waiting, ep.kv_usage)
@@ -63,7 +70,23 @@ def engine_load(ep: Endpoint) -> EngineLoad:
         return EngineLoad(0.0, 0.0, "not_finite")
     if any(v < 0 for v in values):
         return EngineLoad(0.0, 0.0, "negative")
-    return EngineLoad(ep.running, ep.waiting, None)
+    running, waiting = corrected_load(ep.running, ep.waiting, ep.outstanding, ep.outstanding_at_scrape)
+    return EngineLoad(running, waiting, None)
+
+
+def corrected_load(running: float, waiting: float, outstanding: int,
+                   outstanding_at_scrape: int | None) -> tuple[float, float]:
+    """The engine's (running, waiting) now, from its gauges as of the last scrape.
+
+    Between scrapes every decision would see the same numbers and pile requests onto the engine
+    that looked emptiest; so the total is the scraped one plus this gateway's in-flight change
+    since (``outstanding - outstanding_at_scrape``: sent less finished), never below this
+    gateway's own in-flight count. An engine that had a queue at the scrape takes no more into
+    its batch (the change goes to, or comes from, the queue); one without takes it all in."""
+    delta = 0 if outstanding_at_scrape is None else outstanding - outstanding_at_scrape
+    total = max(float(outstanding), running + waiting + delta)
+    batch = min(total, running) if waiting > 0 else total
+    return batch, total - batch
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,12 +24,17 @@ from dataclasses import dataclass, field
 from kubellm.gateway.endpoint import Endpoint
 from kubellm.gateway.scheduling.latency import (Features, Fit, engine_load, predict_ttft, queue_wait,
                                                 uncached_tokens)
+from kubellm.gateway.scheduling.prefix import PrefixIndex
 from kubellm.gateway.scheduling.request import RoutingRequest
 
 DEFAULT_DECODE_S = 0.5  # a request's decode time before any is measured
 DEFAULT_TOKENS_PER_CHAR = 0.25  # ~4 characters a token (English, BPE), until usage says
 EWMA = 0.1  # weight of a new measurement in the running averages
 ERROR_WINDOW = 2000  # (predicted, measured) pairs kept for the error figures
+OFFSET_EWMA = 0.05  # weight of a new residual in an endpoint's offset o_e
+# the engine's cached tokens, in the index's blocks, within this many of all the blocks: all
+# held (the engine never counts the last partial block, the chat template adds tokens)
+WHOLE_SLACK_BLOCKS, WHOLE_SLACK_SHARE = 2, 0.05
 
 
 @dataclass(slots=True)
@@ -42,6 +47,8 @@ class Ticket:
     sent: float
     prompt_chars: int
     ahead: bool = False  # counted in its endpoint's _Ahead totals (before its predicted first token)
+    ages: tuple[int, ...] = ()  # its leading blocks' ages in the approximate index there, when routed
+    contended: bool = False  # another of this gateway's requests there was before its first token
 
 
 @dataclass(slots=True)
@@ -87,7 +94,8 @@ class _Ahead:
 
 @dataclass(slots=True)
 class EndpointLatency:
-    fit: Fit = field(default_factory=Fit)
+    fit: Fit = field(default_factory=Fit)  # its pool's, shared by the pool's endpoints
+    offset_s: float = 0.0  # o_e: a running mean of this endpoint's residual under the pool's fit
     decode_s: float = DEFAULT_DECODE_S  # D_e
     tpot_s: float = 0.0  # seconds per output token after the first (0: not measured)
     engine_decode: tuple[float, float] | None = None  # last (sum, count) of the engine's histogram
@@ -108,8 +116,11 @@ class Prediction:
 class LatencyState:
     """The learner: one per gateway (shared by every profile that predicts latency)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, approximate: PrefixIndex | None = None) -> None:
         self._clock = clock
+        # the gateway's own prefix index, told how old a block may be and still be cached
+        self.approximate = approximate
+        self.pools: dict[str, Fit] = {}
         self.endpoints: dict[str, EndpointLatency] = {}
         self._tickets: dict[int, Ticket] = {}
         self._by_endpoint: dict[str, dict[int, Ticket]] = {}
@@ -132,7 +143,7 @@ class LatencyState:
         return out
 
     def _predict_one(self, ep: Endpoint, uncached: float, now: float) -> Prediction:
-        st = self._endpoint(ep.url)
+        st = self._endpoint(ep.url, ep.pool)
         self._read_engine_decode(ep, st)
         load = engine_load(ep)
         prefilling, ahead = self._ahead(ep.url, now)
@@ -143,7 +154,7 @@ class LatencyState:
             requests = max(load.running + load.waiting, float(ep.outstanding))
             ahead += max(0.0, load.waiting - prefilling) * self.mean_uncached
         f = Features(uncached, ahead, requests, queue_wait(load.waiting, load.running, st.decode_s))
-        return Prediction(ep.url, f, predict_ttft(st.fit, f), st.tpot_s)
+        return Prediction(ep.url, f, max(0.0, predict_ttft(st.fit, f) + st.offset_s), st.tpot_s)
 
     def _ahead(self, url: str, now: float) -> tuple[int, float]:
         """This gateway's requests at *url* still before their predicted first token: count, tokens."""
@@ -165,10 +176,13 @@ class LatencyState:
         if count > last[1]:
             st.decode_s = _ewma(st.decode_s, (total - last[0]) / (count - last[1]))
 
-    def _endpoint(self, url: str) -> EndpointLatency:
+    def _endpoint(self, url: str, pool: str = "") -> EndpointLatency:
         st = self.endpoints.get(url)
         if st is None:
-            st = self.endpoints[url] = EndpointLatency()
+            fit = self.pools.get(pool)
+            if fit is None:
+                fit = self.pools[pool] = Fit()
+            st = self.endpoints[url] = EndpointLatency(fit)
         return st
 
     # -- bookkeeping -----------------------------------------------------------------------
@@ -180,7 +194,11 @@ class LatencyState:
         if pred is None:
             return
         self._drop(id(req))
-        ticket = Ticket(url, pred.features, pred.ttft_s, self._clock(), req.prompt_chars)
+        now = self._clock()
+        ticket = Ticket(url, pred.features, pred.ttft_s, now, req.prompt_chars)
+        if self.approximate is not None and req.prefix_hashes and not req.token_hashes:
+            ticket.ages = tuple(self.approximate.ages(url, req.prefix_hashes))
+            ticket.contended = self._ahead(url, now)[0] > 0
         self._tickets[id(req)] = ticket
         self._by_endpoint.setdefault(url, {})[id(req)] = ticket
         ahead = self._ahead_of.get(url)
@@ -203,10 +221,16 @@ class LatencyState:
         ticket = self._drop(id(req))
         if ticket is None or ttft_s is None or not math.isfinite(ttft_s) or ttft_s < 0:
             return
-        st = self._endpoint(ticket.endpoint)
+        st = self.endpoints.get(ticket.endpoint)
+        if st is None:
+            return
         uncached = self._learn_tokens(ticket, prompt_tokens, cached_tokens)
-        f = Features(uncached, ticket.features.ahead_tokens, ticket.features.requests, ticket.features.queue_wait_s)
-        if st.fit.update(f.vector(), ttft_s):
+        self._learn_horizon(req, ticket, prompt_tokens, cached_tokens)
+        x = Features(uncached, ticket.features.ahead_tokens, ticket.features.requests,
+                     ticket.features.queue_wait_s).vector()
+        residual = ttft_s - st.fit.predict(x)
+        if st.fit.update(x, ttft_s - st.offset_s):
+            st.offset_s += OFFSET_EWMA * (residual - st.offset_s)
             self.observations += 1
             self.errors.append((ticket.predicted, ttft_s))
         if math.isfinite(decode_s) and decode_s >= 0 and completion_tokens > 1:
@@ -227,6 +251,19 @@ class LatencyState:
         self.mean_uncached = _ewma(self.mean_uncached, uncached)
         return uncached
 
+    def _learn_horizon(self, req: RoutingRequest, ticket: Ticket, prompt_tokens: int,
+                       cached_tokens: int | None) -> None:
+        """Tell the approximate index how many of the request's blocks the engine had cached,
+        so that it stops (or starts again) trusting blocks of their age there. Not while another
+        of this gateway's requests was before its first token there: the engine may not have
+        stored the blocks that request was bringing yet."""
+        if (self.approximate is None or not ticket.ages or ticket.contended or cached_tokens is None
+                or not 0 <= cached_tokens <= prompt_tokens or prompt_tokens <= 0):
+            return
+        blocks = len(req.prefix_hashes)
+        self.approximate.learn_horizon(ticket.endpoint, ticket.ages,
+                                       engine_cached_blocks(blocks, cached_tokens / prompt_tokens))
+
     def forget_endpoint(self, url: str) -> None:
         self.endpoints.pop(url, None)
         self._ahead_of.pop(url, None)
@@ -244,6 +281,13 @@ class LatencyState:
         absolute = [abs(p - m) for p, m in self.errors]
         relative = [abs(p - m) / m for p, m in self.errors if m > 0]
         return _quantile(absolute, q), _quantile(relative, q) if relative else math.nan
+
+
+def engine_cached_blocks(blocks: int, cached_share: float) -> int:
+    """The engine's cached share of a prompt in the gateway's *blocks* (character blocks):
+    all of them when within a couple of blocks of the whole."""
+    cached = math.floor(blocks * cached_share)
+    return blocks if cached >= blocks - max(WHOLE_SLACK_BLOCKS, WHOLE_SLACK_SHARE * blocks) else cached
 
 
 def _quantile(values: list[float], q: float) -> float:

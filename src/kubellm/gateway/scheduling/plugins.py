@@ -59,3 +59,7 @@ class RoutingState:
     sessions: SessionTable = field(default_factory=SessionTable)
     rng: random.Random = field(default_factory=random.Random)
     latency: LatencyState = field(default_factory=LatencyState)
+
+    def __post_init__(self) -> None:
+        if self.latency.approximate is None:  # the learner corrects the approximate index's horizon
+            self.latency.approximate = self.prefix

@@ -8,6 +8,7 @@ over block hashes so memory stays fixed whatever the traffic.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
@@ -28,26 +29,49 @@ def block_hashes(text: str, block_chars: int, max_blocks: int = 4096) -> tuple[i
     return tuple(out)
 
 
+HORIZON_STEP = 0.5  # how far one contradicting observation moves an endpoint's horizon
+
+
 class PrefixIndex:
-    """block hash -> endpoints that hold it, least recently used blocks evicted first."""
+    """block hash -> endpoints that hold it, least recently used blocks evicted first.
+
+    Each endpoint counts the blocks recorded there that it did not hold (its allocations); a
+    block's *age* at an endpoint is how many it allocated since the block was last recorded
+    there. An engine's cache holds a bounded number of blocks, so past some age a block is
+    gone: :meth:`learn_horizon` takes what the engine reported cached for a routed request and
+    moves the endpoint's *horizon* (the age past which a block counts as evicted; unbounded
+    until an engine contradicts the index) towards the ages that were, and were not, held."""
 
     def __init__(self, capacity_blocks: int = 200_000) -> None:
         self._capacity = capacity_blocks
-        self._blocks: OrderedDict[int, set[str]] = OrderedDict()
+        self._blocks: OrderedDict[int, dict[str, int]] = OrderedDict()  # hash -> {endpoint: stamp}
+        self._allocated: dict[str, int] = {}
+        self._horizon: dict[str, float] = {}
 
     def __len__(self) -> int:
         return len(self._blocks)
 
+    def horizon(self, endpoint: str) -> float:
+        """Age in blocks past which *endpoint* is taken to have evicted a block (inf: never)."""
+        return self._horizon.get(endpoint, math.inf)
+
+    def _held(self, endpoint: str, stamp: int | None) -> bool:
+        return stamp is not None and self._allocated.get(endpoint, 0) - stamp <= self.horizon(endpoint)
+
     def record(self, endpoint: str, hashes: Iterable[int]) -> None:
         """*endpoint* now holds the blocks *hashes* (it served, or reported, them)."""
         blocks = self._blocks
+        count = self._allocated.get(endpoint, 0)
         for h in hashes:
             holders = blocks.get(h)
             if holders is None:
-                blocks[h] = {endpoint}
+                holders = blocks[h] = {}
             else:
-                holders.add(endpoint)
                 blocks.move_to_end(h)
+            if not self._held(endpoint, holders.get(endpoint)):
+                count += 1
+                self._allocated[endpoint] = count
+            holders[endpoint] = count
         while len(blocks) > self._capacity:
             blocks.popitem(last=False)
 
@@ -56,32 +80,57 @@ class PrefixIndex:
         for h in hashes:
             holders = self._blocks.get(h)
             if holders is not None:
-                holders.discard(endpoint)
+                holders.pop(endpoint, None)
                 if not holders:
                     del self._blocks[h]
 
     def forget_endpoint(self, endpoint: str) -> None:
         for h in [h for h, holders in self._blocks.items() if endpoint in holders]:
             self.remove(endpoint, (h,))
+        self._allocated.pop(endpoint, None)
+        self._horizon.pop(endpoint, None)
+
+    def ages(self, endpoint: str, hashes: Sequence[int]) -> list[int]:
+        """The ages at *endpoint* of the leading blocks of *hashes* it has an entry for,
+        whatever the horizon (up to the first block it has none for)."""
+        count = self._allocated.get(endpoint, 0)
+        out = []
+        for h in hashes:
+            stamp = self._blocks.get(h, {}).get(endpoint)
+            if stamp is None:
+                break
+            out.append(count - stamp)
+        return out
+
+    def learn_horizon(self, endpoint: str, ages: Sequence[int], cached_blocks: int) -> None:
+        """The engine at *endpoint* had the first *cached_blocks* of a request's blocks cached,
+        whose ages there were *ages* when it was routed: move the horizon below the age of the
+        first block it no longer had, and above the age of the last block it still had."""
+        horizon = self.horizon(endpoint)
+        if cached_blocks < len(ages):
+            gone = ages[cached_blocks]
+            if gone <= horizon:
+                horizon = gone - 1 if math.isinf(horizon) else horizon - HORIZON_STEP * (horizon - gone) - 1
+        if 0 < cached_blocks and not math.isinf(horizon):
+            kept = ages[min(cached_blocks, len(ages)) - 1]
+            if kept > horizon:
+                horizon += HORIZON_STEP * (kept - horizon) + 1
+        self._horizon[endpoint] = max(0.0, horizon)
 
     def matched_blocks(self, hashes: Sequence[int], endpoints: Sequence[str]) -> dict[str, int]:
-        """For each endpoint, how many leading blocks of *hashes* it holds."""
+        """For each endpoint, how many leading blocks of *hashes* it holds (within its horizon)."""
         result = dict.fromkeys(endpoints, 0)
-        alive = set(endpoints)
+        alive = list(endpoints)
+        depth = len(hashes)
         for i, h in enumerate(hashes):
             holders = self._blocks.get(h)
-            if not holders:
-                break
-            still = alive & holders
-            for gone in alive - still:
-                result[gone] = i
+            still = [e for e in alive if self._held(e, holders.get(e))] if holders else []
+            for gone in alive:
+                if gone not in still:
+                    result[gone] = i
             alive = still
             if not alive:
-                break
-        else:
-            for ep in alive:
-                result[ep] = len(hashes)
-            return result
+                return result
         for ep in alive:
-            result[ep] = i
+            result[ep] = depth
         return result

@@ -98,9 +98,15 @@ def make_latency_scorer(state: LatencyState, approximate: PrefixIndex, precise: 
     return predicted_latency
 
 
+# predictions within 3% (and 2 ms) of the best are equal: the picker chooses among them at
+# random, so endpoints whose estimates differ by noise share the load instead of one taking it all
+TIE_SHARE, TIE_S = 0.03, 0.002
+
+
 def _ratio_to_best(values: Sequence[float]) -> list[float]:
     lo = min(values)
-    return [1.0 if v <= lo or v <= 0 else lo / v for v in values]
+    tie = lo * (1 + TIE_SHARE) + TIE_S
+    return [1.0 if v <= tie or v <= 0 else lo / v for v in values]
 
 
 def make_slo_scorer(state: LatencyState, approximate: PrefixIndex, precise: PrefixIndex, *,
