@@ -7,6 +7,9 @@ Three ways it cannot, each its own check:
                    discovery selects (the EndpointSlices copy a Service's labels);
   gateway-network  a NetworkPolicy keeps the gateway's pods from the engines' port (an
                    engine policy that does not admit them, or a gateway policy without egress).
+Two about routing quality: gateway-kv-hashing (kvhashdoctor.py: precise routing whose hashes
+can never match) and gateway-prefix-processes (prefixdoctor.py: approximate prefix routing
+split over several gateway processes).
 
 ``GatewayFacts`` is read by ``gather_gateway`` (the only I/O); ``gateway_findings`` is pure.
 NetworkPolicy peers are matched the way the API defines them, for pods of this namespace
@@ -25,6 +28,7 @@ from kubellm.gateway.k8s import ROLE_LABEL, parse_selector
 from kubellm.operator.kinds import MANAGED_KINDS
 from kubellm.operator.kube import Kube
 from kubellm.operator.kvhashdoctor import kv_hash_checks
+from kubellm.operator.prefixdoctor import prefix_process_checks
 from kubellm.render.context import label_value
 from kubellm.render.gateway import NAME
 from kubellm.render.security import ENGINE_COMPONENTS
@@ -41,6 +45,8 @@ class GatewayFacts:
     config: Body | None = None
     """The parsed gateway.yaml of ConfigMap kubellm-gateway (None: no gateway config here)."""
     deployment: Body | None = None
+    autoscaler: Body | None = None
+    """The gateway's HorizontalPodAutoscaler (its minReplicas), if any."""
     role: Body | None = None
     binding: Body | None = None
     services: list[Body] = field(default_factory=list)
@@ -197,7 +203,8 @@ def gateway_findings(facts: GatewayFacts) -> list[Check]:
     if facts.deployment is None:
         return [("gateway", "warn", f"namespace {facts.namespace} has a gateway config and no gateway Deployment {NAME}: "
                                     "run the gateway yourself, or the operator with its gateway on")]
-    return rbac_checks(facts) + label_checks(facts) + network_checks(facts) + kv_hash_checks(facts.config, facts.engines)
+    return (rbac_checks(facts) + label_checks(facts) + network_checks(facts) + kv_hash_checks(facts.config, facts.engines)
+            + prefix_process_checks(facts.config, facts.deployment, facts.autoscaler))
 
 
 async def gather_gateway(kube: Kube, namespace: str) -> GatewayFacts:
@@ -209,6 +216,7 @@ async def gather_gateway(kube: Kube, namespace: str) -> GatewayFacts:
     facts.deployment = await kube.get(_KINDS["Deployment"], NAME, namespace)
     if facts.config is None and facts.deployment is None:
         return facts
+    facts.autoscaler = await kube.get(_KINDS["HorizontalPodAutoscaler"], NAME, namespace)
     facts.role = await kube.get(_KINDS["Role"], NAME, namespace)
     facts.binding = await kube.get(_KINDS["RoleBinding"], NAME, namespace)
     facts.services = await kube.list(_KINDS["Service"], namespace)

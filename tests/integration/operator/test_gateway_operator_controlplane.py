@@ -185,6 +185,9 @@ def test_doctor_finds_a_gateway_role_that_cannot_watch(
         fine = kubellm(control_plane, "doctor", "-n", namespace, "-o", "json", check=False)
         checks = {f["check"]: f for f in json.loads(fine.stdout)}
         assert {checks[c]["level"] for c in ("gateway-rbac", "gateway-labels", "gateway-network")} == {"ok"}, fine.stdout
+        # the operator's gateway: 2 replicas (its HPA's minimum) routing chat on approximate prefix affinity
+        assert checks["gateway-prefix-processes"]["level"] == "warn", fine.stdout
+        assert "across 2 gateway processes" in checks["gateway-prefix-processes"]["message"], fine.stdout
         rules = [{"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list"]}]
         client.patch(role, json={"rules": rules}, headers={"Content-Type": "application/merge-patch+json"}).raise_for_status()
     broken = kubellm(control_plane, "doctor", "-n", namespace, check=False)
