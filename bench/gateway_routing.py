@@ -310,29 +310,34 @@ async def chat_turn(session: aiohttp.ClientSession, base: str, messages: list[di
     return Sample(ttft if ttft is not None else end, end, tokens, True)
 
 
-async def conversation(session: aiohttp.ClientSession, base: str, wl: Workload, system: str | None,
-                       rng: random.Random, out: list[Sample], stop_at: float) -> None:
-    """One chat (*system* None: one distinct short prompt, one turn); *base* may list several
-    routers (comma-separated): each turn goes to one at random."""
-    bases = base.split(",")
+def turns(wl: Workload, system: str | None, rng: random.Random) -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """(session id, messages) of each turn of one chat (*system* None: one distinct short
+    prompt, one turn); the same for every router given the same *rng*."""
     sid = f"s{rng.randrange(1 << 40)}"
     if system is None:
-        messages = [{"role": "user", "content": f"Request {sid}: "
+        yield sid, [{"role": "user", "content": f"Request {sid}: "
                      + " ".join(rng.choice(WORDS) for _ in range(wl.distinct_words))}]
-        if time.perf_counter() <= stop_at:
-            out.append(await chat_turn(session, random.choice(bases), messages, wl.max_tokens, sid))
         return
     messages = [{"role": "system", "content": system}]
     for turn in range(wl.turns):
-        if time.perf_counter() > stop_at:
-            return
         messages.append({"role": "user", "content": " ".join(rng.choice(WORDS) for _ in range(wl.user_words))})
-        # the routers are drawn apart from *rng*, so every router run sees the same messages
-        sample = await chat_turn(session, random.choice(bases), messages, wl.max_tokens, sid)
-        out.append(sample)
+        yield sid, list(messages)
         # the reply joins the history, as a chat client would send it next turn
         messages.append({"role": "assistant", "content": f"Reply {turn}: " + " ".join(WORDS[:20])})
-        await asyncio.sleep(wl.think_s)
+
+
+async def conversation(session: aiohttp.ClientSession, base: str, wl: Workload, system: str | None,
+                       rng: random.Random, out: list[Sample], stop_at: float) -> None:
+    """One chat, think time between turns; *base* may list several routers (comma-separated):
+    each turn goes to one at random (drawn apart from *rng*, so every router run sees the same
+    messages)."""
+    bases = base.split(",")
+    for i, (sid, messages) in enumerate(turns(wl, system, rng)):
+        if i:
+            await asyncio.sleep(wl.think_s)
+        if time.perf_counter() > stop_at:
+            return
+        out.append(await chat_turn(session, random.choice(bases), messages, wl.max_tokens, sid))
 
 
 def schedule(wl: Workload, rate_rps: float, duration_s: float) -> list[tuple[float, int | None, int]]:
@@ -370,6 +375,27 @@ async def open_loop(base: str, wl: Workload, rate_rps: float, duration_s: float)
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - start
     return samples, elapsed
+
+
+FLOOR = "floor"
+FLOOR_REQUESTS = 120  # the floor's sample: the first conversations' turns, up to this many
+
+
+async def serial_floor(urls: list[str], wl: Workload, rate_rps: float, duration_s: float) -> list[Sample]:
+    """The floor no router can beat by balancing: the same requests (the first
+    :data:`FLOOR_REQUESTS` of the schedule) sent one at a time, each straight to an idle engine
+    (a chat's to the engine of its system prompt, so its turns find their prefix cached; a
+    distinct prompt's in turn), asking for one token: the TTFT of each is its service time alone."""
+    systems = wl.systems()
+    out: list[Sample] = []
+    async with aiohttp.ClientSession() as session:
+        for n, (_, system, seed) in enumerate(schedule(wl, rate_rps, duration_s)):
+            url = urls[(n if system is None else system) % len(urls)]
+            for sid, messages in turns(wl, None if system is None else systems[system], random.Random(seed)):
+                out.append(await chat_turn(session, url, messages, 1, sid))
+            if len(out) >= FLOOR_REQUESTS:
+                break
+    return out
 
 
 async def closed_loop(base: str, wl: Workload, concurrency: int, duration_s: float) -> float:
@@ -492,16 +518,28 @@ async def prediction_errors(base: str) -> dict[str, float]:
 
 
 def run_one(name: str, spec: Fleet, wl: Workload, load: str, rate: float, duration: float, run: int) -> Row:
+    if name == FLOOR:
+        with fleet(spec) as urls:
+            start = time.perf_counter()
+            samples = asyncio.run(serial_floor(urls, wl, rate, duration))
+            elapsed = time.perf_counter() - start
+            hits, queries = asyncio.run(engine_prefix_hits(urls))
+        return _row(name, wl, run, load, rate, samples, elapsed, hits / queries if queries else 0.0, {})
     with fleet(spec) as urls, router(name, urls) as base:
         samples, elapsed = asyncio.run(open_loop(base, wl, rate, duration))
         hits, queries = asyncio.run(engine_prefix_hits(urls))
         extra = asyncio.run(prediction_errors(base)) if name.startswith("kubellm") else {}
+    return _row(name, wl, run, load, rate, samples, elapsed, hits / queries if queries else 0.0, extra)
+
+
+def _row(name: str, wl: Workload, run: int, load: str, rate: float, samples: list[Sample], elapsed: float,
+         hit: float, extra: dict[str, float]) -> Row:
     ok = [s for s in samples if s.ok]
     ttfts = [s.ttft * 1000 for s in ok]
     e2es = [s.e2e * 1000 for s in ok]
     return Row(name, wl.shape, run, load, rate, pct(ttfts, 0.5), pct(ttfts, 0.9), pct(ttfts, 0.99), pct(e2es, 0.5),
-               pct(e2es, 0.9), len(ok) / elapsed, sum(s.tokens for s in ok) / elapsed,
-               hits / queries if queries else 0.0, len(samples) - len(ok), extra)
+               pct(e2es, 0.9), len(ok) / elapsed, sum(s.tokens for s in ok) / elapsed, hit, len(samples) - len(ok),
+               extra)
 
 
 # -- gateway overhead ----------------------------------------------------------------------
@@ -579,29 +617,34 @@ def print_row(row: Row) -> None:
 
 def ratios(rows: list[Row], candidate: str) -> list[dict[str, object]]:
     """Per shape, load and run: the candidate's TTFT p90 over the best other router's (and
-    round robin's). Other kubellm profiles on the engines' events are not "other routers"."""
+    round robin's), and whether 0.8x the best other router's is below the floor (then that bar
+    cannot be met). Other kubellm profiles on the engines' events are not "other routers"."""
     out: list[dict[str, object]] = []
     keys = sorted({(r.shape, r.load, r.run) for r in rows}, key=lambda k: (k[0], float(k[1].rstrip("%")), k[2]))
     for shape, load, run in keys:
         group = {r.router: r for r in rows if (r.shape, r.load, r.run) == (shape, load, run)}
         mine = group.get(candidate)
-        others = {n: r for n, r in group.items() if n != candidate and not n.startswith("kubellm-precise")}
+        others = {n: r for n, r in group.items()
+                  if n not in (candidate, FLOOR) and not n.startswith("kubellm-precise")}
         if mine is None or not others:
             continue
         best = min(others.values(), key=lambda r: r.ttft_p90_ms)
         rr = group.get("round-robin")
+        floor = group.get(FLOOR)
         out.append({"shape": shape, "load": load, "run": run, "best_other": best.router,
                     "vs_best": mine.ttft_p90_ms / best.ttft_p90_ms,
                     "vs_round_robin": mine.ttft_p90_ms / rr.ttft_p90_ms if rr else float("nan"),
-                    "hit": mine.prefix_hit})
+                    "hit": mine.prefix_hit, "floor_p90_ms": floor.ttft_p90_ms if floor else float("nan"),
+                    "bar_below_floor": bool(floor and 0.8 * best.ttft_p90_ms < floor.ttft_p90_ms)})
     return out
 
 
 def print_ratios(table: list[dict[str, object]], candidate: str) -> None:
     print(f"\nTTFT p90 of {candidate} / best other router (/ round robin), per run:")
     for r in table:
+        below = "  0.8x best is below the floor" if r["bar_below_floor"] else ""
         print(f"  {r['shape']:<8} {r['load']:>5} run {r['run']}: {r['vs_best']:5.2f}x ({r['best_other']})"
-              f"  {r['vs_round_robin']:5.2f}x rr  hit {r['hit']:5.1%}")
+              f"  {r['vs_round_robin']:5.2f}x rr  hit {r['hit']:5.1%}  floor p90 {r['floor_p90_ms']:5.0f} ms{below}")
 
 
 def main() -> None:
@@ -609,7 +652,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="short runs (smoke test of the script)")
     ap.add_argument("--duration", type=float, default=None, help="seconds of load per run")
     ap.add_argument("--capacity-s", type=float, default=None, help="seconds of the closed loop measuring capacity")
-    ap.add_argument("--routers", default=",".join(ROUTERS))
+    ap.add_argument("--routers", default=",".join(ROUTERS),
+                    help=f"comma-separated; '{FLOOR}': the same requests one at a time on idle engines")
     ap.add_argument("--candidate", default="kubellm", help="the router the closing ratios are about")
     ap.add_argument("--shapes", default="chats", help=f"comma-separated, of {', '.join(SHAPES)}")
     ap.add_argument("--loads", default="0.5,0.8,1.0,1.2,3.0")

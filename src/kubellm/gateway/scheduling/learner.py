@@ -31,7 +31,8 @@ DEFAULT_DECODE_S = 0.5  # a request's decode time before any is measured
 DEFAULT_TOKENS_PER_CHAR = 0.25  # ~4 characters a token (English, BPE), until usage says
 EWMA = 0.1  # weight of a new measurement in the running averages
 ERROR_WINDOW = 2000  # (predicted, measured) pairs kept for the error figures
-OFFSET_EWMA = 0.05  # weight of a new residual in an endpoint's offset o_e
+OFFSET_EWMA = 0.05  # share of a request's prediction error added to its endpoint's offset o_e
+SETTLE = 30  # requests a pool's fit learns from before its residuals train the bias and offsets
 # the engine's cached tokens, in the index's blocks, within this many of all the blocks: all
 # held (the engine never counts the last partial block, the chat template adds tokens)
 WHOLE_SLACK_BLOCKS, WHOLE_SLACK_SHARE = 2, 0.05
@@ -93,12 +94,47 @@ class _Ahead:
 
 
 @dataclass(slots=True)
+class PoolModel:
+    """One pool's TTFT model: the fit every endpoint's requests train, and each endpoint's
+    offset ``o_e``, moved by each of its requests' prediction error as made at routing time (so
+    it takes up what the fit cannot: a slower engine; cached tokens the prefix index
+    mispredicts there; the bias of coefficients kept non-negative). An endpoint that has not
+    served yet takes the mean offset of those that have."""
+
+    fit: Fit = field(default_factory=Fit)
+    offsets: dict[str, float] = field(default_factory=dict)
+
+    def offset(self, url: str) -> float:
+        known = self.offsets.get(url)
+        if known is not None:
+            return known
+        return statistics.fmean(self.offsets.values()) if self.offsets else 0.0
+
+    def predict(self, url: str, f: Features) -> float:
+        """T_e, never negative."""
+        return max(0.0, predict_ttft(self.fit, f) + self.offset(url))
+
+    def learn(self, url: str, x: Sequence[float], ttft_s: float, predicted_s: float) -> bool:
+        """Train the fit on the measured *ttft_s* against the features *x* as measured, and the
+        offset on the error of *predicted_s*, the prediction made when the request was routed."""
+        if not self.fit.update(x, ttft_s):
+            return False
+        if self.fit.samples > SETTLE and math.isfinite(predicted_s):  # the prior's early errors are no offset
+            o = self.offset(url)
+            self.offsets[url] = o + OFFSET_EWMA * (ttft_s - predicted_s)
+        return True
+
+
+@dataclass(slots=True)
 class EndpointLatency:
-    fit: Fit = field(default_factory=Fit)  # its pool's, shared by the pool's endpoints
-    offset_s: float = 0.0  # o_e: a running mean of this endpoint's residual under the pool's fit
+    pool: PoolModel = field(default_factory=PoolModel)  # shared by the pool's endpoints
     decode_s: float = DEFAULT_DECODE_S  # D_e
     tpot_s: float = 0.0  # seconds per output token after the first (0: not measured)
     engine_decode: tuple[float, float] | None = None  # last (sum, count) of the engine's histogram
+
+    @property
+    def fit(self) -> Fit:
+        return self.pool.fit
 
 
 def _ewma(old: float, new: float) -> float:
@@ -120,7 +156,7 @@ class LatencyState:
         self._clock = clock
         # the gateway's own prefix index, told how old a block may be and still be cached
         self.approximate = approximate
-        self.pools: dict[str, Fit] = {}
+        self.pools: dict[str, PoolModel] = {}
         self.endpoints: dict[str, EndpointLatency] = {}
         self._tickets: dict[int, Ticket] = {}
         self._by_endpoint: dict[str, dict[int, Ticket]] = {}
@@ -154,7 +190,7 @@ class LatencyState:
             requests = max(load.running + load.waiting, float(ep.outstanding))
             ahead += max(0.0, load.waiting - prefilling) * self.mean_uncached
         f = Features(uncached, ahead, requests, queue_wait(load.waiting, load.running, st.decode_s))
-        return Prediction(ep.url, f, max(0.0, predict_ttft(st.fit, f) + st.offset_s), st.tpot_s)
+        return Prediction(ep.url, f, st.pool.predict(ep.url, f), st.tpot_s)
 
     def _ahead(self, url: str, now: float) -> tuple[int, float]:
         """This gateway's requests at *url* still before their predicted first token: count, tokens."""
@@ -179,10 +215,10 @@ class LatencyState:
     def _endpoint(self, url: str, pool: str = "") -> EndpointLatency:
         st = self.endpoints.get(url)
         if st is None:
-            fit = self.pools.get(pool)
-            if fit is None:
-                fit = self.pools[pool] = Fit()
-            st = self.endpoints[url] = EndpointLatency(fit)
+            model = self.pools.get(pool)
+            if model is None:
+                model = self.pools[pool] = PoolModel()
+            st = self.endpoints[url] = EndpointLatency(model)
         return st
 
     # -- bookkeeping -----------------------------------------------------------------------
@@ -228,9 +264,7 @@ class LatencyState:
         self._learn_horizon(req, ticket, prompt_tokens, cached_tokens)
         x = Features(uncached, ticket.features.ahead_tokens, ticket.features.requests,
                      ticket.features.queue_wait_s).vector()
-        residual = ttft_s - st.fit.predict(x)
-        if st.fit.update(x, ttft_s - st.offset_s):
-            st.offset_s += OFFSET_EWMA * (residual - st.offset_s)
+        if st.pool.learn(ticket.endpoint, x, ttft_s, ticket.predicted):
             self.observations += 1
             self.errors.append((ticket.predicted, ttft_s))
         if math.isfinite(decode_s) and decode_s >= 0 and completion_tokens > 1:
@@ -265,7 +299,9 @@ class LatencyState:
                                        engine_cached_blocks(blocks, cached_tokens / prompt_tokens))
 
     def forget_endpoint(self, url: str) -> None:
-        self.endpoints.pop(url, None)
+        st = self.endpoints.pop(url, None)
+        if st is not None:
+            st.pool.offsets.pop(url, None)
         self._ahead_of.pop(url, None)
         for key in list(self._by_endpoint.pop(url, {})):
             self._tickets.pop(key, None)

@@ -61,16 +61,18 @@ class PrefixIndex:
     def record(self, endpoint: str, hashes: Iterable[int]) -> None:
         """*endpoint* now holds the blocks *hashes* (it served, or reported, them)."""
         blocks = self._blocks
-        count = self._allocated.get(endpoint, 0)
+        touched = []
+        new = 0
         for h in hashes:
             holders = blocks.get(h)
             if holders is None:
                 holders = blocks[h] = {}
             else:
                 blocks.move_to_end(h)
-            if not self._held(endpoint, holders.get(endpoint)):
-                count += 1
-                self._allocated[endpoint] = count
+            new += not self._held(endpoint, holders.get(endpoint))
+            touched.append(holders)
+        count = self._allocated[endpoint] = self._allocated.get(endpoint, 0) + new
+        for holders in touched:  # one request's blocks: touched together, all of age 0
             holders[endpoint] = count
         while len(blocks) > self._capacity:
             blocks.popitem(last=False)

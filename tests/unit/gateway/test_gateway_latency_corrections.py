@@ -1,0 +1,185 @@
+"""The latency-predicting router's corrections (issue 18, third pass), table-driven: engine
+gauges corrected for what this gateway sent since the scrape, near-equal predictions tied,
+one fit per pool, and the approximate prefix index's horizon learned from the engines'
+reported cached tokens."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+
+import pytest
+
+from kubellm.gateway.config import PluginConfig, RoutingProfile
+from kubellm.gateway.datalayer import apply_metrics, parse_engine_metrics
+from kubellm.gateway.scheduling import scorers
+from kubellm.gateway.scheduling.latency import corrected_load, engine_load
+from kubellm.gateway.scheduling.learner import LatencyState, engine_cached_blocks
+from kubellm.gateway.scheduling.plugins import RoutingState
+from kubellm.gateway.scheduling.prefix import PrefixIndex
+from kubellm.gateway.scheduling.request import RoutingRequest
+from kubellm.gateway.scheduling.scheduler import Scheduler
+
+INF = math.inf
+
+
+@pytest.mark.parametrize(("running", "waiting", "outstanding", "at_scrape", "expected"), [
+    (2, 0, 0, None, (2, 0)),  # gauges read with the count: as they are
+    (2, 0, 5, None, (5, 0)),  # never below this gateway's own in-flight count
+    (2, 0, 3, 1, (4, 0)),  # two sent since, the engine had room: into its batch
+    (8, 2, 5, 2, (8, 5)),  # three sent since to a queued engine: into its queue
+    (8, 2, 0, 3, (7, 0)),  # three finished since: its queue drained and one slot is free
+    (0, 0, 0, 4, (0, 0)),  # more finished than the engine had: nothing, not negative
+])
+def test_corrected_load(running, waiting, outstanding, at_scrape, expected):
+    assert corrected_load(running, waiting, outstanding, at_scrape) == pytest.approx(expected)
+
+
+def test_a_scrape_remembers_the_in_flight_count_it_was_read_with(make_ep):
+    ep = make_ep("http://a", outstanding=3)
+    apply_metrics(ep, parse_engine_metrics("vllm:num_requests_running 4\nvllm:num_requests_waiting 0\n"))
+    assert ep.outstanding_at_scrape == 3
+    ep.outstanding = 6  # three more sent through this gateway before the next scrape
+    load = engine_load(ep)
+    assert (load.running, load.waiting, load.fallback) == (7.0, 0.0, None)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_requests_between_two_scrapes_spread_instead_of_piling_onto_the_emptiest_looking(make_ep, clock, seed):
+    """Twelve requests arrive before the next scrape; the engines' gauges say a and b are busy,
+    c idle. Without the correction every decision saw c idle and sent it all twelve."""
+    state = RoutingState(rng=random.Random(seed), latency=LatencyState(clock.now))
+    sched = Scheduler(RoutingProfile(scorers=(PluginConfig(type="predicted-latency"),)), state)
+    eps = [make_ep(u, scraped=True, running=r, outstanding_at_scrape=0) for u, r in
+           (("http://a", 4.0), ("http://b", 4.0), ("http://c", 0.0))]
+    sent: Counter[str] = Counter()
+    for i in range(12):
+        chosen = sched.pick(RoutingRequest(model="m", prompt_chars=200 + i), eps).endpoint
+        chosen.outstanding += 1  # what the pool does with the decision
+        sent[chosen.url] += 1
+    totals = {e.url: e.running + e.outstanding for e in eps}
+    assert sent["http://c"] <= 8 and max(totals.values()) - min(totals.values()) <= 1
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ([0.100, 0.102, 0.200], [1.0, 1.0, 0.5]),  # within 3% + 2 ms of the best: tied with it
+    ([0.010, 0.0115, 0.013], [1.0, 1.0, 10 / 13]),  # the 2 ms matters where TTFTs are small
+    ([0.0, 0.0, 0.5], [1.0, 1.0, 0.0]),  # nothing below the tie band of 0 but 2 ms
+])
+def test_near_equal_predictions_tie(values, expected):
+    assert scorers._ratio_to_best(values) == pytest.approx(expected)
+
+
+def test_ties_are_picked_at_random_not_first(make_ep, clock):
+    state = RoutingState(rng=random.Random(1), latency=LatencyState(clock.now))
+    sched = Scheduler(RoutingProfile(scorers=(PluginConfig(type="predicted-latency"),)), state)
+    eps = [make_ep(u, scraped=True) for u in ("http://a", "http://b", "http://c")]
+    eps[0].running = 0.0
+    eps[1].running = 0.0001  # noise-level differences
+    picked = Counter(sched.pick(RoutingRequest(model="m", prompt_chars=100), eps).endpoint.url for _ in range(90))
+    assert len(picked) == 3 and min(picked.values()) >= 15
+
+
+def test_one_fit_per_pool_trained_by_every_endpoint_with_per_endpoint_offsets(make_ep, clock):
+    state = LatencyState(clock.now)
+    a, b = make_ep("http://a", scraped=True), make_ep("http://b", scraped=True)
+    other = make_ep("http://x", scraped=True)
+    other.pool = "other-model"
+    state.predict(RoutingRequest(model="m"), [a, b, other], {}, 0)
+    assert state.endpoints["http://a"].pool is state.endpoints["http://b"].pool
+    assert state.endpoints["http://x"].pool is not state.endpoints["http://a"].pool
+    rng = random.Random(0)
+    for _ in range(300):  # only a serves; b is 30 ms slower than a throughout (never measured)
+        a.waiting, a.running = float(rng.randrange(0, 6)), 4.0
+        req = RoutingRequest(model="m", prompt_chars=400)
+        pred = {p.endpoint: p for p in state.predict(req, [a], {}, 0)}
+        state.start(req, "http://a")
+        f = pred["http://a"].features
+        state.finish(req, ttft_s=0.02 + 0.5 * f.queue_wait_s, decode_s=0.5, prompt_tokens=100, cached_tokens=0,
+                     completion_tokens=2)
+        clock.advance(1.0)
+    b.waiting, b.running = 4.0, 4.0
+    req = RoutingRequest(model="m", prompt_chars=400)
+    ttft = {p.endpoint: p for p in state.predict(req, [a, b], {}, 0)}
+    # b's queue term was learned from a's requests: the same wait predicted for the same queue
+    assert ttft["http://b"].ttft_s == pytest.approx(0.02 + 0.5 * ttft["http://b"].features.queue_wait_s, rel=0.15)
+
+
+@pytest.mark.parametrize(("blocks", "share", "expected"), [
+    (100, 0.0, 0), (100, 0.5, 50), (100, 0.97, 100), (100, 0.949, 94), (10, 0.8, 10), (10, 0.7, 7), (0, 0.5, 0),
+])
+def test_engine_cached_blocks(blocks, share, expected):
+    assert engine_cached_blocks(blocks, share) == expected
+
+
+def test_prefix_index_ages_count_blocks_allocated_since():
+    index = PrefixIndex()
+    index.record("a", [1, 2, 3])
+    index.record("a", [1, 2, 3])  # held: re-touched, nothing allocated
+    index.record("a", [10, 11])  # two new blocks
+    assert index.ages("a", [1, 2, 3, 4]) == [2, 2, 2]
+    assert index.ages("a", [10, 11]) == [0, 0]
+    assert index.ages("b", [1]) == []
+    assert index.horizon("a") == INF
+
+
+@pytest.mark.parametrize(("start", "ages", "cached", "expected"), [
+    (INF, [50, 50, 60], 3, INF),  # all held: nothing contradicts an unbounded horizon
+    (INF, [50, 50, 60], 0, 49.0),  # a block aged 50 was gone: the horizon drops below it
+    (100.0, [50, 50, 60], 1, 74.0),  # gone at 50: halfway down to it, and one below
+    (40.0, [50, 50, 60], 3, 51.0),  # held at 60: halfway up to it, and one above
+    (40.0, [30, 50, 60], 1, 40.0),  # gone at 50, held at 30: consistent with 40, unchanged
+    (1.0, [0, 0], 0, 0.0),  # never negative
+])
+def test_learn_horizon(start, ages, cached, expected):
+    index = PrefixIndex()
+    if not math.isinf(start):
+        index._horizon["a"] = start
+    index.learn_horizon("a", ages, cached)
+    assert index.horizon("a") == pytest.approx(expected)
+
+
+def test_blocks_past_the_horizon_are_not_matched_and_count_as_new_when_recorded():
+    index = PrefixIndex()
+    index.record("a", [1, 2])
+    index.record("b", [1, 2])
+    index.record("a", range(100, 110))  # ten newer blocks at a
+    assert index.matched_blocks([1, 2], ["a", "b"]) == {"a": 2, "b": 2}
+    index.learn_horizon("a", [10, 10], 0)  # a's engine had lost blocks aged 10
+    assert index.horizon("a") == 9.0
+    assert index.matched_blocks([1, 2], ["a", "b"]) == {"a": 0, "b": 2}
+    index.record("a", [1, 2])  # sent there again: allocated again, young, matched
+    assert index.ages("a", [1, 2]) == [0, 0]
+    assert index.matched_blocks([1, 2, 3], ["a", "b"]) == {"a": 2, "b": 2}
+
+
+def _route(sched: Scheduler, eps, hashes) -> tuple[RoutingRequest, str]:
+    req = RoutingRequest(model="m", prefix_hashes=hashes, prompt_chars=64 * len(hashes))
+    return req, sched.pick(req, eps).endpoint.url
+
+
+@pytest.mark.parametrize(("cached_tokens", "contended", "horizon_learned"), [
+    (0, False, True),  # the engine had evicted the prefix the index believed cached
+    (950, False, False),  # it had it all
+    (0, True, False),  # another request there was still bringing it: no evidence
+])
+def test_the_engines_cached_tokens_teach_the_index(make_ep, clock, cached_tokens, contended, horizon_learned):
+    state = RoutingState(rng=random.Random(0), latency=LatencyState(clock.now))
+    sched = Scheduler(RoutingProfile(scorers=(PluginConfig(type="predicted-latency"),)), state)
+    eps = [make_ep("http://a", scraped=True), make_ep("http://busy", scraped=True, running=50.0, waiting=50.0)]
+    prefix = tuple(range(20))
+    first, url = _route(sched, eps, prefix)
+    state.latency.finish(first, ttft_s=0.2, decode_s=0.5, prompt_tokens=1000, cached_tokens=0, completion_tokens=2)
+    clock.advance(5.0)
+    _, other = _route(sched, eps, tuple(range(100, 140)))  # 40 other blocks allocated at a since
+    if not contended:  # else that request is still before its predicted first token when the next comes
+        clock.advance(5.0)
+    again, url_again = _route(sched, eps, prefix)
+    assert url == other == url_again == "http://a"
+    state.latency.finish(again, ttft_s=0.2, decode_s=0.5, prompt_tokens=1000, cached_tokens=cached_tokens,
+                         completion_tokens=2)
+    horizon = state.prefix.horizon("http://a")
+    assert (not math.isinf(horizon)) is horizon_learned
+    if horizon_learned:
+        assert horizon == 39.0
