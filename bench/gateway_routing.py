@@ -495,6 +495,7 @@ def router(name: str, urls: list[str]) -> Iterator[str]:
 
 
 _PREDICTION = re.compile(r'^kubellm_ttft_prediction_(abs_error_seconds|rel_error)\{quantile="0.5"\} (\S+)$', re.M)
+_HORIZON = re.compile(r'^kubellm_prefix_index_horizon_blocks\{endpoint="[^"]*"\} (\S+)$', re.M)
 
 
 async def prediction_errors(base: str) -> dict[str, float]:
@@ -509,11 +510,15 @@ async def prediction_errors(base: str) -> dict[str, float]:
             for kind, value in _PREDICTION.findall(text):
                 if value.lower() != "nan":
                     found.setdefault(kind, []).append(float(value))
+            found.setdefault("horizon", []).extend(float(v) for v in _HORIZON.findall(text))
     out = {}
     if "abs_error_seconds" in found:
         out["pred_abs_err_ms"] = 1000 * statistics.mean(found["abs_error_seconds"])
     if "rel_error" in found:
         out["pred_rel_err"] = statistics.mean(found["rel_error"])
+    if found.get("horizon"):  # the approximate index's learned horizons, blocks (inf: none learned)
+        out["horizon_min_blocks"] = min(found["horizon"])
+        out["horizon_max_blocks"] = max(found["horizon"])
     return out
 
 
@@ -610,6 +615,8 @@ ROUTERS = ["round-robin", "kubellm", "kubellm:weighted", "vllm-router/cache_awar
 def print_row(row: Row) -> None:
     pred = (f"  pred err {row.extra['pred_abs_err_ms']:5.0f} ms {row.extra.get('pred_rel_err', float('nan')):5.0%}"
             if "pred_abs_err_ms" in row.extra else "")
+    if "horizon_min_blocks" in row.extra:
+        pred += f"  horizon {row.extra['horizon_min_blocks']:.0f}-{row.extra['horizon_max_blocks']:.0f}"
     print(f"{row.shape:<8} r{row.run} {row.load:>5} {row.router:<30} ttft p50/p90/p99 {row.ttft_p50_ms:7.0f} "
           f"{row.ttft_p90_ms:7.0f} {row.ttft_p99_ms:7.0f} ms  e2e p90 {row.e2e_p90_ms:6.0f} ms  "
           f"{row.req_s:6.2f} req/s  prefix hit {row.prefix_hit:5.1%}  errors {row.errors}{pred}", flush=True)

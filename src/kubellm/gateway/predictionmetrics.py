@@ -9,8 +9,12 @@
   ``kubellm_ttft_prediction_rel_error{quantile}``: |predicted - measured| TTFT over the last
   2,000 such requests, in seconds and as a share of the measured TTFT (quantiles 0.5, 0.9).
 - ``kubellm_ttft_model_coefficient{endpoint,term}``: each endpoint's learned coefficients
-  (term ``fixed_s``, ``prefill_s_per_1k_tokens``, ``s_per_batched_request``, ``queue_wait``) and
+  (term ``fixed_s``, ``prefill_s_per_1k_tokens``, ``s_per_batched_request``, ``queue_wait``,
+  the pool's, and ``offset_s``, the endpoint's own) and
   ``kubellm_ttft_model_decode_seconds{endpoint}``, its D_e.
+- ``kubellm_prefix_index_horizon_blocks{endpoint}``: the age (blocks allocated there since) past
+  which the approximate prefix index takes a block as evicted, learned from the engines'
+  reported cached tokens (+Inf until an engine contradicted it).
 """
 
 from __future__ import annotations
@@ -59,12 +63,19 @@ class PredictionCollector(Collector):
         decode = GaugeMetricFamily("kubellm_ttft_model_decode_seconds",
                                    "Seconds a request decodes after its first token, per endpoint (D_e).",
                                    labels=["endpoint"])
+        horizon = GaugeMetricFamily("kubellm_prefix_index_horizon_blocks",
+                                    "Age in blocks past which the approximate prefix index takes a block as "
+                                    "evicted at an endpoint (+Inf: not contradicted yet).", labels=["endpoint"])
         for url, st in sorted(s.endpoints.items()):
             for term, value in zip(_TERMS, st.fit.coefficients()):
                 coefficient.add_metric([url, term], value)
+            coefficient.add_metric([url, "offset_s"], st.pool.offset(url))
             decode.add_metric([url], st.decode_s)
+            if s.approximate is not None:
+                horizon.add_metric([url], s.approximate.horizon(url))
         yield coefficient
         yield decode
+        yield horizon
 
 
 def register_prediction_metrics(registry: CollectorRegistry, state: LatencyState) -> None:

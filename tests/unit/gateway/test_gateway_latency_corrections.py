@@ -74,11 +74,14 @@ def test_near_equal_predictions_tie(values, expected):
 def test_ties_are_picked_at_random_not_first(make_ep, clock):
     state = RoutingState(rng=random.Random(1), latency=LatencyState(clock.now))
     sched = Scheduler(RoutingProfile(scorers=(PluginConfig(type="predicted-latency"),)), state)
-    eps = [make_ep(u, scraped=True) for u in ("http://a", "http://b", "http://c")]
-    eps[0].running = 0.0
-    eps[1].running = 0.0001  # noise-level differences
+    eps = [make_ep(u, scraped=True, running=2.0) for u in ("http://a", "http://b", "http://c")]
+    sched.pick(RoutingRequest(model="m", prompt_chars=100), eps)
+    state.latency.pools["m"].offsets.update({"http://a": 0.0, "http://b": 0.0005, "http://c": 0.001})  # noise
     picked = Counter(sched.pick(RoutingRequest(model="m", prompt_chars=100), eps).endpoint.url for _ in range(90))
     assert len(picked) == 3 and min(picked.values()) >= 15
+    eps[2].running = 3.0  # predicted alike, but one more request there: the others share the load
+    picked = Counter(sched.pick(RoutingRequest(model="m", prompt_chars=100), eps).endpoint.url for _ in range(60))
+    assert set(picked) == {"http://a", "http://b"} and min(picked.values()) >= 15
 
 
 def test_one_fit_per_pool_trained_by_every_endpoint_with_per_endpoint_offsets(make_ep, clock):

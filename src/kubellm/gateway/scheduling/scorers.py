@@ -80,20 +80,26 @@ def _matched(req: RoutingRequest, eps: Sequence[Endpoint], approximate: PrefixIn
 
 
 LOCALITY = 0.3  # a fuller cache wins unless predicted over 1 / (1 - LOCALITY) = 1.43x slower
+BALANCE = 0.05  # among endpoints predicted alike, fewer requests there wins (then chance)
 
 
 def make_latency_scorer(state: LatencyState, approximate: PrefixIndex, precise: PrefixIndex) -> Scorer:
     """Lowest predicted time to first token (:mod:`~kubellm.gateway.scheduling.latency`):
-    ``(min_k T_k / T_e + LOCALITY * cached share_e) / (1 + LOCALITY)``. The cached-share term
-    keeps a prefix where it is while it is predicted at most 1.43 times as slow as the best:
-    copying a hot prefix to a second engine evicts other prefixes there, a cost to later
-    requests that this request's prediction does not see."""
+    ``(min_k T_k / T_e + LOCALITY * cached share_e + BALANCE * fewer_e) / (1 + LOCALITY + BALANCE)``,
+    ``min_k T_k / T_e`` being 1 within the tie band of the best, ``fewer_e`` the min-max
+    inverse of the requests at *e* (``n_e``). The cached-share term keeps a prefix where it is
+    while it is predicted at most 1.43 times as slow as the best: copying a hot prefix to a
+    second engine evicts other prefixes there, a cost to later requests that this request's
+    prediction does not see. The balance term breaks ties (predictions within noise of each
+    other) towards the endpoint with fewer requests, as joining the shortest queue does."""
 
     def predicted_latency(req: RoutingRequest, eps: Sequence[Endpoint]) -> list[float]:
         matched, blocks = _matched(req, eps, approximate, precise)
-        ttfts = [p.ttft_s for p in state.predict(req, eps, matched, blocks)]
+        preds = state.predict(req, eps, matched, blocks)
         shares = [matched.get(e.url, 0) / blocks if blocks else 0.0 for e in eps]
-        return [(r + LOCALITY * c) / (1 + LOCALITY) for r, c in zip(_ratio_to_best(ttfts), shares)]
+        fewer = _inverse_min_max([p.features.requests for p in preds])
+        return [(r + LOCALITY * c + BALANCE * f) / (1 + LOCALITY + BALANCE)
+                for r, c, f in zip(_ratio_to_best([p.ttft_s for p in preds]), shares, fewer)]
 
     return predicted_latency
 
