@@ -10,7 +10,7 @@
   2,000 such requests, in seconds and as a share of the measured TTFT (quantiles 0.5, 0.9).
 - ``kubellm_ttft_model_coefficient{endpoint,term}``: each endpoint's learned coefficients
   (term ``fixed_s``, ``prefill_s_per_1k_tokens``, ``s_per_batched_request``, ``queue_wait``,
-  the pool's, and ``offset_s``, the endpoint's own) and
+  and ``offset_s``, all the pool's) and
   ``kubellm_ttft_model_decode_seconds{endpoint}``, its D_e.
 - ``kubellm_prefix_index_horizon_blocks{endpoint}``: the age (blocks allocated there since) past
   which the approximate prefix index takes a block as evicted, learned from the engines'
@@ -69,7 +69,7 @@ class PredictionCollector(Collector):
         for url, st in sorted(s.endpoints.items()):
             for term, value in zip(_TERMS, st.fit.coefficients()):
                 coefficient.add_metric([url, term], value)
-            coefficient.add_metric([url, "offset_s"], st.pool.offset(url))
+            coefficient.add_metric([url, "offset_s"], st.pool.offset_s)
             decode.add_metric([url], st.decode_s)
             if s.approximate is not None:
                 horizon.add_metric([url], s.approximate.horizon(url))

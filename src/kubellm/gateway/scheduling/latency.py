@@ -2,7 +2,7 @@
 
 For endpoint *e* and a request whose prompt has ``u_e`` tokens not cached at *e*::
 
-    T_e = b + o_e + p * (u_e + A_e) + c * n_e + s * W_e          (seconds)
+    T_e = b + o + p * (u_e + A_e) + c * n_e + s * W_e          (seconds)
 
     A_e = prefill tokens ahead of it at e: the uncached tokens of this gateway's requests
           sent to e and not yet past their own predicted first token, plus, for the engine's
@@ -23,8 +23,7 @@ longer) and the weight of the queue wait, are learned per pool by recursive leas
 over the observed TTFT of every request the pool served (so every decision trains the queue
 term, whichever endpoint it picked), with ``u`` the tokens the engine reported uncached
 (``usage.prompt_tokens - prompt_tokens_details.cached_tokens``) where it reports them;
-``b_e = b + o_e``, ``o_e`` a running mean of the endpoint's residual (a slower or farther
-engine).
+``o``, the pool's offset, moves by 5% of each request's prediction error as it was made.
 
 Everything here is pure; :mod:`kubellm.gateway.scheduling.learner` keeps the state.
 """

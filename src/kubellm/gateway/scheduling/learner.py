@@ -31,8 +31,8 @@ DEFAULT_DECODE_S = 0.5  # a request's decode time before any is measured
 DEFAULT_TOKENS_PER_CHAR = 0.25  # ~4 characters a token (English, BPE), until usage says
 EWMA = 0.1  # weight of a new measurement in the running averages
 ERROR_WINDOW = 2000  # (predicted, measured) pairs kept for the error figures
-OFFSET_EWMA = 0.05  # share of a request's prediction error added to its endpoint's offset o_e
-SETTLE = 30  # requests a pool's fit learns from before its residuals train the bias and offsets
+OFFSET_EWMA = 0.05  # share of a request's prediction error added to its pool's offset o
+SETTLE = 30  # requests a pool's fit learns from before its prediction errors train the offset
 # the engine's cached tokens, in the index's blocks, within this many of all the blocks: all
 # held (the engine never counts the last partial block, the chat template adds tokens)
 WHOLE_SLACK_BLOCKS, WHOLE_SLACK_SHARE = 2, 0.05
@@ -95,33 +95,27 @@ class _Ahead:
 
 @dataclass(slots=True)
 class PoolModel:
-    """One pool's TTFT model: the fit every endpoint's requests train, and each endpoint's
-    offset ``o_e``, moved by each of its requests' prediction error as made at routing time (so
-    it takes up what the fit cannot: a slower engine; cached tokens the prefix index
-    mispredicts there; the bias of coefficients kept non-negative). An endpoint that has not
-    served yet takes the mean offset of those that have."""
+    """One pool's TTFT model: the fit every endpoint's requests train, and an offset ``o``
+    moved by each request's prediction error as made at routing time (so it takes up what the
+    fit cannot: cached tokens the prefix index mispredicts, the bias of coefficients kept
+    non-negative). One offset for the pool, not one per endpoint: per-endpoint offsets learned
+    from a few noisy requests each differ by more than the tie band and make one endpoint look
+    faster than the others for as long as they last, which herds requests onto it."""
 
     fit: Fit = field(default_factory=Fit)
-    offsets: dict[str, float] = field(default_factory=dict)
+    offset_s: float = 0.0
 
-    def offset(self, url: str) -> float:
-        known = self.offsets.get(url)
-        if known is not None:
-            return known
-        return statistics.fmean(self.offsets.values()) if self.offsets else 0.0
-
-    def predict(self, url: str, f: Features) -> float:
+    def predict(self, f: Features) -> float:
         """T_e, never negative."""
-        return max(0.0, predict_ttft(self.fit, f) + self.offset(url))
+        return max(0.0, predict_ttft(self.fit, f) + self.offset_s)
 
-    def learn(self, url: str, x: Sequence[float], ttft_s: float, predicted_s: float) -> bool:
+    def learn(self, x: Sequence[float], ttft_s: float, predicted_s: float) -> bool:
         """Train the fit on the measured *ttft_s* against the features *x* as measured, and the
         offset on the error of *predicted_s*, the prediction made when the request was routed."""
         if not self.fit.update(x, ttft_s):
             return False
         if self.fit.samples > SETTLE and math.isfinite(predicted_s):  # the prior's early errors are no offset
-            o = self.offset(url)
-            self.offsets[url] = o + OFFSET_EWMA * (ttft_s - predicted_s)
+            self.offset_s += OFFSET_EWMA * (ttft_s - predicted_s)
         return True
 
 
@@ -190,7 +184,7 @@ class LatencyState:
             requests = max(load.running + load.waiting, float(ep.outstanding))
             ahead += max(0.0, load.waiting - prefilling) * self.mean_uncached
         f = Features(uncached, ahead, requests, queue_wait(load.waiting, load.running, st.decode_s))
-        return Prediction(ep.url, f, st.pool.predict(ep.url, f), st.tpot_s)
+        return Prediction(ep.url, f, st.pool.predict(f), st.tpot_s)
 
     def _ahead(self, url: str, now: float) -> tuple[int, float]:
         """This gateway's requests at *url* still before their predicted first token: count, tokens."""
@@ -264,7 +258,7 @@ class LatencyState:
         self._learn_horizon(req, ticket, prompt_tokens, cached_tokens)
         x = Features(uncached, ticket.features.ahead_tokens, ticket.features.requests,
                      ticket.features.queue_wait_s).vector()
-        if st.pool.learn(ticket.endpoint, x, ttft_s, ticket.predicted):
+        if st.pool.learn(x, ttft_s, ticket.predicted):
             self.observations += 1
             self.errors.append((ticket.predicted, ttft_s))
         if math.isfinite(decode_s) and decode_s >= 0 and completion_tokens > 1:
@@ -299,9 +293,7 @@ class LatencyState:
                                        engine_cached_blocks(blocks, cached_tokens / prompt_tokens))
 
     def forget_endpoint(self, url: str) -> None:
-        st = self.endpoints.pop(url, None)
-        if st is not None:
-            st.pool.offsets.pop(url, None)
+        self.endpoints.pop(url, None)
         self._ahead_of.pop(url, None)
         for key in list(self._by_endpoint.pop(url, {})):
             self._tickets.pop(key, None)

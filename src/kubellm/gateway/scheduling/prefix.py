@@ -29,7 +29,7 @@ def block_hashes(text: str, block_chars: int, max_blocks: int = 4096) -> tuple[i
     return tuple(out)
 
 
-HORIZON_STEP = 0.5  # how far one contradicting observation moves an endpoint's horizon
+HORIZON_STEP = 0.25  # how far one contradicting observation moves an endpoint's horizon
 
 
 class PrefixIndex:
