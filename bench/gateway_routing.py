@@ -495,6 +495,7 @@ def router(name: str, urls: list[str]) -> Iterator[str]:
 
 
 _PREDICTION = re.compile(r'^kubellm_ttft_prediction_(abs_error_seconds|rel_error)\{quantile="0.5"\} (\S+)$', re.M)
+_COEFFICIENT = re.compile(r'^kubellm_ttft_model_coefficient\{endpoint="[^"]*",term="([a-z0-9_]+)"\} (\S+)$', re.M)
 _HORIZON = re.compile(r'^kubellm_prefix_index_horizon_blocks\{endpoint="[^"]*"\} (\S+)$', re.M)
 
 
@@ -511,11 +512,14 @@ async def prediction_errors(base: str) -> dict[str, float]:
                 if value.lower() != "nan":
                     found.setdefault(kind, []).append(float(value))
             found.setdefault("horizon", []).extend(float(v) for v in _HORIZON.findall(text))
+            for term, value in _COEFFICIENT.findall(text):  # the pool's: the same for every endpoint
+                found.setdefault(f"coef_{term}", [float(value)])
     out = {}
     if "abs_error_seconds" in found:
         out["pred_abs_err_ms"] = 1000 * statistics.mean(found["abs_error_seconds"])
     if "rel_error" in found:
         out["pred_rel_err"] = statistics.mean(found["rel_error"])
+    out.update({k: statistics.mean(v) for k, v in found.items() if k.startswith("coef_")})
     if found.get("horizon"):  # the approximate index's learned horizons, blocks (inf: none learned)
         out["horizon_min_blocks"] = min(found["horizon"])
         out["horizon_max_blocks"] = max(found["horizon"])
