@@ -44,7 +44,10 @@ from kubellm.gateway.endpoint import Endpoint
 # the first tens of requests move them.
 PRIOR = (0.05, 0.1, 0.01, 1.0)  # b (s), p (s per 1,000 tokens), c (s per request), s (1)
 PRIOR_VARIANCE = (0.05, 0.05, 0.01, 1.0)
-MIN_COEFFICIENTS = (0.0, 1e-6, 1e-4, 0.0)  # never negative; p and c stay positive to break ties
+# p and c stay positive (a longer prompt or a bigger batch is never faster), s non-negative; b,
+# the same for every endpoint of a pool, changes no ranking and is left free: clipped at 0 it
+# biased every prediction upwards whenever the batch term had taken up the fixed cost
+MIN_COEFFICIENTS = (-math.inf, 1e-6, 1e-4, 0.0)
 N = len(PRIOR)
 FORGET = 0.995  # recursive least squares forgetting factor: about the last 200 requests count
 TOKENS_SCALE = 1000.0  # the prefill feature is in thousands of tokens (a well-scaled regression)
@@ -126,11 +129,12 @@ class Fit:
         self.samples = 0
 
     def coefficients(self) -> tuple[float, ...]:
-        """``(b, p, c, s)``, each kept non-negative (a negative cost is never physical)."""
+        """``(b, p, c, s)``, each at least its :data:`MIN_COEFFICIENTS` bound."""
         return tuple(max(lo, t) for lo, t in zip(MIN_COEFFICIENTS, self.theta))
 
     def predict(self, x: Sequence[float]) -> float:
-        return sum(c * v for c, v in zip(self.coefficients(), x))
+        """``theta . x`` under the bounded coefficients, never below 0."""
+        return max(0.0, sum(c * v for c, v in zip(self.coefficients(), x)))
 
     def update(self, x: Sequence[float], y: float) -> bool:
         if not (math.isfinite(y) and y >= 0 and all(math.isfinite(v) for v in x)):
