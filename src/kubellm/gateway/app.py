@@ -15,6 +15,7 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -229,7 +230,8 @@ class Gateway:
     # -- scale from zero ----------------------------------------------------------------
     async def _ensure_routable(self, model: ModelConfig, pools: Sequence[Pool]) -> None:
         """Hold a request while *model* scales from zero: the activation hook (local mode) is
-        called, and in the cluster ``kubellm_gateway_pending_requests`` drives KEDA."""
+        called, and in the cluster ``kubellm_gateway_pending_requests`` drives KEDA. A single
+        pool's requests await it only when the pool has no routable endpoint."""
         if all(p.has_routable() for p in pools):
             return
         if not model.scale_from_zero:
@@ -259,19 +261,10 @@ class Gateway:
             raise NoEndpointError(f"no endpoint of {model.name!r} became ready within {timeout:g}s")
 
     # -- request handling ---------------------------------------------------------------
-    async def _token_hashes(self, parsed: ParsedRequest, target: Target) -> tuple[int, ...]:
-        hasher = self.precise.get(target.model.name)
-        if hasher is None:
-            return ()
-        if len(parsed.prompt_text) > OFFLOAD_PROMPT_CHARS:
-            return await asyncio.to_thread(hasher.event_hashes, parsed, target.lora)
-        return hasher.event_hashes(parsed, target.lora)
-
-    async def _routing_request(self, request: web.Request, parsed: ParsedRequest,
-                               target: Target) -> RoutingRequest:
+    def _routing_request(self, request: web.Request, parsed: ParsedRequest, target: Target,
+                         tokens: tuple[int, ...]) -> RoutingRequest:
         seed = f"{target.lora or ''}\x1d" if target.lora else ""
         m = target.model
-        tokens = await self._token_hashes(parsed, target)
         return RoutingRequest(model=m.name, lora=target.lora,
                               prefix_hashes=block_hashes(seed + parsed.prompt_text, PREFIX_BLOCK_CHARS),
                               session=request.headers.get(self.config.session_header), token_hashes=tokens,
@@ -300,7 +293,11 @@ class Gateway:
         try:
             tenant = self.tenants.authenticate(request.headers.get("Authorization"))
             acct.tenant, acct.tenant_label = tenant.name, tenant.label
-            parsed = parse_request(kind, await self._read_body(request))
+            try:
+                raw = await request.read()
+            except web.HTTPRequestEntityTooLarge as exc:
+                raise PayloadTooLargeError(f"request body is larger than {self.config.max_body_bytes} bytes") from exc
+            parsed = parse_request(kind, raw)
             asked = parsed.model
             target = self.models.resolve(parsed.model)
             self.tenants.admit(tenant, parsed.model)
@@ -320,7 +317,14 @@ class Gateway:
     async def _dispatch(self, request: web.Request, parsed: ParsedRequest, target: Target,
                         acct: Accounting) -> web.StreamResponse:
         m = target.model
-        rreq = await self._routing_request(request, parsed, target)
+        hasher = self.precise.get(m.name)
+        if hasher is None:
+            tokens: tuple[int, ...] = ()
+        elif len(parsed.prompt_text) > OFFLOAD_PROMPT_CHARS:  # milliseconds: off the event loop
+            tokens = await asyncio.to_thread(hasher.event_hashes, parsed, target.lora)
+        else:
+            tokens = hasher.event_hashes(parsed, target.lora)
+        rreq = self._routing_request(request, parsed, target, tokens)
         headers = self._upstream_headers(request)
         gauge = self.hot.in_flight(m.name)
         gauge.inc()
@@ -331,7 +335,8 @@ class Gateway:
                 return await forward_disaggregated(self.proxy, request, parsed, target.upstream_model, headers,
                                                    prefill, decode, rreq, acct)
             pool = self.pools[m.name]
-            await self._ensure_routable(m, (pool,))
+            if not pool.has_routable():
+                await self._ensure_routable(m, (pool,))
             out = build_outgoing(parsed, target.upstream_model, headers, raw=parsed.raw)
             return await self.proxy.forward(request, parsed, out, pool, rreq, acct)
         finally:
@@ -345,12 +350,6 @@ class Gateway:
         decode = time.perf_counter() - first if first is not None else math.nan
         self.routing.latency.finish(rreq, ttft_s=ttft, decode_s=decode, prompt_tokens=acct.prompt_tokens,
                                     cached_tokens=acct.cached_tokens, completion_tokens=acct.completion_tokens)
-
-    async def _read_body(self, request: web.Request) -> bytes:
-        try:
-            return await request.read()
-        except web.HTTPRequestEntityTooLarge as exc:
-            raise PayloadTooLargeError(f"request body is larger than {self.config.max_body_bytes} bytes") from exc
 
     def _account(self, acct: Accounting, request: web.Request) -> None:
         m = self.hot
@@ -402,9 +401,11 @@ class Gateway:
     # -- the application ----------------------------------------------------------------
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.config.max_body_bytes, middlewares=[_errors])
-        app.router.add_post("/v1/chat/completions", lambda r: self.generate(r, "chat"))
-        app.router.add_post("/v1/completions", lambda r: self.generate(r, "completions"))
-        app.router.add_post("/v1/embeddings", lambda r: self.generate(r, "embeddings"))
+        # coroutine functions (partials of one), which aiohttp calls as they are; a lambda
+        # would be wrapped in a compatibility layer, one more call and await per request
+        app.router.add_post("/v1/chat/completions", partial(self.generate, kind="chat"))
+        app.router.add_post("/v1/completions", partial(self.generate, kind="completions"))
+        app.router.add_post("/v1/embeddings", partial(self.generate, kind="embeddings"))
         app.router.add_get("/v1/models", self.list_models)
         app.router.add_get("/health", self.health)
         app.router.add_get("/ready", self.ready)

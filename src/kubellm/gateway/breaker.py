@@ -26,6 +26,8 @@ class CircuitBreaker:
 
     def allows(self) -> bool:
         """Whether a request may be sent now (a half-open breaker allows one trial)."""
+        if self._opened_at is None:  # closed: the common case, asked several times per request
+            return True
         state = self.state
         return state == "closed" or (state == "half-open" and not self._trial_in_flight)
 

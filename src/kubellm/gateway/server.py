@@ -111,7 +111,8 @@ class FastStream(web.StreamResponse):
 
     async def open(self) -> None:
         request = self._request
-        await request._conn.server.app.on_response_prepare.send(cast(web.Request, request), self)
+        for hook in request._conn.server.prepare_hooks:
+            await hook(cast(web.Request, request), self)
         self._framed = request.version != "1.0"  # HTTP/1.0: the body ends when the connection closes
         if not self._framed:
             request.keep_alive = False
@@ -235,19 +236,20 @@ class _Connection(asyncio.Protocol):
         self._head_bytes = self._body_bytes = self._head_raw = 0
         self._in_head = True
 
-    def _count(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > _MAX_HEAD:
-            raise _HeadTooLarge  # stops the parser: feed_data raises, data_received answers 431
-
+    # on_url and on_header count the head's bytes inline (called per header: no helper call);
+    # over _MAX_HEAD, _HeadTooLarge stops the parser: feed_data raises, data_received answers 431
     def on_url(self, url: bytes) -> None:
-        self._count(len(url))
+        self._head_bytes += len(url)
+        if self._head_bytes > _MAX_HEAD:
+            raise _HeadTooLarge
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if not self._in_head:  # a chunked body's trailer: never a request header (they could smuggle
             return  # Authorization or forwarded headers past an ingress that filters the head)
-        self._count(len(name) + len(value))
+        self._head_bytes += len(name) + len(value)
+        if self._head_bytes > _MAX_HEAD:
+            raise _HeadTooLarge
         self._headers.add(name.decode("latin-1"), value.decode("latin-1"))
 
     def on_headers_complete(self) -> None:
@@ -380,7 +382,8 @@ class _Connection(asyncio.Protocol):
         if not isinstance(response, web.Response):
             log.error("handler for %s returned %r, not a web.Response", request.path, type(response).__name__)
             response = web.Response(status=500, text="internal server error")
-        await self.server.app.on_response_prepare.send(cast(web.Request, request), response)
+        for hook in self.server.prepare_hooks:  # on_response_prepare's receivers, without Signal.send's coroutine
+            await hook(cast(web.Request, request), response)
         keep = request.keep_alive and response.keep_alive is not False
         body = response.body if isinstance(response.body, bytes) else b""
         self.write_head(request, response.status, response.reason, response.headers, body, keep)
@@ -434,6 +437,7 @@ class FastServer:
         self._servers: list[asyncio.AbstractServer] = []
         self._routes: dict[tuple[str, str], Handler] = {}
         self._paths: dict[str, list[str]] = {}
+        self.prepare_hooks = tuple(app.on_response_prepare)  # final once startup() froze the app
         for route in app.router.routes():
             path = route.resource.canonical if route.resource is not None else ""
             self._routes.setdefault((route.method, path), self._wrap(route.handler))  # add_get adds HEAD itself
@@ -457,6 +461,7 @@ class FastServer:
     # -- lifecycle ------------------------------------------------------------------------------
     async def startup(self) -> None:
         self.app.freeze()
+        self.prepare_hooks = tuple(self.app.on_response_prepare)
         await self.app.startup()
         self._sweeper = asyncio.ensure_future(self._sweep())
 
