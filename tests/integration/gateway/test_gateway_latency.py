@@ -41,3 +41,31 @@ async def test_predicted_latency_learns_from_each_stream_and_keeps_the_cache(sta
         median = [x for x in families["kubellm_ttft_prediction_abs_error_seconds"].samples
                   if x.labels["quantile"] == "0.5"]
         assert 0 <= median[0].value < 1.0
+
+
+async def test_an_engine_reporting_an_evicted_prefix_teaches_the_index_its_horizon(start_gateway):
+    """Simulated engines with a 40-block cache: a prompt routed to one engine is evicted there by
+    other traffic (sent straight to that engine, as another gateway's would be); the next request
+    with that prompt goes where the gateway's index says it is cached, the engine reports 0
+    cached tokens, and the index's horizon for that engine drops below the prompt's age there."""
+    async with run_fleet(SimConfig(model="m", profile="tiny", num_gpu_blocks=40), replicas=2) as urls:
+        gw = await start_gateway({"models": [model("m", urls, profile="predicted-latency")],
+                                  "resilience": {"scrapeIntervalS": 0.1}})
+        client = gw.client()
+        system = "You answer questions about the history of the harbour, briefly. " * 20
+        await _stream(client, system, "question 0")
+        holder = next(s for s in urls.servers if s.engine.stats.prompt_tokens > 0)
+        index = gw.gateway.routing.prefix
+        assert index.horizon(holder.url) == float("inf")  # nothing has contradicted the index yet
+        direct = gw.client().with_options(base_url=holder.url + "/v1")
+        for i in range(4):  # other prompts fill the holder's cache: the system prompt is evicted
+            await _stream(direct, f"Unrelated instructions number {i}. " * 40, "go")
+        before = holder.engine.stats.prompt_tokens
+        await _stream(client, system, "question 1")
+        assert holder.engine.stats.prompt_tokens > before  # routed to the engine the index believed
+        horizon = index.horizon(holder.url)
+        assert 0 <= horizon < float("inf")
+        async with aiohttp.ClientSession() as s, s.get(gw.url + "/metrics") as resp:
+            families = {f.name: f for f in text_string_to_metric_families(await resp.text())}
+        exposed = {x.labels["endpoint"]: x.value for x in families["kubellm_prefix_index_horizon_blocks"].samples}
+        assert exposed[holder.url] == horizon
