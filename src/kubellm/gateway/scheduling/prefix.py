@@ -29,6 +29,7 @@ def block_hashes(text: str, block_chars: int, max_blocks: int = 4096) -> tuple[i
     return tuple(out)
 
 
+_NEVER = -2  # the stamp of a block an endpoint has no entry for: below every cutoff
 HORIZON_STEP = 0.25  # how far one contradicting observation moves an endpoint's horizon
 
 
@@ -55,12 +56,14 @@ class PrefixIndex:
         """Age in blocks past which *endpoint* is taken to have evicted a block (inf: never)."""
         return self._horizon.get(endpoint, math.inf)
 
-    def _held(self, endpoint: str, stamp: int | None) -> bool:
-        return stamp is not None and self._allocated.get(endpoint, 0) - stamp <= self.horizon(endpoint)
+    def _cutoff(self, endpoint: str) -> float:
+        """The oldest stamp *endpoint* still holds (stamps are >= 0; -1: every one)."""
+        return max(-1.0, self._allocated.get(endpoint, 0) - self.horizon(endpoint))
 
     def record(self, endpoint: str, hashes: Iterable[int]) -> None:
         """*endpoint* now holds the blocks *hashes* (it served, or reported, them)."""
         blocks = self._blocks
+        cutoff = self._cutoff(endpoint)
         touched = []
         new = 0
         for h in hashes:
@@ -69,7 +72,7 @@ class PrefixIndex:
                 holders = blocks[h] = {}
             else:
                 blocks.move_to_end(h)
-            new += not self._held(endpoint, holders.get(endpoint))
+            new += holders.get(endpoint, _NEVER) < cutoff
             touched.append(holders)
         count = self._allocated[endpoint] = self._allocated.get(endpoint, 0) + new
         for holders in touched:  # one request's blocks: touched together, all of age 0
@@ -119,20 +122,45 @@ class PrefixIndex:
                 horizon += HORIZON_STEP * (kept - horizon) + 1
         self._horizon[endpoint] = max(0.0, horizon)
 
-    def matched_blocks(self, hashes: Sequence[int], endpoints: Sequence[str]) -> dict[str, int]:
-        """For each endpoint, how many leading blocks of *hashes* it holds (within its horizon)."""
+    def _matched_all_held(self, hashes: Sequence[int], endpoints: Sequence[str]) -> dict[str, int]:
         result = dict.fromkeys(endpoints, 0)
-        alive = list(endpoints)
+        alive = set(endpoints)
         depth = len(hashes)
         for i, h in enumerate(hashes):
             holders = self._blocks.get(h)
-            still = [e for e in alive if self._held(e, holders.get(e))] if holders else []
-            for gone in alive:
-                if gone not in still:
+            still = alive & holders.keys() if holders else set()
+            if len(still) < len(alive):
+                for gone in alive - still:
                     result[gone] = i
-            alive = still
-            if not alive:
-                return result
+                alive = still
+                if not alive:
+                    return result
+        for ep in alive:
+            result[ep] = depth
+        return result
+
+    def matched_blocks(self, hashes: Sequence[int], endpoints: Sequence[str]) -> dict[str, int]:
+        """For each endpoint, how many leading blocks of *hashes* it holds (within its horizon)."""
+        cutoff = {e: self._cutoff(e) for e in endpoints}
+        if all(c < 0 for c in cutoff.values()):  # no horizon below what is recorded: set algebra
+            return self._matched_all_held(hashes, endpoints)
+        result = dict.fromkeys(endpoints, 0)
+        alive = list(endpoints)
+        blocks = self._blocks
+        depth = len(hashes)
+        for i, h in enumerate(hashes):
+            holders = blocks.get(h)
+            if not holders:
+                depth = i
+                break
+            still = [e for e in alive if holders.get(e, _NEVER) >= cutoff[e]]
+            if len(still) < len(alive):
+                for gone in alive:
+                    if gone not in still:
+                        result[gone] = i
+                alive = still
+                if not alive:
+                    return result
         for ep in alive:
             result[ep] = depth
         return result
