@@ -281,12 +281,11 @@ class Gateway:
         return headers
 
     async def generate(self, request: web.Request, kind: Kind) -> web.StreamResponse:
-        if not self.tracing:
-            return await self._generate(request, kind, None)
+        """A generation request in a server span (the route when tracing; else :meth:`_generate`)."""
         with request_span(self.tracer, request.headers, kind) as span:  # the whole request, refusals too
             return await self._generate(request, kind, span)
 
-    async def _generate(self, request: web.Request, kind: Kind, span: trace.Span | None) -> web.StreamResponse:
+    async def _generate(self, request: web.Request, kind: Kind, span: trace.Span | None = None) -> web.StreamResponse:
         acct = Accounting(model="unknown", tenant="unknown")
         self.in_flight += 1
         tenant, asked = None, None
@@ -402,10 +401,12 @@ class Gateway:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.config.max_body_bytes, middlewares=[_errors])
         # coroutine functions (partials of one), which aiohttp calls as they are; a lambda
-        # would be wrapped in a compatibility layer, one more call and await per request
-        app.router.add_post("/v1/chat/completions", partial(self.generate, kind="chat"))
-        app.router.add_post("/v1/completions", partial(self.generate, kind="completions"))
-        app.router.add_post("/v1/embeddings", partial(self.generate, kind="embeddings"))
+        # would be wrapped in a compatibility layer, one more call and await per request.
+        # Without tracing (fixed when the gateway is made) the span layer is left out.
+        generate = self.generate if self.tracing else self._generate
+        app.router.add_post("/v1/chat/completions", partial(generate, kind="chat"))
+        app.router.add_post("/v1/completions", partial(generate, kind="completions"))
+        app.router.add_post("/v1/embeddings", partial(generate, kind="embeddings"))
         app.router.add_get("/v1/models", self.list_models)
         app.router.add_get("/health", self.health)
         app.router.add_get("/ready", self.ready)

@@ -61,7 +61,7 @@ class Target:
 
 
 class Response:
-    """One response: ``status`` and ``content_type`` once :meth:`start` returns, then its body."""
+    """One response: ``status`` and ``content_type`` once :meth:`H1Pool.post` returns it, then its body."""
 
     __slots__ = ("_conn", "status", "content_type", "keep_alive", "complete", "_chunks", "_buffered",
                  "_waiter", "_error", "_started")
@@ -110,10 +110,6 @@ class Response:
         self._wake()
 
     # -- the caller's side --------------------------------------------------------------
-    async def start(self) -> None:
-        """Wait for the status line and headers."""
-        await self._started
-
     async def readany(self) -> bytes:
         """The body bytes buffered now (waiting for some if none); b"" at the end."""
         while not self._chunks:
@@ -131,6 +127,11 @@ class Response:
 
     async def read(self) -> bytes:
         """The whole body."""
+        if self.complete and self._error is None:  # all in already (the usual short answer): no await
+            data = b"".join(self._chunks)
+            self._chunks.clear()
+            self._buffered = 0
+            return data
         parts = []
         while chunk := await self.readany():
             parts.append(chunk)
@@ -295,7 +296,7 @@ class H1Pool:
         if conn is not None:
             response = conn.send(data)
             try:
-                await response.start()
+                await response._started  # the status line and headers are in
                 return response
             except UpstreamConnectionError:
                 conn.close()  # the engine closed this idle connection as we reused it: once more, new
@@ -305,7 +306,7 @@ class H1Pool:
         conn = await self._connect(target.origin, connect_timeout)
         response = conn.send(data)
         try:
-            await response.start()
+            await response._started
         except BaseException:
             conn.close()
             raise

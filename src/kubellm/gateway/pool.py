@@ -84,12 +84,21 @@ class Pool:
             return None
         return self.scheduler.pick(req, self.endpoints, exclude | full)
 
+    def acquire_now(self, req: RoutingRequest, exclude: frozenset[str] = frozenset()) -> Decision | None:
+        """:meth:`acquire` when it need not wait (nobody queued, a slot free): the decision, its
+        slot taken; else None. Callers try it first and await :meth:`acquire` only on None, so a
+        request that does not queue costs no coroutine here."""
+        decision = None if self._waiters else self.try_pick(req, exclude)
+        if decision is not None:
+            decision.endpoint.outstanding += 1
+        return decision
+
     async def acquire(self, req: RoutingRequest, exclude: frozenset[str] = frozenset()) -> Decision:
         """Pick an endpoint and take a slot on it, waiting in the bounded queue if all are full."""
-        decision = None if self._waiters else self.try_pick(req, exclude)
+        decision = self.acquire_now(req, exclude)
         if decision is None:
             decision = await self._queue(req, exclude)
-        decision.endpoint.outstanding += 1
+            decision.endpoint.outstanding += 1
         return decision
 
     async def _queue(self, req: RoutingRequest, exclude: frozenset[str]) -> Decision:

@@ -82,7 +82,8 @@ class Proxy:
         last: Retryable | None = None
         for attempt in range(self._config.resilience.max_attempts):
             try:
-                decision = await pool.acquire(rreq, frozenset(tried))
+                excluded = frozenset(tried)
+                decision = pool.acquire_now(rreq, excluded) or await pool.acquire(rreq, excluded)
             except NoEndpointError:
                 if last is None:
                     raise

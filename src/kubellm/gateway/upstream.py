@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from kubellm.gateway.config import Timeouts
+from kubellm.gateway.deadlines import Deadlines
 from kubellm.gateway.errors import UpstreamError, UpstreamTimeoutError
 from kubellm.gateway.h1 import H1Pool, Response, UpstreamConnectionError
 
@@ -53,11 +54,13 @@ class Upstream:
     def __init__(self, pool: H1Pool, timeouts: Timeouts) -> None:
         self._pool = pool
         self._t = timeouts
+        self._total = Deadlines(timeouts.total_s)  # asyncio.timeout's behaviour, without a timer each
+        self._first_byte = Deadlines(timeouts.first_byte_s)
 
     async def call(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str]:
         """A whole non-streamed exchange: (status, body, content type)."""
         try:
-            async with asyncio.timeout(self._t.total_s):
+            with self._total.scope():
                 resp = await self._pool.post(url, body, headers, connect_timeout=self._t.connect_s)
                 try:
                     data = await resp.read()
@@ -74,7 +77,7 @@ class Upstream:
         """Send, then wait (first-byte timeout) for a complete first event; a non-200 is returned whole."""
         resp: Response | None = None
         try:
-            async with asyncio.timeout(self._t.first_byte_s):
+            with self._first_byte.scope():
                 resp = await self._pool.post(url, body, headers, connect_timeout=self._t.connect_s)
                 if resp.status != 200:
                     data = await resp.read()
