@@ -19,7 +19,8 @@ Check = tuple[str, Literal["ok", "warn", "fail"], str]
 DEFAULT_ALGO, DEFAULT_BLOCK_SIZE = "sha256", 16
 
 
-def _flag(args: list[str], name: str) -> str | None:
+def flag(args: list[str], name: str) -> str | None:
+    """The value of ``name VALUE`` or ``name=VALUE`` in a container's *args* (None: absent)."""
     for i, arg in enumerate(args):
         if arg == name and i + 1 < len(args):
             return args[i + 1]
@@ -29,7 +30,7 @@ def _flag(args: list[str], name: str) -> str | None:
 
 
 def _events_on(args: list[str]) -> bool:
-    raw = _flag(args, "--kv-events-config")
+    raw = flag(args, "--kv-events-config")
     try:
         cfg = json.loads(raw) if raw else {}
     except ValueError:
@@ -41,9 +42,9 @@ def engine_hashing(container: Body) -> tuple[str | None, str, str | None, int]:
     """(served model, hash algorithm, PYTHONHASHSEED, block size) of an engine container."""
     args = [str(a) for a in container.get("args") or []]
     env = {e.get("name"): e.get("value") for e in container.get("env") or []}
-    served = _flag(args, "--served-model-name") or _flag(args, "--model")
-    block = _flag(args, "--block-size")
-    return (served, _flag(args, "--prefix-caching-hash-algo") or DEFAULT_ALGO, env.get("PYTHONHASHSEED"),
+    served = flag(args, "--served-model-name") or flag(args, "--model")
+    block = flag(args, "--block-size")
+    return (served, flag(args, "--prefix-caching-hash-algo") or DEFAULT_ALGO, env.get("PYTHONHASHSEED"),
             int(block) if block and block.isdigit() else DEFAULT_BLOCK_SIZE)
 
 

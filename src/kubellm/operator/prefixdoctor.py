@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from kubellm.gateway.config import RoutingProfile, parse_config
 from kubellm.gateway.errors import ConfigError
+from kubellm.operator.kvhashdoctor import flag
 
 Body = dict[str, Any]
 Check = tuple[str, Literal["ok", "warn", "fail"], str]
@@ -31,14 +32,8 @@ def gateway_processes(deployment: Body, autoscaler: Body | None = None) -> tuple
     spec = deployment.get("spec") or {}
     replicas = max(int(spec.get("replicas") or 1), int(((autoscaler or {}).get("spec") or {}).get("minReplicas") or 1))
     containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or [{}]
-    args = [str(a) for a in containers[0].get("args") or []]
-    workers = 1
-    for i, arg in enumerate(args):
-        value = args[i + 1] if arg == "--workers" and i + 1 < len(args) else arg.partition("=")[2] \
-            if arg.startswith("--workers=") else None
-        if value is not None and value.isdigit():
-            workers = int(value)
-    return replicas, workers
+    workers = flag([str(a) for a in containers[0].get("args") or []], "--workers")
+    return replicas, int(workers) if workers and workers.isdigit() else 1
 
 
 def _approximate(profile: RoutingProfile) -> bool:
