@@ -208,7 +208,9 @@ class _Connection(asyncio.Protocol):
     def send(self, data: bytes) -> Response:
         assert self.transport is not None
         self.response = Response(self)
-        self.parser = httptools.HttpResponseParser(self)
+        # the parser made with the connection is kept: a connection is reused only after a
+        # complete keep-alive response, where llhttp waits for the next message anyway (a new
+        # parser per request cost about 4% of the gateway's CPU, py-spy)
         self._framed = False
         self.transport.write(data)
         return self.response
