@@ -17,6 +17,11 @@ Measured like ``bench/gateway_overhead.py`` (same instant engine, wrk, CPU per r
 worker each, on aiohttp's server and on the fast one, ``gateway/server.py``).
 
     .venv/bin/python bench/proxy_floor.py [--rounds 3] [--seconds 5] [--json out.json]
+        [--baseline REV[,REV...]] [--only-baselines]
+
+``--baseline`` adds a ``kubellm gateway`` (fast server) run from each git revision's ``src/``,
+side by side with the working tree's; ``--only-baselines`` leaves out the floors and the
+working tree's gateways (direct and vllm-router stay, as the reference), for an A/B of commits.
 """
 
 from __future__ import annotations
@@ -143,7 +148,7 @@ def floor(engine: str, kind: str = "--serve-floor") -> Iterator[str]:
 def _kubellm_at(rev: str, engine: str, tmp: Path) -> Iterator[str]:
     """``kubellm gateway --server fast`` from *rev*'s ``src/`` (git archive), first on PYTHONPATH."""
     root = Path(__file__).resolve().parent.parent
-    dest = tmp / "baseline"
+    dest = tmp / f"baseline-{rev}"
     dest.mkdir()
     archive = subprocess.run(["git", "-C", str(root), "archive", rev, "src"], check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
@@ -174,8 +179,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--kubellm-servers", default="aiohttp,fast", help="one kubellm gateway per --server value")
-    ap.add_argument("--baseline", default=None, metavar="REV",
-                    help="also a kubellm gateway (fast server) run from this git revision's src/, side by side")
+    ap.add_argument("--baseline", default=None, metavar="REV[,REV...]",
+                    help="also a kubellm gateway (fast server) run from each git revision's src/, side by side")
+    ap.add_argument("--only-baselines", action="store_true",
+                    help="no floors and no working-tree gateways: direct, vllm-router and the --baseline revisions")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--serve-floor", nargs=2, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--serve-aiohttp-floor", nargs=2, default=None, help=argparse.SUPPRESS)
@@ -186,12 +193,13 @@ def main() -> None:
         return _serve_aiohttp_floor(int(args.serve_aiohttp_floor[0]), args.serve_aiohttp_floor[1])
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         script, engine, targets = baseline(stack, Path(tmp))
-        targets |= {"floor": stack.enter_context(floor(engine)),
-                    "aiohttp+floor": stack.enter_context(floor(engine, "--serve-aiohttp-floor")),
-                    **{f"kubellm {server}": stack.enter_context(kubellm(engine, 1, server))
-                       for server in args.kubellm_servers.split(",")}}
-        if args.baseline:
-            targets[f"fast @{args.baseline}"] = stack.enter_context(_kubellm_at(args.baseline, engine, Path(tmp)))
+        if not args.only_baselines:
+            targets |= {"floor": stack.enter_context(floor(engine)),
+                        "aiohttp+floor": stack.enter_context(floor(engine, "--serve-aiohttp-floor")),
+                        **{f"kubellm {server}": stack.enter_context(kubellm(engine, 1, server))
+                           for server in args.kubellm_servers.split(",")}}
+        for rev in filter(None, (args.baseline or "").split(",")):
+            targets[f"fast @{rev}"] = stack.enter_context(_kubellm_at(rev, engine, Path(tmp)))
         one, many = measure(targets, args, script)
     report(one, many, args)
 
