@@ -70,3 +70,20 @@ async def test_membership_keeps_state_and_wakes_holders():
     empty.set_urls(["http://c"])[0].healthy = True
     empty.notify()
     assert await asyncio.wait_for(waiting, 1)
+
+
+async def test_acquire_now_takes_a_free_slot_and_never_jumps_the_queue():
+    pool = _pool(["http://a", "http://b"])
+    first = pool.acquire_now(REQ)
+    assert first is not None and first.endpoint.outstanding == 1
+    second = await pool.acquire(REQ)
+    assert second.endpoint is not first.endpoint
+    assert pool.acquire_now(REQ) is None  # all full: the caller awaits acquire() and queues
+    waiter = asyncio.ensure_future(pool.acquire(REQ))
+    await asyncio.sleep(0)
+    assert pool.queued == 1
+    first.endpoint.outstanding -= 1  # a slot is free, but a request is queued for it
+    assert pool.acquire_now(REQ) is None
+    first.endpoint.outstanding += 1
+    pool.release(first.endpoint)
+    assert (await asyncio.wait_for(waiter, 1)).endpoint is first.endpoint
