@@ -107,17 +107,21 @@ class Pool:
                                   retry_after=1.0)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.queue_s
+        woken = False
         while True:
             fut: asyncio.Future[None] = loop.create_future()
-            self._waiters.append(fut)
+            if woken:  # woken, but no slot was free: back to the head, not behind later arrivals
+                self._waiters.appendleft(fut)
+            else:
+                self._waiters.append(fut)
             try:
                 await asyncio.wait_for(fut, max(0.0, deadline - loop.time()))
             except TimeoutError:
                 raise OverloadedError(f"model {req.model!r} stayed at capacity for {self.queue_s:g}s; retry later",
                                       retry_after=max(1.0, self.queue_s / 4)) from None
             finally:
-                if not fut.done() or fut.cancelled():
-                    self._remove(fut)
+                self._remove(fut)  # a woken waiter stays queued until it runs: no newcomer passes it
+            woken = True
             decision = self.try_pick(req, exclude)
             if decision is not None:
                 self._wake()  # more slots may be free: let the next waiter look too
@@ -134,8 +138,8 @@ class Pool:
         self._wake()
 
     def _wake(self) -> None:
-        while self._waiters:
-            fut = self._waiters.popleft()
+        """Wake the first waiter not yet woken (woken ones stay queued until they run)."""
+        for fut in self._waiters:
             if not fut.done():
                 fut.set_result(None)
                 return

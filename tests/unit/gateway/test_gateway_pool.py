@@ -87,3 +87,37 @@ async def test_acquire_now_takes_a_free_slot_and_never_jumps_the_queue():
     first.endpoint.outstanding += 1
     pool.release(first.endpoint)
     assert (await asyncio.wait_for(waiter, 1)).endpoint is first.endpoint
+
+
+async def test_a_released_slot_goes_to_the_queued_request_not_a_newcomer():
+    """release() wakes the head of the queue; until that waiter runs, a newcomer (or a retry)
+    calling acquire_now must not take the freed slot and push the woken one to the back."""
+    pool = _pool(["http://a"], max_queue=4)
+    held = pool.acquire_now(REQ)
+    assert held is not None
+    queued = asyncio.ensure_future(pool.acquire(REQ))
+    await asyncio.sleep(0)
+    assert pool.queued == 1
+    pool.release(held.endpoint)  # the queued request is woken; it has not run yet
+    assert pool.acquire_now(REQ) is None  # a newcomer arriving now waits its turn
+    assert (await asyncio.wait_for(queued, 1)).endpoint.outstanding == 1
+
+
+async def test_a_waiter_woken_without_a_slot_keeps_its_place():
+    """A wake-up that finds no free slot (a membership change, the chained wake after a pick)
+    puts the waiter back at the head of the queue, not behind those who came after it."""
+    pool = _pool(["http://a"], max_queue=4)
+    held = pool.acquire_now(REQ)
+    assert held is not None
+    first = asyncio.ensure_future(pool.acquire(REQ))
+    await asyncio.sleep(0)
+    second = asyncio.ensure_future(pool.acquire(REQ))
+    await asyncio.sleep(0)
+    pool.notify()  # wakes the first; the endpoint is still full
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert pool.queued == 2 and not first.done()
+    pool.release(held.endpoint)
+    await asyncio.wait_for(first, 1)
+    assert not second.done()
+    second.cancel()
