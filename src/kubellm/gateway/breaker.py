@@ -35,6 +35,11 @@ class CircuitBreaker:
         if self.state == "half-open":
             self._trial_in_flight = True
 
+    def on_abandoned(self) -> None:
+        """The attempt ended without a verdict on the endpoint (its client went away, or the
+        gateway failed): a half-open breaker lets another trial through instead of waiting."""
+        self._trial_in_flight = False
+
     def on_success(self) -> None:
         self._consecutive = 0
         self._opened_at = None

@@ -108,6 +108,7 @@ class Proxy:
                 last = failure
                 continue
             except BaseException:
+                ep.breaker.on_abandoned()  # else a half-open breaker waits for this trial for ever
                 pool.release(ep)
                 raise
             ep.breaker.on_success()

@@ -199,3 +199,52 @@ async def test_engine_killed_mid_run_loses_no_unstarted_request(start_gateway, s
         assert all(r.usage.completion_tokens == 2 for r in results)
         async with aiohttp.ClientSession() as s, s.get(gw.url + "/metrics") as resp:
             assert 'kubellm_upstream_retries_total{model="m"}' in await resp.text()
+
+
+async def test_half_open_trial_abandoned_by_its_client_lets_the_next_one_through(start_gateway):
+    """A half-open breaker lets one trial through; if that trial's client goes away before the
+    engine answers, the breaker must not wait forever for its verdict (endpoint lost for good).
+    The engine is a real aiohttp server on loopback: it fails once, hangs once, then answers."""
+    from aiohttp import web
+
+    modes = ["fail", "hang"]
+    release = asyncio.Event()
+
+    async def completions(request: web.Request) -> web.Response:
+        await request.read()
+        mode = modes.pop(0) if modes else "ok"
+        if mode == "fail":
+            return web.json_response({"error": {"message": "boom"}}, status=500)
+        if mode == "hang":
+            await release.wait()
+        return web.json_response({"id": "x", "object": "text_completion", "model": "m", "created": 0,
+                                  "choices": [{"index": 0, "text": "ok", "finish_reason": "stop"}],
+                                  "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+
+    engine = web.Application()
+    engine.router.add_post("/v1/completions", completions)
+    engine.router.add_get("/health", lambda r: web.Response(text="ok"))
+    runner = web.AppRunner(engine)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        gw = await start_gateway({"models": [model("m", [f"http://127.0.0.1:{port}"])],
+                                  "resilience": {"breakerFailures": 1, "breakerOpenS": 0.2, "maxAttempts": 1}})
+        body = {"model": "m", "prompt": "x", "max_tokens": 1}
+        async with aiohttp.ClientSession() as s:
+            async with s.post(gw.url + "/v1/completions", json=body) as resp:
+                assert resp.status == 500  # the breaker opens
+            await asyncio.sleep(0.3)  # half-open: one trial may go
+            with pytest.raises(asyncio.TimeoutError):
+                async with s.post(gw.url + "/v1/completions", json=body,
+                                  timeout=aiohttp.ClientTimeout(total=0.3)) as resp:
+                    await resp.read()
+            await asyncio.sleep(0.1)  # the gateway sees the disconnect and cancels the trial
+            async with s.post(gw.url + "/v1/completions", json=body) as resp:
+                assert resp.status == 200, await resp.text()
+        assert gw.gateway.pools["m"].endpoints[0].breaker.state == "closed"
+    finally:
+        release.set()
+        await runner.cleanup()
