@@ -170,7 +170,7 @@ class _Connection(asyncio.Protocol):
             return
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:  # the latter is no ParserError
             self.response._fail(UpstreamProtocolError(f"invalid HTTP response from the engine: {exc}"))
             self.close()
 
@@ -186,8 +186,10 @@ class _Connection(asyncio.Protocol):
 
     # -- llhttp's callbacks ---------------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self.response is None or self.response.status:  # a chunked body's trailer: no header of ours
+            return
         name = name.lower()
-        if name == b"content-type" and self.response is not None:
+        if name == b"content-type":
             self.response.content_type = value.split(b";", 1)[0].strip().decode("latin-1").lower()
         elif name in (b"content-length", b"transfer-encoding"):
             self._framed = True

@@ -185,3 +185,48 @@ async def test_a_connection_idle_past_the_keepalive_is_not_reused(serve: Any, mo
         resp.release()
     assert state.connections == 2  # reused once, then replaced after the idle time
     pool.close()
+
+
+async def test_an_upgrade_answer_is_a_protocol_error_not_a_crash_in_the_protocol(serve: Any):
+    """llhttp stops at a 101 (or Connection: upgrade) with HttpParserUpgrade, which is no
+    HttpParserError: it must close the connection as for an invalid answer, not escape
+    data_received (asyncio's 'Fatal error: protocol.data_received() call failed')."""
+    async def reply(head: bytes, w: asyncio.StreamWriter) -> None:
+        w.write(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        await w.drain()
+
+    _, url = await serve(reply)
+    escaped: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, ctx: escaped.append(ctx))
+    pool = H1Pool()
+    try:
+        resp = await pool.post(url + "/x", b"{}", {}, connect_timeout=2)
+        try:
+            await asyncio.wait_for(resp.read(), 2)
+        except UpstreamConnectionError:
+            pass
+        resp.release()
+        await asyncio.sleep(0.05)
+        assert escaped == []
+        assert not pool._idle.get(("127.0.0.1", int(url.rsplit(":", 1)[1]), False))  # never reused
+    finally:
+        loop.set_exception_handler(None)
+        pool.close()
+
+
+async def test_a_chunked_trailer_changes_no_response_header(serve: Any):
+    """Trailer fields after a chunked body come through llhttp's on_header too: they must not
+    overwrite the response's Content-Type (nor its framing)."""
+    async def reply(head: bytes, w: asyncio.StreamWriter) -> None:
+        w.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                b"Trailer: Content-Type\r\n\r\n2\r\n{}\r\n0\r\nContent-Type: text/html\r\n\r\n")
+        await w.drain()
+
+    _, url = await serve(reply)
+    pool = H1Pool()
+    resp = await pool.post(url + "/x", b"{}", {}, connect_timeout=2)
+    assert await resp.read() == b"{}"
+    assert resp.content_type == "application/json"
+    resp.release()
+    pool.close()
