@@ -110,7 +110,9 @@ class Pool:
         woken = False
         while True:
             fut: asyncio.Future[None] = loop.create_future()
-            if woken:  # woken, but no slot was free: back to the head, not behind later arrivals
+            # woken, but no slot was free for anyone: back to the head, not behind later arrivals
+            # (a retry excluding endpoints goes to the back: others may use the slot it cannot)
+            if woken and not exclude:
                 self._waiters.appendleft(fut)
             else:
                 self._waiters.append(fut)

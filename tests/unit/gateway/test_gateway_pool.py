@@ -121,3 +121,24 @@ async def test_a_waiter_woken_without_a_slot_keeps_its_place():
     await asyncio.wait_for(first, 1)
     assert not second.done()
     second.cancel()
+
+
+async def test_a_retry_that_cannot_use_the_freed_slot_does_not_hold_the_head():
+    """A queued retry excluding the endpoint whose slot was freed goes behind the others, and
+    the next release reaches a waiter that can use the slot."""
+    pool = _pool(["http://a", "http://b"], max_queue=4)
+    a, b = pool.acquire_now(REQ), pool.acquire_now(REQ)
+    assert a is not None and b is not None
+    retry = asyncio.ensure_future(pool.acquire(REQ, frozenset({a.endpoint.url})))
+    await asyncio.sleep(0)
+    plain = asyncio.ensure_future(pool.acquire(REQ))
+    await asyncio.sleep(0)
+    pool.release(a.endpoint)  # wakes the retry, which cannot use a
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert not retry.done() and not plain.done()
+    held = pool.acquire_now(REQ)
+    assert held is None  # a is free but two are queued
+    pool.notify()  # the next wake-up reaches the request that can use a
+    assert (await asyncio.wait_for(plain, 1)).endpoint is a.endpoint
+    retry.cancel()
