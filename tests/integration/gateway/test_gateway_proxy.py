@@ -248,3 +248,50 @@ async def test_half_open_trial_abandoned_by_its_client_lets_the_next_one_through
     finally:
         release.set()
         await runner.cleanup()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_engine_timeouts_fire_for_each_request_and_free_its_slot(start_gateway, stream):
+    """The total (plain) and first-byte (streamed) timeouts run through gateway/deadlines.py's
+    shared timer: requests sent at staggered times to a real loopback engine that never answers
+    each get 504 about one timeout after their own start, and their slots come back."""
+    from aiohttp import web
+
+    release = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        await request.read()
+        await release.wait()
+        return web.json_response({})
+
+    engine = web.Application()
+    engine.router.add_post("/v1/completions", hang)
+    engine.router.add_get("/health", lambda r: web.Response(text="ok"))
+    runner = web.AppRunner(engine)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    limit = 0.4
+    try:
+        gw = await start_gateway({"models": [model("m", [f"http://127.0.0.1:{port}"])],
+                                  "resilience": {"maxAttempts": 1, "breakerFailures": 10},
+                                  "timeouts": {"firstByteS": limit, "totalS": limit}})
+        body = {"model": "m", "prompt": "x", "max_tokens": 1, "stream": stream}
+        loop = asyncio.get_running_loop()
+
+        async def one(delay: float) -> tuple[int, float]:
+            await asyncio.sleep(delay)
+            t0 = loop.time()
+            async with aiohttp.ClientSession() as s, s.post(gw.url + "/v1/completions", json=body) as resp:
+                await resp.read()
+                return resp.status, loop.time() - t0
+
+        results = await asyncio.gather(*(one(d) for d in (0.0, 0.1, 0.25)))
+        for status, took in results:
+            assert status == 504
+            assert limit - 0.05 <= took <= limit + 0.3, results
+        assert gw.gateway.pools["m"].endpoints[0].outstanding == 0
+    finally:
+        release.set()
+        await runner.cleanup()
