@@ -132,7 +132,6 @@ class Proxy:
             deadline = asyncio.get_running_loop().time() + self._config.timeouts.total_s
             try:
                 await relay.run(opened.response, client, opened.first, deadline)
-                await client.write_eof()
             except ConnectionResetError:
                 acct.status = 499  # the client went away; the upstream connection is closed
             return client

@@ -18,6 +18,9 @@ from aiohttp import web
 from kubellm.gateway.h1 import Response
 from kubellm.gateway.sse import EventSplitter, error_event, event_json, is_done
 
+CLOSING_GRACE_S = 2.0
+"""After the total deadline, how long a client is given to take the timeout's error event."""
+
 _CONTENT = re.compile(rb'"(?:content|text)":\s*"[^"]')  # a non-empty delta (chat) or text (completion)
 
 
@@ -85,29 +88,54 @@ class StreamRelay:
 
     async def run(self, resp: Response, out: web.StreamResponse, first: bytes,
                   deadline: float) -> None:
-        """Relay until [DONE], EOF, a cut or the total deadline; always closes *resp*."""
+        """Relay until [DONE], EOF, a cut or the total deadline, then end the client's stream;
+        always closes *resp*. Writes to the client count against the deadline too, so a client
+        that stops reading cannot hold the engine slot past it: it is cut off
+        (``ConnectionResetError``) once it has not taken the timeout's error event within
+        ``CLOSING_GRACE_S``."""
         try:
-            data = self.process(first)
-            if data:
-                await out.write(data)
             try:
                 async with asyncio.timeout_at(deadline):
-                    while not self._acct.done:
-                        chunk = await resp.readany()
-                        if not chunk:
-                            break
-                        data = self.process(chunk)
-                        if data:
-                            await out.write(data)
+                    await self._pump(resp, out, first)
             except TimeoutError:
-                await out.write(error_event("the engine did not finish within the total timeout", "upstream_timeout"))
+                await write_by(out, error_event("the engine did not finish within the total timeout", "upstream_timeout"),
+                               asyncio.get_running_loop().time() + CLOSING_GRACE_S)
                 return
-            except (OSError, ValueError):  # broken connection, or an event over the buffer limit
-                pass
             if not self._acct.done:
-                await out.write(error_event("the engine closed the stream before it finished"))
+                await write_by(out, error_event("the engine closed the stream before it finished"), deadline)
+            await write_by(out, b"", deadline, eof=True)
         finally:
             if self._acct.done:
                 resp.release()
             else:
                 resp.close()
+
+    async def _pump(self, resp: Response, out: web.StreamResponse, first: bytes) -> None:
+        data = self.process(first)
+        if data:
+            await out.write(data)
+        try:
+            while not self._acct.done:
+                chunk = await resp.readany()
+                if not chunk:
+                    break
+                data = self.process(chunk)
+                if data:
+                    await out.write(data)
+        except (OSError, ValueError):  # broken connection, or an event over the buffer limit
+            pass
+
+
+async def write_by(out: web.StreamResponse, data: bytes, until: float, *, eof: bool = False) -> None:
+    """Write *data* (and end the stream if *eof*) by loop time *until*; a client that has not
+    taken it by then counts as gone: its connection is not kept alive and
+    ``ConnectionResetError`` is raised."""
+    try:
+        async with asyncio.timeout_at(until):
+            if eof:
+                await out.write_eof(data)
+            else:
+                await out.write(data)
+    except TimeoutError:
+        out.force_close()
+        raise ConnectionResetError("the client stopped reading its stream") from None
