@@ -116,13 +116,18 @@ class Pool:
                 self._waiters.appendleft(fut)
             else:
                 self._waiters.append(fut)
-            try:
-                await asyncio.wait_for(fut, max(0.0, deadline - loop.time()))
-            except TimeoutError:
-                raise OverloadedError(f"model {req.model!r} stayed at capacity for {self.queue_s:g}s; retry later",
-                                      retry_after=max(1.0, self.queue_s / 4)) from None
-            finally:
-                self._remove(fut)  # a woken waiter stays queued until it runs: no newcomer passes it
+            try:  # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancellation once woken
+                async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                    await fut
+            except BaseException as exc:
+                self._remove(fut)
+                if fut.done() and not fut.cancelled():
+                    self._wake()  # woken as it gave up (client gone, timed out): the slot is the next one's
+                if isinstance(exc, TimeoutError):
+                    raise OverloadedError(f"model {req.model!r} stayed at capacity for {self.queue_s:g}s; "
+                                          "retry later", retry_after=max(1.0, self.queue_s / 4)) from None
+                raise
+            self._remove(fut)  # a woken waiter stays queued until it runs: no newcomer passes it
             woken = True
             decision = self.try_pick(req, exclude)
             if decision is not None:

@@ -142,3 +142,25 @@ async def test_a_retry_that_cannot_use_the_freed_slot_does_not_hold_the_head():
     pool.notify()  # the next wake-up reaches the request that can use a
     assert (await asyncio.wait_for(plain, 1)).endpoint is a.endpoint
     retry.cancel()
+
+
+async def test_a_queued_request_cancelled_woken_or_not_leaves_no_waiter_and_loses_no_slot():
+    """A client that goes away while queued, before or after its wake-up, leaves the queue with
+    its request cancelled, and the slot it was woken for reaches the next queued request."""
+    pool = _pool(["http://a"], max_queue=4)
+    held = pool.acquire_now(REQ)
+    assert held is not None
+    gone = asyncio.ensure_future(pool.acquire(REQ))
+    woken_then_gone = asyncio.ensure_future(pool.acquire(REQ))
+    last = asyncio.ensure_future(pool.acquire(REQ))
+    await asyncio.sleep(0)
+    assert pool.queued == 3
+    gone.cancel()
+    await asyncio.wait([gone])
+    assert gone.cancelled() and pool.queued == 2
+    pool.release(held.endpoint)  # wakes woken_then_gone, whose client leaves before it runs
+    woken_then_gone.cancel()
+    await asyncio.wait([woken_then_gone])
+    assert woken_then_gone.cancelled()
+    decision = await asyncio.wait_for(last, 1)
+    assert decision.endpoint.outstanding == 1 and pool.queued == 0
