@@ -118,6 +118,8 @@ class Gateway:
                 if static:
                     pool.set_urls(static)
                 pools[name] = pool
+        listed = {e.url for p in pools.values() for e in p.endpoints}
+        self._forget({e.url for p in self.pools.values() for e in p.endpoints} - listed)
         self.config, self.tenants, self.pools = config, tenants, pools
         self.precise: dict[str, PreciseHasher] = {
             m.name: h for m in config.models if (h := build_precise_hasher(m)) is not None}
@@ -151,13 +153,17 @@ class Gateway:
         for ep in target.set_urls(urls):
             if self._prober is not None:
                 self._spawn(self._prober.check_health(ep))
+        self._forget(gone)
+        self._sync_kv_events()
+
+    def _forget(self, gone: set[str]) -> None:
+        """Drop the routing state and series of endpoints removed (by discovery or a reload)."""
         for url in gone:
             self.routing.prefix.forget_endpoint(url)
             self.routing.latency.forget_endpoint(url)
             self.metrics.forget_endpoint(url)  # keep label sets bounded as pods come and go
         if gone:
             self.hot.clear()  # once: its cached children may include the removed series
-        self._sync_kv_events()
 
     def _sync_kv_events(self) -> None:
         """Subscribe to the KV events of every endpoint whose model publishes them."""
