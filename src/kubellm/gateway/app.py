@@ -114,7 +114,7 @@ class Gateway:
                             queue_s=config.timeouts.queue_s)
                 old = self.pools.get(name)
                 if old is not None:
-                    pool.endpoints = old.endpoints
+                    pool.take_over(old)
                 if static:
                     pool.set_urls(static)
                 pools[name] = pool

@@ -44,6 +44,11 @@ class Pool:
         self.notify()
         return fresh
 
+    def take_over(self, old: Pool) -> None:
+        """Replace *old* on a reload: its endpoints and its wait queue (one queue for both), so
+        requests queued there are not passed by this pool's newcomers and are woken by its releases."""
+        self.endpoints, self._waiters = old.endpoints, old._waiters
+
     def notify(self) -> None:
         """Membership or health changed: wake held requests and queued ones."""
         self._changed.set()
