@@ -20,7 +20,9 @@ the two arriving together, half and half. For each shape, each load (a share of 
 shape's measured capacity) and each router it prints TTFT p50/p90/p99, throughput and the
 engines' prefix-cache hit rate, and for kubellm's latency-predicting profiles the median
 error of their TTFT predictions; ``--runs N`` repeats everything with other workload seeds
-and ends with each load's TTFT p90 ratios to the best other router, per run. Then it
+and ends with each load's TTFT p90 ratios to the best other router, per run. The router
+``floor`` sends the same requests one at a time, each to an idle engine, asking one token: the
+ratios then say where 0.8x the best other router's TTFT p90 is below that floor. Then it
 measures the gateway's own cost against a direct connection to a fixed-latency engine.
 
     .venv/bin/python bench/gateway_routing.py [--quick] [--json out.json]
