@@ -68,5 +68,32 @@ async def start_gateway() -> AsyncIterator[StartGateway]:
         yield start
 
 
+ServeEngine = Callable[[web.Application], Awaitable[str]]
+
+
+@pytest.fixture
+async def serve_engine() -> AsyncIterator[ServeEngine]:
+    """Serve a stand-in engine (a small aiohttp app a test writes to show one behaviour) on
+    loopback, port 0: its URL. Stopped at teardown, after the test's own ``finally`` (which
+    must release any handler it left hanging)."""
+    runners: list[web.AppRunner] = []
+
+    async def serve(app: web.Application) -> str:
+        app.router.add_get("/health", _healthy)
+        runner = web.AppRunner(app, handler_cancellation=True)  # as engines do: a closed connection aborts the request
+        await runner.setup()
+        runners.append(runner)
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    yield serve
+    for runner in runners:
+        await runner.cleanup()
+
+
+async def _healthy(request: web.Request) -> web.Response:
+    return web.json_response({})
+
+
 def model(name: str, urls: Any, **extra: Any) -> dict[str, Any]:
     return {"name": name, "endpoints": list(urls), **extra}

@@ -140,7 +140,7 @@ async def test_client_disconnect_cancels_upstream(start_gateway):
         assert gw.gateway.pools["m"].endpoints[0].outstanding == 0
 
 
-async def test_traceparent_and_request_id_reach_the_engine(start_gateway):
+async def test_traceparent_and_request_id_reach_the_engine(start_gateway, serve_engine):
     seen: list[CIMultiDict[str]] = []
 
     from aiohttp import web
@@ -152,24 +152,16 @@ async def test_traceparent_and_request_id_reach_the_engine(start_gateway):
 
     app = web.Application()
     app.router.add_post("/v1/completions", capture)
-    app.router.add_get("/health", lambda r: web.json_response({}))
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        gw = await start_gateway({"models": [model("m", [url])]})
-        tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-        async with aiohttp.ClientSession() as s:
-            async with s.post(gw.url + "/v1/completions", json={"model": "m", "prompt": "x"},
-                              headers={"traceparent": tp, "x-request-id": "r-1",
-                                       "Authorization": "Bearer secret-key"}) as resp:
-                assert resp.status == 200
-        assert seen[0]["traceparent"] == tp and seen[0]["x-request-id"] == "r-1"
-        assert "Authorization" not in seen[0]  # the client's gateway key never reaches engines
-    finally:
-        await runner.cleanup()
+    url = await serve_engine(app)
+    gw = await start_gateway({"models": [model("m", [url])]})
+    tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    async with aiohttp.ClientSession() as s:
+        async with s.post(gw.url + "/v1/completions", json={"model": "m", "prompt": "x"},
+                          headers={"traceparent": tp, "x-request-id": "r-1",
+                                   "Authorization": "Bearer secret-key"}) as resp:
+            assert resp.status == 200
+    assert seen[0]["traceparent"] == tp and seen[0]["x-request-id"] == "r-1"
+    assert "Authorization" not in seen[0]  # the client's gateway key never reaches engines
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -201,7 +193,7 @@ async def test_engine_killed_mid_run_loses_no_unstarted_request(start_gateway, s
             assert 'kubellm_upstream_retries_total{model="m"}' in await resp.text()
 
 
-async def test_half_open_trial_abandoned_by_its_client_lets_the_next_one_through(start_gateway):
+async def test_half_open_trial_abandoned_by_its_client_lets_the_next_one_through(start_gateway, serve_engine):
     """A half-open breaker lets one trial through; if that trial's client goes away before the
     engine answers, the breaker must not wait forever for its verdict (endpoint lost for good).
     The engine is a real aiohttp server on loopback: it fails once, hangs once, then answers."""
@@ -223,14 +215,9 @@ async def test_half_open_trial_abandoned_by_its_client_lets_the_next_one_through
 
     engine = web.Application()
     engine.router.add_post("/v1/completions", completions)
-    engine.router.add_get("/health", lambda r: web.Response(text="ok"))
-    runner = web.AppRunner(engine)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    url = await serve_engine(engine)
     try:
-        gw = await start_gateway({"models": [model("m", [f"http://127.0.0.1:{port}"])],
+        gw = await start_gateway({"models": [model("m", [url])],
                                   "resilience": {"breakerFailures": 1, "breakerOpenS": 0.2, "maxAttempts": 1}})
         body = {"model": "m", "prompt": "x", "max_tokens": 1}
         async with aiohttp.ClientSession() as s:
@@ -247,11 +234,10 @@ async def test_half_open_trial_abandoned_by_its_client_lets_the_next_one_through
         assert gw.gateway.pools["m"].endpoints[0].breaker.state == "closed"
     finally:
         release.set()
-        await runner.cleanup()
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_engine_timeouts_fire_for_each_request_and_free_its_slot(start_gateway, stream):
+async def test_engine_timeouts_fire_for_each_request_and_free_its_slot(start_gateway, serve_engine, stream):
     """The total (plain) and first-byte (streamed) timeouts run through gateway/deadlines.py's
     shared timer: requests sent at staggered times to a real loopback engine that never answers
     each get 504 about one timeout after their own start, and their slots come back."""
@@ -266,15 +252,10 @@ async def test_engine_timeouts_fire_for_each_request_and_free_its_slot(start_gat
 
     engine = web.Application()
     engine.router.add_post("/v1/completions", hang)
-    engine.router.add_get("/health", lambda r: web.Response(text="ok"))
-    runner = web.AppRunner(engine)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    url = await serve_engine(engine)
     limit = 0.4
     try:
-        gw = await start_gateway({"models": [model("m", [f"http://127.0.0.1:{port}"])],
+        gw = await start_gateway({"models": [model("m", [url])],
                                   "resilience": {"maxAttempts": 1, "breakerFailures": 10},
                                   "timeouts": {"firstByteS": limit, "totalS": limit}})
         body = {"model": "m", "prompt": "x", "max_tokens": 1, "stream": stream}
@@ -294,4 +275,3 @@ async def test_engine_timeouts_fire_for_each_request_and_free_its_slot(start_gat
         assert gw.gateway.pools["m"].endpoints[0].outstanding == 0
     finally:
         release.set()
-        await runner.cleanup()

@@ -15,17 +15,16 @@ import time
 import httpx
 import orjson
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from kubellm.gateway.relay import CLOSING_GRACE_S
-from tests.integration.gateway.conftest import StartGateway, model
+from tests.integration.gateway.conftest import ServeEngine, StartGateway, model
 
 TOTAL_S = 1.0
 EVENT = b"data: " + orjson.dumps({"object": "chat.completion.chunk", "choices": [
     {"index": 0, "delta": {"content": "x" * 200}}]}) + b"\n\n"
 
 
-async def flooding_engine(gone: asyncio.Event) -> TestServer:
+def flooding_engine(gone: asyncio.Event) -> web.Application:
     async def chat(request: web.Request) -> web.StreamResponse:
         await request.read()
         out = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -39,15 +38,9 @@ async def flooding_engine(gone: asyncio.Event) -> TestServer:
             raise
         return out
 
-    async def health(request: web.Request) -> web.Response:
-        return web.Response(text="")
-
     app = web.Application()
     app.router.add_post("/v1/chat/completions", chat)
-    app.router.add_get("/health", health)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    return server
+    return app
 
 
 async def in_flight(url: str) -> float:
@@ -57,14 +50,13 @@ async def in_flight(url: str) -> float:
     return float(lines[0].split()[-1]) if lines else 0.0
 
 
-async def test_a_client_that_stops_reading_is_cut_off_at_the_total_timeout(start_gateway: StartGateway) -> None:
+async def test_a_client_that_stops_reading_is_cut_off_at_the_total_timeout(start_gateway: StartGateway,
+                                                                           serve_engine: ServeEngine) -> None:
     gone = asyncio.Event()
-    engine = await flooding_engine(gone)
-    try:
-        gw = await start_gateway({"models": [model("m", [f"http://127.0.0.1:{engine.port}"])],
-                                  "timeouts": {"totalS": TOTAL_S}})
-        port = int(gw.url.rsplit(":", 1)[1])
-        sock = socket.socket()
+    engine = await serve_engine(flooding_engine(gone))
+    gw = await start_gateway({"models": [model("m", [engine])], "timeouts": {"totalS": TOTAL_S}})
+    port = int(gw.url.rsplit(":", 1)[1])
+    with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.setblocking(False)
         await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
@@ -82,6 +74,3 @@ async def test_a_client_that_stops_reading_is_cut_off_at_the_total_timeout(start
         waited = time.monotonic() - started
         assert await in_flight(gw.url) == 0
         assert waited < TOTAL_S + CLOSING_GRACE_S + 3, waited
-        sock.close()
-    finally:
-        await engine.close()
