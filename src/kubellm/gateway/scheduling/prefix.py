@@ -122,13 +122,21 @@ class PrefixIndex:
                 horizon += HORIZON_STEP * (kept - horizon) + 1
         self._horizon[endpoint] = max(0.0, horizon)
 
-    def _matched_all_held(self, hashes: Sequence[int], endpoints: Sequence[str]) -> dict[str, int]:
+    def matched_blocks(self, hashes: Sequence[int], endpoints: Sequence[str]) -> dict[str, int]:
+        """For each endpoint, how many leading blocks of *hashes* it holds (within its horizon)."""
+        cutoff = {e: self._cutoff(e) for e in endpoints}
+        every_stamp = all(c < 0 for c in cutoff.values())  # no horizon below what is recorded: set algebra
         result = dict.fromkeys(endpoints, 0)
         alive = set(endpoints)
-        depth = len(hashes)
+        blocks = self._blocks
         for i, h in enumerate(hashes):
-            holders = self._blocks.get(h)
-            still = alive & holders.keys() if holders else set()
+            holders = blocks.get(h)
+            if not holders:
+                still: set[str] = set()
+            elif every_stamp:
+                still = alive & holders.keys()
+            else:
+                still = {e for e in alive if holders.get(e, _NEVER) >= cutoff[e]}
             if len(still) < len(alive):
                 for gone in alive - still:
                     result[gone] = i
@@ -136,31 +144,5 @@ class PrefixIndex:
                 if not alive:
                     return result
         for ep in alive:
-            result[ep] = depth
-        return result
-
-    def matched_blocks(self, hashes: Sequence[int], endpoints: Sequence[str]) -> dict[str, int]:
-        """For each endpoint, how many leading blocks of *hashes* it holds (within its horizon)."""
-        cutoff = {e: self._cutoff(e) for e in endpoints}
-        if all(c < 0 for c in cutoff.values()):  # no horizon below what is recorded: set algebra
-            return self._matched_all_held(hashes, endpoints)
-        result = dict.fromkeys(endpoints, 0)
-        alive = list(endpoints)
-        blocks = self._blocks
-        depth = len(hashes)
-        for i, h in enumerate(hashes):
-            holders = blocks.get(h)
-            if not holders:
-                depth = i
-                break
-            still = [e for e in alive if holders.get(e, _NEVER) >= cutoff[e]]
-            if len(still) < len(alive):
-                for gone in alive:
-                    if gone not in still:
-                        result[gone] = i
-                alive = still
-                if not alive:
-                    return result
-        for ep in alive:
-            result[ep] = depth
+            result[ep] = len(hashes)
         return result
