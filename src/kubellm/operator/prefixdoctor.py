@@ -5,7 +5,7 @@ the process that routed it. A gateway of several replicas (the rendered default 
 ``--workers`` above 1 has that many separate memories: each process knows only the share of
 the traffic it routed itself, sends the rest of a hot prefix wherever its load scorers point,
 and the engines' prefix-cache hit ratio drops (measured on the shared-context workload,
-docs/gateway.md: 2.9-9.8 points fewer hits with one gateway of 2 workers, 12-18 with two
+docs/gateway.md: 1.9-13.1 points fewer hits with one gateway of 2 workers, 12-18 with two
 gateways, against one process). Precise prefix
 routing (``spec.routing.precisePrefix``) has every process read the engines' own KV events,
 so they all see the same caches. This check warns where a model routes approximately across
