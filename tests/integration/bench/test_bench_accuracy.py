@@ -71,7 +71,8 @@ async def test_open_loop_stays_open_when_the_server_is_slow(sim) -> None:  # typ
         records = await driver.run(Target(url, "m"), generate(fixed(tokens=2), 30), LoadPoint(mode="rate", value=40), seed=1)
     summary = summarize(records)
     assert summary.failed == 0 and summary.send_lag is not None
-    assert summary.send_lag.p50 < 0.01 and summary.send_lag.max < 0.2
+    # a closed loop would lag by the 1.5 s TTFT; a loaded machine stalls one send by up to ~0.3 s
+    assert summary.send_lag.p50 < 0.01 and summary.send_lag.max < 0.75
     last_send = max(r.start_s for r in records)
     first_end = min(r.end_s or 0 for r in records)
     assert last_send < first_end, "every request was sent before the first reply ended"
