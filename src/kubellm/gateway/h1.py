@@ -185,6 +185,13 @@ class _Connection(asyncio.Protocol):
             response._fail(UpstreamConnectionError("the engine closed the connection"))
 
     # -- llhttp's callbacks ---------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        response = self.response
+        if response is not None and response.complete:  # a second answer to one request: nobody's
+            response.keep_alive = False  # its connection is not reused
+            self.response = None  # what follows feeds no response
+            self.close()
+
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.response is None or self.response.status:  # a chunked body's trailer: no header of ours
             return

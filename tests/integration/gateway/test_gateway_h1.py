@@ -230,3 +230,25 @@ async def test_a_chunked_trailer_changes_no_response_header(serve: Any):
     assert resp.content_type == "application/json"
     resp.release()
     pool.close()
+
+
+async def test_a_second_answer_to_one_request_is_dropped_with_its_connection(serve: Any):
+    """Bytes after a complete answer, in the same read, are nobody's answer: they must not reach
+    the response already read nor the next request sent on that connection."""
+    async def reply(head: bytes, w: asyncio.StreamWriter) -> None:
+        w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst"
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray")
+        await w.drain()
+
+    server, url = await serve(reply)
+    pool = H1Pool()
+    try:
+        resp = await pool.post(url + "/x", b"{}", {}, connect_timeout=2)
+        assert await resp.read() == b"first"
+        resp.release()
+        assert not pool._idle.get(("127.0.0.1", int(url.rsplit(":", 1)[1]), False))  # never reused
+        again = await pool.post(url + "/x", b"{}", {}, connect_timeout=2)
+        assert await again.read() == b"first"  # a fresh connection's own answer, not the stray one
+        again.release()
+    finally:
+        pool.close()
