@@ -55,6 +55,14 @@ async def serve() -> AsyncIterator[Callable[[Reply], Any]]:
         s.close()
 
 
+def answering(raw: bytes) -> Reply:
+    """A reply that writes *raw* as it is, whatever the request."""
+    async def reply(head: bytes, w: asyncio.StreamWriter) -> None:
+        w.write(raw)
+        await w.drain()
+    return reply
+
+
 def _answer(body: bytes, status: str = "200 OK") -> bytes:
     return b"HTTP/1.1 %s\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: %d\r\n\r\n%s" % (
         status.encode(), len(body), body)
@@ -152,11 +160,7 @@ async def test_reading_pauses_while_the_caller_does_not_read(serve: Any):
 
 
 async def test_header_values_with_line_breaks_are_never_sent(serve: Any):
-    async def reply(head: bytes, w: asyncio.StreamWriter) -> None:
-        w.write(_answer(b"{}"))
-        await w.drain()
-
-    state, url = await serve(reply)
+    state, url = await serve(answering(_answer(b"{}")))
     pool = H1Pool()
     resp = await pool.post(url + "/x", b"{}", {"x-request-id": "a\r\nEvil: 1", "traceparent": "00-ok"},
                            connect_timeout=2)
@@ -171,12 +175,8 @@ async def test_connection_refused_is_a_connection_error():
 
 
 async def test_a_connection_idle_past_the_keepalive_is_not_reused(serve: Any, monkeypatch: pytest.MonkeyPatch):
-    async def reply(head: bytes, w: asyncio.StreamWriter) -> None:
-        w.write(_answer(b"{}"))
-        await w.drain()
-
     monkeypatch.setattr(h1, "KEEPALIVE_S", 0.1)
-    state, url = await serve(reply)
+    state, url = await serve(answering(_answer(b"{}")))
     pool = H1Pool()
     for pause in (0.0, 0.0, 0.3):  # the engine keeps the connection open, silently
         await asyncio.sleep(pause)
@@ -191,11 +191,7 @@ async def test_an_upgrade_answer_is_a_protocol_error_not_a_crash_in_the_protocol
     """llhttp stops at a 101 (or Connection: upgrade) with HttpParserUpgrade, which is no
     HttpParserError: it must close the connection as for an invalid answer, not escape
     data_received (asyncio's 'Fatal error: protocol.data_received() call failed')."""
-    async def reply(head: bytes, w: asyncio.StreamWriter) -> None:
-        w.write(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
-        await w.drain()
-
-    _, url = await serve(reply)
+    _, url = await serve(answering(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"))
     escaped: list[dict[str, Any]] = []
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(lambda _loop, ctx: escaped.append(ctx))
@@ -218,12 +214,8 @@ async def test_an_upgrade_answer_is_a_protocol_error_not_a_crash_in_the_protocol
 async def test_a_chunked_trailer_changes_no_response_header(serve: Any):
     """Trailer fields after a chunked body come through llhttp's on_header too: they must not
     overwrite the response's Content-Type (nor its framing)."""
-    async def reply(head: bytes, w: asyncio.StreamWriter) -> None:
-        w.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
-                b"Trailer: Content-Type\r\n\r\n2\r\n{}\r\n0\r\nContent-Type: text/html\r\n\r\n")
-        await w.drain()
-
-    _, url = await serve(reply)
+    _, url = await serve(answering(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                                   b"Trailer: Content-Type\r\n\r\n2\r\n{}\r\n0\r\nContent-Type: text/html\r\n\r\n"))
     pool = H1Pool()
     resp = await pool.post(url + "/x", b"{}", {}, connect_timeout=2)
     assert await resp.read() == b"{}"
@@ -235,12 +227,8 @@ async def test_a_chunked_trailer_changes_no_response_header(serve: Any):
 async def test_a_second_answer_to_one_request_is_dropped_with_its_connection(serve: Any):
     """Bytes after a complete answer, in the same read, are nobody's answer: they must not reach
     the response already read nor the next request sent on that connection."""
-    async def reply(head: bytes, w: asyncio.StreamWriter) -> None:
-        w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst"
-                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray")
-        await w.drain()
-
-    server, url = await serve(reply)
+    _, url = await serve(answering(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst"
+                                   b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray"))
     pool = H1Pool()
     try:
         resp = await pool.post(url + "/x", b"{}", {}, connect_timeout=2)
