@@ -73,9 +73,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def process(cmd: list[str], ready: str, count: int = 1, timeout: float = 60.0) -> Iterator[list[str]]:
-    """Start *cmd*, wait for *count* lines containing *ready*, yield those lines; kill at exit."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONHASHSEED": HASH_SEED}
+def process(cmd: list[str], ready: str, count: int = 1, timeout: float = 60.0,
+            env: dict[str, str] | None = None) -> Iterator[list[str]]:
+    """Start *cmd* (with *env* added to the environment), wait for *count* lines containing
+    *ready*, yield those lines; kill at exit."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONHASHSEED": HASH_SEED, **(env or {})}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env, start_new_session=True)
     lines: list[str] = []
@@ -189,16 +191,22 @@ def _model(urls: list[str], profile: str, precise: bool) -> dict[str, object]:
     return model
 
 
+TRACE: dict[str, Path] = {}  # "file": where the next kubellm gateway traces its decisions (--trace)
+
+
 @contextlib.contextmanager
 def kubellm_gateway(urls: list[str], profile: str, precise: bool = False, workers: int = 1) -> Iterator[str]:
+    trace = TRACE.pop("file", None) if workers == 1 else None
+    command = [sys.executable, str(ROOT / "bench/trace_gateway.py")] if trace else KUBELLM
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "gateway.yaml"
         cfg.write_text(yaml.safe_dump({
             "models": [_model(urls, profile, precise or profile.startswith("precise"))],
             "profiles": EXTRA_PROFILES,
             "resilience": {"scrapeIntervalS": 0.2}, "accessLog": False}))
-        with process(KUBELLM + ["gateway", "--config", str(cfg), "--port", "0", "--log-level", "warning",
-                                "--workers", str(workers)], "listening on http://") as lines:
+        with process(command + ["gateway", "--config", str(cfg), "--port", "0", "--log-level", "warning",
+                                "--workers", str(workers)], "listening on http://",
+                     env={"KUBELLM_TRACE": str(trace)} if trace else None) as lines:
             yield lines[0].split()[-1]
 
 
@@ -536,6 +544,8 @@ def run_one(name: str, spec: Fleet, wl: Workload, load: str, rate: float, durati
             elapsed = time.perf_counter() - start
             hits, queries = asyncio.run(engine_prefix_hits(urls))
         return _row(name, wl, run, load, rate, samples, elapsed, hits / queries if queries else 0.0, {})
+    if TRACE.get("dir") and name.startswith("kubellm"):
+        TRACE["file"] = TRACE["dir"] / f"{wl.shape}-{load}-r{run}-{name.replace('/', '_').replace(':', '_')}.jsonl"
     with fleet(spec) as urls, router(name, urls) as base:
         samples, elapsed = asyncio.run(open_loop(base, wl, rate, duration))
         hits, queries = asyncio.run(engine_prefix_hits(urls))
@@ -680,9 +690,15 @@ def main() -> None:
     ap.add_argument("--system-words", type=int, default=Workload.system_words)
     ap.add_argument("--time-scale", type=float, default=Fleet.time_scale, help="simulator model s per wall s")
     ap.add_argument("--skip-overhead", action="store_true")
+    ap.add_argument("--trace", type=Path, default=None,
+                    help="directory: kubellm gateways (one worker) trace each routing decision there "
+                         "(bench/trace_gateway.py), one JSON-lines file per row")
     ap.add_argument("--overhead-only", action="store_true")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the cleanup of child processes
+    if args.trace:
+        args.trace.mkdir(parents=True, exist_ok=True)
+        TRACE["dir"] = args.trace
     if not VLLM_ROUTER.exists():
         sys.exit("vllm-router is missing: run scripts/setup/gateway.sh")
     routers = args.routers.split(",")
