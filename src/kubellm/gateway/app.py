@@ -32,7 +32,6 @@ from kubellm.gateway.discovery import DiscoverySource
 from kubellm.gateway.endpoint import Endpoint
 from kubellm.gateway.errors import (GatewayError, NoEndpointError, OverloadedError, PayloadTooLargeError,
                                     error_body)
-from kubellm.gateway.hotmetrics import HotMetrics
 from kubellm.gateway.h1 import H1Pool
 from kubellm.gateway.k8s import pool_for_label
 from kubellm.gateway.kvevents import KvEventSubscriber, kv_address
@@ -79,7 +78,6 @@ class Gateway:
         self.rng = rng or random.Random()
         self.routing = RoutingState(rng=self.rng, latency=LatencyState(self.clock.now))
         self.metrics = GatewayMetrics()
-        self.hot = HotMetrics(self.metrics)  # the per-request series' label children, made once
         register_prediction_metrics(self.metrics.registry, self.routing.latency)
         self.tracer = tracer or trace.get_tracer("kubellm.gateway")
         # without an SDK the API's tracer records nothing: skip span and propagation work
@@ -125,7 +123,7 @@ class Gateway:
             m.name: h for m in config.models if (h := build_precise_hasher(m)) is not None}
         self.models = ModelTable(config, self.rng, routable=lambda pool: self.pools[pool].has_routable())
         if self._h1 is not None:
-            self.proxy = Proxy(config, Upstream(self._h1, config.timeouts), self.hot)
+            self.proxy = Proxy(config, Upstream(self._h1, config.timeouts), self.metrics)
         self._sync_kv_events()
 
     @staticmethod
@@ -162,8 +160,6 @@ class Gateway:
             self.routing.prefix.forget_endpoint(url)
             self.routing.latency.forget_endpoint(url)
             self.metrics.forget_endpoint(url)  # keep label sets bounded as pods come and go
-        if gone:
-            self.hot.clear()  # once: its cached children may include the removed series
 
     def _sync_kv_events(self) -> None:
         """Subscribe to the KV events of every endpoint whose model publishes them."""
@@ -207,7 +203,7 @@ class Gateway:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30)
         self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
         self._h1 = H1Pool()
-        self.proxy = Proxy(self.config, Upstream(self._h1, self.config.timeouts), self.hot)
+        self.proxy = Proxy(self.config, Upstream(self._h1, self.config.timeouts), self.metrics)
         r = self.config.resilience
         self._prober = Prober(self._session, self.endpoints, self._on_health,
                               scrape_s=r.scrape_interval_s, health_s=r.health_interval_s)
@@ -331,7 +327,7 @@ class Gateway:
             tokens = hasher.event_hashes(parsed, target.lora)
         rreq = self._routing_request(request, parsed, target, tokens)
         headers = self._upstream_headers(request)
-        gauge = self.hot.in_flight(m.name)
+        gauge = self.metrics.in_flight.labels(m.name)
         gauge.inc()
         try:
             if m.disaggregation is not None:
@@ -357,20 +353,20 @@ class Gateway:
                                     cached_tokens=acct.cached_tokens, completion_tokens=acct.completion_tokens)
 
     def _account(self, acct: Accounting, request: web.Request) -> None:
-        m = self.hot
+        m = self.metrics
         elapsed = time.perf_counter() - acct.started
         tenant = acct.tenant_label
-        m.requests(acct.model, acct.endpoint, tenant, str(acct.status)).inc()
+        m.requests.labels(acct.model, acct.endpoint, tenant, str(acct.status)).inc()
         if acct.status == 200:
-            m.e2e(acct.model, acct.endpoint, tenant).observe(elapsed)
+            m.e2e.labels(acct.model, acct.endpoint, tenant).observe(elapsed)
             if acct.first_token is not None:
-                m.ttft(acct.model, acct.endpoint, tenant).observe(acct.first_token - acct.started)
+                m.ttft.labels(acct.model, acct.endpoint, tenant).observe(acct.first_token - acct.started)
             if acct.itl:
-                itl = m.itl(acct.model, acct.endpoint, tenant)
+                itl = m.itl.labels(acct.model, acct.endpoint, tenant)
                 for gap in acct.itl:
                     itl.observe(gap)
-            m.prompt_tokens(acct.model, tenant).inc(acct.prompt_tokens)
-            m.completion_tokens(acct.model, tenant).inc(acct.completion_tokens)
+            m.prompt_tokens.labels(acct.model, tenant).inc(acct.prompt_tokens)
+            m.completion_tokens.labels(acct.model, tenant).inc(acct.completion_tokens)
         if self.config.access_log and access_log.isEnabledFor(logging.INFO):
             access_log.info(json.dumps({
                 "path": request.path, "model": acct.model, "tenant": acct.tenant, "endpoint": acct.endpoint,

@@ -15,7 +15,6 @@ from aiohttp import web
 
 from kubellm.gateway.config import GatewayConfig
 from kubellm.gateway.errors import NoEndpointError, relayed_error_body
-from kubellm.gateway.hotmetrics import HotMetrics
 from kubellm.gateway.payload import ParsedRequest
 from kubellm.gateway.pool import Pool
 from kubellm.gateway.relay import Accounting, StreamRelay
@@ -56,7 +55,7 @@ def build_outgoing(parsed: ParsedRequest, upstream_model: str, headers: dict[str
 
 
 class Proxy:
-    def __init__(self, config: GatewayConfig, upstream: Upstream, metrics: HotMetrics) -> None:
+    def __init__(self, config: GatewayConfig, upstream: Upstream, metrics: GatewayMetrics) -> None:
         self._config = config
         self._upstream = upstream
         self._metrics = metrics
@@ -92,7 +91,7 @@ class Proxy:
             if attempt == 0:
                 self._record_decision(acct.model, rreq, decision.reason, decision.prefix_blocks_hit)
             else:
-                self._metrics.retries(acct.model).inc()
+                self._metrics.retries.labels(acct.model).inc()
             acct.endpoint = ep.url
             tried.add(ep.url)
             ep.breaker.on_attempt()
@@ -141,8 +140,8 @@ class Proxy:
             opened.release()
 
     def _record_decision(self, model: str, rreq: RoutingRequest, reason: str, hit: int) -> None:
-        self._metrics.decisions(model, reason).inc()
+        self._metrics.decisions.labels(model, reason).inc()
         if rreq.prefix_hashes:
-            self._metrics.prefix_query_blocks(model).inc(len(rreq.prefix_hashes))
-            self._metrics.prefix_hit_blocks(model).inc(hit)
+            self._metrics.prefix_query_blocks.labels(model).inc(len(rreq.prefix_hashes))
+            self._metrics.prefix_hit_blocks.labels(model).inc(hit)
 
