@@ -19,7 +19,7 @@ from kubellm.gateway.payload import ParsedRequest
 from kubellm.gateway.pool import Pool
 from kubellm.gateway.relay import Accounting, StreamRelay
 from kubellm.gateway.scheduling.request import RoutingRequest
-from kubellm.gateway.server import start_stream
+from kubellm.gateway.server import answer, start_stream
 from kubellm.gateway.telemetry import GatewayMetrics
 from kubellm.gateway.upstream import Opened, Retryable, Upstream, usage_of
 
@@ -71,8 +71,8 @@ class Proxy:
         if status == 200:
             acct.take_usage(usage_of(body))
         elif status >= 400:
-            return web.Response(body=relayed_error_body(status, body), status=status, content_type="application/json")
-        return web.Response(body=body, status=status, content_type=ctype or "application/json")
+            return answer(request, status, relayed_error_body(status, body), "application/json")
+        return answer(request, status, body, ctype or "application/json")
 
     async def exchange(self, out: Outgoing, pool: Pool, rreq: RoutingRequest, acct: Accounting,
                        *, stream: bool) -> Opened | tuple[int, bytes, str]:

@@ -35,6 +35,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
+from http import HTTPStatus
 from typing import Any, cast
 from urllib.parse import parse_qsl
 
@@ -129,6 +130,35 @@ class FastStream(web.StreamResponse):
         await self.write(data)
         if self._framed:
             await self._request._conn.write_body(b"0\r\n\r\n")
+
+
+class Answer:
+    """A complete response on the fast server: what :meth:`_Connection._answer` and the
+    ``on_response_prepare`` hooks read of a ``web.Response`` (``status``, ``reason``,
+    ``headers``, ``body``, ``keep_alive``, ``force_close()``), without its construction
+    (headers multidict, content-type parsing, body checks: about 2% of a proxied request)."""
+
+    __slots__ = ("status", "reason", "headers", "body", "keep_alive")
+
+    def __init__(self, status: int, body: bytes, content_type: str) -> None:
+        self.status = status
+        self.reason = _REASONS.get(status) or HTTPStatus(status).phrase
+        self.headers = {"Content-Type": content_type}
+        self.body = body
+        self.keep_alive: bool | None = None
+
+    def force_close(self) -> None:
+        self.keep_alive = False
+
+
+_REASONS = {200: "OK"}
+
+
+def answer(request: Any, status: int, body: bytes, content_type: str) -> web.StreamResponse:
+    """A complete response for whichever server *request* came from."""
+    if isinstance(request, FastRequest):
+        return cast(web.StreamResponse, Answer(status, body, content_type))
+    return web.Response(body=body, status=status, content_type=content_type)
 
 
 async def start_stream(request: Any, status: int, headers: dict[str, str]) -> web.StreamResponse:
@@ -379,7 +409,7 @@ class _Connection(asyncio.Protocol):
             log.error("%s %s ended in %s after its stream opened: closing the connection (the body is cut short)",
                       request.method, request.path, type(response).__name__)
             return False
-        if not isinstance(response, web.Response):
+        if not isinstance(response, (web.Response, Answer)):
             log.error("handler for %s returned %r, not a web.Response", request.path, type(response).__name__)
             response = web.Response(status=500, text="internal server error")
         for hook in self.server.prepare_hooks:  # on_response_prepare's receivers, without Signal.send's coroutine
