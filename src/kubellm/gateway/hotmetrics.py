@@ -52,6 +52,9 @@ class GaugeSeries:
     def dec(self, amount: float = 1.0) -> None:
         self.value -= amount
 
+    def set(self, value: float) -> None:
+        self.value = float(value)
+
 
 class HistogramSeries:
     __slots__ = ("_bounds", "counts", "sum", "created")
