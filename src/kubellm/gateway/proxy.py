@@ -68,11 +68,12 @@ class Proxy:
             return await self._relay(request, result, out, acct)
         status, body, ctype = result
         acct.status = status
-        if status == 200:
+        if status >= 400:
+            return await answer(request, status, relayed_error_body(status, body), "application/json")
+        sent = await answer(request, status, body, ctype or "application/json")
+        if status == 200:  # after the answer went out: the client does not wait for accounting
             acct.take_usage(usage_of(body))
-        elif status >= 400:
-            return answer(request, status, relayed_error_body(status, body), "application/json")
-        return answer(request, status, body, ctype or "application/json")
+        return sent
 
     async def exchange(self, out: Outgoing, pool: Pool, rreq: RoutingRequest, acct: Accounting,
                        *, stream: bool) -> Opened | tuple[int, bytes, str]:
