@@ -76,18 +76,16 @@ class Pool:
     def queued(self) -> int:
         return len(self._waiters)
 
-    def _full(self) -> frozenset[str]:
-        return frozenset(e.url for e in self.endpoints if e.outstanding >= self.max_outstanding)
-
     def try_pick(self, req: RoutingRequest, exclude: frozenset[str]) -> Decision | None:
-        """A decision among endpoints with a free slot; None when all are full."""
-        full = self._full()
+        """A decision among the routable endpoints with a free slot; None when all are full."""
         usable = [e for e in self.endpoints if e.url not in exclude and e.routable()]
         if not usable:
             raise NoEndpointError(f"no ready endpoint for model {req.model!r}")
-        if all(e.url in full for e in usable):
+        limit = self.max_outstanding
+        free = [e for e in usable if e.outstanding < limit]
+        if not free:
             return None
-        return self.scheduler.pick(req, self.endpoints, exclude | full)
+        return self.scheduler.pick(req, free)
 
     def acquire_now(self, req: RoutingRequest, exclude: frozenset[str] = frozenset()) -> Decision | None:
         """:meth:`acquire` when it need not wait (nobody queued, a slot free): the decision, its

@@ -78,12 +78,11 @@ class Proxy:
     async def exchange(self, out: Outgoing, pool: Pool, rreq: RoutingRequest, acct: Accounting,
                        *, stream: bool) -> Opened | tuple[int, bytes, str]:
         """The retry loop: each attempt on a distinct endpoint, up to ``max_attempts``."""
-        tried: set[str] = set()
+        tried: frozenset[str] = frozenset()
         last: Retryable | None = None
         for attempt in range(self._config.resilience.max_attempts):
             try:
-                excluded = frozenset(tried)
-                decision = pool.acquire_now(rreq, excluded) or await pool.acquire(rreq, excluded)
+                decision = pool.acquire_now(rreq, tried) or await pool.acquire(rreq, tried)
             except NoEndpointError:
                 if last is None:
                     raise
@@ -94,7 +93,7 @@ class Proxy:
             else:
                 self._metrics.retries.labels(acct.model).inc()
             acct.endpoint = ep.url
-            tried.add(ep.url)
+            tried |= {ep.url}
             ep.breaker.on_attempt()
             try:
                 if stream:

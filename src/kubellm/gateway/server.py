@@ -166,8 +166,13 @@ async def answer(request: Any, status: int, body: bytes, content_type: str) -> w
     conn = request._conn
     for hook in conn.server.prepare_hooks:
         await hook(cast(web.Request, request), cast(web.StreamResponse, done))
-    request.keep_alive = request.keep_alive and done.keep_alive is not False
-    conn.write_head(request, status, done.reason, done.headers, body, request.keep_alive)
+    keep = request.keep_alive = request.keep_alive and done.keep_alive is not False
+    if len(done.headers) == 1:  # only its Content-Type (no hook added one): the head in one format
+        conn._write(b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s\r\n%s" % (
+            status, done.reason.encode("latin-1", "replace"), content_type.encode("latin-1", "replace"), len(body),
+            b"" if keep else b"Connection: close\r\n", b"" if request.method == "HEAD" else body))
+    else:
+        conn.write_head(request, status, done.reason, done.headers, body, keep)
     request._stream = done
     return cast(web.StreamResponse, done)
 
