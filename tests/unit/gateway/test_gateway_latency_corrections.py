@@ -36,6 +36,62 @@ def test_corrected_load(running, waiting, outstanding, at_scrape, expected):
     assert corrected_load(running, waiting, outstanding, at_scrape) == pytest.approx(expected)
 
 
+@pytest.mark.parametrize(("running", "waiting", "outstanding", "at_scrape", "cap", "expected"), [
+    (8, 0, 3, 0, 8, (8, 3)),  # a full batch and no queue at the scrape: three sent since wait
+    (6, 0, 3, 0, 8, (8, 1)),  # room for two: the third waits
+    (2, 0, 3, 1, 8, (4, 0)),  # room for all: as without a cap
+    (8, 2, 5, 2, 8, (8, 5)),  # a queue at the scrape: the cap changes nothing
+    (9, 0, 0, 0, 8, (9, 0)),  # running above the cap seen so far (it grows): as scraped
+    (8, 0, 3, 0, INF, (11, 0)),  # never seen waiting: no cap known, all into the batch
+])
+def test_corrected_load_keeps_the_batch_within_what_the_engine_takes(running, waiting, outstanding, at_scrape,
+                                                                     cap, expected):
+    assert corrected_load(running, waiting, outstanding, at_scrape, cap) == pytest.approx(expected)
+
+
+def test_the_batch_cap_is_learned_from_scrapes_with_requests_waiting(make_ep, clock):
+    """The trace of issue 18's distinct-prompts shape at 100% load: engine a scraped with a full
+    batch (8) and no queue, three more sent to it since; engine b scraped with 7 running and one
+    waiting. Without a cap a's eleven all ran (no queue wait predicted) and a won against b's
+    eight; with the cap learned from a's earlier scrape (8 running, 2 waiting), a has 3 waiting."""
+    state = LatencyState(clock.now)
+    a = make_ep("http://a", scraped=True, running=8.0, waiting=2.0, outstanding=10, outstanding_at_scrape=10)
+    b = make_ep("http://b", scraped=True, running=7.0, waiting=1.0, outstanding=8, outstanding_at_scrape=8)
+    state.predict(RoutingRequest(model="m", prompt_chars=400), [a, b], {}, 0)
+    assert state.endpoints["http://a"].batch_cap == 8.0 and state.endpoints["http://b"].batch_cap == 7.0
+    a.waiting, a.outstanding_at_scrape, a.outstanding = 0.0, 8, 11  # the next scrape, then three sent
+    pred = {p.endpoint: p for p in state.predict(RoutingRequest(model="m", prompt_chars=400), [a, b], {}, 0)}
+    assert (pred["http://a"].features.requests, pred["http://a"].features.queue_wait_s) == (
+        11.0, pytest.approx(3 * 0.5 / 8))
+    assert pred["http://b"].ttft_s < pred["http://a"].ttft_s
+
+
+@pytest.mark.parametrize(("steps", "pools_left"), [
+    ([("forget", "http://x")], {"m"}),  # the other model's only endpoint left: its model goes
+    ([("forget", "http://a")], {"m", "other"}),  # one of two: the pool stays
+    ([("forget", "http://a"), ("forget", "http://b")], {"other"}),
+    ([("move", "http://x", "renamed")], {"m", "renamed"}),  # a reload renamed the model
+    ([("move", "http://a", "other")], {"m", "other"}),  # a reload moved one endpoint
+    ([("forget", "http://nowhere")], {"m", "other"}),
+])
+def test_pools_whose_endpoints_all_left_are_pruned(make_ep, clock, steps, pools_left):
+    state = LatencyState(clock.now)
+    a, b, x = (make_ep(u, scraped=True) for u in ("http://a", "http://b", "http://x"))
+    x.pool = "other"
+    state.predict(RoutingRequest(model="m"), [a, b, x], {}, 0)
+    eps = {e.url: e for e in (a, b, x)}
+    for step in steps:
+        if step[0] == "forget":
+            state.forget_endpoint(step[1])
+            eps.pop(step[1], None)
+        else:
+            eps[step[1]].pool = step[2]
+            state.predict(RoutingRequest(model="m"), list(eps.values()), {}, 0)
+    assert set(state.pools) == pools_left
+    for url, ep in eps.items():  # every endpoint left uses its own pool's model
+        assert state.endpoints[url].pool is state.pools[ep.pool]
+
+
 def test_a_scrape_remembers_the_in_flight_count_it_was_read_with(make_ep):
     ep = make_ep("http://a", outstanding=3)
     apply_metrics(ep, parse_engine_metrics("vllm:num_requests_running 4\nvllm:num_requests_waiting 0\n"))

@@ -10,7 +10,8 @@ For endpoint *e* and a request whose prompt has ``u_e`` tokens not cached at *e*
     n_e = requests at e: engine running + waiting as of the last scrape, plus this gateway's
           requests sent there since less those finished since, never below this gateway's own
           in-flight count there (:func:`corrected_load`)
-    W_e = waiting_e * D_e / max(1, running_e)   the engine's queue (corrected the same way),
+    W_e = waiting_e * D_e / max(1, running_e)   the engine's queue (corrected the same way, the
+          batch never above the most the engine was seen running while others waited),
           drained at running_e / D_e requests a second (waiting for a sequence slot or for
           KV-cache blocks alike)
     D_e = seconds a request runs after its first token (decode), an average of the
@@ -62,9 +63,10 @@ class EngineLoad:
     fallback: str | None  # None, "unscraped", "not_finite", "negative"
 
 
-def engine_load(ep: Endpoint) -> EngineLoad:
+def engine_load(ep: Endpoint, batch_cap: float = math.inf) -> EngineLoad:
     """The endpoint's gauges if they make sense, corrected for what this gateway sent and saw
-    finish since they were scraped (:func:`corrected_load`); else zeros and the reason."""
+    finish since they were scraped (:func:`corrected_load`, *batch_cap* the most requests the
+    engine was seen running at once while others waited); else zeros and the reason."""
     if not ep.scraped:
         return EngineLoad(0.0, 0.0, "unscraped")
     values = (ep.running, ep.waiting, ep.kv_usage)
@@ -72,22 +74,26 @@ def engine_load(ep: Endpoint) -> EngineLoad:
         return EngineLoad(0.0, 0.0, "not_finite")
     if any(v < 0 for v in values):
         return EngineLoad(0.0, 0.0, "negative")
-    running, waiting = corrected_load(ep.running, ep.waiting, ep.outstanding, ep.outstanding_at_scrape)
+    running, waiting = corrected_load(ep.running, ep.waiting, ep.outstanding, ep.outstanding_at_scrape, batch_cap)
     return EngineLoad(running, waiting, None)
 
 
 def corrected_load(running: float, waiting: float, outstanding: int,
-                   outstanding_at_scrape: int | None) -> tuple[float, float]:
+                   outstanding_at_scrape: int | None, batch_cap: float = math.inf) -> tuple[float, float]:
     """The engine's (running, waiting) now, from its gauges as of the last scrape.
 
     Between scrapes every decision would see the same numbers and pile requests onto the engine
     that looked emptiest; so the total is the scraped one plus this gateway's in-flight change
     since (``outstanding - outstanding_at_scrape``: sent less finished), never below this
     gateway's own in-flight count. An engine that had a queue at the scrape takes no more into
-    its batch (the change goes to, or comes from, the queue); one without takes it all in."""
+    its batch (the change goes to, or comes from, the queue); one without takes it in up to
+    *batch_cap*, the most it was seen running while others waited (its ``max_num_seqs``, or
+    what its KV cache allowed), and queues the rest. Without the cap, an engine scraped with a
+    full batch and no queue took every request sent since into its batch, predicted no queue
+    wait, and won against an engine with fewer requests but one of them scraped waiting."""
     delta = 0 if outstanding_at_scrape is None else outstanding - outstanding_at_scrape
     total = max(float(outstanding), running + waiting + delta)
-    batch = min(total, running) if waiting > 0 else total
+    batch = min(total, running if waiting > 0 else max(running, batch_cap))
     return batch, total - batch
 
 

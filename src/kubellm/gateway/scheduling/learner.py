@@ -19,7 +19,7 @@ import statistics
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kubellm.gateway.endpoint import Endpoint
 from kubellm.gateway.scheduling.latency import (Features, Fit, engine_load, predict_ttft, queue_wait,
@@ -122,13 +122,21 @@ class PoolModel:
 @dataclass(slots=True)
 class EndpointLatency:
     pool: PoolModel = field(default_factory=PoolModel)  # shared by the pool's endpoints
+    pool_name: str = ""  # the pool *pool* is kept under in :attr:`LatencyState.pools`
     decode_s: float = DEFAULT_DECODE_S  # D_e
+    batch_cap: float = math.inf  # most requests the engine was seen running while others waited
     tpot_s: float = 0.0  # seconds per output token after the first (0: not measured)
     engine_decode: tuple[float, float] | None = None  # last (sum, count) of the engine's histogram
 
     @property
     def fit(self) -> Fit:
         return self.pool.fit
+
+
+def _learn_batch_cap(ep: Endpoint, st: EndpointLatency) -> None:
+    """Scraped with requests waiting, the engine's running count is as many as it takes at once."""
+    if ep.scraped and ep.waiting > 0 and math.isfinite(ep.running) and ep.running > 0:
+        st.batch_cap = ep.running if math.isinf(st.batch_cap) else max(st.batch_cap, ep.running)
 
 
 def _ewma(old: float, new: float) -> float:
@@ -175,7 +183,8 @@ class LatencyState:
     def _predict_one(self, ep: Endpoint, uncached: float, now: float) -> Prediction:
         st = self._endpoint(ep.url, ep.pool)
         self._read_engine_decode(ep, st)
-        load = engine_load(ep)
+        _learn_batch_cap(ep, st)
+        load = engine_load(ep, st.batch_cap)
         prefilling, ahead = self._ahead(ep.url, now)
         if load.fallback is not None:
             self.fallbacks[(ep.url, load.fallback)] += 1
@@ -207,13 +216,24 @@ class LatencyState:
             st.decode_s = _ewma(st.decode_s, (total - last[0]) / (count - last[1]))
 
     def _endpoint(self, url: str, pool: str = "") -> EndpointLatency:
+        """*url*'s state, bound to *pool*'s model; an endpoint now listed under another pool (a
+        reload moved it) keeps what it measured of its engine and takes the new pool's model."""
         st = self.endpoints.get(url)
-        if st is None:
+        if st is None or st.pool_name != pool:
             model = self.pools.get(pool)
             if model is None:
                 model = self.pools[pool] = PoolModel()
-            st = self.endpoints[url] = EndpointLatency(model)
+            st = self.endpoints[url] = (EndpointLatency(model, pool) if st is None
+                                        else replace(st, pool=model, pool_name=pool))
+            self._prune_pools()
         return st
+
+    def _prune_pools(self) -> None:
+        """Drop the models of pools none of whose endpoints is left (model removed or renamed):
+        they would be kept, and exported, for the life of the process."""
+        live = {st.pool_name for st in self.endpoints.values()}
+        for name in [name for name in self.pools if name not in live]:
+            del self.pools[name]
 
     # -- bookkeeping -----------------------------------------------------------------------
     def start(self, req: RoutingRequest, url: str) -> None:
@@ -293,7 +313,9 @@ class LatencyState:
                                        engine_cached_blocks(blocks, cached_tokens / prompt_tokens))
 
     def forget_endpoint(self, url: str) -> None:
-        self.endpoints.pop(url, None)
+        """*url* left (discovery, a reload): its state goes, and its pool's model with the last one."""
+        if self.endpoints.pop(url, None) is not None:
+            self._prune_pools()
         self._ahead_of.pop(url, None)
         for key in list(self._by_endpoint.pop(url, {})):
             self._tickets.pop(key, None)
