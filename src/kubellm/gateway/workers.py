@@ -5,7 +5,9 @@ KV-event subscriptions: the engines publish to every subscriber, so every worker
 precise-prefix index sees the same events) listening on the port with ``SO_REUSEPORT``;
 the kernel spreads connections over them. A supervisor process (listening on nothing)
 starts them, restarts one that dies, and on SIGTERM/SIGINT passes the signal on and waits
-for every worker's drain.
+for every worker's drain. A replacement that exits before it listens (the config file on
+disk became invalid since the others loaded theirs, say) is started again after 1, 2, 4 ...
+up to 30 s, not at once: a crash loop would spawn one process a second, each logging why.
 
 Tenants' limits: the supervisor makes one table of per-tenant buckets in shared memory
 (:class:`~kubellm.gateway.limits.SharedTable`, an anonymous memfd) and hands it to every
@@ -29,6 +31,7 @@ import multiprocessing
 import multiprocessing.connection
 import operator
 import os
+import queue
 import signal
 import socket
 import tempfile
@@ -43,6 +46,7 @@ import aiohttp
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.parser import text_string_to_metric_families
 
+from kubellm.gateway.errors import GatewayError
 from kubellm.gateway.limits import SharedTable, TableHandle
 
 log = logging.getLogger("kubellm.gateway")
@@ -51,6 +55,8 @@ WORKER_SCOPE = "worker"  # /metrics?scope=worker: this worker's series only
 _MAX_GAUGES = frozenset({"kubellm_endpoint_healthy"})
 _PEER_TIMEOUT_S = 2.0
 _READY_TIMEOUT_S = 60.0
+_RESTART_BACKOFF_S = 1.0  # the wait before restarting a worker that exited before it listened; doubles
+_RESTART_BACKOFF_MAX_S = 30.0
 
 
 class WorkerStartError(Exception):
@@ -192,7 +198,11 @@ def _worker_main(config_path: Path, host: str, port: int, slot: WorkerSlot, log_
             waiter.cancel()
         await task
 
-    uvloop.run(main())
+    try:
+        uvloop.run(main())
+    except GatewayError as exc:  # an invalid config: one line (the supervisor says what it does next)
+        log.error("cannot start: %s", exc.message)
+        raise SystemExit(2) from None
 
 
 class Supervisor:
@@ -206,6 +216,9 @@ class Supervisor:
         self._ready: Any = self._ctx.Queue()
         self.workers: dict[int, BaseProcess] = {}
         self._stopping = False
+        self._listening: set[int] = set()  # workers that said they listen, since their start
+        self._failed_starts: dict[int, int] = {}  # per worker: replacements in a row that never listened
+        self._due: dict[int, float] = {}  # restarts waiting out their backoff: when (monotonic)
 
     def _start(self, slot: WorkerSlot) -> BaseProcess:
         with contextlib.suppress(FileNotFoundError):
@@ -214,6 +227,7 @@ class Supervisor:
             self.config_path, self.host, self.port, slot, self.log_level, self._ready, self.server), daemon=False)
         proc.start()
         self.workers[slot.index] = proc
+        self._listening.discard(slot.index)
         return proc
 
     def _await_ready(self, expected: int) -> None:
@@ -224,9 +238,9 @@ class Supervisor:
             if dead:
                 raise WorkerStartError(f"gateway worker {dead[0]} exited before listening (see its log above)")
             try:
-                self._ready.get(timeout=0.2)
+                self._listening.add(self._ready.get(timeout=0.2))
                 seen += 1
-            except Exception:  # queue.Empty
+            except queue.Empty:
                 if time.monotonic() > deadline:
                     raise WorkerStartError(f"gateway workers not listening after {_READY_TIMEOUT_S:g}s") from None
 
@@ -260,15 +274,34 @@ class Supervisor:
 
     def _watch(self, slots: list[WorkerSlot]) -> None:
         while not self._stopping:
-            sentinels = {p.sentinel: i for i, p in self.workers.items()}
+            for index, due in list(self._due.items()):
+                if time.monotonic() >= due:
+                    del self._due[index]
+                    self._start(slots[index])
+            sentinels = {p.sentinel: i for i, p in self.workers.items() if i not in self._due}
             for sentinel in multiprocessing.connection.wait(list(sentinels), timeout=0.5):
                 index = sentinels[sentinel]  # type: ignore[index]
                 if self._stopping:
                     break
                 dead = self.workers[index]
                 dead.join(5)  # reap it: its sentinel fires as it exits, a moment before it can be waited for
-                log.warning("gateway worker %d exited (code %s); starting a new one", index, dead.exitcode)
-                self._start(slots[index])
+                delay = self._restart_delay(index)
+                log.warning("gateway worker %d exited (code %s); starting a new one%s", index, dead.exitcode,
+                            f" in {delay:g}s (it exited before listening, {self._failed_starts[index]} "
+                            "time(s) in a row)" if delay else "")
+                self._due[index] = time.monotonic() + delay
+
+    def _restart_delay(self, index: int) -> float:
+        """0 for a worker that was listening; else a backoff that doubles with each start in a
+        row that never listened."""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._listening.add(self._ready.get_nowait())
+        if index in self._listening:
+            self._failed_starts[index] = 0
+            return 0.0
+        failed = self._failed_starts[index] = self._failed_starts.get(index, 0) + 1
+        return min(_RESTART_BACKOFF_MAX_S, _RESTART_BACKOFF_S * 2.0 ** (failed - 1))
 
     def _stop_all(self) -> None:
         for proc in self.workers.values():

@@ -209,3 +209,29 @@ def test_a_worker_draining_alone_leaves_the_others_metrics_whole(gateway: tuple[
         merged = httpx.get(url + "/metrics", timeout=10).text
         assert sorted(dict(k)["worker"] for k in _series(merged, "kubellm_gateway_worker")) == ["0", "1"]
     assert any("exited (code 0); starting a new one" in line for line in processes.OUTPUT)
+
+
+def test_a_replacement_that_cannot_start_is_retried_with_backoff(gateway: tuple[subprocess.Popen[str], str, Path],
+                                                                 engines: list[str]):
+    """The config file turns invalid (the running workers reject it and keep theirs), then a
+    worker dies: its replacement cannot load the file. The supervisor retries after 1, 2, 4 s
+    ... with a one-line reason, not at once in a loop (before: 14 spawns in 10 s, each with a
+    traceback), and the worker is back once the file is fixed."""
+    proc, url, cfg = gateway
+    cfg.write_text("models: [ {name: m, bogus: 1} ]")
+    victim = _worker_pids(proc.pid)[0]
+    seen = len(processes.OUTPUT)
+    os.kill(victim, signal.SIGKILL)
+    time.sleep(8)
+    assert [_fresh_post(url, BODY) for _ in range(5)] == [200] * 5  # the survivor serves meanwhile
+    lines = processes.OUTPUT[seen:]
+    restarts = [line for line in lines if "starting a new one" in line]
+    assert 2 <= len(restarts) <= 5, restarts
+    assert any("starting a new one in 2s (it exited before listening, 2 time(s) in a row)" in line for line in restarts)
+    assert any("cannot start: invalid gateway config" in line for line in lines)
+    assert not any("Traceback" in line for line in lines)
+    _write_config(cfg, engines, timeouts={"drainS": 20})
+    deadline = time.monotonic() + 30
+    while len(_worker_pids(proc.pid)) < 2 or len(_own_scrapes(url, tries=10)) < 2:
+        assert time.monotonic() < deadline, "the worker did not come back: " + "".join(processes.OUTPUT[-10:])
+        time.sleep(0.5)
