@@ -17,7 +17,9 @@ tenant's limits hold for the whole gateway. It goes when the last process holdin
 Metrics: each worker also serves its app on a Unix socket in a private directory;
 ``/metrics`` on any worker merges its own exposition with its peers' (``?scope=worker``
 asks for one worker's alone). Counters and histograms are summed, as are the gauges
-(requests in flight, queued, pending); ``kubellm_endpoint_healthy`` takes the maximum.
+(requests in flight, queued, pending); ``kubellm_endpoint_healthy`` takes the maximum. Any
+other gauge is one worker's own estimate (the latency learner's coefficients and error
+quantiles): a sum of those means nothing, so each worker's is kept, labelled ``worker``.
 No per-request cost: the merge happens at scrape time only.
 """
 
@@ -44,6 +46,7 @@ from typing import Any
 
 import aiohttp
 from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from kubellm.gateway.errors import GatewayError
@@ -53,6 +56,8 @@ log = logging.getLogger("kubellm.gateway")
 
 WORKER_SCOPE = "worker"  # /metrics?scope=worker: this worker's series only
 _MAX_GAUGES = frozenset({"kubellm_endpoint_healthy"})
+_SUM_GAUGES = frozenset({"kubellm_requests_in_flight", "kubellm_requests_queued", "kubellm_gateway_pending_requests",
+                         "kubellm_gateway_worker"})
 _PEER_TIMEOUT_S = 2.0
 _READY_TIMEOUT_S = 60.0
 _RESTART_BACKOFF_S = 1.0  # the wait before restarting a worker that exited before it listened; doubles
@@ -100,22 +105,24 @@ def merge_expositions(texts: Iterable[str]) -> str:
     """One Prometheus text exposition from several workers' (same metric names).
 
     Samples with the same name and labels are summed, except ``kubellm_endpoint_healthy``
-    (maximum: healthy if any worker's probe saw it healthy); the ``*_created`` series of
+    (maximum: healthy if any worker's probe saw it healthy) and the gauges not in
+    ``_SUM_GAUGES`` (each worker's kept, with a ``worker`` label); the ``*_created`` series of
     single processes are left out (there is no one creation time across workers).
     """
     families: dict[str, tuple[str, str]] = {}  # name -> (type, help)
     values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
-    for text in texts:
-        for fam in text_string_to_metric_families(text):
-            if fam.name.endswith("_created"):
-                continue
+    for position, text in enumerate(texts):
+        parsed = [f for f in text_string_to_metric_families(text) if not f.name.endswith("_created")]
+        worker = _worker_of(parsed, position)
+        for fam in parsed:
             families.setdefault(fam.name, (fam.type, fam.documentation))
             merged = values.setdefault(fam.name, {})
             combine: Callable[[float, float], float] = max if fam.name in _MAX_GAUGES else operator.add
+            own = {"worker": worker} if fam.type == "gauge" and fam.name not in _SUM_GAUGES | _MAX_GAUGES else {}
             for s in fam.samples:
                 if s.name.endswith("_created"):
                     continue
-                key = (s.name, tuple(sorted(s.labels.items())))
+                key = (s.name, tuple(sorted({**s.labels, **own}.items())))
                 merged[key] = combine(merged[key], s.value) if key in merged else s.value
     out: list[str] = []
     for name, (typ, doc) in families.items():
@@ -124,6 +131,14 @@ def merge_expositions(texts: Iterable[str]) -> str:
         out.append(f"# TYPE {exposed} {typ}\n")
         out.extend(_sample_line(sname, labels, v) for (sname, labels), v in values[name].items())
     return "".join(out)
+
+
+def _worker_of(families: Sequence[Metric], position: int) -> str:
+    """The ``worker`` label of an exposition's ``kubellm_gateway_worker`` series (else its position)."""
+    for fam in families:
+        if fam.name == "kubellm_gateway_worker" and fam.samples:
+            return str(fam.samples[0].labels["worker"])
+    return str(position)
 
 
 class PeerMetrics:
