@@ -42,27 +42,31 @@ def test_corrected_load(running, waiting, outstanding, at_scrape, expected):
     (2, 0, 3, 1, 8, (4, 0)),  # room for all: as without a cap
     (8, 2, 5, 2, 8, (8, 5)),  # a queue at the scrape: the cap changes nothing
     (9, 0, 0, 0, 8, (9, 0)),  # running above the cap seen so far (it grows): as scraped
-    (8, 0, 3, 0, INF, (11, 0)),  # never seen waiting: no cap known, all into the batch
+    (8, 0, 3, 0, INF, (11, 0)),  # no cap: all into the batch
+    (1, 1, 2, 2, 8, (2, 0)),  # one arrived between two engine steps: not a queue, the batch has room
+    (8, 0, 3, 0, 0, (11, 0)),  # no batch size known yet, no queue at the scrape: all into the batch
 ])
 def test_corrected_load_keeps_the_batch_within_what_the_engine_takes(running, waiting, outstanding, at_scrape,
                                                                      cap, expected):
     assert corrected_load(running, waiting, outstanding, at_scrape, cap) == pytest.approx(expected)
 
 
-def test_the_batch_cap_is_learned_from_scrapes_with_requests_waiting(make_ep, clock):
+def test_the_batch_cap_is_the_pools_largest_batch_seen(make_ep, clock):
     """The trace of issue 18's distinct-prompts shape at 100% load: engine a scraped with a full
-    batch (8) and no queue, three more sent to it since; engine b scraped with 7 running and one
-    waiting. Without a cap a's eleven all ran (no queue wait predicted) and a won against b's
-    eight; with the cap learned from a's earlier scrape (8 running, 2 waiting), a has 3 waiting."""
+    batch (8) and no queue, three more sent to it since; engine b scraped with one running and one
+    just arrived (waiting for the engine's next step). Before, a's eleven all ran (no queue wait
+    predicted) while b's one waiting was half a decode away, and a won; with the pool's batch size
+    (8, seen at a's earlier scrape), a has three waiting and b none."""
     state = LatencyState(clock.now)
     a = make_ep("http://a", scraped=True, running=8.0, waiting=2.0, outstanding=10, outstanding_at_scrape=10)
-    b = make_ep("http://b", scraped=True, running=7.0, waiting=1.0, outstanding=8, outstanding_at_scrape=8)
+    b = make_ep("http://b", scraped=True, running=1.0, waiting=1.0, outstanding=2, outstanding_at_scrape=2)
     state.predict(RoutingRequest(model="m", prompt_chars=400), [a, b], {}, 0)
-    assert state.endpoints["http://a"].batch_cap == 8.0 and state.endpoints["http://b"].batch_cap == 7.0
+    assert state.pools["m"].batch_cap == 8.0
     a.waiting, a.outstanding_at_scrape, a.outstanding = 0.0, 8, 11  # the next scrape, then three sent
     pred = {p.endpoint: p for p in state.predict(RoutingRequest(model="m", prompt_chars=400), [a, b], {}, 0)}
     assert (pred["http://a"].features.requests, pred["http://a"].features.queue_wait_s) == (
         11.0, pytest.approx(3 * 0.5 / 8))
+    assert pred["http://b"].features.queue_wait_s == 0.0
     assert pred["http://b"].ttft_s < pred["http://a"].ttft_s
 
 
@@ -172,6 +176,18 @@ def test_one_fit_per_pool_trained_by_every_endpoint(make_ep, clock):
 ])
 def test_engine_cached_blocks(blocks, share, expected):
     assert engine_cached_blocks(blocks, share) == expected
+
+
+@pytest.mark.parametrize(("blocks", "share", "claimed", "expected"), [
+    (120, 91 / 120, 92, 92),  # the engine holds the claimed prefix but its last partial token block
+    (120, 90 / 120, 92, 92),  # two short: still all of it
+    (120, 60 / 120, 92, 60),  # a real miss half way
+    (120, 0.0, 92, 0),
+    (120, 100 / 120, 92, 100),  # more than the index claimed: as reported
+    (100, 0.97, 10, 100),  # within slack of the whole prompt: all of it
+])
+def test_engine_cached_blocks_against_the_claimed_prefix(blocks, share, claimed, expected):
+    assert engine_cached_blocks(blocks, share, claimed) == expected
 
 
 def test_prefix_index_ages_count_blocks_allocated_since():

@@ -104,6 +104,7 @@ class PoolModel:
 
     fit: Fit = field(default_factory=Fit)
     offset_s: float = 0.0
+    batch_cap: float = 0.0  # most requests an engine of the pool was seen running at once
 
     def predict(self, f: Features) -> float:
         """T_e, never negative."""
@@ -124,7 +125,6 @@ class EndpointLatency:
     pool: PoolModel = field(default_factory=PoolModel)  # shared by the pool's endpoints
     pool_name: str = ""  # the pool *pool* is kept under in :attr:`LatencyState.pools`
     decode_s: float = DEFAULT_DECODE_S  # D_e
-    batch_cap: float = math.inf  # most requests the engine was seen running while others waited
     tpot_s: float = 0.0  # seconds per output token after the first (0: not measured)
     engine_decode: tuple[float, float] | None = None  # last (sum, count) of the engine's histogram
 
@@ -133,10 +133,11 @@ class EndpointLatency:
         return self.pool.fit
 
 
-def _learn_batch_cap(ep: Endpoint, st: EndpointLatency) -> None:
-    """Scraped with requests waiting, the engine's running count is as many as it takes at once."""
-    if ep.scraped and ep.waiting > 0 and math.isfinite(ep.running) and ep.running > 0:
-        st.batch_cap = ep.running if math.isinf(st.batch_cap) else max(st.batch_cap, ep.running)
+def _learn_batch_cap(ep: Endpoint, pool: PoolModel) -> None:
+    """The most requests an engine of the pool was seen running at once (the engines of a pool
+    are alike; one cap for all, so that the same load never looks queued on one and not on another)."""
+    if ep.scraped and math.isfinite(ep.running) and ep.running > pool.batch_cap:
+        pool.batch_cap = ep.running
 
 
 def _ewma(old: float, new: float) -> float:
@@ -183,8 +184,8 @@ class LatencyState:
     def _predict_one(self, ep: Endpoint, uncached: float, now: float) -> Prediction:
         st = self._endpoint(ep.url, ep.pool)
         self._read_engine_decode(ep, st)
-        _learn_batch_cap(ep, st)
-        load = engine_load(ep, st.batch_cap)
+        _learn_batch_cap(ep, st.pool)
+        load = engine_load(ep, st.pool.batch_cap)
         prefilling, ahead = self._ahead(ep.url, now)
         if load.fallback is not None:
             self.fallbacks[(ep.url, load.fallback)] += 1
@@ -310,7 +311,7 @@ class LatencyState:
             return
         blocks = len(req.prefix_hashes)
         self.approximate.learn_horizon(ticket.endpoint, ticket.ages,
-                                       engine_cached_blocks(blocks, cached_tokens / prompt_tokens))
+                                       engine_cached_blocks(blocks, cached_tokens / prompt_tokens, len(ticket.ages)))
 
     def forget_endpoint(self, url: str) -> None:
         """*url* left (discovery, a reload): its state goes, and its pool's model with the last one."""
@@ -333,11 +334,23 @@ class LatencyState:
         return _quantile(absolute, q), _quantile(relative, q) if relative else math.nan
 
 
-def engine_cached_blocks(blocks: int, cached_share: float) -> int:
-    """The engine's cached share of a prompt in the gateway's *blocks* (character blocks):
-    all of them when within a couple of blocks of the whole."""
+def engine_cached_blocks(blocks: int, cached_share: float, claimed: int | None = None) -> int:
+    """The engine's cached share of a prompt in the gateway's *blocks* (character blocks): all
+    of them when within a couple of blocks of the whole, and all the *claimed* leading blocks
+    (those the index holds there) when within a couple of those. The engine caches whole token
+    blocks and never the last partial one, so a prefix it holds entirely shows a block or two
+    short in character blocks; read as a miss at the age of those last blocks (often 0: sent by
+    the chat's previous turn), it drove the learned horizons down to 0-100 blocks against
+    300-block caches (traced on the chats shape, issue 18's fourth pass)."""
     cached = math.floor(blocks * cached_share)
-    return blocks if cached >= blocks - max(WHOLE_SLACK_BLOCKS, WHOLE_SLACK_SHARE * blocks) else cached
+    for whole in (blocks, claimed):
+        if whole is not None and cached < whole and cached >= whole - _slack(whole):
+            return whole
+    return cached
+
+
+def _slack(blocks: int) -> float:
+    return max(WHOLE_SLACK_BLOCKS, WHOLE_SLACK_SHARE * blocks)
 
 
 def _quantile(values: list[float], q: float) -> float:
