@@ -505,8 +505,8 @@ def router(name: str, urls: list[str]) -> Iterator[str]:
 
 
 _WORKER = r'(?:,worker="\d+")?'  # --workers N: /metrics keeps each worker's estimates, labelled
-_PREDICTION = re.compile(r'^kubellm_ttft_prediction_(abs_error_seconds|rel_error)\{quantile="0.5"' + _WORKER + r'\} (\S+)$',
-                         re.M)
+_PREDICTION = re.compile(r'^kubellm_ttft_prediction_(abs_error_seconds|rel_error)\{quantile="0.5"' + _WORKER
+                         + r'\} (\S+)$', re.M)
 _COEFFICIENT = re.compile(r'^kubellm_ttft_model_coefficient\{endpoint="[^"]*",term="([a-z0-9_]+)"' + _WORKER
                           + r'\} (\S+)$', re.M)
 _HORIZON = re.compile(r'^kubellm_prefix_index_horizon_blocks\{endpoint="[^"]*"' + _WORKER + r'\} (\S+)$', re.M)
