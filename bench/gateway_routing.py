@@ -175,6 +175,12 @@ EXTRA_PROFILES = {
     "precise": {"scorers": [{"type": "precise-prefix", "weight": 3}, {"type": "queue-depth", "weight": 2},
                             {"type": "kv-cache-usage", "weight": 1}, {"type": "outstanding-requests", "weight": 2},
                             {"type": "session-affinity", "weight": 1}, {"type": "lora-affinity", "weight": 1}]},
+    # precise, with a prefix's score in blocks short of the best holder (16 or more short: 0),
+    # not as a share of the prompt: a chat's history counts against load (issue 16, fourth pass)
+    "precise-miss16": {"scorers": [{"type": "precise-prefix", "weight": 3, "params": {"missBlocks": 16}},
+                                   {"type": "queue-depth", "weight": 2}, {"type": "kv-cache-usage", "weight": 1},
+                                   {"type": "outstanding-requests", "weight": 2},
+                                   {"type": "session-affinity", "weight": 1}, {"type": "lora-affinity", "weight": 1}]},
     # both: what the engines report, and what was just sent (not yet in their events)
     "precise-hybrid": {"scorers": [{"type": "precise-prefix", "weight": 3}, {"type": "prefix-affinity", "weight": 2},
                                    {"type": "queue-depth", "weight": 2}, {"type": "kv-cache-usage", "weight": 1},
