@@ -10,8 +10,8 @@ then runs the gateway's command line as usual. One line per event, to ``$KUBELLM
   and balance terms included);
 - ``{"ev": "start", "t", "req", "url"}``: the endpoint chosen;
 - ``{"ev": "finish", "t", "req", "ttft", "prompt", "cached"}``: what was measured;
-- ``{"ev": "horizon", "t", "url", "ages", "cached_blocks", "before", "after"}``: what the
-  approximate index's horizon learned from it.
+- ``{"ev": "horizon", "t", "url", "ages", "kinds", "cached_blocks", "before", "after"}``: what
+  the approximate index's horizons (fresh, reused) learned from it.
 
     KUBELLM_TRACE=/tmp/trace.jsonl python bench/trace_gateway.py gateway --config ... --port 0
 
@@ -65,11 +65,13 @@ def _install(out: TextIO) -> None:
     index_cls = prefix.PrefixIndex
     learn_horizon = index_cls.learn_horizon
 
-    def traced_learn_horizon(self: prefix.PrefixIndex, endpoint: str, ages: Sequence[int], cached_blocks: int) -> None:
-        before = self.horizon(endpoint)
-        learn_horizon(self, endpoint, ages, cached_blocks)
-        write({"ev": "horizon", "url": endpoint, "ages": list(ages), "cached_blocks": cached_blocks,
-               "before": before, "after": self.horizon(endpoint)})
+    def traced_learn_horizon(self: prefix.PrefixIndex, endpoint: str, ages: Sequence[int], cached_blocks: int,
+                             kinds: Sequence[int] | None = None) -> None:
+        before = [self.horizon(endpoint, k) for k in (prefix.FRESH, prefix.REUSED)]
+        learn_horizon(self, endpoint, ages, cached_blocks, kinds)
+        write({"ev": "horizon", "url": endpoint, "ages": list(ages), "kinds": list(kinds or ()),
+               "cached_blocks": cached_blocks, "before": before,
+               "after": [self.horizon(endpoint, k) for k in (prefix.FRESH, prefix.REUSED)]})
 
     index_cls.learn_horizon = traced_learn_horizon  # type: ignore[method-assign]
     state_cls.predict = traced_predict  # type: ignore[method-assign]

@@ -17,7 +17,7 @@ from kubellm.gateway.scheduling import scorers
 from kubellm.gateway.scheduling.latency import corrected_load, engine_load
 from kubellm.gateway.scheduling.learner import LatencyState, engine_cached_blocks
 from kubellm.gateway.scheduling.plugins import RoutingState
-from kubellm.gateway.scheduling.prefix import PrefixIndex
+from kubellm.gateway.scheduling.prefix import FRESH, REUSED, PrefixIndex
 from kubellm.gateway.scheduling.request import RoutingRequest
 from kubellm.gateway.scheduling.scheduler import Scheduler
 
@@ -212,9 +212,42 @@ def test_prefix_index_ages_count_blocks_allocated_since():
 def test_learn_horizon(start, ages, cached, expected):
     index = PrefixIndex()
     if not math.isinf(start):
-        index._horizon["a"] = start
+        index._horizons["a"] = (start, INF)
     index.learn_horizon("a", ages, cached)
     assert index.horizon("a") == pytest.approx(expected)
+
+
+def test_blocks_recorded_again_while_held_are_reused():
+    index = PrefixIndex()
+    index.record("a", [1, 2])
+    index.record("a", [1, 2, 3])  # 1 and 2 hit; 3 new
+    index.record("b", [1])
+    assert index.block_states("a", [1, 2, 3]) == [(0, REUSED), (0, REUSED), (0, FRESH)]  # one request: one stamp
+    assert index.block_states("b", [1, 2]) == [(0, FRESH)]
+
+
+@pytest.mark.parametrize(("ages", "kinds", "cached", "expected"), [
+    # a chat's newest turn gone at age 0 while its system prompt (reused, same age) was held:
+    # only the fresh horizon learns it (one horizon for both dropped to 0 and distrusted the prompt)
+    ([0, 0, 0], [REUSED, REUSED, FRESH], 2, (0.0, INF)),
+    ([80, 80], [REUSED, REUSED], 0, (INF, 79.0)),  # a reused block gone: the reused horizon
+    ([5, 5, 5], [FRESH, FRESH, FRESH], 3, (INF, INF)),  # all held: nothing contradicts unbounded ones
+])
+def test_learn_horizon_per_kind(ages, kinds, cached, expected):
+    index = PrefixIndex()
+    index.learn_horizon("a", ages, cached, kinds)
+    assert (index.horizon("a", FRESH), index.horizon("a", REUSED)) == pytest.approx(expected)
+
+
+def test_each_kind_of_block_is_matched_within_its_own_horizon():
+    index = PrefixIndex()
+    index.record("a", range(10))  # a system prompt...
+    index.record("a", [*range(10), 100])  # ...sent again (reused) with a chat's turn (fresh)
+    index.record("a", range(200, 230))  # thirty other blocks since
+    index.learn_horizon("a", [20], 0, [FRESH])  # a fresh block aged 20 was gone
+    assert index.matched_blocks([*range(10), 100], ["a"]) == {"a": 10}  # the prompt still, not the turn
+    index.learn_horizon("a", [20], 0, [REUSED])
+    assert index.matched_blocks([*range(10), 100], ["a"]) == {"a": 0}
 
 
 def test_blocks_past_the_horizon_are_not_matched_and_count_as_new_when_recorded():

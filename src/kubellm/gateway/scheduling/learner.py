@@ -49,6 +49,7 @@ class Ticket:
     prompt_chars: int
     ahead: bool = False  # counted in its endpoint's _Ahead totals (before its predicted first token)
     ages: tuple[int, ...] = ()  # its leading blocks' ages in the approximate index there, when routed
+    kinds: tuple[int, ...] = ()  # and whether each was fresh or reused there (prefix.FRESH, .REUSED)
     contended: bool = False  # another of this gateway's requests there was before its first token
 
 
@@ -248,7 +249,8 @@ class LatencyState:
         now = self._clock()
         ticket = Ticket(url, pred.features, pred.ttft_s, now, req.prompt_chars)
         if self.approximate is not None and req.prefix_hashes and not req.token_hashes:
-            ticket.ages = tuple(self.approximate.ages(url, req.prefix_hashes))
+            states = self.approximate.block_states(url, req.prefix_hashes)
+            ticket.ages, ticket.kinds = tuple(a for a, _ in states), tuple(k for _, k in states)
             ticket.contended = self._ahead(url, now)[0] > 0
         self._tickets[id(req)] = ticket
         self._by_endpoint.setdefault(url, {})[id(req)] = ticket
@@ -311,7 +313,8 @@ class LatencyState:
             return
         blocks = len(req.prefix_hashes)
         self.approximate.learn_horizon(ticket.endpoint, ticket.ages,
-                                       engine_cached_blocks(blocks, cached_tokens / prompt_tokens, len(ticket.ages)))
+                                       engine_cached_blocks(blocks, cached_tokens / prompt_tokens, len(ticket.ages)),
+                                       ticket.kinds)
 
     def forget_endpoint(self, url: str) -> None:
         """*url* left (discovery, a reload): its state goes, and its pool's model with the last one."""
