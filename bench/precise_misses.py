@@ -9,8 +9,8 @@ cached, and its TTFT. Each turn's missed prompt tokens are then split into:
 
 - ``new``: blocks of a later turn that no engine had ever held when it was sent (the last
   reply and the new user message),
-- ``cold``: the same for a chat's first turn: its system prompt, not yet on any engine (its
-  first use, or a first use still in prefill), and its first user message,
+- ``cold``: the system prompt's blocks of a chat's first turn that no engine had ever held
+  (its first use, or a first use still in prefill; the first user message is ``new``),
 - ``evicted``: blocks some engine had held earlier but none held when it was sent,
 - ``sent_away``: blocks another engine held but the serving one did not (the router's
   choice threw them away: avoidable),
@@ -74,6 +74,15 @@ class Turn:
     split: dict[str, int] = field(default_factory=dict)  # missed tokens by cause
 
 
+_TOKENIZER = SimTokenizer()
+_HASHER = BlockHasher(gr.HASH_ALGO, resolve_seed(gr.HASH_ALGO, gr.HASH_SEED), BLOCK)
+
+
+def prompt_hashes(messages: list[dict[str, str]]) -> list[int]:
+    """The engines' KV-event hashes of a chat prompt's full blocks (the simulator's tokenizer)."""
+    return _HASHER.event_hashes(_TOKENIZER.chat_ids({"messages": messages}))
+
+
 class Oracle(KvEventSubscriber):
     """The engines' caches as their events report them, and every block any engine ever stored."""
 
@@ -81,17 +90,12 @@ class Oracle(KvEventSubscriber):
         self.index = PrefixIndex()
         super().__init__(self.index)
         self.ever: set[int] = set()
-        self._tok = SimTokenizer()
-        self._hasher = BlockHasher(gr.HASH_ALGO, resolve_seed(gr.HASH_ALGO, gr.HASH_SEED), BLOCK)
 
     def handle(self, endpoint: str, payload: bytes, hasher: BlockHasher | None) -> None:
         for e in decode_events(payload):
             if e.kind == "BlockStored":
                 self.ever.update(e.hashes)
         super().handle(endpoint, payload, hasher)
-
-    def hashes(self, messages: list[dict[str, str]]) -> list[int]:
-        return self._hasher.event_hashes(self._tok.chat_ids({"messages": messages}))
 
     def ever_held(self, hashes: list[int]) -> int:
         n = 0
@@ -165,7 +169,7 @@ async def chat(session: aiohttp.ClientSession, base: str, wl: gr.Workload, syste
             await asyncio.sleep(wl.think_s)
         if time.perf_counter() > stop_at:
             return
-        hashes = oracle.hashes(messages)
+        hashes = prompt_hashes(messages)
         t = Turn(f"{sid}-{i}", system, i, time.perf_counter(), oracle.index.matched_blocks(hashes, urls), len(hashes),
                  oracle.ever_held(hashes))
         out.append(t)
@@ -205,8 +209,9 @@ def read_access_log(path: Path) -> dict[str, tuple[str, str]]:
     return out
 
 
-def classify(t: Turn) -> dict[str, int]:
-    """Missed prompt tokens of *t* by cause (see the module docstring)."""
+def classify(t: Turn, system_blocks: int) -> dict[str, int]:
+    """Missed prompt tokens of *t*, whose chat's system prompt fills its first *system_blocks*
+    blocks, by cause (see the module docstring)."""
     cached = t.cached_tokens // BLOCK
     mine = t.held.get(t.engine, 0)
     best = max(t.held.values(), default=0)
@@ -215,19 +220,31 @@ def classify(t: Turn) -> dict[str, int]:
     split["lost"] = max(0, mine - cached) * BLOCK
     split["sent_away"] = max(0, best - max(mine, cached)) * BLOCK
     split["evicted"] = max(0, ever - max(best, cached)) * BLOCK
-    rest = (t.blocks - max(ever, best, cached)) * BLOCK
-    split["cold" if t.turn == 0 else "new"] = max(0, rest)
+    known = max(ever, best, cached)
+    split["cold"] = max(0, min(system_blocks, t.blocks) - known) * BLOCK if t.turn == 0 else 0
+    split["new"] = max(0, t.blocks - max(known, system_blocks if t.turn == 0 else 0)) * BLOCK
     return split
 
 
-def analyse(turns: list[Turn]) -> dict[str, object]:
+def system_blocks(wl: gr.Workload) -> list[int]:
+    """Leading blocks every chat of each system prompt shares (two chats' first turns compared)."""
+    out = []
+    for text in wl.systems():
+        a, b = (prompt_hashes([{"role": "system", "content": text}, {"role": "user", "content": u}])
+                for u in ("alpha", "zulu"))
+        out.append(next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b))))
+    return out
+
+
+def analyse(turns: list[Turn], wl: gr.Workload) -> dict[str, object]:
+    shared = system_blocks(wl)
     ok = sorted((t for t in turns if t.ok), key=lambda t: t.sent)
     for t in ok:
         t.in_flight = {}
         for o in ok:
             if o is not t and o.sent <= t.sent < o.end:
                 t.in_flight[o.engine] = t.in_flight.get(o.engine, 0) + 1
-        t.split = classify(t)
+        t.split = classify(t, shared[t.system])
     prompt = sum(t.prompt_tokens for t in ok)
     cached = sum(t.cached_tokens for t in ok)
     causes = ("new", "partial", "cold", "evicted", "sent_away", "lost")
@@ -235,7 +252,8 @@ def analyse(turns: list[Turn]) -> dict[str, object]:
     slow = [t for t in ok if t.ttft_ms > SLOW_MS]
     away = [t for t in ok if t.split["sent_away"] >= 4 * BLOCK]
     return {
-        "turns": len(ok), "errors": len(turns) - len(ok), "prompt_tokens": prompt, "hit": cached / prompt if prompt else 0,
+        "turns": len(ok), "errors": len(turns) - len(ok), "prompt_tokens": prompt,
+        "hit": cached / prompt if prompt else 0,
         "missed_share": {c: v / prompt for c, v in missed.items()},
         "ttft_p50_ms": gr.pct([t.ttft_ms for t in ok], 0.5), "ttft_p90_ms": gr.pct([t.ttft_ms for t in ok], 0.9),
         "slow": len(slow), "slow_by_cause": _slow_causes(slow, ok),
@@ -281,12 +299,21 @@ def main() -> None:
     ap.add_argument("--router", default="kubellm-precise-w2")
     ap.add_argument("--num-gpu-blocks", type=int, default=600)
     ap.add_argument("--seed-run", type=int, default=0, help="gateway_routing.py's run number (workload seed)")
-    ap.add_argument("--rate", type=float, required=True, help="turns/s (gateway_routing.py: capacity x load)")
+    ap.add_argument("--rate", type=float, default=None, help="turns/s (gateway_routing.py: capacity x load)")
     ap.add_argument("--duration", type=float, default=90.0)
     ap.add_argument("--system-prompts", type=int, default=12)
     ap.add_argument("--time-scale", type=float, default=0.5)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--reanalyse", type=Path, default=None, help="a --json file of an earlier run: its summary again")
     args = ap.parse_args()
+    if args.reanalyse:
+        saved = json.loads(args.reanalyse.read_text())
+        run = saved["args"]
+        wl = gr.Workload(system_prompts=int(run["system_prompts"]), seed=7 + 1000 * int(run["seed_run"]))
+        print(json.dumps(analyse([Turn(**t) for t in saved["turns"]], wl), indent=1))
+        return
+    if args.rate is None:
+        ap.error("--rate is needed for a run")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     spec = gr.Fleet(num_gpu_blocks=args.num_gpu_blocks, time_scale=args.time_scale)
     wl = gr.Workload(system_prompts=args.system_prompts, seed=7 + 1000 * args.seed_run)
@@ -299,7 +326,7 @@ def main() -> None:
         served = read_access_log(log)
     for t in turns:
         t.engine, t.worker = served.get(t.rid, ("", ""))
-    summary = analyse(turns)
+    summary = analyse(turns, wl)
     summary["engine_hit"] = hits / queries if queries else 0.0
     print(json.dumps(summary, indent=1))
     if args.json:
