@@ -737,6 +737,8 @@ def main() -> None:
                     row = run_one(name, spec, wl, f"{frac:.0%}", capacities[shape] * frac, duration, run)
                     rows.append(row)
                     print_row(row)
+                    if args.json:  # every row as it comes: a run cut short by a time limit keeps its rows
+                        write_json(args, capacities, spec, rows, [], {})
     table = ratios(rows, args.candidate)
     print_ratios(table, args.candidate)
     ov = {} if args.skip_overhead else overhead(args.quick)
@@ -745,10 +747,15 @@ def main() -> None:
     for k, v in ov.items():
         print(f"  {k:<28} {v:9.3f}")
     if args.json:
-        args.json.write_text(json.dumps({"capacity_rps": capacities, "fleet": spec.__dict__,
-                                         "args": {k: str(v) for k, v in vars(args).items()},
-                                         "rows": [r.__dict__ for r in rows], "ratios": table, "overhead": ov},
-                                        indent=2))
+        write_json(args, capacities, spec, rows, table, ov)
+
+
+def write_json(args: argparse.Namespace, capacities: dict[str, float], spec: Fleet, rows: list[Row],
+               table: list[dict[str, object]], ov: dict[str, float]) -> None:
+    args.json.write_text(json.dumps({"capacity_rps": capacities, "fleet": spec.__dict__,
+                                     "args": {k: str(v) for k, v in vars(args).items()},
+                                     "rows": [r.__dict__ for r in rows], "ratios": table, "overhead": ov},
+                                    indent=2))
 
 
 async def closed_loop_spread(urls: list[str], wl: Workload, spec: Fleet, duration: float) -> float:
