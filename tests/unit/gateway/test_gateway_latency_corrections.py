@@ -70,6 +70,44 @@ def test_the_batch_cap_is_the_pools_largest_batch_seen(make_ep, clock):
     assert pred["http://b"].ttft_s < pred["http://a"].ttft_s
 
 
+def test_a_full_batch_is_learned_from_a_queue_that_lasts_two_scrapes(make_ep, clock):
+    """Traced on the distinct-prompts shape at 80% load: engine a had 8 running (a full batch)
+    and nobody waiting, b had 7 and a prefill just sent. a was predicted quicker and took the
+    request, which then waited for a slot (154 ms against ~40). Once a queue has lasted two
+    scrapes on some engine, its running count is a full batch and a's new request waits there."""
+    state = LatencyState(clock.now)
+    a, b = make_ep("http://a"), make_ep("http://b")
+    metrics = "vllm:num_requests_running {r}\nvllm:num_requests_waiting {w}\n"
+    for ep, (r, w) in ((a, (8, 0)), (b, (7, 0))):
+        apply_metrics(ep, parse_engine_metrics(metrics.format(r=r, w=w)))
+        ep.outstanding = ep.outstanding_at_scrape = r
+    earlier = RoutingRequest(model="m", prompt_chars=560)
+    state.predict(earlier, [a, b], {}, 0)
+    state.start(earlier, "http://b")  # a prefill just sent to b (one of its 7, by the scrape)
+
+    def chosen() -> str:
+        preds = state.predict(RoutingRequest(model="m", prompt_chars=400), [a, b], {}, 0)
+        return min(preds, key=lambda p: p.ttft_s).endpoint
+
+    assert chosen() == "http://a"  # no full batch known: a's batch of 8 looks as good as room
+    other = make_ep("http://c")
+    for _ in range(2):  # another engine of the pool queued at two scrapes in a row, 8 running
+        apply_metrics(other, parse_engine_metrics(metrics.format(r=8, w=3)))
+        state.predict(RoutingRequest(model="m"), [other], {}, 0)
+    assert (other.queued_scrapes, state.pools["m"].full_batch) == (2, 8.0)
+    assert chosen() == "http://b"
+
+
+@pytest.mark.parametrize(("waiting", "streak"), [([0, 2, 3, 0, 1], [0, 1, 2, 0, 1]), ([float("nan")], [0])])
+def test_scrapes_count_how_long_a_queue_lasted(make_ep, waiting, streak):
+    ep = make_ep("http://a")
+    seen = []
+    for w in waiting:
+        apply_metrics(ep, parse_engine_metrics(f"vllm:num_requests_running 8\nvllm:num_requests_waiting {w}\n"))
+        seen.append(ep.queued_scrapes)
+    assert seen == streak
+
+
 @pytest.mark.parametrize(("steps", "pools_left"), [
     ([("forget", "http://x")], {"m"}),  # the other model's only endpoint left: its model goes
     ([("forget", "http://a")], {"m", "other"}),  # one of two: the pool stays

@@ -11,7 +11,9 @@ For endpoint *e* and a request whose prompt has ``u_e`` tokens not cached at *e*
           requests sent there since less those finished since, never below this gateway's own
           in-flight count there (:func:`corrected_load`)
     W_e = waiting_e * D_e / max(1, running_e)   the engine's queue: of the n_e requests, those
-          beyond the most an engine of the pool was seen running at once,
+          beyond the most an engine of the pool was seen running at once, and this request
+          itself once the batch is as full as engines of the pool were seen with a queue that
+          lasted two scrapes (:func:`queue_wait`),
           drained at running_e / D_e requests a second (waiting for a sequence slot or for
           KV-cache blocks alike)
     D_e = seconds a request runs after its first token (decode), an average of the
@@ -113,8 +115,13 @@ class Features:
         return (1.0, (self.uncached_tokens + self.ahead_tokens) / TOKENS_SCALE, self.requests, self.queue_wait_s)
 
 
-def queue_wait(waiting: float, running: float, decode_s: float) -> float:
-    """W = waiting * D / max(1, running): the queue ahead, drained at running / D a second."""
+def queue_wait(waiting: float, running: float, decode_s: float, full_batch: float = 0.0) -> float:
+    """W = waiting * D / max(1, running): the queue ahead, drained at running / D a second.
+    With the engines' full batch known (*full_batch* > 0) and reached, this request waits too,
+    for one more to finish: ``(waiting + 1) * D / running`` (else an engine with a full batch
+    and nobody waiting looked as quick as one with a free slot, and took the request)."""
+    if full_batch > 0 and running >= full_batch:
+        waiting += 1
     return max(0.0, waiting) * decode_s / max(1.0, running)
 
 

@@ -106,6 +106,7 @@ class PoolModel:
     fit: Fit = field(default_factory=Fit)
     offset_s: float = 0.0
     batch_cap: float = 0.0  # most requests an engine of the pool was seen running at once
+    full_batch: float = 0.0  # most seen running under a queue that lasted two scrapes: a full batch
 
     def predict(self, f: Features) -> float:
         """T_e, never negative."""
@@ -137,8 +138,11 @@ class EndpointLatency:
 def _learn_batch_cap(ep: Endpoint, pool: PoolModel) -> None:
     """The most requests an engine of the pool was seen running at once (the engines of a pool
     are alike; one cap for all, so that the same load never looks queued on one and not on another)."""
-    if ep.scraped and math.isfinite(ep.running) and ep.running > pool.batch_cap:
-        pool.batch_cap = ep.running
+    if not (ep.scraped and math.isfinite(ep.running)):
+        return
+    pool.batch_cap = max(pool.batch_cap, ep.running)
+    if ep.queued_scrapes >= 2:  # a queue that lasted: the batch is full
+        pool.full_batch = max(pool.full_batch, ep.running)
 
 
 def _ewma(old: float, new: float) -> float:
@@ -194,7 +198,8 @@ class LatencyState:
         else:
             requests = max(load.running + load.waiting, float(ep.outstanding))
             ahead += max(0.0, load.waiting - prefilling) * self.mean_uncached
-        f = Features(uncached, ahead, requests, queue_wait(load.waiting, load.running, st.decode_s))
+        full = st.pool.full_batch if load.fallback is None else 0.0
+        f = Features(uncached, ahead, requests, queue_wait(load.waiting, load.running, st.decode_s, full))
         return Prediction(ep.url, f, st.pool.predict(f), st.tpot_s)
 
     def _ahead(self, url: str, now: float) -> tuple[int, float]:
