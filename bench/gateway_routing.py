@@ -175,6 +175,12 @@ EXTRA_PROFILES = {
     "precise": {"scorers": [{"type": "precise-prefix", "weight": 3}, {"type": "queue-depth", "weight": 2},
                             {"type": "kv-cache-usage", "weight": 1}, {"type": "outstanding-requests", "weight": 2},
                             {"type": "session-affinity", "weight": 1}, {"type": "lora-affinity", "weight": 1}]},
+    # precise, with a prefix's score in blocks short of the best holder (16 or more short: 0),
+    # not as a share of the prompt: a chat's history counts against load (issue 16, fourth pass)
+    "precise-miss16": {"scorers": [{"type": "precise-prefix", "weight": 3, "params": {"missBlocks": 16}},
+                                   {"type": "queue-depth", "weight": 2}, {"type": "kv-cache-usage", "weight": 1},
+                                   {"type": "outstanding-requests", "weight": 2},
+                                   {"type": "session-affinity", "weight": 1}, {"type": "lora-affinity", "weight": 1}]},
     # both: what the engines report, and what was just sent (not yet in their events)
     "precise-hybrid": {"scorers": [{"type": "precise-prefix", "weight": 3}, {"type": "prefix-affinity", "weight": 2},
                                    {"type": "queue-depth", "weight": 2}, {"type": "kv-cache-usage", "weight": 1},
@@ -504,9 +510,12 @@ def router(name: str, urls: list[str]) -> Iterator[str]:
         raise ValueError(name)
 
 
-_PREDICTION = re.compile(r'^kubellm_ttft_prediction_(abs_error_seconds|rel_error)\{quantile="0.5"\} (\S+)$', re.M)
-_COEFFICIENT = re.compile(r'^kubellm_ttft_model_coefficient\{endpoint="[^"]*",term="([a-z0-9_]+)"\} (\S+)$', re.M)
-_HORIZON = re.compile(r'^kubellm_prefix_index_horizon_blocks\{endpoint="[^"]*"\} (\S+)$', re.M)
+_WORKER = r'(?:,worker="\d+")?'  # --workers N: /metrics keeps each worker's estimates, labelled
+_PREDICTION = re.compile(r'^kubellm_ttft_prediction_(abs_error_seconds|rel_error)\{quantile="0.5"' + _WORKER
+                         + r'\} (\S+)$', re.M)
+_COEFFICIENT = re.compile(r'^kubellm_ttft_model_coefficient\{endpoint="[^"]*",term="([a-z0-9_]+)"' + _WORKER
+                          + r'\} (\S+)$', re.M)
+_HORIZON = re.compile(r'^kubellm_prefix_index_horizon_blocks\{endpoint="[^"]*"' + _WORKER + r'\} (\S+)$', re.M)
 
 
 async def prediction_errors(base: str) -> dict[str, float]:
@@ -728,6 +737,8 @@ def main() -> None:
                     row = run_one(name, spec, wl, f"{frac:.0%}", capacities[shape] * frac, duration, run)
                     rows.append(row)
                     print_row(row)
+                    if args.json:  # every row as it comes: a run cut short by a time limit keeps its rows
+                        write_json(args, capacities, spec, rows, [], {})
     table = ratios(rows, args.candidate)
     print_ratios(table, args.candidate)
     ov = {} if args.skip_overhead else overhead(args.quick)
@@ -736,10 +747,15 @@ def main() -> None:
     for k, v in ov.items():
         print(f"  {k:<28} {v:9.3f}")
     if args.json:
-        args.json.write_text(json.dumps({"capacity_rps": capacities, "fleet": spec.__dict__,
-                                         "args": {k: str(v) for k, v in vars(args).items()},
-                                         "rows": [r.__dict__ for r in rows], "ratios": table, "overhead": ov},
-                                        indent=2))
+        write_json(args, capacities, spec, rows, table, ov)
+
+
+def write_json(args: argparse.Namespace, capacities: dict[str, float], spec: Fleet, rows: list[Row],
+               table: list[dict[str, object]], ov: dict[str, float]) -> None:
+    args.json.write_text(json.dumps({"capacity_rps": capacities, "fleet": spec.__dict__,
+                                     "args": {k: str(v) for k, v in vars(args).items()},
+                                     "rows": [r.__dict__ for r in rows], "ratios": table, "overhead": ov},
+                                    indent=2))
 
 
 async def closed_loop_spread(urls: list[str], wl: Workload, spec: Fleet, duration: float) -> float:

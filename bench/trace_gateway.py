@@ -9,7 +9,9 @@ then runs the gateway's command line as usual. One line per event, to ``$KUBELLM
 - ``{"ev": "score", "t", "req", "scores": {url: score}}``: the scorer's output (tie band, locality
   and balance terms included);
 - ``{"ev": "start", "t", "req", "url"}``: the endpoint chosen;
-- ``{"ev": "finish", "t", "req", "ttft", "prompt", "cached"}``: what was measured.
+- ``{"ev": "finish", "t", "req", "ttft", "prompt", "cached"}``: what was measured;
+- ``{"ev": "horizon", "t", "url", "ages", "kinds", "cached_blocks", "before", "after"}``: what
+  the approximate index's horizons (fresh, reused) learned from it.
 
     KUBELLM_TRACE=/tmp/trace.jsonl python bench/trace_gateway.py gateway --config ... --port 0
 
@@ -29,7 +31,7 @@ from typing import Any, TextIO
 
 def _install(out: TextIO) -> None:
     from kubellm.gateway.endpoint import Endpoint
-    from kubellm.gateway.scheduling import learner, scorers
+    from kubellm.gateway.scheduling import learner, prefix, scorers
     from kubellm.gateway.scheduling.request import RoutingRequest
 
     def write(event: dict[str, Any]) -> None:
@@ -60,6 +62,18 @@ def _install(out: TextIO) -> None:
                "cached": kw.get("cached_tokens")})
         finish(self, req, **kw)
 
+    index_cls = prefix.PrefixIndex
+    learn_horizon = index_cls.learn_horizon
+
+    def traced_learn_horizon(self: prefix.PrefixIndex, endpoint: str, ages: Sequence[int], cached_blocks: int,
+                             kinds: Sequence[int] | None = None) -> None:
+        before = [self.horizon(endpoint, k) for k in (prefix.FRESH, prefix.REUSED)]
+        learn_horizon(self, endpoint, ages, cached_blocks, kinds)
+        write({"ev": "horizon", "url": endpoint, "ages": list(ages), "kinds": list(kinds or ()),
+               "cached_blocks": cached_blocks, "before": before,
+               "after": [self.horizon(endpoint, k) for k in (prefix.FRESH, prefix.REUSED)]})
+
+    index_cls.learn_horizon = traced_learn_horizon  # type: ignore[method-assign]
     state_cls.predict = traced_predict  # type: ignore[method-assign]
     state_cls.start = traced_start  # type: ignore[method-assign]
     state_cls.finish = traced_finish  # type: ignore[method-assign]

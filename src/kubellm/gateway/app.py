@@ -30,8 +30,8 @@ from kubellm.gateway.datalayer import Prober
 from kubellm.gateway.disagg import forward_disaggregated
 from kubellm.gateway.discovery import DiscoverySource
 from kubellm.gateway.endpoint import Endpoint
-from kubellm.gateway.errors import (GatewayError, NoEndpointError, OverloadedError, PayloadTooLargeError,
-                                    error_body)
+from kubellm.gateway.errors import (GatewayError, ModelNotFoundError, NoEndpointError, OverloadedError,
+                                    PayloadTooLargeError, error_body)
 from kubellm.gateway.h1 import H1Pool
 from kubellm.gateway.k8s import pool_for_label
 from kubellm.gateway.kvevents import KvEventSubscriber, kv_address
@@ -97,6 +97,7 @@ class Gateway:
         self._kv: KvEventSubscriber | None = None
         self._kv_watched: set[str] = set()
         self.peers: PeerMetrics | None = None  # the other workers of `--workers N`
+        self._reloaded = asyncio.Event()  # set (and replaced) by each apply_config: wakes held requests
         self.apply_config(config)
 
     # -- configuration and membership --------------------------------------------------
@@ -125,6 +126,8 @@ class Gateway:
         if self._h1 is not None:
             self.proxy = Proxy(config, Upstream(self._h1, config.timeouts), self.metrics)
         self._sync_kv_events()
+        self._reloaded.set()  # requests held for a scale from zero move to the new pools
+        self._reloaded = asyncio.Event()
 
     @staticmethod
     def _pool_specs(m: ModelConfig) -> list[tuple[str, str, tuple[str, ...]]]:
@@ -230,37 +233,64 @@ class Gateway:
             await self.peers.close()
 
     # -- scale from zero ----------------------------------------------------------------
-    async def _ensure_routable(self, model: ModelConfig, pools: Sequence[Pool]) -> None:
-        """Hold a request while *model* scales from zero: the activation hook (local mode) is
-        called, and in the cluster ``kubellm_gateway_pending_requests`` drives KEDA. A single
-        pool's requests await it only when the pool has no routable endpoint."""
+    async def _ensure_routable(self, model: ModelConfig, names: Sequence[str]) -> list[Pool]:
+        """The pools named *names*, once each has a routable endpoint: a request is held while
+        *model* scales from zero (the activation hook, in local mode, is called; in the cluster
+        ``kubellm_gateway_pending_requests`` drives KEDA). A single pool's requests await it only
+        when the pool has no routable endpoint. A config reload meanwhile moves the request to the
+        new pools, or fails it at once if the model was removed."""
+        pools = self._pools_named(model, names)
         if all(p.has_routable() for p in pools):
-            return
+            return pools
         if not model.scale_from_zero:
             raise NoEndpointError(f"no ready endpoint for model {model.name!r}")
         if sum(self.held.values()) >= self.config.resilience.max_held_activations:
             raise OverloadedError(f"too many requests held while {model.name!r} scales from zero", retry_after=5)
         self.held[model.name] = self.held.get(model.name, 0) + 1
         try:
-            await self._await_activation(model, pools)
+            return await self._await_activation(model, names)
         finally:
             self.held[model.name] -= 1
 
-    async def _await_activation(self, model: ModelConfig, pools: Sequence[Pool]) -> None:
+    def _pools_named(self, model: ModelConfig, names: Sequence[str]) -> list[Pool]:
+        try:
+            return [self.pools[name] for name in names]
+        except KeyError:
+            raise ModelNotFoundError(f"the model {model.name!r} was removed from the gateway's config while "
+                                     "this request waited for it to scale from zero") from None
+
+    async def _await_activation(self, model: ModelConfig, names: Sequence[str]) -> list[Pool]:
         timeout = self.config.timeouts.activation_s
-        waiter: asyncio.Future[list[bool]] = asyncio.ensure_future(
-            asyncio.gather(*(p.wait_routable(timeout) for p in pools)))
-        if self.activator is not None:
-            task = self._activations.get(model.name)
-            if task is None or task.done():
-                task = self._activations[model.name] = asyncio.ensure_future(self.activator(model.name))
-            both: list[asyncio.Future[Any]] = [waiter, task]
-            done, _ = await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
-            if waiter not in done and task.exception() is not None:
-                waiter.cancel()
-                raise NoEndpointError(f"activating model {model.name!r} failed: {task.exception()}")
-        if not all(await waiter):
-            raise NoEndpointError(f"no endpoint of {model.name!r} became ready within {timeout:g}s")
+        deadline = asyncio.get_running_loop().time() + timeout
+        activation = self._activation(model.name)
+        while True:
+            pools = self._pools_named(model, names)
+            if all(p.has_routable() for p in pools):
+                return pools
+            if activation is not None and activation.done():
+                if not activation.cancelled() and activation.exception() is not None:
+                    raise NoEndpointError(f"activating model {model.name!r} failed: {activation.exception()}")
+                activation = None
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise NoEndpointError(f"no endpoint of {model.name!r} became ready within {timeout:g}s")
+            waiters = [asyncio.ensure_future(p.wait_routable(remaining)) for p in pools]
+            waiters.append(asyncio.ensure_future(self._reloaded.wait()))  # the pools replaced: look again
+            try:
+                await asyncio.wait([*waiters, *([activation] if activation else [])],
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+
+    def _activation(self, model: str) -> asyncio.Task[None] | None:
+        """The activation hook's call for *model* (one shared by the requests it holds)."""
+        if self.activator is None:
+            return None
+        task = self._activations.get(model)
+        if task is None or task.done():
+            task = self._activations[model] = asyncio.ensure_future(self.activator(model))
+        return task
 
     # -- request handling ---------------------------------------------------------------
     def _routing_request(self, request: web.Request, parsed: ParsedRequest, target: Target,
@@ -331,13 +361,12 @@ class Gateway:
         gauge.inc()
         try:
             if m.disaggregation is not None:
-                prefill, decode = self.pools[f"{m.name}/prefill"], self.pools[f"{m.name}/decode"]
-                await self._ensure_routable(m, (prefill, decode))
+                prefill, decode = await self._ensure_routable(m, (f"{m.name}/prefill", f"{m.name}/decode"))
                 return await forward_disaggregated(self.proxy, request, parsed, target.upstream_model, headers,
                                                    prefill, decode, rreq, acct)
             pool = self.pools[m.name]
             if not pool.has_routable():
-                await self._ensure_routable(m, (pool,))
+                (pool,) = await self._ensure_routable(m, (m.name,))
             out = build_outgoing(parsed, target.upstream_model, headers, raw=parsed.raw)
             return await self.proxy.forward(request, parsed, out, pool, rreq, acct)
         finally:

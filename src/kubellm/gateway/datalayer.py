@@ -82,6 +82,7 @@ def apply_metrics(ep: Endpoint, m: EngineMetrics) -> None:
     ep.waiting, ep.running, ep.kv_usage, ep.loras, ep.scraped = m.waiting, m.running, m.kv_usage, m.loras, True
     ep.decode_s_sum, ep.decode_count = m.decode_s_sum, m.decode_count
     ep.outstanding_at_scrape = ep.outstanding  # the gauges are as of now: later sends correct them
+    ep.queued_scrapes = ep.queued_scrapes + 1 if m.waiting > 0 else 0
 
 
 class Prober:

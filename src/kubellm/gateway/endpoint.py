@@ -29,6 +29,9 @@ class Endpoint:
     # this gateway's in-flight count when the gauges above were read (None: read together with
     # ``outstanding``, nothing to correct); the latency model adds what was sent since
     outstanding_at_scrape: int | None = None
+    # consecutive scrapes that found requests waiting: a queue, not a request that arrived
+    # between two engine steps (the latency model learns the engines' full batch from these)
+    queued_scrapes: int = 0
 
     def routable(self) -> bool:
         return self.healthy and self.breaker.allows()

@@ -14,6 +14,12 @@ file description: ``flock`` excludes between descriptions), reads the tenant's r
 applies :mod:`kubellm.gateway.buckets` and writes it back. The kernel drops the lock of a
 process that dies holding it, so a SIGKILLed worker cannot wedge the others.
 
+Placing a tenant (one this view has not placed yet, or whose slot was taken) is looked up
+before the lock, in a snapshot of the table: the tenant's slot, else a free or an idle one.
+Under the lock only that slot is checked, with one search of the table's bytes for the
+tenant's digest, so that two workers placing one new tenant cannot make two records of it; a
+spare slot taken meanwhile means another look, and after a few the look runs under the lock.
+
 Records are keyed by a 16-byte BLAKE2b digest of the tenant's name, so a config reload
 keeps the buckets of the tenants it keeps; a record whose buckets have all refilled carries
 no state and its slot may be taken by another tenant (removed tenants' slots come back).
@@ -46,8 +52,12 @@ _MAGIC = b"kllmlim1"
 _HEADER = struct.Struct("<8sI")  # magic, slot count; the slots start at _HEADER_BYTES
 _HEADER_BYTES = 64
 _SLOT = struct.Struct("<16s5d")  # name digest (zeros: free), Levels
-_SLOT_BYTES = 64
+_SLOT_BYTES = 64  # divides _HEADER_BYTES: a slot starts at a multiple of it, in the table and in a snapshot
+_ROW = struct.Struct("<16s5d8x")  # a slot with its padding: iterates over a snapshot's slots
 _FREE = bytes(16)
+_FREE_SLOT = bytes(_SLOT_BYTES)  # a slot never taken (a taken one keeps a digest: never all zeros)
+_LOOKS = 3  # looks for a spare slot without the lock, before one under it
+_new = tuple.__new__  # Levels(...) costs ~5x as much
 
 Step = Callable[[Levels], tuple[Levels, Refusal | None]]  # what admit or charge does to a refilled record
 
@@ -168,39 +178,67 @@ class SharedLimits:
         self.dropped_charges += 1
 
     def _update(self, tenant: str, limits: Limits, step: Step) -> Refusal | None:
-        """Read, refill, *step* and write *tenant*'s record, all under the table's lock."""
+        """Read, refill, *step* and write *tenant*'s record under the table's lock; a slot for a
+        tenant not placed yet is looked for before taking it (:meth:`_look`), and only checked under it."""
         key = self._digests.get(tenant) or self._digests.setdefault(tenant, _digest(tenant))
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        try:
-            now = self._clock.now()
-            offset, found = self._find(key, now)
-            levels, refusal = step(buckets.current(found, limits, now))
-            _SLOT.pack_into(self._map, offset, key, *levels)
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-        return refusal
+        cached = self._where.get(key)
+        hint = cached if cached is not None else self._look(key, self._clock.now())
+        looks_left = _LOOKS
+        while True:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                now = self._clock.now()
+                claim = self._claim(key, hint if looks_left else self._look(key, now), now)
+                if claim is not None:
+                    offset, found = claim
+                    levels, refusal = step(buckets.current(found, limits, now))
+                    _SLOT.pack_into(self._map, offset, key, *levels)
+                    if offset != cached:
+                        self._where[key] = offset
+                    return refusal
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            looks_left -= 1  # the spare slot was taken meanwhile: look again (the last look under the lock)
+            hint = self._look(key, self._clock.now())
 
-    def _find(self, key: bytes, now: float) -> tuple[int, Levels | None]:
-        """The offset of *key*'s record and the record (None: a slot to take); under the lock."""
-        offset = self._where.get(key)
-        if offset is not None:
-            record = _SLOT.unpack_from(self._map, offset)
+    def _claim(self, key: bytes, hint: int | None, now: float) -> tuple[int, Levels | None] | None:
+        """Under the lock: *key*'s record (its offset and levels), else the slot at *hint* if it is
+        still free or idle (levels None: a slot to take); None: that slot was taken, look again.
+        *hint* None: the look found no spare slot, the table is full."""
+        if hint is not None:
+            record = _SLOT.unpack_from(self._map, hint)
             if record[0] == key:
-                return offset, tuple.__new__(Levels, record[1:])  # Levels(...) costs ~5x as much
-        offset, found = self._scan(key, now)
-        self._where[key] = offset
-        return offset, found
-
-    def _scan(self, key: bytes, now: float) -> tuple[int, Levels | None]:
-        """Look through every slot: *key*'s own, else the first free or idle one."""
-        spare: int | None = None
-        for offset in range(_HEADER_BYTES, _HEADER_BYTES + self.slots * _SLOT_BYTES, _SLOT_BYTES):
-            name, *values = _SLOT.unpack_from(self._map, offset)
-            if name == key:
-                return offset, Levels(*values)
-            if spare is None and (name == _FREE or buckets.idle(Levels(*values), now)):
-                spare = offset
-        if spare is None:
+                return hint, _new(Levels, record[1:])
+        offset = _aligned_find(self._map, key, _HEADER_BYTES)  # placed since the look, by another worker
+        if offset is not None:
+            return offset, _new(Levels, _SLOT.unpack_from(self._map, offset)[1:])
+        if hint is None:
             raise TableFullError(f"the gateway's shared tenant-limits table is full ({self.slots} tenants with "
                                  "limits in use at once); retry shortly", retry_after=1.0)
-        return spare, None
+        if record[0] == _FREE or buckets.idle(_new(Levels, record[1:]), now):
+            return hint, None
+        return None
+
+    def _look(self, key: bytes, now: float) -> int | None:
+        """Where *key*'s record is, else the first free slot, else the first idle one, in a
+        snapshot of the table (None: every slot in use); a hint that :meth:`_claim` checks."""
+        offset = _aligned_find(self._map, key, _HEADER_BYTES)
+        if offset is not None:
+            return offset
+        slots = self._map[_HEADER_BYTES:]
+        free = _aligned_find(slots, _FREE_SLOT, 0)
+        if free is not None:
+            return _HEADER_BYTES + free
+        for index, (_, *values) in enumerate(_ROW.iter_unpack(slots)):
+            if buckets.idle(_new(Levels, values), now):
+                return _HEADER_BYTES + index * _SLOT_BYTES
+        return None
+
+
+def _aligned_find(data: bytes | mmap.mmap, needle: bytes, start: int) -> int | None:
+    """The first offset from *start* at which a slot begins with *needle*: a search in C (a match
+    that straddles fields is skipped)."""
+    at = data.find(needle, start)
+    while at != -1 and at % _SLOT_BYTES:
+        at = data.find(needle, at + 1)
+    return None if at == -1 else at

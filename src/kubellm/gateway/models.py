@@ -17,6 +17,11 @@ class Target:
     lora: str | None
 
 
+def pool_names(model: ModelConfig) -> tuple[str, ...]:
+    """The pools serving *model*: its name, or ``<name>/prefill`` and ``<name>/decode``."""
+    return (model.name,) if model.disaggregation is None else (f"{model.name}/prefill", f"{model.name}/decode")
+
+
 class CanarySplitter:
     """Smooth weighted round-robin over a model and its canaries (nginx's algorithm): over any
     run of requests each side's share is within one request of its weight, so a 20 % canary
@@ -39,10 +44,10 @@ class CanarySplitter:
 
 
 class ModelTable:
-    """*routable*: whether a pool has an endpoint to send to now. A canary pool without one
-    gets no request (it goes to the model itself): its engines went away before the config
-    that drops it reached this gateway (a promotion retiring the canary, a canary that stopped
-    being ready), and a request routed there would fail."""
+    """*routable*: whether a pool (by name: :func:`pool_names`) has an endpoint to send to now.
+    A canary without one in each of its pools gets no request (it goes to the model itself):
+    its engines went away before the config that drops it reached this gateway (a promotion
+    retiring the canary, a canary that stopped being ready), and a request routed there would fail."""
 
     def __init__(self, config: GatewayConfig, rng: random.Random,
                  routable: Callable[[str], bool] = lambda pool: True) -> None:
@@ -66,7 +71,7 @@ class ModelTable:
             return Target(model, lora, lora)
         if model.canary:
             chosen = self._splits[model.name].next()
-            if chosen is not None and self._routable(chosen):
+            if chosen is not None and all(self._routable(pool) for pool in pool_names(self._by_name[chosen])):
                 canary = self._by_name[chosen]
                 return Target(canary, canary.upstream_name, None)
         return Target(model, model.upstream_name, None)

@@ -14,35 +14,46 @@ from typing import Protocol
 from aiohttp import web
 
 from kubellm.gateway.app import GATEWAY, build_gateway
-from kubellm.gateway.config import load_config
+from kubellm.gateway.config import GatewayConfig, load_config
 from kubellm.gateway.errors import ConfigError, GatewayError
 from kubellm.gateway.k8s import KubernetesDiscovery
 from kubellm.gateway.server import FastServer
 from kubellm.gateway.limits import SharedLimits
 from kubellm.gateway.telemetry import TRACER_NAME, configure_tracing
+from kubellm.gateway.tenants import auth_files
 from kubellm.gateway.workers import PeerMetrics, WorkerSlot, register_worker
 
 log = logging.getLogger("kubellm.gateway")
 
 
+def _stamps(path: Path, config: GatewayConfig) -> tuple[int | None, ...]:
+    """Modification times of the config file and of the auth files it names (None: missing)."""
+    stamps: list[int | None] = []
+    for file in (path, *auth_files(config.auth)):
+        try:
+            stamps.append(file.stat().st_mtime_ns)
+        except OSError:
+            stamps.append(None)
+    return tuple(stamps)
+
+
 async def watch_config(path: Path, app: web.Application, interval_s: float = 1.0) -> None:
-    """Poll *path*; a changed, valid file is applied in place, an invalid one is logged and ignored."""
+    """Poll *path* and the auth files it names (API keys, JWKS: a revoked key stops working); a
+    change applies the config in place, an invalid one (or an auth file gone) is logged and ignored."""
     gateway = app[GATEWAY]
-    last = path.stat().st_mtime_ns
+    last = _stamps(path, gateway.config)
     while True:
         await asyncio.sleep(interval_s)
-        try:
-            mtime = path.stat().st_mtime_ns
-        except OSError:
+        stamps = _stamps(path, gateway.config)
+        if stamps == last or stamps[0] is None:
             continue
-        if mtime == last:
-            continue
-        last = mtime
+        last = stamps
         try:
             gateway.apply_config(load_config(path))
         except GatewayError as exc:
             log.error("config reload rejected, keeping the running config: %s", exc.message)
             continue
+        last = _stamps(path, gateway.config)  # the new config may name other auth files
         log.info("config reloaded from %s", path)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from pathlib import Path
 
 import jwt
 
@@ -89,6 +90,13 @@ class JwtVerifier:
         if not isinstance(tenant, str) or not tenant:
             raise AuthenticationError(f"token has no {c.tenant_claim!r} claim")
         return tenant
+
+
+def auth_files(auth: AuthConfig) -> tuple[Path, ...]:
+    """The files a registry for *auth* reads when it is made (API keys, JWKS): a change to one
+    needs a new registry, as a change to the config does."""
+    named = (auth.api_keys_file, auth.jwt.jwks_file if auth.jwt is not None else None)
+    return tuple(path for path in named if path is not None)
 
 
 class TenantRegistry:

@@ -5,7 +5,9 @@ KV-event subscriptions: the engines publish to every subscriber, so every worker
 precise-prefix index sees the same events) listening on the port with ``SO_REUSEPORT``;
 the kernel spreads connections over them. A supervisor process (listening on nothing)
 starts them, restarts one that dies, and on SIGTERM/SIGINT passes the signal on and waits
-for every worker's drain.
+for every worker's drain. A replacement that exits before it listens (the config file on
+disk became invalid since the others loaded theirs, say) is started again after 1, 2, 4 ...
+up to 30 s, not at once: a crash loop would spawn one process a second, each logging why.
 
 Tenants' limits: the supervisor makes one table of per-tenant buckets in shared memory
 (:class:`~kubellm.gateway.limits.SharedTable`, an anonymous memfd) and hands it to every
@@ -15,7 +17,9 @@ tenant's limits hold for the whole gateway. It goes when the last process holdin
 Metrics: each worker also serves its app on a Unix socket in a private directory;
 ``/metrics`` on any worker merges its own exposition with its peers' (``?scope=worker``
 asks for one worker's alone). Counters and histograms are summed, as are the gauges
-(requests in flight, queued, pending); ``kubellm_endpoint_healthy`` takes the maximum.
+(requests in flight, queued, pending); ``kubellm_endpoint_healthy`` takes the maximum. Any
+other gauge is one worker's own estimate (the latency learner's coefficients and error
+quantiles): a sum of those means nothing, so each worker's is kept, labelled ``worker``.
 No per-request cost: the merge happens at scrape time only.
 """
 
@@ -29,6 +33,7 @@ import multiprocessing
 import multiprocessing.connection
 import operator
 import os
+import queue
 import signal
 import socket
 import tempfile
@@ -41,16 +46,22 @@ from typing import Any
 
 import aiohttp
 from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
+from kubellm.gateway.errors import GatewayError
 from kubellm.gateway.limits import SharedTable, TableHandle
 
 log = logging.getLogger("kubellm.gateway")
 
 WORKER_SCOPE = "worker"  # /metrics?scope=worker: this worker's series only
 _MAX_GAUGES = frozenset({"kubellm_endpoint_healthy"})
+_SUM_GAUGES = frozenset({"kubellm_requests_in_flight", "kubellm_requests_queued", "kubellm_gateway_pending_requests",
+                         "kubellm_gateway_worker"})
 _PEER_TIMEOUT_S = 2.0
 _READY_TIMEOUT_S = 60.0
+_RESTART_BACKOFF_S = 1.0  # the wait before restarting a worker that exited before it listened; doubles
+_RESTART_BACKOFF_MAX_S = 30.0
 
 
 class WorkerStartError(Exception):
@@ -94,22 +105,24 @@ def merge_expositions(texts: Iterable[str]) -> str:
     """One Prometheus text exposition from several workers' (same metric names).
 
     Samples with the same name and labels are summed, except ``kubellm_endpoint_healthy``
-    (maximum: healthy if any worker's probe saw it healthy); the ``*_created`` series of
+    (maximum: healthy if any worker's probe saw it healthy) and the gauges not in
+    ``_SUM_GAUGES`` (each worker's kept, with a ``worker`` label); the ``*_created`` series of
     single processes are left out (there is no one creation time across workers).
     """
     families: dict[str, tuple[str, str]] = {}  # name -> (type, help)
     values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
-    for text in texts:
-        for fam in text_string_to_metric_families(text):
-            if fam.name.endswith("_created"):
-                continue
+    for position, text in enumerate(texts):
+        parsed = [f for f in text_string_to_metric_families(text) if not f.name.endswith("_created")]
+        worker = _worker_of(parsed, position)
+        for fam in parsed:
             families.setdefault(fam.name, (fam.type, fam.documentation))
             merged = values.setdefault(fam.name, {})
             combine: Callable[[float, float], float] = max if fam.name in _MAX_GAUGES else operator.add
+            own = {"worker": worker} if fam.type == "gauge" and fam.name not in _SUM_GAUGES | _MAX_GAUGES else {}
             for s in fam.samples:
                 if s.name.endswith("_created"):
                     continue
-                key = (s.name, tuple(sorted(s.labels.items())))
+                key = (s.name, tuple(sorted({**s.labels, **own}.items())))
                 merged[key] = combine(merged[key], s.value) if key in merged else s.value
     out: list[str] = []
     for name, (typ, doc) in families.items():
@@ -118,6 +131,14 @@ def merge_expositions(texts: Iterable[str]) -> str:
         out.append(f"# TYPE {exposed} {typ}\n")
         out.extend(_sample_line(sname, labels, v) for (sname, labels), v in values[name].items())
     return "".join(out)
+
+
+def _worker_of(families: Sequence[Metric], position: int) -> str:
+    """The ``worker`` label of an exposition's ``kubellm_gateway_worker`` series (else its position)."""
+    for fam in families:
+        if fam.name == "kubellm_gateway_worker" and fam.samples:
+            return str(fam.samples[0].labels["worker"])
+    return str(position)
 
 
 class PeerMetrics:
@@ -192,7 +213,11 @@ def _worker_main(config_path: Path, host: str, port: int, slot: WorkerSlot, log_
             waiter.cancel()
         await task
 
-    uvloop.run(main())
+    try:
+        uvloop.run(main())
+    except GatewayError as exc:  # an invalid config: one line (the supervisor says what it does next)
+        log.error("cannot start: %s", exc.message)
+        raise SystemExit(2) from None
 
 
 class Supervisor:
@@ -206,6 +231,9 @@ class Supervisor:
         self._ready: Any = self._ctx.Queue()
         self.workers: dict[int, BaseProcess] = {}
         self._stopping = False
+        self._listening: set[int] = set()  # workers that said they listen, since their start
+        self._failed_starts: dict[int, int] = {}  # per worker: replacements in a row that never listened
+        self._due: dict[int, float] = {}  # restarts waiting out their backoff: when (monotonic)
 
     def _start(self, slot: WorkerSlot) -> BaseProcess:
         with contextlib.suppress(FileNotFoundError):
@@ -214,6 +242,7 @@ class Supervisor:
             self.config_path, self.host, self.port, slot, self.log_level, self._ready, self.server), daemon=False)
         proc.start()
         self.workers[slot.index] = proc
+        self._listening.discard(slot.index)
         return proc
 
     def _await_ready(self, expected: int) -> None:
@@ -224,9 +253,9 @@ class Supervisor:
             if dead:
                 raise WorkerStartError(f"gateway worker {dead[0]} exited before listening (see its log above)")
             try:
-                self._ready.get(timeout=0.2)
+                self._listening.add(self._ready.get(timeout=0.2))
                 seen += 1
-            except Exception:  # queue.Empty
+            except queue.Empty:
                 if time.monotonic() > deadline:
                     raise WorkerStartError(f"gateway workers not listening after {_READY_TIMEOUT_S:g}s") from None
 
@@ -260,15 +289,34 @@ class Supervisor:
 
     def _watch(self, slots: list[WorkerSlot]) -> None:
         while not self._stopping:
-            sentinels = {p.sentinel: i for i, p in self.workers.items()}
+            for index, due in list(self._due.items()):
+                if time.monotonic() >= due:
+                    del self._due[index]
+                    self._start(slots[index])
+            sentinels = {p.sentinel: i for i, p in self.workers.items() if i not in self._due}
             for sentinel in multiprocessing.connection.wait(list(sentinels), timeout=0.5):
                 index = sentinels[sentinel]  # type: ignore[index]
                 if self._stopping:
                     break
                 dead = self.workers[index]
                 dead.join(5)  # reap it: its sentinel fires as it exits, a moment before it can be waited for
-                log.warning("gateway worker %d exited (code %s); starting a new one", index, dead.exitcode)
-                self._start(slots[index])
+                delay = self._restart_delay(index)
+                log.warning("gateway worker %d exited (code %s); starting a new one%s", index, dead.exitcode,
+                            f" in {delay:g}s (it exited before listening, {self._failed_starts[index]} "
+                            "time(s) in a row)" if delay else "")
+                self._due[index] = time.monotonic() + delay
+
+    def _restart_delay(self, index: int) -> float:
+        """0 for a worker that was listening; else a backoff that doubles with each start in a
+        row that never listened."""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._listening.add(self._ready.get_nowait())
+        if index in self._listening:
+            self._failed_starts[index] = 0
+            return 0.0
+        failed = self._failed_starts[index] = self._failed_starts.get(index, 0) + 1
+        return min(_RESTART_BACKOFF_MAX_S, _RESTART_BACKOFF_S * 2.0 ** (failed - 1))
 
     def _stop_all(self) -> None:
         for proc in self.workers.values():

@@ -143,6 +143,8 @@ async def test_scale_from_zero_holds_requests_until_an_engine_is_up(start_gatewa
         fleet = await start_fleet(SimConfig(model=name, **FAST), replicas=1)
         started.append(fleet)
         discovery.set_endpoints(name, list(fleet))
+        while not gw.gateway.pools[name].has_routable():  # the hook's contract: return once a replica is
+            await asyncio.sleep(0.01)  # ready (else a request arriving meanwhile calls it again)
 
     try:
         gw = await start_gateway({"models": [{"name": "cold", "scaleFromZero": True}, model("nozero", [])]},

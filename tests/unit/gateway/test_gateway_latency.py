@@ -35,6 +35,17 @@ def test_queue_wait(waiting, running, decode_s, expected):
     assert queue_wait(waiting, running, decode_s) == pytest.approx(expected)
 
 
+@pytest.mark.parametrize(("waiting", "running", "full", "expected"), [
+    (0, 7, 8, 0.0),  # a free slot: no wait
+    (0, 8, 8, 0.125),  # a full batch and nobody waiting: this request waits for one to finish
+    (2, 8, 8, 0.375),  # two ahead, and this one
+    (0, 9, 8, 1 / 9),  # above the full batch seen so far: full
+    (0, 8, 0, 0.0),  # no full batch seen yet: the queue as counted
+])
+def test_queue_wait_counts_this_request_when_the_batch_is_full(waiting, running, full, expected):
+    assert queue_wait(waiting, running, 1.0, full) == pytest.approx(expected)
+
+
 @pytest.mark.parametrize(("tokens", "matched", "blocks", "expected"), [
     (1000, 0, 10, 1000), (1000, 5, 10, 500), (1000, 10, 10, 0), (1000, 12, 10, 0), (1000, 0, 0, 1000),
 ])

@@ -17,7 +17,7 @@ from kubellm.gateway.scheduling import scorers
 from kubellm.gateway.scheduling.latency import corrected_load, engine_load
 from kubellm.gateway.scheduling.learner import LatencyState, engine_cached_blocks
 from kubellm.gateway.scheduling.plugins import RoutingState
-from kubellm.gateway.scheduling.prefix import PrefixIndex
+from kubellm.gateway.scheduling.prefix import FRESH, REUSED, PrefixIndex
 from kubellm.gateway.scheduling.request import RoutingRequest
 from kubellm.gateway.scheduling.scheduler import Scheduler
 
@@ -34,6 +34,104 @@ INF = math.inf
 ])
 def test_corrected_load(running, waiting, outstanding, at_scrape, expected):
     assert corrected_load(running, waiting, outstanding, at_scrape) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("running", "waiting", "outstanding", "at_scrape", "cap", "expected"), [
+    (8, 0, 3, 0, 8, (8, 3)),  # a full batch and no queue at the scrape: three sent since wait
+    (6, 0, 3, 0, 8, (8, 1)),  # room for two: the third waits
+    (2, 0, 3, 1, 8, (4, 0)),  # room for all: as without a cap
+    (8, 2, 5, 2, 8, (8, 5)),  # a queue at the scrape: the cap changes nothing
+    (9, 0, 0, 0, 8, (9, 0)),  # running above the cap seen so far (it grows): as scraped
+    (8, 0, 3, 0, INF, (11, 0)),  # no cap: all into the batch
+    (1, 1, 2, 2, 8, (2, 0)),  # one arrived between two engine steps: not a queue, the batch has room
+    (8, 0, 3, 0, 0, (11, 0)),  # no batch size known yet, no queue at the scrape: all into the batch
+])
+def test_corrected_load_keeps_the_batch_within_what_the_engine_takes(running, waiting, outstanding, at_scrape,
+                                                                     cap, expected):
+    assert corrected_load(running, waiting, outstanding, at_scrape, cap) == pytest.approx(expected)
+
+
+def test_the_batch_cap_is_the_pools_largest_batch_seen(make_ep, clock):
+    """The trace of issue 18's distinct-prompts shape at 100% load: engine a scraped with a full
+    batch (8) and no queue, three more sent to it since; engine b scraped with one running and one
+    just arrived (waiting for the engine's next step). Before, a's eleven all ran (no queue wait
+    predicted) while b's one waiting was half a decode away, and a won; with the pool's batch size
+    (8, seen at a's earlier scrape), a has three waiting and b none."""
+    state = LatencyState(clock.now)
+    a = make_ep("http://a", scraped=True, running=8.0, waiting=2.0, outstanding=10, outstanding_at_scrape=10)
+    b = make_ep("http://b", scraped=True, running=1.0, waiting=1.0, outstanding=2, outstanding_at_scrape=2)
+    state.predict(RoutingRequest(model="m", prompt_chars=400), [a, b], {}, 0)
+    assert state.pools["m"].batch_cap == 8.0
+    a.waiting, a.outstanding_at_scrape, a.outstanding = 0.0, 8, 11  # the next scrape, then three sent
+    pred = {p.endpoint: p for p in state.predict(RoutingRequest(model="m", prompt_chars=400), [a, b], {}, 0)}
+    assert (pred["http://a"].features.requests, pred["http://a"].features.queue_wait_s) == (
+        11.0, pytest.approx(3 * 0.5 / 8))
+    assert pred["http://b"].features.queue_wait_s == 0.0
+    assert pred["http://b"].ttft_s < pred["http://a"].ttft_s
+
+
+def test_a_full_batch_is_learned_from_a_queue_that_lasts_two_scrapes(make_ep, clock):
+    """Traced on the distinct-prompts shape at 80% load: engine a had 8 running (a full batch)
+    and nobody waiting, b had 7 and a prefill just sent. a was predicted quicker and took the
+    request, which then waited for a slot (154 ms against ~40). Once a queue has lasted two
+    scrapes on some engine, its running count is a full batch and a's new request waits there."""
+    state = LatencyState(clock.now)
+    a, b = make_ep("http://a"), make_ep("http://b")
+    metrics = "vllm:num_requests_running {r}\nvllm:num_requests_waiting {w}\n"
+    for ep, (r, w) in ((a, (8, 0)), (b, (7, 0))):
+        apply_metrics(ep, parse_engine_metrics(metrics.format(r=r, w=w)))
+        ep.outstanding = ep.outstanding_at_scrape = r
+    earlier = RoutingRequest(model="m", prompt_chars=560)
+    state.predict(earlier, [a, b], {}, 0)
+    state.start(earlier, "http://b")  # a prefill just sent to b (one of its 7, by the scrape)
+
+    def chosen() -> str:
+        preds = state.predict(RoutingRequest(model="m", prompt_chars=400), [a, b], {}, 0)
+        return min(preds, key=lambda p: p.ttft_s).endpoint
+
+    assert chosen() == "http://a"  # no full batch known: a's batch of 8 looks as good as room
+    other = make_ep("http://c")
+    for _ in range(2):  # another engine of the pool queued at two scrapes in a row, 8 running
+        apply_metrics(other, parse_engine_metrics(metrics.format(r=8, w=3)))
+        state.predict(RoutingRequest(model="m"), [other], {}, 0)
+    assert (other.queued_scrapes, state.pools["m"].full_batch) == (2, 8.0)
+    assert chosen() == "http://b"
+
+
+@pytest.mark.parametrize(("waiting", "streak"), [([0, 2, 3, 0, 1], [0, 1, 2, 0, 1]), ([float("nan")], [0])])
+def test_scrapes_count_how_long_a_queue_lasted(make_ep, waiting, streak):
+    ep = make_ep("http://a")
+    seen = []
+    for w in waiting:
+        apply_metrics(ep, parse_engine_metrics(f"vllm:num_requests_running 8\nvllm:num_requests_waiting {w}\n"))
+        seen.append(ep.queued_scrapes)
+    assert seen == streak
+
+
+@pytest.mark.parametrize(("steps", "pools_left"), [
+    ([("forget", "http://x")], {"m"}),  # the other model's only endpoint left: its model goes
+    ([("forget", "http://a")], {"m", "other"}),  # one of two: the pool stays
+    ([("forget", "http://a"), ("forget", "http://b")], {"other"}),
+    ([("move", "http://x", "renamed")], {"m", "renamed"}),  # a reload renamed the model
+    ([("move", "http://a", "other")], {"m", "other"}),  # a reload moved one endpoint
+    ([("forget", "http://nowhere")], {"m", "other"}),
+])
+def test_pools_whose_endpoints_all_left_are_pruned(make_ep, clock, steps, pools_left):
+    state = LatencyState(clock.now)
+    a, b, x = (make_ep(u, scraped=True) for u in ("http://a", "http://b", "http://x"))
+    x.pool = "other"
+    state.predict(RoutingRequest(model="m"), [a, b, x], {}, 0)
+    eps = {e.url: e for e in (a, b, x)}
+    for step in steps:
+        if step[0] == "forget":
+            state.forget_endpoint(step[1])
+            eps.pop(step[1], None)
+        else:
+            eps[step[1]].pool = step[2]
+            state.predict(RoutingRequest(model="m"), list(eps.values()), {}, 0)
+    assert set(state.pools) == pools_left
+    for url, ep in eps.items():  # every endpoint left uses its own pool's model
+        assert state.endpoints[url].pool is state.pools[ep.pool]
 
 
 def test_a_scrape_remembers_the_in_flight_count_it_was_read_with(make_ep):
@@ -118,6 +216,18 @@ def test_engine_cached_blocks(blocks, share, expected):
     assert engine_cached_blocks(blocks, share) == expected
 
 
+@pytest.mark.parametrize(("blocks", "share", "claimed", "expected"), [
+    (120, 91 / 120, 92, 92),  # the engine holds the claimed prefix but its last partial token block
+    (120, 90 / 120, 92, 92),  # two short: still all of it
+    (120, 60 / 120, 92, 60),  # a real miss half way
+    (120, 0.0, 92, 0),
+    (120, 100 / 120, 92, 100),  # more than the index claimed: as reported
+    (100, 0.97, 10, 100),  # within slack of the whole prompt: all of it
+])
+def test_engine_cached_blocks_against_the_claimed_prefix(blocks, share, claimed, expected):
+    assert engine_cached_blocks(blocks, share, claimed) == expected
+
+
 def test_prefix_index_ages_count_blocks_allocated_since():
     index = PrefixIndex()
     index.record("a", [1, 2, 3])
@@ -140,9 +250,42 @@ def test_prefix_index_ages_count_blocks_allocated_since():
 def test_learn_horizon(start, ages, cached, expected):
     index = PrefixIndex()
     if not math.isinf(start):
-        index._horizon["a"] = start
+        index._horizons["a"] = (start, INF)
     index.learn_horizon("a", ages, cached)
     assert index.horizon("a") == pytest.approx(expected)
+
+
+def test_blocks_recorded_again_while_held_are_reused():
+    index = PrefixIndex()
+    index.record("a", [1, 2])
+    index.record("a", [1, 2, 3])  # 1 and 2 hit; 3 new
+    index.record("b", [1])
+    assert index.block_states("a", [1, 2, 3]) == [(0, REUSED), (0, REUSED), (0, FRESH)]  # one request: one stamp
+    assert index.block_states("b", [1, 2]) == [(0, FRESH)]
+
+
+@pytest.mark.parametrize(("ages", "kinds", "cached", "expected"), [
+    # a chat's newest turn gone at age 0 while its system prompt (reused, same age) was held:
+    # only the fresh horizon learns it (one horizon for both dropped to 0 and distrusted the prompt)
+    ([0, 0, 0], [REUSED, REUSED, FRESH], 2, (0.0, INF)),
+    ([80, 80], [REUSED, REUSED], 0, (INF, 79.0)),  # a reused block gone: the reused horizon
+    ([5, 5, 5], [FRESH, FRESH, FRESH], 3, (INF, INF)),  # all held: nothing contradicts unbounded ones
+])
+def test_learn_horizon_per_kind(ages, kinds, cached, expected):
+    index = PrefixIndex()
+    index.learn_horizon("a", ages, cached, kinds)
+    assert (index.horizon("a", FRESH), index.horizon("a", REUSED)) == pytest.approx(expected)
+
+
+def test_each_kind_of_block_is_matched_within_its_own_horizon():
+    index = PrefixIndex()
+    index.record("a", range(10))  # a system prompt...
+    index.record("a", [*range(10), 100])  # ...sent again (reused) with a chat's turn (fresh)
+    index.record("a", range(200, 230))  # thirty other blocks since
+    index.learn_horizon("a", [20], 0, [FRESH])  # a fresh block aged 20 was gone
+    assert index.matched_blocks([*range(10), 100], ["a"]) == {"a": 10}  # the prompt still, not the turn
+    index.learn_horizon("a", [20], 0, [REUSED])
+    assert index.matched_blocks([*range(10), 100], ["a"]) == {"a": 0}
 
 
 def test_blocks_past_the_horizon_are_not_matched_and_count_as_new_when_recorded():

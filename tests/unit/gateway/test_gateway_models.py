@@ -8,6 +8,7 @@ from collections import Counter
 
 import pytest
 
+from kubellm.gateway.app import Gateway
 from kubellm.gateway.config import parse_config
 from kubellm.gateway.models import ModelTable
 
@@ -45,3 +46,22 @@ def test_a_canary_pool_with_no_routable_endpoint_gets_no_request() -> None:
     assert Counter(table.resolve("m").model.name for _ in range(100)) == {"c": 60, "m": 40}
     up["c"] = False
     assert {table.resolve("m").model.name for _ in range(100)} == {"m"}
+
+
+def test_a_disaggregated_canary_is_routable_when_both_its_pools_are() -> None:
+    """A canary served prefill/decode has no pool named after it (before: KeyError, a 500 for
+    every request the split sent there); it gets its share while both its pools have an endpoint."""
+    config = parse_config({"models": [
+        {"name": "m", "endpoints": ["http://10.0.0.1:8000"], "canary": [{"model": "pd", "weight": 50}]},
+        {"name": "pd", "disaggregation": {"prefillEndpoints": ["http://10.0.0.2:8000"],
+                                          "decodeEndpoints": ["http://10.0.0.3:8000"]}}]})
+    up = {"m": True, "pd/prefill": True, "pd/decode": True}
+    table = ModelTable(config, random.Random(0), routable=lambda pool: up[pool])
+    assert Counter(table.resolve("m").model.name for _ in range(100)) == {"pd": 50, "m": 50}
+    up["pd/decode"] = False
+    assert {table.resolve("m").model.name for _ in range(100)} == {"m"}
+    gateway = Gateway(config, rng=random.Random(0))  # the gateway's own wiring: its pools' health
+    for pool in gateway.pools.values():
+        for ep in pool.endpoints:
+            ep.healthy = True
+    assert Counter(gateway.models.resolve("m").model.name for _ in range(100)) == {"pd": 50, "m": 50}

@@ -56,6 +56,10 @@ def test_zero_weight_scorer_is_ignored(make_ep):
         (RoutingProfile(scorers=(PluginConfig(type="bogus"),)), "unknown scorer type 'bogus'"),
         (RoutingProfile(picker=PluginConfig(type="random-ish")), "unknown picker type"),
         (RoutingProfile(picker=PluginConfig(type="max-score", params={"x": 1})), "takes no parameter"),
+        (RoutingProfile(scorers=(PluginConfig(type="precise-prefix", params={"missBlocks": 0}),)),
+         "'precise-prefix': params.missBlocks must be a positive whole number of blocks"),
+        (RoutingProfile(scorers=(PluginConfig(type="precise-prefix", params={"missBlocks": "16"}),)),
+         "params.missBlocks must be a positive whole number"),
     ],
 )
 def test_bad_plugin_config_is_a_clear_error(profile, message):
@@ -75,3 +79,35 @@ def test_precise_prefix_counts_a_sent_prompt_before_the_engine_reports_it(make_e
     assert all(sched.pick(req, eps).endpoint is first for _ in range(5))
     state.precise_prefix.remove(first.url, (21, 22, 23))
     assert state.precise_prefix.matched_blocks((21, 22, 23), [first.url]) == {first.url: 0}
+
+
+def _precise_profile(miss_blocks: int | None) -> RoutingProfile:
+    params = {} if miss_blocks is None else {"missBlocks": miss_blocks}
+    return RoutingProfile(scorers=(PluginConfig(type="precise-prefix", weight=3, params=params),
+                                   PluginConfig(type="queue-depth", weight=2),
+                                   PluginConfig(type="outstanding-requests", weight=2)))
+
+
+@pytest.mark.parametrize(("miss_blocks", "expected"), [(None, "http://b"), (16, "http://a")])
+def test_precise_prefix_miss_blocks_keeps_a_conversation_where_its_history_is(make_ep, miss_blocks, expected):
+    """A chat's third turn: a holds its system prompt (100 blocks) and history (17 blocks), b
+    the system prompt only and one request fewer. As a share the history is worth 0.4 points,
+    less than one request of the outstanding-requests scorer, and the turn moves to b (issue
+    16's fourth pass: 15% of turns lost their history so); counted in blocks it stays."""
+    state = _state()
+    state.precise_prefix.record("http://a", range(117))
+    state.precise_prefix.record("http://b", range(100))
+    eps = [make_ep("http://a", outstanding=1), make_ep("http://b", outstanding=0)]
+    req = RoutingRequest(model="m", token_hashes=tuple(range(125)))
+    assert Scheduler(_precise_profile(miss_blocks), state).pick(req, eps).endpoint.url == expected
+
+
+def test_precise_prefix_miss_blocks_still_yields_to_a_queue(make_ep):
+    """Counted in blocks the history weighs as much as the whole prefix, no more: an engine
+    with requests waiting and more in flight loses the turn to the other holder."""
+    state = _state()
+    state.precise_prefix.record("http://a", range(117))
+    state.precise_prefix.record("http://b", range(100))
+    eps = [make_ep("http://a", outstanding=3, waiting=2), make_ep("http://b", outstanding=1)]
+    req = RoutingRequest(model="m", token_hashes=tuple(range(125)))
+    assert Scheduler(_precise_profile(16), state).pick(req, eps).endpoint.url == "http://b"

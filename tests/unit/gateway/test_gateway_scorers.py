@@ -47,6 +47,21 @@ def test_prefix_scorer_counts_leading_blocks_only(make_ep):
     assert score(RoutingRequest(model="m"), eps) == [0.0] * 4
 
 
+def test_precise_prefix_with_miss_blocks_scores_what_an_endpoint_lacks(make_ep):
+    """In blocks short of the best holder, not as a share of the prompt: two blocks of
+    history after an eight-block system prompt are half the score at missBlocks 4."""
+    index = PrefixIndex()
+    index.record("http://a", range(10))  # system prompt and history
+    index.record("http://b", range(8))  # the system prompt only
+    eps = [make_ep(u) for u in ("http://a", "http://b", "http://c")]
+    req = RoutingRequest(model="m", token_hashes=tuple(range(12)))
+    share = scorers.make_prefix_scorer(index, precise=True)
+    lacking = scorers.make_prefix_scorer(index, precise=True, miss_blocks=4)
+    assert share(req, eps) == pytest.approx([10 / 12, 8 / 12, 0.0])
+    assert lacking(req, eps) == pytest.approx([1.0, 0.5, 0.0])
+    assert lacking(RoutingRequest(model="m", token_hashes=(99, 98)), eps) == [0.0] * 3  # nobody holds any
+
+
 def test_session_scorer(make_ep):
     table = SessionTable()
     table.record("s1", "http://b")

@@ -6,7 +6,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kubellm.gateway.telemetry import GatewayMetrics
@@ -43,6 +43,25 @@ def test_counters_histograms_and_gauges_are_summed_health_is_the_max():
     workers = {dict(labels)["worker"] for name, labels in merged if name == "kubellm_gateway_worker"}
     assert workers == {"0", "1"}
     assert not [name for name, _ in merged if name.endswith("_created")]
+
+
+def test_a_worker_s_own_estimates_are_kept_per_worker_not_summed():
+    """The latency learner's gauges (its coefficients, its error quantiles) are each worker's
+    estimate: merged, each keeps its value under a ``worker`` label (before: summed, so two
+    workers that had both learned 0.05 s showed 0.1 s)."""
+    texts = []
+    for index, learned in ((0, 0.05), (1, 0.07)):
+        m = GatewayMetrics()
+        register_worker(m.registry, WorkerSlot(index, 2, Path("/nonexistent")))
+        Gauge("kubellm_ttft_model_coefficient", "learned", ["endpoint", "term"], registry=m.registry
+              ).labels("http://e:1", "fixed_s").set(learned)
+        m.in_flight.labels("m").set(2)
+        texts.append(generate_latest(m.registry).decode())
+    merged = _samples(merge_expositions(texts))
+    coefficient = {labels: v for (name, labels), v in merged.items() if name == "kubellm_ttft_model_coefficient"}
+    assert coefficient == {(("endpoint", "http://e:1"), ("term", "fixed_s"), ("worker", "0")): 0.05,
+                           (("endpoint", "http://e:1"), ("term", "fixed_s"), ("worker", "1")): 0.07}
+    assert merged[("kubellm_requests_in_flight", (("model", "m"),))] == 4  # an additive gauge stays summed
 
 
 def test_the_merge_is_valid_exposition_text_with_escaped_labels():

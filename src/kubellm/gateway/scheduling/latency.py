@@ -10,7 +10,10 @@ For endpoint *e* and a request whose prompt has ``u_e`` tokens not cached at *e*
     n_e = requests at e: engine running + waiting as of the last scrape, plus this gateway's
           requests sent there since less those finished since, never below this gateway's own
           in-flight count there (:func:`corrected_load`)
-    W_e = waiting_e * D_e / max(1, running_e)   the engine's queue (corrected the same way),
+    W_e = waiting_e * D_e / max(1, running_e)   the engine's queue: of the n_e requests, those
+          beyond the most an engine of the pool was seen running at once, and this request
+          itself once the batch is as full as engines of the pool were seen with a queue that
+          lasted two scrapes (:func:`queue_wait`),
           drained at running_e / D_e requests a second (waiting for a sequence slot or for
           KV-cache blocks alike)
     D_e = seconds a request runs after its first token (decode), an average of the
@@ -62,9 +65,10 @@ class EngineLoad:
     fallback: str | None  # None, "unscraped", "not_finite", "negative"
 
 
-def engine_load(ep: Endpoint) -> EngineLoad:
+def engine_load(ep: Endpoint, batch_cap: float = 0.0) -> EngineLoad:
     """The endpoint's gauges if they make sense, corrected for what this gateway sent and saw
-    finish since they were scraped (:func:`corrected_load`); else zeros and the reason."""
+    finish since they were scraped (:func:`corrected_load`, *batch_cap* the most requests an
+    engine of the pool was seen running at once, 0 if none yet); else zeros and the reason."""
     if not ep.scraped:
         return EngineLoad(0.0, 0.0, "unscraped")
     values = (ep.running, ep.waiting, ep.kv_usage)
@@ -72,22 +76,29 @@ def engine_load(ep: Endpoint) -> EngineLoad:
         return EngineLoad(0.0, 0.0, "not_finite")
     if any(v < 0 for v in values):
         return EngineLoad(0.0, 0.0, "negative")
-    running, waiting = corrected_load(ep.running, ep.waiting, ep.outstanding, ep.outstanding_at_scrape)
+    running, waiting = corrected_load(ep.running, ep.waiting, ep.outstanding, ep.outstanding_at_scrape, batch_cap)
     return EngineLoad(running, waiting, None)
 
 
 def corrected_load(running: float, waiting: float, outstanding: int,
-                   outstanding_at_scrape: int | None) -> tuple[float, float]:
+                   outstanding_at_scrape: int | None, batch_cap: float = 0.0) -> tuple[float, float]:
     """The engine's (running, waiting) now, from its gauges as of the last scrape.
 
     Between scrapes every decision would see the same numbers and pile requests onto the engine
     that looked emptiest; so the total is the scraped one plus this gateway's in-flight change
     since (``outstanding - outstanding_at_scrape``: sent less finished), never below this
-    gateway's own in-flight count. An engine that had a queue at the scrape takes no more into
-    its batch (the change goes to, or comes from, the queue); one without takes it all in."""
+    gateway's own in-flight count. The batch holds up to *batch_cap*, the most requests an
+    engine of the pool was seen running at once (its ``max_num_seqs``, or what the KV cache
+    allowed), and the rest wait. The engine's own split is not used: a request that arrived
+    between two engine steps shows as waiting for a moment (one running and one waiting made
+    an idle engine look half a decode away), and an engine scraped with a full batch and no
+    queue would take every request sent since into its batch. Before any batch size is known
+    (*batch_cap* 0), an engine with a queue at the scrape takes the change into its queue, one
+    without into its batch."""
     delta = 0 if outstanding_at_scrape is None else outstanding - outstanding_at_scrape
     total = max(float(outstanding), running + waiting + delta)
-    batch = min(total, running) if waiting > 0 else total
+    limit = max(running, batch_cap) if batch_cap > 0 else (running if waiting > 0 else math.inf)
+    batch = min(total, limit)
     return batch, total - batch
 
 
@@ -104,8 +115,13 @@ class Features:
         return (1.0, (self.uncached_tokens + self.ahead_tokens) / TOKENS_SCALE, self.requests, self.queue_wait_s)
 
 
-def queue_wait(waiting: float, running: float, decode_s: float) -> float:
-    """W = waiting * D / max(1, running): the queue ahead, drained at running / D a second."""
+def queue_wait(waiting: float, running: float, decode_s: float, full_batch: float = 0.0) -> float:
+    """W = waiting * D / max(1, running): the queue ahead, drained at running / D a second.
+    With the engines' full batch known (*full_batch* > 0) and reached, this request waits too,
+    for one more to finish: ``(waiting + 1) * D / running`` (else an engine with a full batch
+    and nobody waiting looked as quick as one with a free slot, and took the request)."""
+    if full_batch > 0 and running >= full_batch:
+        waiting += 1
     return max(0.0, waiting) * decode_s / max(1.0, running)
 
 

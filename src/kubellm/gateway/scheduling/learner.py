@@ -19,7 +19,7 @@ import statistics
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kubellm.gateway.endpoint import Endpoint
 from kubellm.gateway.scheduling.latency import (Features, Fit, engine_load, predict_ttft, queue_wait,
@@ -49,6 +49,7 @@ class Ticket:
     prompt_chars: int
     ahead: bool = False  # counted in its endpoint's _Ahead totals (before its predicted first token)
     ages: tuple[int, ...] = ()  # its leading blocks' ages in the approximate index there, when routed
+    kinds: tuple[int, ...] = ()  # and whether each was fresh or reused there (prefix.FRESH, .REUSED)
     contended: bool = False  # another of this gateway's requests there was before its first token
 
 
@@ -104,6 +105,8 @@ class PoolModel:
 
     fit: Fit = field(default_factory=Fit)
     offset_s: float = 0.0
+    batch_cap: float = 0.0  # most requests an engine of the pool was seen running at once
+    full_batch: float = 0.0  # most seen running under a queue that lasted two scrapes: a full batch
 
     def predict(self, f: Features) -> float:
         """T_e, never negative."""
@@ -122,6 +125,7 @@ class PoolModel:
 @dataclass(slots=True)
 class EndpointLatency:
     pool: PoolModel = field(default_factory=PoolModel)  # shared by the pool's endpoints
+    pool_name: str = ""  # the pool *pool* is kept under in :attr:`LatencyState.pools`
     decode_s: float = DEFAULT_DECODE_S  # D_e
     tpot_s: float = 0.0  # seconds per output token after the first (0: not measured)
     engine_decode: tuple[float, float] | None = None  # last (sum, count) of the engine's histogram
@@ -129,6 +133,16 @@ class EndpointLatency:
     @property
     def fit(self) -> Fit:
         return self.pool.fit
+
+
+def _learn_batch_cap(ep: Endpoint, pool: PoolModel) -> None:
+    """The most requests an engine of the pool was seen running at once (the engines of a pool
+    are alike; one cap for all, so that the same load never looks queued on one and not on another)."""
+    if not (ep.scraped and math.isfinite(ep.running)):
+        return
+    pool.batch_cap = max(pool.batch_cap, ep.running)
+    if ep.queued_scrapes >= 2:  # a queue that lasted: the batch is full
+        pool.full_batch = max(pool.full_batch, ep.running)
 
 
 def _ewma(old: float, new: float) -> float:
@@ -175,7 +189,8 @@ class LatencyState:
     def _predict_one(self, ep: Endpoint, uncached: float, now: float) -> Prediction:
         st = self._endpoint(ep.url, ep.pool)
         self._read_engine_decode(ep, st)
-        load = engine_load(ep)
+        _learn_batch_cap(ep, st.pool)
+        load = engine_load(ep, st.pool.batch_cap)
         prefilling, ahead = self._ahead(ep.url, now)
         if load.fallback is not None:
             self.fallbacks[(ep.url, load.fallback)] += 1
@@ -183,7 +198,8 @@ class LatencyState:
         else:
             requests = max(load.running + load.waiting, float(ep.outstanding))
             ahead += max(0.0, load.waiting - prefilling) * self.mean_uncached
-        f = Features(uncached, ahead, requests, queue_wait(load.waiting, load.running, st.decode_s))
+        full = st.pool.full_batch if load.fallback is None else 0.0
+        f = Features(uncached, ahead, requests, queue_wait(load.waiting, load.running, st.decode_s, full))
         return Prediction(ep.url, f, st.pool.predict(f), st.tpot_s)
 
     def _ahead(self, url: str, now: float) -> tuple[int, float]:
@@ -207,13 +223,24 @@ class LatencyState:
             st.decode_s = _ewma(st.decode_s, (total - last[0]) / (count - last[1]))
 
     def _endpoint(self, url: str, pool: str = "") -> EndpointLatency:
+        """*url*'s state, bound to *pool*'s model; an endpoint now listed under another pool (a
+        reload moved it) keeps what it measured of its engine and takes the new pool's model."""
         st = self.endpoints.get(url)
-        if st is None:
+        if st is None or st.pool_name != pool:
             model = self.pools.get(pool)
             if model is None:
                 model = self.pools[pool] = PoolModel()
-            st = self.endpoints[url] = EndpointLatency(model)
+            st = self.endpoints[url] = (EndpointLatency(model, pool) if st is None
+                                        else replace(st, pool=model, pool_name=pool))
+            self._prune_pools()
         return st
+
+    def _prune_pools(self) -> None:
+        """Drop the models of pools none of whose endpoints is left (model removed or renamed):
+        they would be kept, and exported, for the life of the process."""
+        live = {st.pool_name for st in self.endpoints.values()}
+        for name in [name for name in self.pools if name not in live]:
+            del self.pools[name]
 
     # -- bookkeeping -----------------------------------------------------------------------
     def start(self, req: RoutingRequest, url: str) -> None:
@@ -227,7 +254,8 @@ class LatencyState:
         now = self._clock()
         ticket = Ticket(url, pred.features, pred.ttft_s, now, req.prompt_chars)
         if self.approximate is not None and req.prefix_hashes and not req.token_hashes:
-            ticket.ages = tuple(self.approximate.ages(url, req.prefix_hashes))
+            states = self.approximate.block_states(url, req.prefix_hashes)
+            ticket.ages, ticket.kinds = tuple(a for a, _ in states), tuple(k for _, k in states)
             ticket.contended = self._ahead(url, now)[0] > 0
         self._tickets[id(req)] = ticket
         self._by_endpoint.setdefault(url, {})[id(req)] = ticket
@@ -290,10 +318,13 @@ class LatencyState:
             return
         blocks = len(req.prefix_hashes)
         self.approximate.learn_horizon(ticket.endpoint, ticket.ages,
-                                       engine_cached_blocks(blocks, cached_tokens / prompt_tokens))
+                                       engine_cached_blocks(blocks, cached_tokens / prompt_tokens, len(ticket.ages)),
+                                       ticket.kinds)
 
     def forget_endpoint(self, url: str) -> None:
-        self.endpoints.pop(url, None)
+        """*url* left (discovery, a reload): its state goes, and its pool's model with the last one."""
+        if self.endpoints.pop(url, None) is not None:
+            self._prune_pools()
         self._ahead_of.pop(url, None)
         for key in list(self._by_endpoint.pop(url, {})):
             self._tickets.pop(key, None)
@@ -311,11 +342,23 @@ class LatencyState:
         return _quantile(absolute, q), _quantile(relative, q) if relative else math.nan
 
 
-def engine_cached_blocks(blocks: int, cached_share: float) -> int:
-    """The engine's cached share of a prompt in the gateway's *blocks* (character blocks):
-    all of them when within a couple of blocks of the whole."""
+def engine_cached_blocks(blocks: int, cached_share: float, claimed: int | None = None) -> int:
+    """The engine's cached share of a prompt in the gateway's *blocks* (character blocks): all
+    of them when within a couple of blocks of the whole, and all the *claimed* leading blocks
+    (those the index holds there) when within a couple of those. The engine caches whole token
+    blocks and never the last partial one, so a prefix it holds entirely shows a block or two
+    short in character blocks; read as a miss at the age of those last blocks (often 0: sent by
+    the chat's previous turn), it drove the learned horizons down to 0-100 blocks against
+    300-block caches (traced on the chats shape, issue 18's fourth pass)."""
     cached = math.floor(blocks * cached_share)
-    return blocks if cached >= blocks - max(WHOLE_SLACK_BLOCKS, WHOLE_SLACK_SHARE * blocks) else cached
+    for whole in (blocks, claimed):
+        if whole is not None and cached < whole and cached >= whole - _slack(whole):
+            return whole
+    return cached
+
+
+def _slack(blocks: int) -> float:
+    return max(WHOLE_SLACK_BLOCKS, WHOLE_SLACK_SHARE * blocks)
 
 
 def _quantile(values: list[float], q: float) -> float:

@@ -25,7 +25,8 @@ SCORERS: dict[str, ScorerFactory] = {
     "kv-cache-usage": lambda p, s: scorers.kv_cache_usage,
     "lora-affinity": lambda p, s: scorers.lora_affinity,
     "prefix-affinity": lambda p, s: scorers.make_prefix_scorer(s.prefix),
-    "precise-prefix": lambda p, s: scorers.make_prefix_scorer(s.precise_prefix, precise=True),
+    "precise-prefix": lambda p, s: scorers.make_prefix_scorer(s.precise_prefix, precise=True,
+                                                              miss_blocks=_blocks(p, "precise-prefix", "missBlocks")),
     "session-affinity": lambda p, s: scorers.make_session_scorer(s.sessions),
     "predicted-latency": lambda p, s: scorers.make_latency_scorer(s.latency, s.prefix, s.precise_prefix),
     "slo-latency": lambda p, s: scorers.make_slo_scorer(
@@ -43,7 +44,19 @@ PICKERS: dict[str, PickerFactory] = {
 }
 
 _PARAMS: dict[str, frozenset[str]] = {"consistent-hash": frozenset({"loadFactor", "load_factor"}),
-                                       "slo-latency": frozenset({"ttftTargetMs", "tpotTargetMs"})}
+                                       "slo-latency": frozenset({"ttftTargetMs", "tpotTargetMs"}),
+                                       "precise-prefix": frozenset({"missBlocks"})}
+
+
+def _blocks(params: dict[str, Any], scorer: str, key: str) -> int | None:
+    """An optional positive whole number of blocks."""
+    value = params.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"scorer {scorer!r}: params.{key} must be a positive whole number of blocks "
+                          f"(got {value!r})")
+    return value
 
 
 def _ms(params: dict[str, Any], key: str, *, required: bool) -> float | None:

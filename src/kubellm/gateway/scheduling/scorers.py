@@ -42,9 +42,15 @@ def lora_affinity(req: RoutingRequest, eps: Sequence[Endpoint]) -> list[float]:
     return [1.0 if req.lora in e.loras else 0.0 for e in eps]
 
 
-def make_prefix_scorer(index: PrefixIndex, *, precise: bool = False) -> Scorer:
+def make_prefix_scorer(index: PrefixIndex, *, precise: bool = False, miss_blocks: int | None = None) -> Scorer:
     """Share of the prompt's leading blocks the endpoint holds: believed (approximate index of
-    what the gateway sent where) or known (``precise``: the engines' own KV events)."""
+    what the gateway sent where) or known (``precise``: the engines' own KV events).
+
+    With *miss_blocks*, how little the endpoint lacks of the best holder's prefix instead:
+    ``1 - min(1, (best - held) / miss_blocks)``. A share scores a conversation's history (a
+    few blocks after a long shared system prompt) as a few hundredths, which any load scorer
+    outweighs, so its turns wander to other holders of the system prompt and recompute the
+    history there; counted in blocks, lacking *miss_blocks* or more scores as lacking it all."""
 
     def prefix_affinity(req: RoutingRequest, eps: Sequence[Endpoint]) -> list[float]:
         hashes = req.token_hashes if precise else req.prefix_hashes
@@ -52,9 +58,20 @@ def make_prefix_scorer(index: PrefixIndex, *, precise: bool = False) -> Scorer:
         if n == 0:
             return [0.0] * len(eps)
         matched = index.matched_blocks(hashes, [e.url for e in eps])
+        if miss_blocks is not None:
+            return _lacking(matched, eps, miss_blocks)
         return [matched[e.url] / n for e in eps]
 
     return prefix_affinity
+
+
+def _lacking(matched: dict[str, int], eps: Sequence[Endpoint], miss_blocks: int) -> list[float]:
+    """1 for the endpoints holding the most blocks, falling to 0 at *miss_blocks* fewer; all 0
+    when none holds any."""
+    best = max(matched.values(), default=0)
+    if best == 0:
+        return [0.0] * len(eps)
+    return [1.0 - min(1.0, (best - matched[e.url]) / miss_blocks) for e in eps]
 
 
 def make_session_scorer(sessions: SessionTable) -> Scorer:
