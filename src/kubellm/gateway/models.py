@@ -22,6 +22,10 @@ def pool_names(model: ModelConfig) -> tuple[str, ...]:
     return (model.name,) if model.disaggregation is None else (f"{model.name}/prefill", f"{model.name}/decode")
 
 
+def _target(model: ModelConfig, lora: str | None) -> Target:
+    return Target(model, lora, lora) if lora is not None else Target(model, model.upstream_name, None)
+
+
 class CanarySplitter:
     """Smooth weighted round-robin over a model and its canaries (nginx's algorithm): over any
     run of requests each side's share is within one request of its weight, so a 20 % canary
@@ -61,20 +65,19 @@ class ModelTable:
             for adapter in m.lora_adapters:
                 self._names[adapter] = (m, adapter)
         self._splits = {m.name: CanarySplitter(m, rng) for m in config.models if m.canary}
+        # each name's target made once (a frozen dataclass costs a setattr per field to build)
+        self._targets = {name: _target(m, lora) for name, (m, lora) in self._names.items()}
 
     def resolve(self, name: str) -> Target:
-        found = self._names.get(name)
-        if found is None:
+        target = self._targets.get(name)
+        if target is None:
             raise ModelNotFoundError(f"the model {name!r} does not exist")
-        model, lora = found
-        if lora is not None:
-            return Target(model, lora, lora)
-        if model.canary:
+        model = target.model
+        if target.lora is None and model.canary:
             chosen = self._splits[model.name].next()
             if chosen is not None and all(self._routable(pool) for pool in pool_names(self._by_name[chosen])):
-                canary = self._by_name[chosen]
-                return Target(canary, canary.upstream_name, None)
-        return Target(model, model.upstream_name, None)
+                return self._targets[chosen]
+        return target
 
     def listing(self) -> list[dict[str, object]]:
         """``GET /v1/models`` data: every name a client may send."""
