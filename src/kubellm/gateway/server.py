@@ -7,7 +7,8 @@ routes, middlewares and ``on_startup``/``on_response_prepare``/``on_cleanup`` si
 gateway's ``aiohttp.web.Application`` unchanged. Handlers see :class:`FastRequest`, the
 subset of ``aiohttp.web.Request`` the gateway uses (``method``, ``path``, ``query``,
 ``headers``, ``read()``), and return an ``aiohttp.web.Response`` (written here with a
-Content-Length) or the :class:`FastStream` that :func:`start_stream` opened.
+Content-Length), the :class:`Answer` that :func:`answer` already wrote, or the
+:class:`FastStream` that :func:`start_stream` opened.
 
 Behaviour: keep-alive (HTTP/1.1 default, HTTP/1.0 on request), an idle connection closed
 after ``keepalive_s`` (75 s, as aiohttp's); pipelined requests answered one at a time in order
