@@ -64,8 +64,8 @@ class GatewayMetrics:
         self.pending = Gauge("kubellm_gateway_pending_requests",
                              "Requests waiting for a model's endpoint: held while scaling from zero, or queued.",
                              ["model"], registry=r)
-        self.decisions = hot.add(HotCounter("kubellm_routing_decisions", "Routing decisions by the scorer that decided.",
-                                            ["model", "reason"]))
+        self.decisions = hot.add(HotCounter("kubellm_routing_decisions",
+                                            "Routing decisions by the scorer that decided.", ["model", "reason"]))
         self.prefix_query_blocks = hot.add(HotCounter("kubellm_prefix_query_blocks", "Prompt blocks routed.",
                                                       ["model"]))
         self.prefix_hit_blocks = hot.add(HotCounter("kubellm_prefix_hit_blocks",
