@@ -114,11 +114,14 @@ class Pool:
         while True:
             fut: asyncio.Future[None] = loop.create_future()
             # woken, but no slot was free for anyone: back to the head, not behind later arrivals
-            # (a retry excluding endpoints goes to the back: others may use the slot it cannot)
+            # (a retry excluding endpoints goes to the back, and wakes the next waiter: the slot
+            # freed may be one only others can use)
             if woken and not exclude:
                 self._waiters.appendleft(fut)
             else:
                 self._waiters.append(fut)
+                if woken:
+                    self._wake(skip=fut)
             try:  # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancellation once woken
                 async with asyncio.timeout(max(0.0, deadline - loop.time())):
                     await fut
@@ -147,9 +150,10 @@ class Pool:
         ep.outstanding -= 1
         self._wake()
 
-    def _wake(self) -> None:
-        """Wake the first waiter not yet woken (woken ones stay queued until they run)."""
+    def _wake(self, skip: asyncio.Future[None] | None = None) -> None:
+        """Wake the first waiter not yet woken (woken ones stay queued until they run), other
+        than *skip*."""
         for fut in self._waiters:
-            if not fut.done():
+            if fut is not skip and not fut.done():
                 fut.set_result(None)
                 return
