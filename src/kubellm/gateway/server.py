@@ -156,6 +156,14 @@ class Answer:
 _REASONS = {200: "OK"}
 
 
+def _connection_header(request: FastRequest, keep: bool) -> bytes:
+    """``Connection: close`` when the connection ends after this answer; ``keep-alive`` to an
+    HTTP/1.0 client that asked for it (its default is close); else none (HTTP/1.1's default)."""
+    if not keep:
+        return b"Connection: close\r\n"
+    return b"Connection: keep-alive\r\n" if request.version == "1.0" else b""
+
+
 async def answer(request: Any, status: int, body: bytes, content_type: str) -> web.StreamResponse:
     """A complete response for whichever server *request* came from. On the fast server it is
     written now, before the handler returns: what the handler does after (accounting, metrics,
@@ -171,7 +179,7 @@ async def answer(request: Any, status: int, body: bytes, content_type: str) -> w
     if len(done.headers) == 1:  # only its Content-Type (no hook added one): the head in one format
         conn._write(b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s\r\n%s" % (
             status, done.reason.encode("latin-1", "replace"), content_type.encode("latin-1", "replace"), len(body),
-            b"" if keep else b"Connection: close\r\n", b"" if request.method == "HEAD" else body))
+            _connection_header(request, keep), b"" if request.method == "HEAD" else body))
     else:
         conn.write_head(request, status, done.reason, done.headers, body, keep)
     request._stream = done
@@ -448,8 +456,7 @@ class _Connection(asyncio.Protocol):
                 lines.append(b"Transfer-Encoding: chunked\r\n")
         else:
             lines.append(b"Content-Length: %d\r\n" % len(body))
-        if not keep:
-            lines.append(b"Connection: close\r\n")
+        lines.append(_connection_header(request, keep))
         lines.append(b"\r\n")
         if body and request.method != "HEAD":
             lines.append(body)
