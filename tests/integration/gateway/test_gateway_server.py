@@ -291,7 +291,8 @@ async def test_http10_keep_alive_is_answered_with_keep_alive_and_kept(toy: int, 
     ``web.Response`` and for an :func:`answer` written early."""
     reader, writer = await _connect(toy)
     for body in (b"one", b"two"):
-        writer.write(b"POST %s HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\n%s" % (path.encode(), body))
+        writer.write(b"POST %s HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\n%s"
+                     % (path.encode(), body))
         status, headers, got = await _response(reader)
         assert (status, got, headers["connection"].lower()) == (200, body, "keep-alive")
     writer.write(b"POST %s HTTP/1.0\r\nContent-Length: 3\r\n\r\nend" % path.encode())
