@@ -488,7 +488,8 @@ class FastServer:
         self.keepalive_s = keepalive_s
         self.connections: set[_Connection] = set()
         self._sweeper: asyncio.Task[None] | None = None
-        self._servers: list[asyncio.AbstractServer] = []
+        self._servers: list[asyncio.AbstractServer] = []  # TCP
+        self._unix: list[asyncio.AbstractServer] = []
         self._routes: dict[tuple[str, str], Handler] = {}
         self._paths: dict[str, list[str]] = {}
         self.prepare_hooks = tuple(app.on_response_prepare)  # final once startup() froze the app
@@ -537,9 +538,13 @@ class FastServer:
         return int(server.sockets[0].getsockname()[1])
 
     async def listen_unix(self, path: str) -> None:
-        self._servers.append(await asyncio.get_running_loop().create_unix_server(lambda: _Connection(self), path))
+        """Also accept on a Unix socket (``--workers``: where the other workers scrape this one's
+        metrics); :meth:`stop_listening` leaves it open, so a worker draining alone stays in
+        its peers' merged ``/metrics`` until it exits, as on aiohttp's server."""
+        self._unix.append(await asyncio.get_running_loop().create_unix_server(lambda: _Connection(self), path))
 
     async def stop_listening(self) -> None:
+        """Stop accepting on the TCP ports (drain); the Unix sockets close with :meth:`cleanup`."""
         for server in self._servers:
             server.close()
         self._servers.clear()
@@ -548,6 +553,9 @@ class FastServer:
         """Stop accepting, give requests in flight up to *grace_s*, close every connection, and
         run the application's shutdown and cleanup hooks."""
         await self.stop_listening()
+        for server in self._unix:
+            server.close()
+        self._unix.clear()
         if self._sweeper is not None:
             self._sweeper.cancel()
         running = [c.task for c in self.connections if c.task is not None]
