@@ -164,3 +164,30 @@ async def test_a_queued_request_cancelled_woken_or_not_leaves_no_waiter_and_lose
     decision = await asyncio.wait_for(last, 1)
     assert decision.endpoint.outstanding == 1 and pool.queued == 0
 
+
+async def test_retries_that_cannot_use_the_freed_slot_do_not_wake_each_other_forever():
+    """Two queued retries both excluding the endpoint whose slot was freed: each passes the
+    wake-up on once, then both sleep until the next release (they woke each other in turn,
+    a busy loop on the event loop until a slot or their timeout came)."""
+    pool = _pool(["http://a", "http://b"], max_queue=4)
+    a, b = pool.acquire_now(REQ), pool.acquire_now(REQ)
+    assert a is not None and b is not None
+    looks = 0
+    try_pick = pool.try_pick
+
+    def counted(req: RoutingRequest, exclude: frozenset[str]) -> object:
+        nonlocal looks
+        looks += 1
+        return try_pick(req, exclude)
+
+    pool.try_pick = counted  # type: ignore[method-assign,assignment]
+    retries = [asyncio.ensure_future(pool.acquire(REQ, frozenset({a.endpoint.url}))) for _ in range(2)]
+    await asyncio.sleep(0)
+    looks = 0
+    pool.release(a.endpoint)
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert looks == 2 and pool.queued == 2 and not any(r.done() for r in retries)
+    pool.release(b.endpoint)
+    assert (await asyncio.wait_for(retries[0], 1)).endpoint is b.endpoint
+    retries[1].cancel()
