@@ -144,7 +144,7 @@ class Answer:
 
     def __init__(self, status: int, body: bytes, content_type: str) -> None:
         self.status = status
-        self.reason = _REASONS.get(status) or HTTPStatus(status).phrase
+        self.reason = _REASONS.get(status, "")
         self.headers = {"Content-Type": content_type}
         self.body = body
         self.keep_alive: bool | None = None
@@ -153,7 +153,9 @@ class Answer:
         self.keep_alive = False
 
 
-_REASONS = {200: "OK"}
+# as aiohttp's web.Response: the standard phrase, else empty (an engine, or a proxy beside it,
+# may answer a status the list lacks: nginx's 499, a CDN's 52x; HTTPStatus(status) raises there)
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
 
 
 def _connection_header(request: FastRequest, keep: bool) -> bytes:
