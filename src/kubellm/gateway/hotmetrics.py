@@ -29,6 +29,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
 S = TypeVar("S")
+M = TypeVar("M", bound=Metric)
 
 
 class CounterSeries:
@@ -81,7 +82,7 @@ def _created(created: float) -> float | None:
     return created if getattr(_client_metrics, "_use_created", True) else None
 
 
-class Family(Collector, Generic[S]):
+class Family(Collector, Generic[S, M]):
     """One metric: its series by label values. ``labels(*values)`` returns the series,
     made on first use; :meth:`remove_by_labels` drops matching ones (a later ``labels`` call
     makes a fresh one, so no increment after the removal is lost). Registered in *registry*
@@ -114,46 +115,51 @@ class Family(Collector, Generic[S]):
         for key in [k for k in self.series if all(k[i] == v for i, v in where)]:
             del self.series[key]
 
-    def _family(self) -> Metric:
-        """The metric without samples: what :meth:`describe` gives and ``collect`` fills."""
+    def _family(self) -> M:
+        """The metric without samples: what :meth:`describe` gives and :meth:`collect` fills."""
+        raise NotImplementedError
+
+    def _add(self, family: M, values: list[str], series: S) -> None:
+        """One series' samples."""
         raise NotImplementedError
 
     def describe(self) -> Iterator[Metric]:
         yield self._family()
 
+    def collect(self) -> Iterator[Metric]:
+        family = self._family()
+        for values, series in list(self.series.items()):
+            self._add(family, list(values), series)
+        yield family
 
-class HotCounter(Family[CounterSeries]):
+
+class HotCounter(Family[CounterSeries, CounterMetricFamily]):
     def _new(self) -> CounterSeries:
         return CounterSeries()
 
     def _family(self) -> CounterMetricFamily:
         return CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
 
-    def collect(self) -> Iterator[Metric]:
-        family = self._family()
-        for values, s in list(self.series.items()):
-            family.add_metric(list(values), s.value, created=_created(s.created))
-        yield family
+    def _add(self, family: CounterMetricFamily, values: list[str], series: CounterSeries) -> None:
+        family.add_metric(values, series.value, created=_created(series.created))
 
 
-class HotGauge(Family[GaugeSeries]):
+class HotGauge(Family[GaugeSeries, GaugeMetricFamily]):
     def _new(self) -> GaugeSeries:
         return GaugeSeries()
 
     def _family(self) -> GaugeMetricFamily:
         return GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)
 
-    def collect(self) -> Iterator[Metric]:
-        family = self._family()
-        for values, s in list(self.series.items()):
-            family.add_metric(list(values), s.value)
-        yield family
+    def _add(self, family: GaugeMetricFamily, values: list[str], series: GaugeSeries) -> None:
+        family.add_metric(values, series.value)
 
 
-class HotHistogram(Family[HistogramSeries]):
+class HotHistogram(Family[HistogramSeries, HistogramMetricFamily]):
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str], buckets: Sequence[float],
                  registry: CollectorRegistry | None = None) -> None:
         self.bounds = tuple(float(b) for b in buckets)
+        self._edges = [*(_le(b) for b in self.bounds), "+Inf"]
         super().__init__(name, documentation, labelnames, registry)
 
     def _new(self) -> HistogramSeries:
@@ -162,19 +168,15 @@ class HotHistogram(Family[HistogramSeries]):
     def _family(self) -> HistogramMetricFamily:
         return HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
 
-    def collect(self) -> Iterator[Metric]:
-        family = self._family()
-        edges = [*(_le(b) for b in self.bounds), "+Inf"]
-        for values, s in list(self.series.items()):
-            cumulative, running = [], 0
-            for edge, n in zip(edges, s.counts):
-                running += n
-                cumulative.append((edge, running))
-            family.add_metric(list(values), cumulative, s.sum)
-            if (created := _created(s.created)) is not None:
-                family.samples.append(family.samples[-1]._replace(  # as Histogram's _created sample
-                    name=self.name + "_created", labels=dict(zip(self.labelnames, values)), value=created))
-        yield family
+    def _add(self, family: HistogramMetricFamily, values: list[str], series: HistogramSeries) -> None:
+        cumulative, running = [], 0
+        for edge, n in zip(self._edges, series.counts):
+            running += n
+            cumulative.append((edge, running))
+        family.add_metric(values, cumulative, series.sum)
+        if (created := _created(series.created)) is not None:
+            family.samples.append(family.samples[-1]._replace(  # as Histogram's _created sample
+                name=self.name + "_created", labels=dict(zip(self.labelnames, values)), value=created))
 
 
 def _le(bound: float) -> str:
