@@ -9,7 +9,7 @@ import pytest
 
 from kubellm.gateway.breaker import CircuitBreaker
 from kubellm.gateway.clock import FakeClock
-from kubellm.gateway.config import RoutingProfile
+from kubellm.gateway.config import PluginConfig, RoutingProfile
 from kubellm.gateway.errors import NoEndpointError, OverloadedError
 from kubellm.gateway.pool import Pool
 from kubellm.gateway.scheduling.plugins import RoutingState
@@ -191,3 +191,18 @@ async def test_retries_that_cannot_use_the_freed_slot_do_not_wake_each_other_for
     pool.release(b.endpoint)
     assert (await asyncio.wait_for(retries[0], 1)).endpoint is b.endpoint
     retries[1].cancel()
+
+
+def test_a_profile_without_the_healthy_filter_still_routes_only_to_routable_endpoints():
+    """try_pick hands the scheduler the routable endpoints with a free slot, so a profile whose
+    filters leave out ``healthy`` (here only ``lora-capable``) never gets an unhealthy one:
+    before this pass the scheduler saw every endpoint not full or excluded."""
+    profile = RoutingProfile(filters=(PluginConfig(type="lora-capable"),))
+    clock = FakeClock()
+    pool = Pool("m", Scheduler(profile, RoutingState(rng=random.Random(0))),
+                lambda: CircuitBreaker(clock, failures=1, open_s=5.0), max_outstanding=4, max_queue=2, queue_s=5.0)
+    down, up = pool.set_urls(["http://down", "http://up"])
+    up.healthy = True
+    for _ in range(20):
+        decision = pool.try_pick(REQ, frozenset())
+        assert decision is not None and decision.endpoint is up
