@@ -178,9 +178,11 @@ async def answer(request: Any, status: int, body: bytes, content_type: str) -> w
     for hook in conn.server.prepare_hooks:
         await hook(cast(web.Request, request), cast(web.StreamResponse, done))
     keep = request.keep_alive = request.keep_alive and done.keep_alive is not False
-    if len(done.headers) == 1:  # only its Content-Type (no hook added one): the head in one format
+    # only a Content-Type (no hook added a header): the head in one format, with the type a hook
+    # may have replaced
+    if len(done.headers) == 1 and (ctype := done.headers.get("Content-Type")) is not None:
         conn._write(b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s\r\n%s" % (
-            status, done.reason.encode("latin-1", "replace"), content_type.encode("latin-1", "replace"), len(body),
+            status, done.reason.encode("latin-1", "replace"), ctype.encode("latin-1", "replace"), len(body),
             _connection_header(request, keep), b"" if request.method == "HEAD" else body))
     else:
         conn.write_head(request, status, done.reason, done.headers, body, keep)

@@ -80,6 +80,8 @@ def _toy_app(seen: Seen) -> web.Application:
     app.on_response_prepare.append(_failing_prepare)
     app.router.add_post("/echo", echo)
     app.router.add_post("/answer", answered)
+    app.router.add_post("/answer-retyped", answered)
+    app.on_response_prepare.append(_retyping_prepare)
     app.router.add_get("/slow", slow)
     app.router.add_post("/hang", hang)
     app.router.add_get("/big", big)
@@ -89,6 +91,11 @@ def _toy_app(seen: Seen) -> web.Application:
 async def _failing_prepare(request: web.Request, response: web.StreamResponse) -> None:
     if request.path == "/prepare-fails":
         raise RuntimeError("an on_response_prepare hook failed")
+
+
+async def _retyping_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    if request.path == "/answer-retyped":
+        response.headers["Content-Type"] = "text/plain; charset=utf-8"
 
 
 async def _serve(app: web.Application, max_body: int = MAX_BODY) -> AsyncIterator[int]:
@@ -299,6 +306,16 @@ async def test_http10_keep_alive_is_answered_with_keep_alive_and_kept(toy: int, 
     status, headers, got = await _response(reader)
     assert (status, got, headers["connection"]) == (200, b"end", "close")
     assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
+
+
+async def test_an_early_answer_keeps_the_content_type_a_prepare_hook_set(toy: int) -> None:
+    """An ``on_response_prepare`` hook that replaces an :func:`answer`'s Content-Type is heard,
+    as for a ``web.Response`` (the one-format head wrote the handler's type over it)."""
+    reader, writer = await _connect(toy)
+    writer.write(_post("/answer-retyped", b"hi"))
+    status, headers, body = await _response(reader)
+    assert (status, headers["content-type"], body) == (200, "text/plain; charset=utf-8", b"hi")
     writer.close()
 
 
