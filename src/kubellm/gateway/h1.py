@@ -158,6 +158,7 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self._paused = False
         self._framed = False  # the response's body has a length or chunks (else: until the connection ends)
+        self._interim = False  # reading a 1xx answer's head
         self.idle_since = 0.0
 
     # -- asyncio.Protocol ---------------------------------------------------------------
@@ -203,13 +204,22 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         if self.response is not None:
-            self.response._headers(self.parser.get_status_code(), self.parser.should_keep_alive())
+            status = self.parser.get_status_code()
+            if 100 <= status < 200 and status != 101:  # interim (100 Continue, 103 Early Hints): the final one follows
+                self._interim = True
+                return
+            self.response._headers(status, self.parser.should_keep_alive())
 
     def on_body(self, body: bytes) -> None:
         if self.response is not None:
             self.response._feed(body)
 
     def on_message_complete(self) -> None:
+        if self._interim:  # what its headers said is not the final answer's
+            self._interim, self._framed = False, False
+            if self.response is not None:
+                self.response.content_type = ""
+            return
         if self.response is not None:
             self.response._done()
 

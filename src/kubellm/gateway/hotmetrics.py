@@ -5,10 +5,13 @@ Every request records about ten series. Through ``prometheus_client``'s ``Counte
 buckets in a Python loop: about 40,000 of the roughly 336,000 instructions a proxied request
 costs the gateway (valgrind, ``bench/results``; docs/gateway.md). The gateway's request
 path runs on one event-loop thread, so here a series is an object with a number (or bucket
-counts found by ``bisect``) that the request increments, and the families are exposed by a
-``prometheus_client`` custom collector (its documented extension point) under the same names,
-types, labels and help as before, ``_created`` samples included. Scrapes, `PeerMetrics`
-merging and ``registry.get_sample_value`` read them as they read any collector.
+counts found by ``bisect``) that the request increments, and each family is a
+``prometheus_client`` custom collector (its documented extension point) registered under the
+same names, types, labels and help as before, ``_created`` samples included (unless
+``PROMETHEUS_DISABLE_CREATED_SERIES`` turns them off, as for ``prometheus_client``'s own). Its
+``describe()`` gives the registry its names: duplicates are refused and name-restricted scrapes
+include it. Scrapes, `PeerMetrics` merging and ``registry.get_sample_value`` read them as they
+read any collector.
 
 Updates must come from the event loop's thread (the collector reads without a lock).
 """
@@ -20,11 +23,13 @@ from bisect import bisect_left
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Generic, TypeVar
 
+from prometheus_client import metrics as _client_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
 S = TypeVar("S")
+M = TypeVar("M", bound=Metric)
 
 
 class CounterSeries:
@@ -70,16 +75,27 @@ class HistogramSeries:
         self.sum += amount
 
 
-class Family(Generic[S]):
+def _created(created: float) -> float | None:
+    """A series' ``_created`` value, or None where ``prometheus_client`` leaves those samples out
+    (``PROMETHEUS_DISABLE_CREATED_SERIES``, ``disable_created_metrics()``: its module flag, read
+    at each scrape as its own metrics do)."""
+    return created if getattr(_client_metrics, "_use_created", True) else None
+
+
+class Family(Collector, Generic[S, M]):
     """One metric: its series by label values. ``labels(*values)`` returns the series,
     made on first use; :meth:`remove_by_labels` drops matching ones (a later ``labels`` call
-    makes a fresh one, so no increment after the removal is lost)."""
+    makes a fresh one, so no increment after the removal is lost). Registered in *registry*
+    when given, as a ``prometheus_client`` metric is."""
 
-    def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str],
+                 registry: CollectorRegistry | None = None) -> None:
         self.name = name
         self.documentation = documentation
         self.labelnames = tuple(labelnames)
         self.series: dict[tuple[str, ...], S] = {}
+        if registry is not None:
+            registry.register(self)
 
     def _new(self) -> S:
         raise NotImplementedError
@@ -99,73 +115,70 @@ class Family(Generic[S]):
         for key in [k for k in self.series if all(k[i] == v for i, v in where)]:
             del self.series[key]
 
-    def collect(self) -> Metric:
+    def _family(self) -> M:
+        """The metric without samples: what :meth:`describe` gives and :meth:`collect` fills."""
         raise NotImplementedError
 
+    def _add(self, family: M, values: list[str], series: S) -> None:
+        """One series' samples."""
+        raise NotImplementedError
 
-class HotCounter(Family[CounterSeries]):
+    def describe(self) -> Iterator[Metric]:
+        yield self._family()
+
+    def collect(self) -> Iterator[Metric]:
+        family = self._family()
+        for values, series in list(self.series.items()):
+            self._add(family, list(values), series)
+        yield family
+
+
+class HotCounter(Family[CounterSeries, CounterMetricFamily]):
     def _new(self) -> CounterSeries:
         return CounterSeries()
 
-    def collect(self) -> Metric:
-        family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
-        for values, s in list(self.series.items()):
-            family.add_metric(list(values), s.value, created=s.created)
-        return family
+    def _family(self) -> CounterMetricFamily:
+        return CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+
+    def _add(self, family: CounterMetricFamily, values: list[str], series: CounterSeries) -> None:
+        family.add_metric(values, series.value, created=_created(series.created))
 
 
-class HotGauge(Family[GaugeSeries]):
+class HotGauge(Family[GaugeSeries, GaugeMetricFamily]):
     def _new(self) -> GaugeSeries:
         return GaugeSeries()
 
-    def collect(self) -> Metric:
-        family = GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)
-        for values, s in list(self.series.items()):
-            family.add_metric(list(values), s.value)
-        return family
+    def _family(self) -> GaugeMetricFamily:
+        return GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)
+
+    def _add(self, family: GaugeMetricFamily, values: list[str], series: GaugeSeries) -> None:
+        family.add_metric(values, series.value)
 
 
-class HotHistogram(Family[HistogramSeries]):
-    def __init__(self, name: str, documentation: str, labelnames: Sequence[str], buckets: Sequence[float]) -> None:
-        super().__init__(name, documentation, labelnames)
+class HotHistogram(Family[HistogramSeries, HistogramMetricFamily]):
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str], buckets: Sequence[float],
+                 registry: CollectorRegistry | None = None) -> None:
         self.bounds = tuple(float(b) for b in buckets)
+        self._edges = [*(_le(b) for b in self.bounds), "+Inf"]
+        super().__init__(name, documentation, labelnames, registry)
 
     def _new(self) -> HistogramSeries:
         return HistogramSeries(self.bounds)
 
-    def collect(self) -> Metric:
-        family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
-        edges = [*(_le(b) for b in self.bounds), "+Inf"]
-        for values, s in list(self.series.items()):
-            cumulative, running = [], 0
-            for edge, n in zip(edges, s.counts):
-                running += n
-                cumulative.append((edge, running))
-            family.add_metric(list(values), cumulative, s.sum)
+    def _family(self) -> HistogramMetricFamily:
+        return HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+
+    def _add(self, family: HistogramMetricFamily, values: list[str], series: HistogramSeries) -> None:
+        cumulative, running = [], 0
+        for edge, n in zip(self._edges, series.counts):
+            running += n
+            cumulative.append((edge, running))
+        family.add_metric(values, cumulative, series.sum)
+        if (created := _created(series.created)) is not None:
             family.samples.append(family.samples[-1]._replace(  # as Histogram's _created sample
-                name=self.name + "_created", labels=dict(zip(self.labelnames, values)), value=s.created))
-        return family
+                name=self.name + "_created", labels=dict(zip(self.labelnames, values)), value=created))
 
 
 def _le(bound: float) -> str:
     """A bucket's ``le`` label as ``prometheus_client`` writes it (``0.005``, ``1.0``, ``+Inf``)."""
     return str(floatToGoString(bound))  # type: ignore[no-untyped-call]
-
-
-class HotFamilies(Collector):
-    """The collector of a registry's hot families."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.families: list[Family[object]] = []
-        registry.register(self)
-
-    def add(self, family: Family[S]) -> Family[S]:
-        self.families.append(family)  # type: ignore[arg-type]
-        return family
-
-    def collect(self) -> Iterator[Metric]:
-        for family in self.families:
-            yield family.collect()
-
-    def describe(self) -> Iterator[Metric]:
-        return iter(())  # names are checked by the families' own constructors, not the registry

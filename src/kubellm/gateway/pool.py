@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 
 from kubellm.gateway.breaker import CircuitBreaker
 from kubellm.gateway.endpoint import Endpoint
@@ -32,6 +32,10 @@ class Pool:
         self.max_queue = max_queue
         self.queue_s = queue_s
         self._waiters: deque[asyncio.Future[None]] = deque()
+        # waiters that re-queued after a wake-up they could not use: passing it on skips them
+        # until a slot is released or the pool changes (else two such retries wake each other
+        # in turn, a busy loop until their timeout)
+        self._passed: set[asyncio.Future[None]] = set()
         self._changed = asyncio.Event()
 
     # -- membership -------------------------------------------------------------------
@@ -47,12 +51,13 @@ class Pool:
     def take_over(self, old: Pool) -> None:
         """Replace *old* on a reload: its endpoints and its wait queue (one queue for both), so
         requests queued there are not passed by this pool's newcomers and are woken by its releases."""
-        self.endpoints, self._waiters = old.endpoints, old._waiters
+        self.endpoints, self._waiters, self._passed = old.endpoints, old._waiters, old._passed
 
     def notify(self) -> None:
         """Membership or health changed: wake held requests and queued ones."""
         self._changed.set()
         self._changed = asyncio.Event()
+        self._passed.clear()
         self._wake()
 
     def has_routable(self) -> bool:
@@ -114,11 +119,15 @@ class Pool:
         while True:
             fut: asyncio.Future[None] = loop.create_future()
             # woken, but no slot was free for anyone: back to the head, not behind later arrivals
-            # (a retry excluding endpoints goes to the back: others may use the slot it cannot)
+            # (a retry excluding endpoints goes to the back, and wakes the next waiter: the slot
+            # freed may be one only others can use)
             if woken and not exclude:
                 self._waiters.appendleft(fut)
             else:
                 self._waiters.append(fut)
+                if woken:
+                    self._passed.add(fut)
+                    self._wake(skip=self._passed)
             try:  # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancellation once woken
                 async with asyncio.timeout(max(0.0, deadline - loop.time())):
                     await fut
@@ -138,6 +147,7 @@ class Pool:
                 return decision
 
     def _remove(self, fut: asyncio.Future[None]) -> None:
+        self._passed.discard(fut)
         try:
             self._waiters.remove(fut)
         except ValueError:
@@ -145,11 +155,14 @@ class Pool:
 
     def release(self, ep: Endpoint) -> None:
         ep.outstanding -= 1
+        if self._passed:  # a slot freed: everyone looks again
+            self._passed.clear()
         self._wake()
 
-    def _wake(self) -> None:
-        """Wake the first waiter not yet woken (woken ones stay queued until they run)."""
+    def _wake(self, skip: Container[asyncio.Future[None]] = ()) -> None:
+        """Wake the first waiter not yet woken (woken ones stay queued until they run), other
+        than those in *skip*."""
         for fut in self._waiters:
-            if not fut.done():
+            if fut not in skip and not fut.done():
                 fut.set_result(None)
                 return

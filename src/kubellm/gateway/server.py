@@ -144,7 +144,7 @@ class Answer:
 
     def __init__(self, status: int, body: bytes, content_type: str) -> None:
         self.status = status
-        self.reason = _REASONS.get(status) or HTTPStatus(status).phrase
+        self.reason = _REASONS.get(status, "")
         self.headers = {"Content-Type": content_type}
         self.body = body
         self.keep_alive: bool | None = None
@@ -153,7 +153,17 @@ class Answer:
         self.keep_alive = False
 
 
-_REASONS = {200: "OK"}
+# as aiohttp's web.Response: the standard phrase, else empty (an engine, or a proxy beside it,
+# may answer a status the list lacks: nginx's 499, a CDN's 52x; HTTPStatus(status) raises there)
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
+
+
+def _connection_header(request: FastRequest, keep: bool) -> bytes:
+    """``Connection: close`` when the connection ends after this answer; ``keep-alive`` to an
+    HTTP/1.0 client that asked for it (its default is close); else none (HTTP/1.1's default)."""
+    if not keep:
+        return b"Connection: close\r\n"
+    return b"Connection: keep-alive\r\n" if request.version == "1.0" else b""
 
 
 async def answer(request: Any, status: int, body: bytes, content_type: str) -> web.StreamResponse:
@@ -168,10 +178,12 @@ async def answer(request: Any, status: int, body: bytes, content_type: str) -> w
     for hook in conn.server.prepare_hooks:
         await hook(cast(web.Request, request), cast(web.StreamResponse, done))
     keep = request.keep_alive = request.keep_alive and done.keep_alive is not False
-    if len(done.headers) == 1:  # only its Content-Type (no hook added one): the head in one format
+    # only a Content-Type (no hook added a header): the head in one format, with the type a hook
+    # may have replaced
+    if len(done.headers) == 1 and (ctype := done.headers.get("Content-Type")) is not None:
         conn._write(b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s\r\n%s" % (
-            status, done.reason.encode("latin-1", "replace"), content_type.encode("latin-1", "replace"), len(body),
-            b"" if keep else b"Connection: close\r\n", b"" if request.method == "HEAD" else body))
+            status, done.reason.encode("latin-1", "replace"), ctype.encode("latin-1", "replace"), len(body),
+            _connection_header(request, keep), b"" if request.method == "HEAD" else body))
     else:
         conn.write_head(request, status, done.reason, done.headers, body, keep)
     request._stream = done
@@ -448,8 +460,7 @@ class _Connection(asyncio.Protocol):
                 lines.append(b"Transfer-Encoding: chunked\r\n")
         else:
             lines.append(b"Content-Length: %d\r\n" % len(body))
-        if not keep:
-            lines.append(b"Connection: close\r\n")
+        lines.append(_connection_header(request, keep))
         lines.append(b"\r\n")
         if body and request.method != "HEAD":
             lines.append(body)
@@ -481,7 +492,8 @@ class FastServer:
         self.keepalive_s = keepalive_s
         self.connections: set[_Connection] = set()
         self._sweeper: asyncio.Task[None] | None = None
-        self._servers: list[asyncio.AbstractServer] = []
+        self._servers: list[asyncio.AbstractServer] = []  # TCP
+        self._unix: list[asyncio.AbstractServer] = []
         self._routes: dict[tuple[str, str], Handler] = {}
         self._paths: dict[str, list[str]] = {}
         self.prepare_hooks = tuple(app.on_response_prepare)  # final once startup() froze the app
@@ -530,9 +542,13 @@ class FastServer:
         return int(server.sockets[0].getsockname()[1])
 
     async def listen_unix(self, path: str) -> None:
-        self._servers.append(await asyncio.get_running_loop().create_unix_server(lambda: _Connection(self), path))
+        """Also accept on a Unix socket (``--workers``: where the other workers scrape this one's
+        metrics); :meth:`stop_listening` leaves it open, so a worker draining alone stays in
+        its peers' merged ``/metrics`` until it exits, as on aiohttp's server."""
+        self._unix.append(await asyncio.get_running_loop().create_unix_server(lambda: _Connection(self), path))
 
     async def stop_listening(self) -> None:
+        """Stop accepting on the TCP ports (drain); the Unix sockets close with :meth:`cleanup`."""
         for server in self._servers:
             server.close()
         self._servers.clear()
@@ -541,6 +557,9 @@ class FastServer:
         """Stop accepting, give requests in flight up to *grace_s*, close every connection, and
         run the application's shutdown and cleanup hooks."""
         await self.stop_listening()
+        for server in self._unix:
+            server.close()
+        self._unix.clear()
         if self._sweeper is not None:
             self._sweeper.cancel()
         running = [c.task for c in self.connections if c.task is not None]

@@ -26,7 +26,7 @@ from opentelemetry import propagate, trace
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from kubellm.gateway.errors import ConfigError
-from kubellm.gateway.hotmetrics import HotCounter, HotFamilies, HotGauge, HotHistogram
+from kubellm.gateway.hotmetrics import HotCounter, HotGauge, HotHistogram
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -45,34 +45,33 @@ class GatewayMetrics:
 
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
-        hot = HotFamilies(r)
-        self.requests = hot.add(HotCounter("kubellm_requests", "Requests by model, endpoint, tenant and HTTP status.",
-                                           ["model", "endpoint", "tenant", "status"]))
-        self.ttft = hot.add(HotHistogram("kubellm_time_to_first_token_seconds",
-                                         "Time to first token seen at the gateway.", _PER_REQUEST, _LAT))
-        self.itl = hot.add(HotHistogram("kubellm_inter_token_latency_seconds", "Time between streamed chunks.",
-                                        _PER_REQUEST, _ITL))
-        self.e2e = hot.add(HotHistogram("kubellm_request_duration_seconds", "End-to-end request time at the gateway.",
-                                        _PER_REQUEST, _LAT))
-        self.prompt_tokens = hot.add(HotCounter("kubellm_prompt_tokens", "Prompt tokens.", ["model", "tenant"]))
-        self.completion_tokens = hot.add(HotCounter("kubellm_completion_tokens", "Completion tokens.",
-                                                    ["model", "tenant"]))
-        self.in_flight = hot.add(HotGauge("kubellm_requests_in_flight", "Requests being served.", ["model"]))
+        self.requests = HotCounter("kubellm_requests", "Requests by model, endpoint, tenant and HTTP status.",
+                                   ["model", "endpoint", "tenant", "status"], registry=r)
+        self.ttft = HotHistogram("kubellm_time_to_first_token_seconds", "Time to first token seen at the gateway.",
+                                 _PER_REQUEST, _LAT, registry=r)
+        self.itl = HotHistogram("kubellm_inter_token_latency_seconds", "Time between streamed chunks.",
+                                _PER_REQUEST, _ITL, registry=r)
+        self.e2e = HotHistogram("kubellm_request_duration_seconds", "End-to-end request time at the gateway.",
+                                _PER_REQUEST, _LAT, registry=r)
+        self.prompt_tokens = HotCounter("kubellm_prompt_tokens", "Prompt tokens.", ["model", "tenant"], registry=r)
+        self.completion_tokens = HotCounter("kubellm_completion_tokens", "Completion tokens.", ["model", "tenant"],
+                                            registry=r)
+        self.in_flight = HotGauge("kubellm_requests_in_flight", "Requests being served.", ["model"], registry=r)
         self.queued = Gauge("kubellm_requests_queued", "Requests waiting for an endpoint slot.", ["model"],
                             registry=r)
         # render's KEDA ScaledObject activates a scaled-to-zero model on this series
         self.pending = Gauge("kubellm_gateway_pending_requests",
                              "Requests waiting for a model's endpoint: held while scaling from zero, or queued.",
                              ["model"], registry=r)
-        self.decisions = hot.add(HotCounter("kubellm_routing_decisions", "Routing decisions by the scorer that decided.",
-                                            ["model", "reason"]))
-        self.prefix_query_blocks = hot.add(HotCounter("kubellm_prefix_query_blocks", "Prompt blocks routed.",
-                                                      ["model"]))
-        self.prefix_hit_blocks = hot.add(HotCounter("kubellm_prefix_hit_blocks",
-                                                    "Prompt blocks estimated already cached on the chosen endpoint.",
-                                                    ["model"]))
-        self.retries = hot.add(HotCounter("kubellm_upstream_retries", "Attempts retried on another endpoint.",
-                                          ["model"]))
+        self.decisions = HotCounter("kubellm_routing_decisions", "Routing decisions by the scorer that decided.",
+                                    ["model", "reason"], registry=r)
+        self.prefix_query_blocks = HotCounter("kubellm_prefix_query_blocks", "Prompt blocks routed.", ["model"],
+                                              registry=r)
+        self.prefix_hit_blocks = HotCounter("kubellm_prefix_hit_blocks",
+                                            "Prompt blocks estimated already cached on the chosen endpoint.",
+                                            ["model"], registry=r)
+        self.retries = HotCounter("kubellm_upstream_retries", "Attempts retried on another endpoint.", ["model"],
+                                  registry=r)
         self.kv_events_rejected = Counter(
             "kubellm_kv_events_rejected", "KV-event batches or blocks of an engine not used as sent: reason "
             "encoding (unknown payload) or hash_mismatch (engine and gateway hash blocks differently).",

@@ -240,3 +240,23 @@ async def test_a_second_answer_to_one_request_is_dropped_with_its_connection(ser
         again.release()
     finally:
         pool.close()
+
+
+@pytest.mark.parametrize("interim", [b"HTTP/1.1 100 Continue\r\n\r\n",
+                                     b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\nContent-Type: text/x-hint\r\n\r\n"
+                                     b"HTTP/1.1 100 Continue\r\n\r\n"])
+async def test_interim_answers_are_skipped_for_the_final_one(serve: Any, interim: bytes):
+    """An engine (or a proxy before it) may send 1xx answers before the real one, asked for or
+    not (RFC 9110 15.2: a client must parse them): the final answer's status, type and body are
+    the response, and the connection is reused after it."""
+    _, url = await serve(answering(interim + _answer(b'{"ok": true}')))
+    pool = H1Pool()
+    try:
+        for _ in range(2):
+            resp = await pool.post(url + "/x", b"{}", {}, connect_timeout=2)
+            assert (resp.status, resp.content_type) == (200, "application/json")
+            assert await resp.read() == b'{"ok": true}'
+            resp.release()
+        assert len(pool._idle[("127.0.0.1", int(url.rsplit(":", 1)[1]), False)]) == 1  # one connection, reused
+    finally:
+        pool.close()

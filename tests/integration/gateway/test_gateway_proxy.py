@@ -275,3 +275,27 @@ async def test_engine_timeouts_fire_for_each_request_and_free_its_slot(start_gat
         assert gw.gateway.pools["m"].endpoints[0].outstanding == 0
     finally:
         release.set()
+
+
+@pytest.mark.parametrize("status", [299, 499, 520])
+async def test_a_status_without_a_standard_reason_is_relayed(start_gateway, serve_engine, status):
+    """An engine (or a proxy beside it: nginx's 499, a CDN's 52x) answering a status outside
+    the standard list gets it relayed, not a gateway 500: the early answer looked its reason
+    phrase up in ``HTTPStatus``, which raises for such codes (aiohttp's reason is empty)."""
+    from aiohttp import web
+
+    async def odd(request: web.Request) -> web.Response:
+        """A loopback engine stand-in answering one status the standard list does not name."""
+        return web.json_response({"error": {"message": "odd"}, "usage": {"prompt_tokens": 1}}, status=status)
+
+    app = web.Application()
+    app.router.add_post("/v1/completions", odd)
+    url = await serve_engine(app)
+    gw = await start_gateway({"models": [model("m", [url])], "resilience": {"maxAttempts": 1}})
+    async with aiohttp.ClientSession() as s:
+        async with s.post(gw.url + "/v1/completions", json={"model": "m", "prompt": "x"}) as resp:
+            assert resp.status == status and resp.reason == ""
+            assert "error" in await resp.json(content_type=None) or status < 400
+    counted = [(s.labels["endpoint"], s.value) for f in gw.gateway.metrics.registry.collect() for s in f.samples
+               if s.name == "kubellm_requests_total" and s.labels["status"] == str(status)]
+    assert counted == [(url, 1.0)]

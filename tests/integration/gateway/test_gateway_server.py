@@ -21,7 +21,7 @@ from aiohttp import web
 
 from kubellm.gateway.app import GATEWAY, build_gateway
 from kubellm.gateway.config import parse_config
-from kubellm.gateway.server import FastServer, start_stream
+from kubellm.gateway.server import FastServer, answer, start_stream
 from tests import processes
 
 MAX_BODY = 2048
@@ -66,6 +66,9 @@ def _toy_app(seen: Seen) -> web.Application:
         await out.write(b"part")
         raise RuntimeError("the handler failed mid-stream")
 
+    async def answered(request: web.Request) -> web.StreamResponse:
+        return await answer(request, 200, await request.read(), "application/octet-stream")
+
     async def header_names(request: web.Request) -> web.Response:
         await request.read()
         return web.Response(text=",".join(name.lower() for name in request.headers))
@@ -76,6 +79,9 @@ def _toy_app(seen: Seen) -> web.Application:
     app.router.add_get("/prepare-fails", slow)
     app.on_response_prepare.append(_failing_prepare)
     app.router.add_post("/echo", echo)
+    app.router.add_post("/answer", answered)
+    app.router.add_post("/answer-retyped", answered)
+    app.on_response_prepare.append(_retyping_prepare)
     app.router.add_get("/slow", slow)
     app.router.add_post("/hang", hang)
     app.router.add_get("/big", big)
@@ -85,6 +91,11 @@ def _toy_app(seen: Seen) -> web.Application:
 async def _failing_prepare(request: web.Request, response: web.StreamResponse) -> None:
     if request.path == "/prepare-fails":
         raise RuntimeError("an on_response_prepare hook failed")
+
+
+async def _retyping_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    if request.path == "/answer-retyped":
+        response.headers["Content-Type"] = "text/plain; charset=utf-8"
 
 
 async def _serve(app: web.Application, max_body: int = MAX_BODY) -> AsyncIterator[int]:
@@ -277,6 +288,34 @@ async def test_http10_closes_after_the_response(toy: int) -> None:
     status, headers, body = await _response(reader)
     assert (status, body, headers["connection"]) == (200, b"a", "close")
     assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
+
+
+@pytest.mark.parametrize("path", ["/echo", "/answer"])
+async def test_http10_keep_alive_is_answered_with_keep_alive_and_kept(toy: int, path: str) -> None:
+    """An HTTP/1.0 client that asks for keep-alive gets ``Connection: keep-alive`` (without it an
+    HTTP/1.0 answer means close) and its connection serves a second request; for a
+    ``web.Response`` and for an :func:`answer` written early."""
+    reader, writer = await _connect(toy)
+    for body in (b"one", b"two"):
+        writer.write(b"POST %s HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\n%s"
+                     % (path.encode(), body))
+        status, headers, got = await _response(reader)
+        assert (status, got, headers["connection"].lower()) == (200, body, "keep-alive")
+    writer.write(b"POST %s HTTP/1.0\r\nContent-Length: 3\r\n\r\nend" % path.encode())
+    status, headers, got = await _response(reader)
+    assert (status, got, headers["connection"]) == (200, b"end", "close")
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
+
+
+async def test_an_early_answer_keeps_the_content_type_a_prepare_hook_set(toy: int) -> None:
+    """An ``on_response_prepare`` hook that replaces an :func:`answer`'s Content-Type is heard,
+    as for a ``web.Response`` (the one-format head wrote the handler's type over it)."""
+    reader, writer = await _connect(toy)
+    writer.write(_post("/answer-retyped", b"hi"))
+    status, headers, body = await _response(reader)
+    assert (status, headers["content-type"], body) == (200, "text/plain; charset=utf-8", b"hi")
     writer.close()
 
 

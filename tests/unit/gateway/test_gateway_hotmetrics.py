@@ -7,11 +7,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics,
+                               enable_created_metrics, generate_latest)
 
 from kubellm.gateway.app import Gateway
 from kubellm.gateway.config import parse_config
-from kubellm.gateway.hotmetrics import HotCounter, HotFamilies, HotGauge, HotHistogram
+from kubellm.gateway.hotmetrics import HotCounter, HotGauge, HotHistogram
 from kubellm.gateway.telemetry import GatewayMetrics
 
 URL = "http://10.0.0.1:8000"
@@ -27,12 +28,12 @@ def _exposition(registry: CollectorRegistry) -> list[str]:
 
 def test_the_hot_families_expose_what_prometheus_clients_own_metrics_do():
     theirs, ours = CollectorRegistry(), CollectorRegistry()
-    hot = HotFamilies(ours)
     pairs = [
-        (Counter("c", "a counter", ["a", "b"], registry=theirs), hot.add(HotCounter("c", "a counter", ["a", "b"]))),
-        (Gauge("g", "a gauge", ["a"], registry=theirs), hot.add(HotGauge("g", "a gauge", ["a"]))),
+        (Counter("c", "a counter", ["a", "b"], registry=theirs),
+         HotCounter("c", "a counter", ["a", "b"], registry=ours)),
+        (Gauge("g", "a gauge", ["a"], registry=theirs), HotGauge("g", "a gauge", ["a"], registry=ours)),
         (Histogram("h", "a histogram", ["a"], buckets=BOUNDS, registry=theirs),
-         hot.add(HotHistogram("h", "a histogram", ["a"], BOUNDS))),
+         HotHistogram("h", "a histogram", ["a"], BOUNDS, registry=ours)),
     ]
     (pc, hc), (pg, hg), (ph, hh) = pairs
     for metric in (pc, hc):
@@ -84,3 +85,32 @@ def test_an_endpoint_dropped_by_discovery_loses_no_later_increment():
     assert gateway.metrics.registry.get_sample_value("kubellm_requests_total", LABELS) is None
     gateway.metrics.requests.labels("m", URL, "anonymous", "200").inc()  # ...and a late request's count is kept
     assert gateway.metrics.registry.get_sample_value("kubellm_requests_total", LABELS) == 1
+
+
+def test_a_hot_familys_names_are_registered_like_any_metrics():
+    """The registry knows a hot family's names, as a ``prometheus_client`` metric's: a second
+    metric of the same name is refused (it was exposed twice), and a scrape restricted to
+    names (``restricted_registry``, ``?name[]=``) includes the family (it was left out)."""
+    metrics = GatewayMetrics()
+    with pytest.raises(ValueError, match="Duplicated timeseries"):
+        Counter("kubellm_requests", "again", registry=metrics.registry)
+    metrics.requests.labels("m", URL, "anonymous", "200").inc()
+    restricted = metrics.registry.restricted_registry(["kubellm_requests_total"])
+    assert [(s.name, s.labels, s.value) for m in restricted.collect() for s in m.samples] == [
+        ("kubellm_requests_total", LABELS, 1.0)]
+
+
+def test_created_samples_follow_prometheus_clients_switch():
+    """``PROMETHEUS_DISABLE_CREATED_SERIES`` (``disable_created_metrics()``) drops the
+    ``_created`` samples of the hot families too, as of ``prometheus_client``'s own."""
+    theirs, ours = CollectorRegistry(), CollectorRegistry()
+    disable_created_metrics()
+    try:
+        Counter("c", "a counter", ["a"], registry=theirs).labels("x").inc()
+        Histogram("h", "a histogram", ["a"], buckets=BOUNDS, registry=theirs).labels("x").observe(0.1)
+        HotCounter("c", "a counter", ["a"], registry=ours).labels("x").inc()
+        HotHistogram("h", "a histogram", ["a"], BOUNDS, registry=ours).labels("x").observe(0.1)
+        assert _exposition(ours) == _exposition(theirs)
+        assert "_created" not in generate_latest(ours).decode()
+    finally:
+        enable_created_metrics()

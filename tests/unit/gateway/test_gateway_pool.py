@@ -9,7 +9,7 @@ import pytest
 
 from kubellm.gateway.breaker import CircuitBreaker
 from kubellm.gateway.clock import FakeClock
-from kubellm.gateway.config import RoutingProfile
+from kubellm.gateway.config import PluginConfig, RoutingProfile
 from kubellm.gateway.errors import NoEndpointError, OverloadedError
 from kubellm.gateway.pool import Pool
 from kubellm.gateway.scheduling.plugins import RoutingState
@@ -123,9 +123,10 @@ async def test_a_waiter_woken_without_a_slot_keeps_its_place():
     second.cancel()
 
 
-async def test_a_retry_that_cannot_use_the_freed_slot_does_not_hold_the_head():
-    """A queued retry excluding the endpoint whose slot was freed goes behind the others, and
-    the next release reaches a waiter that can use the slot."""
+async def test_a_retry_that_cannot_use_the_freed_slot_passes_it_to_the_next_waiter():
+    """A queued retry excluding the endpoint whose slot was freed goes behind the others and
+    wakes the next waiter, which takes the slot at once (not asleep beside a free slot until a
+    later release or its timeout); the retry keeps waiting, without spinning."""
     pool = _pool(["http://a", "http://b"], max_queue=4)
     a, b = pool.acquire_now(REQ), pool.acquire_now(REQ)
     assert a is not None and b is not None
@@ -134,14 +135,12 @@ async def test_a_retry_that_cannot_use_the_freed_slot_does_not_hold_the_head():
     plain = asyncio.ensure_future(pool.acquire(REQ))
     await asyncio.sleep(0)
     pool.release(a.endpoint)  # wakes the retry, which cannot use a
-    for _ in range(3):
-        await asyncio.sleep(0)
-    assert not retry.done() and not plain.done()
-    held = pool.acquire_now(REQ)
-    assert held is None  # a is free but two are queued
-    pool.notify()  # the next wake-up reaches the request that can use a
     assert (await asyncio.wait_for(plain, 1)).endpoint is a.endpoint
-    retry.cancel()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not retry.done() and pool.queued == 1
+    pool.release(b.endpoint)
+    assert (await asyncio.wait_for(retry, 1)).endpoint is b.endpoint
 
 
 async def test_a_queued_request_cancelled_woken_or_not_leaves_no_waiter_and_loses_no_slot():
@@ -164,3 +163,46 @@ async def test_a_queued_request_cancelled_woken_or_not_leaves_no_waiter_and_lose
     assert woken_then_gone.cancelled()
     decision = await asyncio.wait_for(last, 1)
     assert decision.endpoint.outstanding == 1 and pool.queued == 0
+
+
+async def test_retries_that_cannot_use_the_freed_slot_do_not_wake_each_other_forever():
+    """Two queued retries both excluding the endpoint whose slot was freed: each passes the
+    wake-up on once, then both sleep until the next release (they woke each other in turn,
+    a busy loop on the event loop until a slot or their timeout came)."""
+    pool = _pool(["http://a", "http://b"], max_queue=4)
+    a, b = pool.acquire_now(REQ), pool.acquire_now(REQ)
+    assert a is not None and b is not None
+    looks = 0
+    try_pick = pool.try_pick
+
+    def counted(req: RoutingRequest, exclude: frozenset[str]) -> object:
+        nonlocal looks
+        looks += 1
+        return try_pick(req, exclude)
+
+    pool.try_pick = counted  # type: ignore[method-assign,assignment]
+    retries = [asyncio.ensure_future(pool.acquire(REQ, frozenset({a.endpoint.url}))) for _ in range(2)]
+    await asyncio.sleep(0)
+    looks = 0
+    pool.release(a.endpoint)
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert looks == 2 and pool.queued == 2 and not any(r.done() for r in retries)
+    pool.release(b.endpoint)
+    assert (await asyncio.wait_for(retries[0], 1)).endpoint is b.endpoint
+    retries[1].cancel()
+
+
+def test_a_profile_without_the_healthy_filter_still_routes_only_to_routable_endpoints():
+    """try_pick hands the scheduler the routable endpoints with a free slot, so a profile whose
+    filters leave out ``healthy`` (here only ``lora-capable``) never gets an unhealthy one:
+    before this pass the scheduler saw every endpoint not full or excluded."""
+    profile = RoutingProfile(filters=(PluginConfig(type="lora-capable"),))
+    clock = FakeClock()
+    pool = Pool("m", Scheduler(profile, RoutingState(rng=random.Random(0))),
+                lambda: CircuitBreaker(clock, failures=1, open_s=5.0), max_outstanding=4, max_queue=2, queue_s=5.0)
+    down, up = pool.set_urls(["http://down", "http://up"])
+    up.healthy = True
+    for _ in range(20):
+        decision = pool.try_pick(REQ, frozenset())
+        assert decision is not None and decision.endpoint is up
