@@ -173,14 +173,28 @@ def test_ties_are_picked_at_random_not_first(make_ep, clock):
     state = RoutingState(rng=random.Random(1), latency=LatencyState(clock.now))
     sched = Scheduler(RoutingProfile(scorers=(PluginConfig(type="predicted-latency"),)), state)
     eps = [make_ep(u, scraped=True, running=2.0) for u in ("http://a", "http://b", "http://c")]
+    in_flight = []  # kept alive, as a request in flight is: the learner keys its tickets by id()
     for url, chars in (("http://b", 40), ("http://c", 120)):  # noise: a few prefill tokens ahead at b and c
         earlier = RoutingRequest(model="m", prompt_chars=chars)
         state.latency.predict(earlier, eps, {}, 0)
         state.latency.start(earlier, url)
-    picked = Counter(sched.pick(RoutingRequest(model="m", prompt_chars=100), eps).endpoint.url for _ in range(90))
+        in_flight.append(earlier)
+
+    def picks(n: int) -> Counter[str]:
+        """*n* requests, each picked and then finished, so every pick sees the same state (kept
+        alive until finished: tickets are keyed by id(), which a freed request hands on)."""
+        chosen: Counter[str] = Counter()
+        for _ in range(n):
+            req = RoutingRequest(model="m", prompt_chars=100)
+            chosen[sched.pick(req, eps).endpoint.url] += 1
+            state.latency.finish(req, ttft_s=None, decode_s=math.nan, prompt_tokens=0, cached_tokens=None,
+                                 completion_tokens=0)
+        return chosen
+
+    picked = picks(90)
     assert len(picked) == 3 and min(picked.values()) >= 15
     eps[2].running = 3.0  # predicted alike, but one more request there: the others share the load
-    picked = Counter(sched.pick(RoutingRequest(model="m", prompt_chars=100), eps).endpoint.url for _ in range(60))
+    picked = picks(60)
     assert set(picked) == {"http://a", "http://b"} and min(picked.values()) >= 15
 
 
