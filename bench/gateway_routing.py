@@ -171,16 +171,18 @@ def fleet(spec: Fleet) -> Iterator[list[str]]:
 EXTRA_PROFILES = {
     "balanced": {"scorers": [{"type": "prefix-affinity", "weight": 2}, {"type": "outstanding-requests", "weight": 3},
                              {"type": "queue-depth", "weight": 2}, {"type": "kv-cache-usage", "weight": 1}]},
-    # the default profile with the engines' KV events in place of the gateway's own estimate
-    "precise": {"scorers": [{"type": "precise-prefix", "weight": 3}, {"type": "queue-depth", "weight": 2},
-                            {"type": "kv-cache-usage", "weight": 1}, {"type": "outstanding-requests", "weight": 2},
+    # the default profile with the engines' KV events in place of the gateway's own estimate, the
+    # prefix scored in blocks short of the best holder (missBlocks 16), as generated from the spec
+    "precise": {"scorers": [{"type": "precise-prefix", "weight": 3, "params": {"missBlocks": 16}},
+                            {"type": "queue-depth", "weight": 2}, {"type": "kv-cache-usage", "weight": 1},
+                            {"type": "outstanding-requests", "weight": 2},
                             {"type": "session-affinity", "weight": 1}, {"type": "lora-affinity", "weight": 1}]},
-    # precise, with a prefix's score in blocks short of the best holder (16 or more short: 0),
-    # not as a share of the prompt: a chat's history counts against load (issue 16, fourth pass)
-    "precise-miss16": {"scorers": [{"type": "precise-prefix", "weight": 3, "params": {"missBlocks": 16}},
-                                   {"type": "queue-depth", "weight": 2}, {"type": "kv-cache-usage", "weight": 1},
-                                   {"type": "outstanding-requests", "weight": 2},
-                                   {"type": "session-affinity", "weight": 1}, {"type": "lora-affinity", "weight": 1}]},
+    # the same with the prefix scored as a share of the prompt (``precise`` before issue 16's
+    # fourth pass, whose ``precise-miss16`` is today's ``precise``)
+    "precise-share": {"scorers": [{"type": "precise-prefix", "weight": 3}, {"type": "queue-depth", "weight": 2},
+                                  {"type": "kv-cache-usage", "weight": 1},
+                                  {"type": "outstanding-requests", "weight": 2},
+                                  {"type": "session-affinity", "weight": 1}, {"type": "lora-affinity", "weight": 1}]},
     # both: what the engines report, and what was just sent (not yet in their events)
     "precise-hybrid": {"scorers": [{"type": "precise-prefix", "weight": 3}, {"type": "prefix-affinity", "weight": 2},
                                    {"type": "queue-depth", "weight": 2}, {"type": "kv-cache-usage", "weight": 1},

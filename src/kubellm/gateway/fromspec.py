@@ -57,10 +57,16 @@ def routing_profile(svc: LLMService, name: str) -> tuple[str, dict[str, Any] | N
     return name, {"scorers": scorers}
 
 
+PRECISE_MISS_BLOCKS = 16
+"""The generated precise profile scores a prefix in blocks short of the best holder, 0 from
+this many (a chat's history then counts against load; docs/gateway.md, issue 16 fourth pass)."""
+
+
 def _precise_default_profile() -> dict[str, Any]:
     """The default profile with the engines' KV events in place of the gateway's estimate."""
-    swap = {"prefix-affinity": "precise-prefix"}
-    return {"scorers": [{"type": swap.get(s.type, s.type), "weight": s.weight} for s in RoutingProfile().scorers]}
+    precise = {"type": "precise-prefix", "params": {"missBlocks": PRECISE_MISS_BLOCKS}}
+    return {"scorers": [{**(precise if s.type == "prefix-affinity" else {"type": s.type}), "weight": s.weight}
+                        for s in RoutingProfile().scorers]}
 
 
 TOKENIZERS_DIR = "/var/lib/kubellm/tokenizers"

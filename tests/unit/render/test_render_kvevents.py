@@ -10,6 +10,8 @@ import pytest
 
 from kubellm.gateway.config import parse_config
 from kubellm.gateway.fromspec import gateway_config
+from kubellm.gateway.scheduling.plugins import RoutingState
+from kubellm.gateway.scheduling.scheduler import Scheduler
 from kubellm.render import render
 from kubellm.render.gateway_network import gateway_egress
 from kubellm.spec import LLMService, parse_spec
@@ -61,6 +63,8 @@ def test_precise_routing_swaps_the_default_prefix_scorer() -> None:
     profile = config.all_profiles()[config.models[0].profile]
     assert [s.type for s in profile.scorers][0] == "precise-prefix"
     assert "prefix-affinity" not in [s.type for s in profile.scorers]
+    assert profile.scorers[0].params == {"missBlocks": 16}  # a chat's history counts against load
+    Scheduler(profile, RoutingState())  # the gateway builds it
 
 
 def test_without_precise_routing_nothing_changes() -> None:
