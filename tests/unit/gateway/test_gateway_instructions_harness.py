@@ -4,25 +4,15 @@ in-memory transports (what the benchmark counts under valgrind; no sockets, by d
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import uvloop
 
-SCRIPT = Path(__file__).resolve().parents[3] / "bench" / "gateway_instructions.py"
+from tests.scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def harness():
-    spec = importlib.util.spec_from_file_location("gateway_instructions", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gateway_instructions"] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("gateway_instructions", None)
+    return load_script("bench/gateway_instructions.py")
 
 
 @pytest.mark.parametrize("connections", [1, 4])

@@ -3,23 +3,14 @@ token of a turn is put down to exactly one cause."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[3] / "bench" / "precise_misses.py"
+from tests.scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def pm():
-    spec = importlib.util.spec_from_file_location("precise_misses", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["precise_misses"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/precise_misses.py")
 
 
 @pytest.mark.parametrize(
