@@ -131,13 +131,7 @@ def gateway(urls: list[str], name: str, log_path: Path) -> Iterator[str]:
             time.sleep(1.0)  # the workers subscribe to the events
             yield line.split()[-1]
         finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            gr.stop_group(proc)
 
 
 async def send(session: aiohttp.ClientSession, base: str, t: Turn, messages: list[dict[str, str]],
