@@ -9,7 +9,7 @@ import fcntl
 import multiprocessing
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -157,6 +157,20 @@ def test_a_descriptor_that_is_not_a_table_is_refused():
 
 
 # -- across processes, as the workers use it -------------------------------------------------
+def _race(target: Callable[..., None], *args: object) -> list[int]:
+    """Three spawned processes run ``target(*args, start, results)`` from one barrier; what each put."""
+    ctx = multiprocessing.get_context("spawn")
+    results: multiprocessing.Queue[int] = ctx.Queue()
+    start = ctx.Barrier(3)
+    procs = [ctx.Process(target=target, args=(*args, start, results)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    done = [results.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(10)
+    return done
+
+
 def _hammer(handle: TableHandle, attempts: int, start: Any, results: "multiprocessing.Queue[int]") -> None:
     view = SharedLimits.attach(handle, FakeClock())  # a frozen clock: no refill while racing
     start.wait()
@@ -164,15 +178,7 @@ def _hammer(handle: TableHandle, attempts: int, start: Any, results: "multiproce
 
 
 def test_processes_racing_admit_exactly_the_limit_in_total(table: SharedTable):
-    ctx = multiprocessing.get_context("spawn")
-    results: multiprocessing.Queue[int] = ctx.Queue()
-    start = ctx.Barrier(3)
-    procs = [ctx.Process(target=_hammer, args=(table.handle(), RACE_LIMIT, start, results)) for _ in range(3)]
-    for p in procs:
-        p.start()
-    admitted = [results.get(timeout=60) for _ in procs]
-    for p in procs:
-        p.join(10)
+    admitted = _race(_hammer, table.handle(), RACE_LIMIT)
     assert sum(admitted) == RACE_LIMIT, admitted  # not up to 3 x the limit: one set of buckets, no lost update
     assert min(admitted) > 0, admitted  # they did race
 
@@ -188,15 +194,7 @@ def test_processes_placing_the_same_new_tenants_make_one_record_each():
     set of buckets: exactly its limit of 2 admitted in total), however their looks interleave."""
     table = SharedTable(slots=256)
     tenants = [f"t{i}" for i in range(150)]
-    ctx = multiprocessing.get_context("spawn")
-    results: multiprocessing.Queue[int] = ctx.Queue()
-    start = ctx.Barrier(3)
-    procs = [ctx.Process(target=_place, args=(table.handle(), tenants, start, results)) for _ in range(3)]
-    for p in procs:
-        p.start()
-    admitted = [results.get(timeout=60) for _ in procs]
-    for p in procs:
-        p.join(10)
+    admitted = _race(_place, table.handle(), tenants)
     records = os.pread(table.fd, 256 * 64, 64)
     table.close()
     assert sum(admitted) == 2 * len(tenants), admitted
