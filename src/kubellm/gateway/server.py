@@ -177,15 +177,8 @@ async def answer(request: Any, status: int, body: bytes, content_type: str) -> w
     conn = request._conn
     for hook in conn.server.prepare_hooks:
         await hook(cast(web.Request, request), cast(web.StreamResponse, done))
-    keep = request.keep_alive = request.keep_alive and done.keep_alive is not False
-    # only a Content-Type (no hook added a header): the head in one format, with the type a hook
-    # may have replaced
-    if len(done.headers) == 1 and (ctype := done.headers.get("Content-Type")) is not None:
-        conn._write(b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s\r\n%s" % (
-            status, done.reason.encode("latin-1", "replace"), ctype.encode("latin-1", "replace"), len(body),
-            _connection_header(request, keep), b"" if request.method == "HEAD" else body))
-    else:
-        conn.write_head(request, status, done.reason, done.headers, body, keep)
+    request.keep_alive = request.keep_alive and done.keep_alive is not False
+    conn.write_head(request, status, done.reason, done.headers, body, request.keep_alive)
     request._stream = done
     return cast(web.StreamResponse, done)
 
@@ -451,6 +444,12 @@ class _Connection(asyncio.Protocol):
     def write_head(self, request: FastRequest, status: int, reason: str, headers: Mapping[str, str],
                    body: bytes | None, keep: bool) -> None:
         """The status line and headers, and *body* if complete (else chunked follows)."""
+        if body is not None and len(headers) == 1 and (ctype := headers.get("Content-Type")) is not None:
+            # the usual complete answer, only a Content-Type: the head in one format (no loop)
+            self._write(b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s\r\n%s" % (
+                status, reason.encode("latin-1", "replace"), ctype.encode("latin-1", "replace"), len(body),
+                _connection_header(request, keep), b"" if request.method == "HEAD" else body))
+            return
         lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason.encode("latin-1", "replace"))]
         for name, value in headers.items():
             if name.lower() not in _OWN_HEADERS:
