@@ -36,6 +36,8 @@ class EngineMetrics:
     loras: frozenset[str] = frozenset()
     decode_s_sum: float = _NAN  # not reported
     decode_count: float = _NAN
+    kv_blocks: float = _NAN  # vllm:cache_config_info's num_gpu_blocks (NaN: not reported)
+    block_size: float = _NAN  # and its block_size, in tokens
 
 
 def _labels(text: str) -> dict[str, str]:
@@ -53,6 +55,7 @@ def parse_engine_metrics(text: str) -> EngineMetrics:
     """
     sums: dict[str, float] = {}
     loras: set[str] = set()
+    cache: dict[str, str] = {}
     for line in text.splitlines():
         if not line.startswith("vllm:"):
             continue
@@ -65,6 +68,9 @@ def parse_engine_metrics(text: str) -> EngineMetrics:
             for key in ("running_lora_adapters", "waiting_lora_adapters"):
                 loras.update(a for a in labels.get(key, "").split(",") if a)
             continue
+        if name == "vllm:cache_config_info" and "{" in line:
+            cache = _labels(line[line.index("{") + 1:line.rindex("}")])
+            continue
         field = _GAUGES.get(name)
         if field is None:
             continue
@@ -75,12 +81,22 @@ def parse_engine_metrics(text: str) -> EngineMetrics:
         sums[field] = sums.get(field, 0.0) + value
     kv = sums.get("kv_usage", sums.get("kv_usage_old", 0.0))
     return EngineMetrics(sums.get("waiting", 0.0), sums.get("running", 0.0), kv, frozenset(loras),
-                         sums.get("decode_s_sum", _NAN), sums.get("decode_count", _NAN))
+                         sums.get("decode_s_sum", _NAN), sums.get("decode_count", _NAN),
+                         _number(cache.get("num_gpu_blocks")), _number(cache.get("block_size")))
+
+
+def _number(text: str | None) -> float:
+    """A label's value as a number; NaN when absent or not one (the latency model then ignores it)."""
+    try:
+        return float(text) if text is not None else _NAN
+    except ValueError:
+        return _NAN
 
 
 def apply_metrics(ep: Endpoint, m: EngineMetrics) -> None:
     ep.waiting, ep.running, ep.kv_usage, ep.loras, ep.scraped = m.waiting, m.running, m.kv_usage, m.loras, True
     ep.decode_s_sum, ep.decode_count = m.decode_s_sum, m.decode_count
+    ep.kv_blocks, ep.block_size = m.kv_blocks, m.block_size
     ep.outstanding_at_scrape = ep.outstanding  # the gauges are as of now: later sends correct them
     ep.queued_scrapes = ep.queued_scrapes + 1 if m.waiting > 0 else 0
 

@@ -26,6 +26,8 @@ class Endpoint:
     scraped: bool = False  # metrics seen at least once
     decode_s_sum: float = float("nan")  # vllm:request_decode_time_seconds_sum (nan: not reported)
     decode_count: float = float("nan")  # vllm:request_decode_time_seconds_count
+    kv_blocks: float = float("nan")  # vllm:cache_config_info's num_gpu_blocks: the engine's KV cache
+    block_size: float = float("nan")  # and tokens per block
     # this gateway's in-flight count when the gauges above were read (None: read together with
     # ``outstanding``, nothing to correct); the latency model adds what was sent since
     outstanding_at_scrape: int | None = None

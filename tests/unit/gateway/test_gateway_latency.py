@@ -14,7 +14,8 @@ from kubellm.gateway.datalayer import apply_metrics, parse_engine_metrics
 from kubellm.gateway.errors import ConfigError
 from kubellm.gateway.predictionmetrics import register_prediction_metrics
 from kubellm.gateway.scheduling import scorers
-from kubellm.gateway.scheduling.latency import PRIOR, Features, Fit, engine_load, queue_wait, uncached_tokens
+from kubellm.gateway.scheduling.latency import (PRIOR, Features, Fit, engine_load, kv_wait, queue_wait,
+                                                uncached_tokens)
 from kubellm.gateway.scheduling.learner import LatencyState
 from kubellm.gateway.scheduling.plugins import RoutingState
 from kubellm.gateway.scheduling.prefix import PrefixIndex
@@ -44,6 +45,35 @@ def test_queue_wait(waiting, running, decode_s, expected):
 ])
 def test_queue_wait_counts_this_request_when_the_batch_is_full(waiting, running, full, expected):
     assert queue_wait(waiting, running, 1.0, full) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("need", "usage", "blocks", "held_by", "running", "expected"), [
+    (1600, 0.5, 300, 2, 2, 0.0),  # 100 blocks needed, 150 free: admitted at once
+    (1600, 0.9, 300, 2, 2, 0.5),  # 100 needed, 30 free: one of the two (135 blocks each) must finish
+    (3200, 0.9, 300, 2, 2, 1.0),  # 200 needed: both, one decode time
+    (9600, 0.9, 300, 2, 2, 1.0),  # more than the cache: at most one decode time (all it ran has gone)
+    (1600, 0.9, 300, 2, 4, 0.25),  # running more now than at the scrape: they drain faster
+    (1600, 0.0, 300, 0, 0, 0.0),  # nothing held, too big for the cache: the engine's error, not a wait
+    (1600, 0.9, NAN, 2, 2, 0.0),  # the engine does not report its cache: no KV term
+    (1600, 1.5, 300, 2, 2, 0.0),  # nonsense usage: no KV term
+])
+def test_kv_wait(need, usage, blocks, held_by, running, expected):
+    assert kv_wait(need, usage, blocks, 16, held_by, running, 1.0) == pytest.approx(expected)
+
+
+def test_prediction_waits_for_kv_blocks_on_an_engine_short_of_them(make_ep, clock):
+    """An engine running two long prompts in a 300-block cache has no room for a third although
+    its batch does: the latency model sends the request to the engine with free blocks."""
+    state = _state(clock)
+    cache = 'vllm:cache_config_info{{block_size="16",num_gpu_blocks="300"}} 1\n'
+    full, roomy = make_ep("http://full"), make_ep("http://roomy")
+    for ep, running, usage in ((full, 2, 0.95), (roomy, 3, 0.3)):
+        apply_metrics(ep, parse_engine_metrics(cache.format() + f"vllm:num_requests_running {running}\n"
+                                               f"vllm:num_requests_waiting 0\nvllm:kv_cache_usage_perc {usage}\n"))
+    assert (full.kv_blocks, full.block_size) == (300.0, 16.0)
+    preds = {p.endpoint: p for p in state.predict(RoutingRequest(model="m", prompt_chars=8000), [full, roomy], {}, 0)}
+    assert preds["http://full"].features.queue_wait_s > 0 == preds["http://roomy"].features.queue_wait_s
+    assert preds["http://full"].ttft_s > preds["http://roomy"].ttft_s
 
 
 @pytest.mark.parametrize(("tokens", "matched", "blocks", "expected"), [

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from kubellm.gateway.endpoint import Endpoint
-from kubellm.gateway.scheduling.latency import (Features, Fit, engine_load, predict_ttft, queue_wait,
+from kubellm.gateway.scheduling.latency import (Features, Fit, engine_load, kv_wait, predict_ttft, queue_wait,
                                                 uncached_tokens)
 from kubellm.gateway.scheduling.prefix import PrefixIndex
 from kubellm.gateway.scheduling.request import RoutingRequest
@@ -199,7 +199,11 @@ class LatencyState:
             requests = max(load.running + load.waiting, float(ep.outstanding))
             ahead += max(0.0, load.waiting - prefilling) * self.mean_uncached
         full = st.pool.full_batch if load.fallback is None else 0.0
-        f = Features(uncached, ahead, requests, queue_wait(load.waiting, load.running, st.decode_s, full))
+        wait = queue_wait(load.waiting, load.running, st.decode_s, full)
+        if load.fallback is None:
+            wait = max(wait, kv_wait(uncached + ahead, ep.kv_usage, ep.kv_blocks, ep.block_size, ep.running,
+                                     load.running, st.decode_s))
+        f = Features(uncached, ahead, requests, wait)
         return Prediction(ep.url, f, st.pool.predict(f), st.tpot_s)
 
     def _ahead(self, url: str, now: float) -> tuple[int, float]:
