@@ -300,7 +300,7 @@ class Gateway:
         return RoutingRequest(model=m.name, lora=target.lora,
                               prefix_hashes=block_hashes(seed + parsed.prompt_text, PREFIX_BLOCK_CHARS),
                               session=request.headers.get(self.config.session_header), token_hashes=tokens,
-                              prompt_chars=len(parsed.prompt_text))
+                              prompt_chars=len(parsed.prompt_text), stream=parsed.stream)
 
     def _upstream_headers(self, request: web.Request) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
@@ -356,6 +356,8 @@ class Gateway:
         else:
             tokens = hasher.event_hashes(parsed, target.lora)
         rreq = self._routing_request(request, parsed, target, tokens)
+        if parsed.stream:  # the latency learner counts the request as a prefill until then
+            acct.on_first_content = partial(self.routing.latency.first_token, rreq)
         headers = self._upstream_headers(request)
         gauge = self.metrics.in_flight.labels(m.name)
         gauge.inc()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -39,6 +40,7 @@ class Accounting:
     cached_tokens: int | None = None  # usage.prompt_tokens_details.cached_tokens, when reported
     first_token: float | None = None
     first_content: float | None = None  # first event with generated text (not a role-only chunk)
+    on_first_content: Callable[[], None] | None = None  # told when first_content is seen (the latency learner)
     itl: list[float] = field(default_factory=list)
     done: bool = False
 
@@ -65,6 +67,8 @@ class StreamRelay:
         for ev in self._splitter.feed(data):
             if self._acct.first_content is None and _CONTENT.search(ev):
                 self._acct.first_content = time.perf_counter()  # the latency learner's TTFT
+                if self._acct.on_first_content is not None:
+                    self._acct.on_first_content()
             if is_done(ev):
                 self._acct.done = True
             elif b'"usage":' in ev and b'"usage": null' not in ev and b'"usage":null' not in ev:

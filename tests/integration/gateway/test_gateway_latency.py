@@ -43,6 +43,24 @@ async def test_predicted_latency_learns_from_each_stream_and_keeps_the_cache(sta
         assert 0 <= median[0].value < 1.0
 
 
+async def test_a_stream_counts_as_a_prefill_ahead_until_its_first_token_reaches_the_gateway(start_gateway):
+    """A streamed request is ahead of later ones at its endpoint (``A_e``) until the gateway
+    relays its first token, however long that takes, and no longer, though it still decodes."""
+    async with run_fleet(SimConfig(model="m", profile="tiny"), replicas=2) as urls:
+        gw = await start_gateway({"models": [model("m", urls, profile="predicted-latency")]})
+        stream = await gw.client().chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "Tell a long story. " * 50}], max_tokens=200, stream=True)
+        learner = gw.gateway.routing.latency
+        (ticket,) = learner._tickets.values()
+        assert ticket.streamed
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                break  # the first generated text is at the client: the gateway relayed it
+        assert learner._tickets  # still decoding
+        assert learner._ahead(ticket.endpoint, float("inf")) == (0, 0.0)  # yet no longer a prefill ahead
+        await stream.close()
+
+
 async def test_an_engine_reporting_an_evicted_prefix_teaches_the_index_its_horizon(start_gateway):
     """Simulated engines with a 40-block cache: a prompt routed to one engine is evicted there by
     other traffic (sent straight to that engine, as another gateway's would be); the next request

@@ -1,7 +1,7 @@
 """The latency learner's requests-ahead totals (kept as running totals, not recounted per
-decision) agree with the definition: this gateway's requests at the endpoint still before
-their predicted first token (``now - sent < predicted``), counted and their uncached tokens
-summed."""
+decision) agree with the definition: this gateway's requests at the endpoint whose first token
+it has not seen (streamed) or that are still before their predicted first token
+(``now - sent < predicted``, not streamed), counted and their uncached tokens summed."""
 
 from __future__ import annotations
 
@@ -17,13 +17,14 @@ from kubellm.gateway.scheduling.request import RoutingRequest
 URLS = ("http://a", "http://b")
 
 
-def _by_definition(state: LatencyState, url: str, now: float) -> tuple[int, float]:
-    live = [t for t in state._by_endpoint.get(url, {}).values() if now - t.sent < t.predicted]
+def _by_definition(state: LatencyState, url: str, now: float, first_seen: set[int] = frozenset()) -> tuple[int, float]:
+    live = [t for key, t in state._by_endpoint.get(url, {}).items()
+            if (key not in first_seen if t.streamed else now - t.sent < t.predicted)]
     return len(live), sum(t.features.uncached_tokens for t in live)
 
 
-def _route(state: LatencyState, make_ep, rng: random.Random) -> RoutingRequest:
-    req = RoutingRequest(model="m", prompt_chars=rng.choice((40, 400, 4000, 40000)))
+def _route(state: LatencyState, make_ep, rng: random.Random, stream: bool = False) -> RoutingRequest:
+    req = RoutingRequest(model="m", prompt_chars=rng.choice((40, 400, 4000, 40000)), stream=stream)
     eps = [make_ep(u, scraped=True, running=rng.random() * 8, waiting=rng.random() * 4) for u in URLS]
     state.predict(req, eps, {}, 10)
     state.start(req, rng.choice(URLS))
@@ -36,19 +37,26 @@ def test_running_totals_match_the_definition_through_starts_finishes_and_time(ma
     clock = FakeClock()
     state = LatencyState(clock.now)
     live: list[RoutingRequest] = []
+    first_seen: set[int] = set()
+    ended: list[RoutingRequest] = []
     for _ in range(600):
         action = rng.random()
         if action < 0.45:
-            live.append(_route(state, make_ep, rng))
+            live.append(_route(state, make_ep, rng, stream=rng.random() < 0.5))
+        elif action < 0.55 and live:  # a streamed request's first token reached the gateway
+            req = rng.choice(live)
+            first_seen.add(id(req))
+            state.first_token(req)
         elif action < 0.8 and live:
             req = live.pop(rng.randrange(len(live)))
+            ended.append(req)  # kept alive: a new request must not take over its id()
             state.finish(req, ttft_s=rng.random() * 0.5, decode_s=1.0, prompt_tokens=100, cached_tokens=rng.choice((None, 20)),
                          completion_tokens=10)
         else:
             clock.advance(rng.random() * 0.3)
         for url in URLS:
             count, tokens = state._ahead(url, clock.now())
-            want_count, want_tokens = _by_definition(state, url, clock.now())
+            want_count, want_tokens = _by_definition(state, url, clock.now(), first_seen)
             assert count == want_count
             assert tokens == pytest.approx(want_tokens, rel=1e-9, abs=1e-6)
 

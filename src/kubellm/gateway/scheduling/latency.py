@@ -5,7 +5,8 @@ For endpoint *e* and a request whose prompt has ``u_e`` tokens not cached at *e*
     T_e = b + o + p * (u_e + A_e) + c * n_e + s * W_e          (seconds)
 
     A_e = prefill tokens ahead of it at e: the uncached tokens of this gateway's requests
-          sent to e and not yet past their own predicted first token, plus, for the engine's
+          sent to e whose first token it has not seen yet (streamed; others until their
+          predicted first token), plus, for the engine's
           waiting requests this gateway did not send, the mean uncached tokens each
     n_e = requests at e: engine running + waiting as of the last scrape, plus this gateway's
           requests sent there since less those finished since, never below this gateway's own

@@ -51,6 +51,7 @@ class Ticket:
     ages: tuple[int, ...] = ()  # its leading blocks' ages in the approximate index there, when routed
     kinds: tuple[int, ...] = ()  # and whether each was fresh or reused there (prefix.FRESH, .REUSED)
     contended: bool = False  # another of this gateway's requests there was before its first token
+    streamed: bool = False  # the gateway will see its first token (LatencyState.first_token)
 
 
 @dataclass(slots=True)
@@ -65,12 +66,15 @@ class _Ahead:
     _seq: Iterator[int] = field(default_factory=itertools.count)
 
     def add(self, ticket: Ticket) -> None:
-        if not ticket.predicted > 0:  # 0, negative or NaN: never before its first token
+        """Count *ticket* until its first token: seen by the gateway when streamed (then
+        :meth:`remove` ends it), else assumed at its predicted time."""
+        if not (ticket.streamed or ticket.predicted > 0):  # 0, negative or NaN: never before its first token
             return
         ticket.ahead = True
         self.count += 1
         self.tokens += ticket.features.uncached_tokens
-        heapq.heappush(self.deadlines, (ticket.sent + ticket.predicted, next(self._seq), ticket))
+        if not ticket.streamed:
+            heapq.heappush(self.deadlines, (ticket.sent + ticket.predicted, next(self._seq), ticket))
 
     def remove(self, ticket: Ticket) -> None:
         """*ticket* ended: out of the totals (its heap entry is skipped when popped; the heap is
@@ -256,7 +260,7 @@ class LatencyState:
             return
         self._drop(id(req))
         now = self._clock()
-        ticket = Ticket(url, pred.features, pred.ttft_s, now, req.prompt_chars)
+        ticket = Ticket(url, pred.features, pred.ttft_s, now, req.prompt_chars, streamed=req.stream)
         if self.approximate is not None and req.prefix_hashes and not req.token_hashes:
             states = self.approximate.block_states(url, req.prefix_hashes)
             ticket.ages, ticket.kinds = tuple(a for a, _ in states), tuple(k for _, k in states)
@@ -267,6 +271,17 @@ class LatencyState:
         if ahead is None:
             ahead = self._ahead_of[url] = _Ahead()
         ahead.add(ticket)
+
+    def first_token(self, req: RoutingRequest) -> None:
+        """The gateway saw *req*'s first token (streamed): it no longer counts as a prefill
+        ahead of later requests at its endpoint. Counted until then, however late: by its
+        predicted time alone, a request predicted too quick (the fit is noisy under load) left
+        the count while still waiting, and the next request was sent behind it."""
+        ticket = self._tickets.get(id(req))
+        if ticket is not None and ticket.ahead and ticket.streamed:
+            ahead = self._ahead_of.get(ticket.endpoint)
+            if ahead is not None:
+                ahead.remove(ticket)
 
     def _drop(self, key: int) -> Ticket | None:
         ticket = self._tickets.pop(key, None)

@@ -15,6 +15,7 @@ class RoutingRequest:
     session: str | None = None  # value of the session header
     token_hashes: tuple[int, ...] = ()  # engine block hashes of the prompt's tokens (precise prefix)
     prompt_chars: int = 0  # length of the prompt's text (the latency model's token estimate)
+    stream: bool = False  # streamed: the gateway sees its first token (the latency learner is told)
 
     @property
     def hash_key(self) -> int | None:
