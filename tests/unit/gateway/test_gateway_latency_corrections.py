@@ -98,6 +98,31 @@ def test_a_full_batch_is_learned_from_a_queue_that_lasts_two_scrapes(make_ep, cl
     assert chosen() == "http://b"
 
 
+def test_a_queue_below_the_most_seen_running_is_not_a_full_batch(make_ep, clock):
+    """Traced on the chats shape at 80% load (700 blocks): an engine kept a queue for two scrapes
+    with 4 running (long prompts: KV blocks or the step's token budget, not sequence slots), and
+    from then on every engine running 4 was predicted a wait for a slot (~130 ms, measured ~40).
+    Once an engine of the pool is seen running more, a queue at 4 is not a full batch."""
+    state = LatencyState(clock.now)
+    metrics = "vllm:num_requests_running {r}\nvllm:num_requests_waiting {w}\n"
+    queued, busy, probe = make_ep("http://q"), make_ep("http://busy"), make_ep("http://p")
+    for _ in range(2):
+        apply_metrics(queued, parse_engine_metrics(metrics.format(r=4, w=1)))
+        state.predict(RoutingRequest(model="m"), [queued], {}, 0)
+    apply_metrics(probe, parse_engine_metrics(metrics.format(r=4, w=0)))
+    probe.outstanding = probe.outstanding_at_scrape = 4
+
+    def probe_wait() -> float:
+        (pred,) = state.predict(RoutingRequest(model="m", prompt_chars=400), [probe], {}, 0)
+        return pred.features.queue_wait_s
+
+    assert probe_wait() > 0  # a queue at 4 is all the pool has shown: 4 is a full batch
+    apply_metrics(busy, parse_engine_metrics(metrics.format(r=6, w=0)))
+    state.predict(RoutingRequest(model="m"), [busy], {}, 0)
+    assert state.pools["m"].batch_cap == 6.0
+    assert probe_wait() == 0.0
+
+
 @pytest.mark.parametrize(("waiting", "streak"), [([0, 2, 3, 0, 1], [0, 1, 2, 0, 1]), ([float("nan")], [0])])
 def test_scrapes_count_how_long_a_queue_lasted(make_ep, waiting, streak):
     ep = make_ep("http://a")

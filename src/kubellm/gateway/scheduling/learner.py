@@ -110,7 +110,10 @@ class PoolModel:
     fit: Fit = field(default_factory=Fit)
     offset_s: float = 0.0
     batch_cap: float = 0.0  # most requests an engine of the pool was seen running at once
-    full_batch: float = 0.0  # most seen running under a queue that lasted two scrapes: a full batch
+    # most seen running under a queue that lasted two scrapes: a full batch, while no engine of the
+    # pool was seen running more (a queue below that was for KV blocks or a step's token budget:
+    # traced on the chats shape, a queue at 4 running made every engine running 4 look full)
+    full_batch: float = 0.0
 
     def predict(self, f: Features) -> float:
         """T_e, never negative."""
@@ -202,7 +205,7 @@ class LatencyState:
         else:
             requests = max(load.running + load.waiting, float(ep.outstanding))
             ahead += max(0.0, load.waiting - prefilling) * self.mean_uncached
-        full = st.pool.full_batch if load.fallback is None else 0.0
+        full = st.pool.full_batch if load.fallback is None and st.pool.full_batch >= st.pool.batch_cap else 0.0
         wait = queue_wait(load.waiting, load.running, st.decode_s, full)
         if load.fallback is None:
             wait = max(wait, kv_wait(uncached + ahead, ep.kv_usage, ep.kv_blocks, ep.block_size, ep.running,
