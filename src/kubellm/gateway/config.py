@@ -57,11 +57,19 @@ class RoutingProfile(_Model):
 # prediction already weighs a cache miss's prefill against the queue at each endpoint.
 PREDICTED_LATENCY = RoutingProfile(scorers=(PluginConfig(type="predicted-latency"),))
 
+# The default: the lowest predicted time to first token, with a request's session kept on the
+# engine that served it last and an adapter's requests on engines that have it loaded, where
+# the prediction is close (neither is in the latency model; both are neutral for a request
+# without a session header or an adapter, where this is the predicted-latency profile).
+DEFAULT = RoutingProfile(scorers=(PluginConfig(type="predicted-latency", weight=4.0),
+                                  PluginConfig(type="session-affinity", weight=1.0),
+                                  PluginConfig(type="lora-affinity", weight=1.0)))
+
 
 def _default_profiles() -> dict[str, RoutingProfile]:
     return {
-        "default": RoutingProfile(),
-        "weighted": RoutingProfile(),  # fixed weights of min-max-normalised scores
+        "default": DEFAULT,
+        "weighted": RoutingProfile(),  # fixed weights of min-max-normalised scores (the default until issue 18)
         "predicted-latency": PREDICTED_LATENCY,
         "round-robin": RoutingProfile(scorers=(), picker=PluginConfig(type="round-robin")),
         # The prompt's first block decides the engine (bounded load): gateway replicas agree on
@@ -82,8 +90,10 @@ class Disaggregation(_Model):
 
     prefill_endpoints: tuple[Url, ...] = ()
     decode_endpoints: tuple[Url, ...] = ()
-    prefill_profile: str = "default"
-    decode_profile: str = "default"
+    # the weighted profile: the latency model learns a request's TTFT as one pool's, and a
+    # disaggregated request's is two pools' (its prediction for P/D is not built or measured)
+    prefill_profile: str = "weighted"
+    decode_profile: str = "weighted"
 
 
 class ModelConfig(_Model):

@@ -23,7 +23,9 @@ from kubellm.operator.kvhashdoctor import flag
 Body = dict[str, Any]
 Check = tuple[str, Literal["ok", "warn", "fail"], str]
 CHECK = "gateway-prefix-processes"
-APPROXIMATE = "prefix-affinity"
+# scorers that read the gateway's own prefix index when the engines' KV events are not read
+# (the latency-predicting ones take each endpoint's uncached tokens from it)
+APPROXIMATE = frozenset({"prefix-affinity", "predicted-latency", "slo-latency"})
 
 
 def gateway_processes(deployment: Body, autoscaler: Body | None = None) -> tuple[int, int]:
@@ -38,7 +40,7 @@ def gateway_processes(deployment: Body, autoscaler: Body | None = None) -> tuple
 
 
 def _approximate(profile: RoutingProfile) -> bool:
-    return any(s.type == APPROXIMATE and s.weight > 0 for s in profile.scorers)
+    return any(s.type in APPROXIMATE and s.weight > 0 for s in profile.scorers)
 
 
 def approximate_models(config: Body) -> list[str]:

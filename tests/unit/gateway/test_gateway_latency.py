@@ -318,8 +318,33 @@ def test_datalayer_reads_the_decode_histogram(make_ep):
     assert math.isnan(silent.decode_s_sum)
 
 
-def test_builtin_profiles_keep_the_weighted_default_and_offer_predicted_latency():
+def test_the_default_profile_predicts_latency_and_keeps_the_weighted_one_by_name(make_ep, clock):
+    """Issue 18: the latency-predicting profile won (docs/gateway.md, fifth pass), so it is the
+    default, with session and adapter affinity beside it; the fixed weights stay as ``weighted``."""
     profiles = GatewayConfig().all_profiles()
-    assert profiles["default"] == profiles["weighted"] == RoutingProfile()  # it did not win (docs/gateway.md)
+    assert profiles["weighted"] == RoutingProfile()
+    assert [(s.type, s.weight) for s in profiles["default"].scorers] == [
+        ("predicted-latency", 4.0), ("session-affinity", 1.0), ("lora-affinity", 1.0)]
     assert [s.type for s in profiles["predicted-latency"].scorers] == ["predicted-latency"]
-    Scheduler(profiles["predicted-latency"], RoutingState())  # builds: every type is registered
+    for seed in range(20):  # without a session or an adapter it picks as predicted-latency does
+        rng = random.Random(seed)
+        eps = [make_ep(u, scraped=True, running=float(rng.randrange(8)), waiting=float(rng.randrange(3)))
+               for u in ("http://a", "http://b", "http://c")]
+        picks = {name: Scheduler(profiles[name], RoutingState(rng=random.Random(seed), latency=LatencyState(clock.now)))
+                 .pick(RoutingRequest(model="m", prompt_chars=400), eps).endpoint.url
+                 for name in ("default", "predicted-latency")}
+        assert picks["default"] == picks["predicted-latency"]
+
+
+@pytest.mark.parametrize(("a_waiting", "expected"), [
+    (0.0, "http://a"),  # predicted alike: the session stays where it was served
+    (6.0, "http://b"),  # its engine predicted far slower (a queue there): it moves
+])
+def test_the_default_keeps_a_session_only_where_the_prediction_is_close(make_ep, clock, a_waiting, expected):
+    for seed in range(10):  # a tie would go either way at random: the session decides it
+        state = RoutingState(rng=random.Random(seed), latency=LatencyState(clock.now))
+        sched = Scheduler(GatewayConfig().all_profiles()["default"], state)
+        state.sessions.record("s1", "http://a")
+        a = make_ep("http://a", scraped=True, running=3.0, waiting=a_waiting)
+        b = make_ep("http://b", scraped=True, running=3.0)
+        assert sched.pick(RoutingRequest(model="m", prompt_chars=400, session="s1"), [a, b]).endpoint.url == expected
