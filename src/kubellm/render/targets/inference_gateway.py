@@ -65,7 +65,9 @@ def inference_pool(ctx: RenderContext) -> Obj:
 
 def spec_profile(spec: LLMServiceSpec) -> RoutingProfile | None:
     """The kubellm gateway profile the spec routes with (None: a profile only the gateway's
-    own config defines)."""
+    own config defines). For ``default`` the weighted scorers: the gateway's default predicts
+    each endpoint's TTFT, which no picker plugin here does, and the weighted profile it replaced
+    translates plugin by plugin."""
     routing = spec.routing
     if routing.scorers:
         return RoutingProfile(scorers=tuple(PluginConfig(type=scorer_type(k), weight=w)
