@@ -138,8 +138,8 @@ def kv_wait(need_tokens: float, kv_usage: float, kv_blocks: float, block_size: f
     engine: two or three running, TTFT 450-800 ms against ~40 predicted). The free blocks are
     ``(1 - kv_usage) * kv_blocks``; each of the *held_by* requests the engine ran at the scrape
     holds ``kv_usage * kv_blocks / held_by`` blocks on average, and the ``k`` of them needed to
-    free the deficit finish at ``running / D`` a second: ``W_kv = k * D / running``, at most
-    one decode time (by then every request the engine ran at the scrape has finished).
+    free the deficit finish at ``running / D`` a second: ``W_kv = k * D / running``, ``k`` at
+    most *held_by* (by then every request the engine ran at the scrape has finished).
     Unknown cache sizes (NaN, 0) or a nonsense usage mean no wait."""
     values = (need_tokens, kv_usage, kv_blocks, block_size, held_by, decode_s)
     if not all(math.isfinite(v) for v in values) or kv_blocks <= 0 or block_size <= 0 or not 0 <= kv_usage <= 1:
