@@ -681,6 +681,46 @@ def print_ratios(table: list[dict[str, object]], candidate: str) -> None:
               f"  {r['vs_round_robin']:5.2f}x rr  hit {r['hit']:5.1%}  floor p90 {r['floor_p90_ms']:5.0f} ms{below}")
 
 
+def load_rows(paths: list[Path]) -> list[Row]:
+    """The rows of earlier ``--json`` outputs (several invocations of one matrix)."""
+    return [Row(**row) for path in paths for row in json.loads(path.read_text())["rows"]]
+
+
+def _spread(values: list[float], fmt: str) -> str:
+    """Median, and the range when there are several: ``46 (44–48)``."""
+    med = format(statistics.median(values), fmt)
+    return med if len(values) == 1 else f"{med} ({format(min(values), fmt)}–{format(max(values), fmt)})"
+
+
+def summary(rows: list[Row], candidate: str) -> str:
+    """Markdown: per shape, each router's TTFT p90 (ms) and prefix-cache hit ratio at each load,
+    the median and range over runs; then the candidate's per-run ratios and how many cells of
+    issue 18's bars it meets."""
+    out: list[str] = []
+    loads = sorted({r.load for r in rows}, key=lambda x: float(x.rstrip("%")))
+    for shape in sorted({r.shape for r in rows}):
+        mine = [r for r in rows if r.shape == shape]
+        routers = sorted({r.router for r in mine}, key=lambda n: (n != candidate, n))
+        out += [f"**{shape}**: TTFT p90 ms / prefix-cache hit %, median (range) of runs", "",
+                "| router | " + " | ".join(loads) + " |", "|---|" + "---|" * len(loads)]
+        for name in routers:
+            cells = []
+            for load in loads:
+                got = [r for r in mine if r.router == name and r.load == load]
+                cells.append("" if not got else _spread([r.ttft_p90_ms for r in got], ".0f") + " / "
+                             + _spread([100 * r.prefix_hit for r in got], ".0f"))
+            out.append(f"| {name} | " + " | ".join(cells) + " |")
+        out.append("")
+    table = ratios(rows, candidate)
+    met = sum(r["vs_best"] <= 0.8 for r in table)  # type: ignore[operator]
+    below = sum(bool(r["bar_below_floor"]) for r in table)
+    rr = [r for r in table if r["shape"] == "distinct" and r["vs_round_robin"] == r["vs_round_robin"]]
+    out.append(f"0.8x the best other router: {met} of {len(table)} (shape, load, run) cells; "
+               f"0.8x is below the floor in {below}. Distinct, at most round robin's: "
+               f"{sum(r['vs_round_robin'] <= 1.0 for r in rr)} of {len(rr)}.")  # type: ignore[operator]
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="short runs (smoke test of the script)")
@@ -705,7 +745,14 @@ def main() -> None:
                     help="directory: kubellm gateways (one worker) trace each routing decision there "
                          "(bench/trace_gateway.py), one JSON-lines file per row")
     ap.add_argument("--overhead-only", action="store_true")
+    ap.add_argument("--summarize", type=Path, nargs="+", default=None, metavar="JSON",
+                    help="print markdown tables of earlier --json outputs (one matrix over several runs) and exit")
     args = ap.parse_args()
+    if args.summarize:
+        rows = load_rows(args.summarize)
+        print(summary(rows, args.candidate))
+        print_ratios(ratios(rows, args.candidate), args.candidate)
+        return
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the cleanup of child processes
     if args.trace:
         args.trace.mkdir(parents=True, exist_ok=True)
