@@ -749,9 +749,9 @@ def main() -> None:
                     help="print markdown tables of earlier --json outputs (one matrix over several runs) and exit")
     args = ap.parse_args()
     if args.summarize:
-        rows = load_rows(args.summarize)
-        print(summary(rows, args.candidate))
-        print_ratios(ratios(rows, args.candidate), args.candidate)
+        merged = load_rows(args.summarize)
+        print(summary(merged, args.candidate))
+        print_ratios(ratios(merged, args.candidate), args.candidate)
         return
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the cleanup of child processes
     if args.trace:
