@@ -109,9 +109,12 @@ class Family(Collector, Generic[S, M]):
         return series
 
     def remove_by_labels(self, match: Mapping[str, str]) -> None:
-        where = [(self.labelnames.index(k), v) for k, v in match.items() if k in self.labelnames]
-        if len(where) != len(match):
-            return
+        """Drop the series whose labels include *match*; a label the family lacks is a
+        ``ValueError``, as prometheus_client's own metrics have it."""
+        unknown = [k for k in match if k not in self.labelnames]
+        if unknown:
+            raise ValueError(f"unknown label names {unknown}; expected {list(self.labelnames)}")
+        where = [(self.labelnames.index(k), v) for k, v in match.items()]
         for key in [k for k in self.series if all(k[i] == v for i, v in where)]:
             del self.series[key]
 
