@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from functools import partial
 from http import HTTPStatus
 from typing import Any, cast
@@ -451,7 +451,10 @@ class _Connection(asyncio.Protocol):
                 _connection_header(request, keep), b"" if request.method == "HEAD" else body))
             return
         lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason.encode("latin-1", "replace"))]
-        for name, value in headers.items():
+        items: Iterable[tuple[str, str]] = headers.items()
+        if isinstance(headers, dict):  # an Answer's: a name set again in another case replaces it, as in a multidict
+            items = {name.lower(): (name, value) for name, value in items}.values()
+        for name, value in items:
             if name.lower() not in _OWN_HEADERS:
                 lines.append(f"{name}: {value}\r\n".encode("latin-1", "replace"))
         if body is None:

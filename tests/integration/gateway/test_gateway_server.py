@@ -81,6 +81,7 @@ def _toy_app(seen: Seen) -> web.Application:
     app.router.add_post("/echo", echo)
     app.router.add_post("/answer", answered)
     app.router.add_post("/answer-retyped", answered)
+    app.router.add_post("/answer-retyped-lower", answered)
     app.on_response_prepare.append(_retyping_prepare)
     app.router.add_get("/slow", slow)
     app.router.add_post("/hang", hang)
@@ -96,6 +97,9 @@ async def _failing_prepare(request: web.Request, response: web.StreamResponse) -
 async def _retyping_prepare(request: web.Request, response: web.StreamResponse) -> None:
     if request.path == "/answer-retyped":
         response.headers["Content-Type"] = "text/plain; charset=utf-8"
+    elif request.path == "/answer-retyped-lower":  # header names are case-insensitive, as in a web.Response's
+        response.headers["content-type"] = "text/plain"
+        response.headers["X-Hook"] = "1"
 
 
 async def _serve(app: web.Application, max_body: int = MAX_BODY) -> AsyncIterator[int]:
@@ -128,10 +132,14 @@ async def gateway() -> AsyncIterator[tuple[int, web.Application]]:
 
 
 async def _response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
-    """One response off the wire: status, headers (lower-case), body (Content-Length or chunked)."""
+    """One response off the wire: status, headers (lower-case; a repeated one's values joined by
+    ", ", as HTTP reads it), body (Content-Length or chunked)."""
     head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).decode("latin-1").split("\r\n")
     status = int(head[0].split()[1])
-    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in head[1:] if line)}
+    headers: dict[str, str] = {}
+    for name, _, value in (line.partition(":") for line in head[1:] if line):
+        key = name.lower()
+        headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
     if "content-length" in headers:
         return status, headers, await reader.readexactly(int(headers["content-length"]))
     body = b""
@@ -309,13 +317,16 @@ async def test_http10_keep_alive_is_answered_with_keep_alive_and_kept(toy: int, 
     writer.close()
 
 
-async def test_an_early_answer_keeps_the_content_type_a_prepare_hook_set(toy: int) -> None:
+@pytest.mark.parametrize(("path", "ctype"), [("/answer-retyped", "text/plain; charset=utf-8"),
+                                            ("/answer-retyped-lower", "text/plain")])
+async def test_an_early_answer_keeps_the_content_type_a_prepare_hook_set(toy: int, path: str, ctype: str) -> None:
     """An ``on_response_prepare`` hook that replaces an :func:`answer`'s Content-Type is heard,
-    as for a ``web.Response`` (the one-format head wrote the handler's type over it)."""
+    as for a ``web.Response`` (the one-format head wrote the handler's type over it), however it
+    spells the name (a lower-case one was written beside the handler's: two Content-Types)."""
     reader, writer = await _connect(toy)
-    writer.write(_post("/answer-retyped", b"hi"))
+    writer.write(_post(path, b"hi"))
     status, headers, body = await _response(reader)
-    assert (status, headers["content-type"], body) == (200, "text/plain; charset=utf-8", b"hi")
+    assert (status, headers["content-type"], body) == (200, ctype, b"hi")
     writer.close()
 
 
