@@ -40,7 +40,9 @@ class Routing(SpecModel):
     """Routing profile of the kubellm gateway."""
 
     profile: ScorerName = "default"
-    """Routing profile name understood by the gateway."""
+    """Routing profile name understood by the gateway: default (the lowest predicted time to
+    first token, with session and adapter affinity), weighted (fixed weights of prefix, queue,
+    load and KV-cache scores), predicted-latency, round-robin, prefix-hash."""
     scorers: dict[ScorerName, Annotated[float, Field(ge=0, le=100)]] = {}
     """Scorer weights (e.g. prefixCache: 3, queueDepth: 2, kvCacheUsage: 1); empty: the
     profile's own."""
