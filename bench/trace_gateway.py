@@ -44,7 +44,7 @@ def _install(out: TextIO) -> None:
     def traced_predict(self: learner.LatencyState, req: RoutingRequest, eps: Sequence[Endpoint],
                        matched: dict[str, int], blocks: int) -> list[learner.Prediction]:
         preds = predict(self, req, eps, matched, blocks)
-        write({"ev": "predict", "req": id(req), "blocks": blocks, "offset": self.pools and next(
+        write({"ev": "predict", "req": req.serial, "blocks": blocks, "offset": self.pools and next(
             iter(self.pools.values())).offset_s, "eps": [
             {"url": e.url, "running": e.running, "waiting": e.waiting, "out": e.outstanding,
              "out_at_scrape": e.outstanding_at_scrape, "matched": matched.get(e.url, 0),
@@ -54,11 +54,11 @@ def _install(out: TextIO) -> None:
         return preds
 
     def traced_start(self: learner.LatencyState, req: RoutingRequest, url: str) -> None:
-        write({"ev": "start", "req": id(req), "url": url})
+        write({"ev": "start", "req": req.serial, "url": url})
         start(self, req, url)
 
     def traced_finish(self: learner.LatencyState, req: RoutingRequest, **kw: Any) -> None:
-        write({"ev": "finish", "req": id(req), "ttft": kw.get("ttft_s"), "prompt": kw.get("prompt_tokens"),
+        write({"ev": "finish", "req": req.serial, "ttft": kw.get("ttft_s"), "prompt": kw.get("prompt_tokens"),
                "cached": kw.get("cached_tokens")})
         finish(self, req, **kw)
 
@@ -85,7 +85,7 @@ def _install(out: TextIO) -> None:
 
         def traced(req: RoutingRequest, eps: Sequence[Endpoint]) -> list[float]:
             scores = scorer(req, eps)
-            write({"ev": "score", "req": id(req), "scores": {e.url: s for e, s in zip(eps, scores)}})
+            write({"ev": "score", "req": req.serial, "scores": {e.url: s for e, s in zip(eps, scores)}})
             return scores
 
         return traced

@@ -194,11 +194,35 @@ def test_near_equal_predictions_tie(values, expected):
     assert scorers._ratio_to_best(values) == pytest.approx(expected)
 
 
+def test_equal_requests_are_separate_tickets_and_a_freed_one_hands_on_nothing(make_ep, clock):
+    """Tickets are keyed by the request's own serial: two requests alike (same model and prompt)
+    are two requests in flight, and a request freed without an end (its id() reused by the next
+    one, as CPython does) cannot end or replace another's ticket."""
+    state = LatencyState(clock.now)
+    eps = [make_ep("http://a", scraped=True), make_ep("http://b", scraped=True)]
+    first, second = RoutingRequest(model="m", prompt_chars=400), RoutingRequest(model="m", prompt_chars=400)
+    assert first == second and first.serial != second.serial
+    for req, url in ((first, "http://a"), (second, "http://b")):
+        state.predict(req, eps, {}, 0)
+        state.start(req, url)
+    assert len(state._tickets) == 2
+    for _ in range(50):  # freed without finish(): the next request often gets its id()
+        gone = RoutingRequest(model="m", prompt_chars=40, stream=True)
+        state.predict(gone, eps, {}, 0)
+        state.start(gone, "http://a")
+        del gone
+    state.finish(RoutingRequest(model="m", prompt_chars=400), ttft_s=0.1, decode_s=1.0, prompt_tokens=100,
+                 cached_tokens=0, completion_tokens=5)  # a request never started: ends nobody's ticket
+    assert {t.endpoint for t in state._tickets.values()} == {"http://a", "http://b"}
+    assert len(state._tickets) == 52
+    assert state.observations == 0
+
+
 def test_ties_are_picked_at_random_not_first(make_ep, clock):
     state = RoutingState(rng=random.Random(1), latency=LatencyState(clock.now))
     sched = Scheduler(RoutingProfile(scorers=(PluginConfig(type="predicted-latency"),)), state)
     eps = [make_ep(u, scraped=True, running=2.0) for u in ("http://a", "http://b", "http://c")]
-    in_flight = []  # kept alive, as a request in flight is: the learner keys its tickets by id()
+    in_flight = []  # in flight until the test ends
     for url, chars in (("http://b", 40), ("http://c", 120)):  # noise: a few prefill tokens ahead at b and c
         earlier = RoutingRequest(model="m", prompt_chars=chars)
         state.latency.predict(earlier, eps, {}, 0)
@@ -206,8 +230,7 @@ def test_ties_are_picked_at_random_not_first(make_ep, clock):
         in_flight.append(earlier)
 
     def picks(n: int) -> Counter[str]:
-        """*n* requests, each picked and then finished, so every pick sees the same state (kept
-        alive until finished: tickets are keyed by id(), which a freed request hands on)."""
+        """*n* requests, each picked and then finished, so every pick sees the same state."""
         chosen: Counter[str] = Counter()
         for _ in range(n):
             req = RoutingRequest(model="m", prompt_chars=100)

@@ -38,18 +38,16 @@ def test_running_totals_match_the_definition_through_starts_finishes_and_time(ma
     state = LatencyState(clock.now)
     live: list[RoutingRequest] = []
     first_seen: set[int] = set()
-    ended: list[RoutingRequest] = []
     for _ in range(600):
         action = rng.random()
         if action < 0.45:
             live.append(_route(state, make_ep, rng, stream=rng.random() < 0.5))
         elif action < 0.55 and live:  # a streamed request's first token reached the gateway
             req = rng.choice(live)
-            first_seen.add(id(req))
+            first_seen.add(req.serial)
             state.first_token(req)
         elif action < 0.8 and live:
             req = live.pop(rng.randrange(len(live)))
-            ended.append(req)  # kept alive: a new request must not take over its id()
             state.finish(req, ttft_s=rng.random() * 0.5, decode_s=1.0, prompt_tokens=100, cached_tokens=rng.choice((None, 20)),
                          completion_tokens=10)
         else:
@@ -72,7 +70,7 @@ def test_a_nan_prediction_is_never_ahead_and_an_infinite_one_until_it_ends(make_
         object.__setattr__(state._last[1]["http://a"], "ttft_s", value)  # Prediction is frozen
         state.start(req, "http://a")
     clock.advance(1e6)
-    assert state._ahead("http://a", clock.now()) == (1, state._tickets[id(inf_req)].features.uncached_tokens)
+    assert state._ahead("http://a", clock.now()) == (1, state._tickets[inf_req.serial].features.uncached_tokens)
     state.finish(inf_req, ttft_s=None, decode_s=math.nan, prompt_tokens=0, cached_tokens=None, completion_tokens=0)
     assert state._ahead("http://a", clock.now()) == (0, 0.0)
 

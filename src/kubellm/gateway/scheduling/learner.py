@@ -190,7 +190,7 @@ class LatencyState:
         tokens = req.prompt_chars * self.tokens_per_char
         now = self._clock()
         out = [self._predict_one(ep, uncached_tokens(tokens, matched.get(ep.url, 0), blocks), now) for ep in eps]
-        self._last = (id(req), {p.endpoint: p for p in out})
+        self._last = (req.serial, {p.endpoint: p for p in out})
         return out
 
     def _predict_one(self, ep: Endpoint, uncached: float, now: float) -> Prediction:
@@ -257,19 +257,19 @@ class LatencyState:
     def start(self, req: RoutingRequest, url: str) -> None:
         """The scheduler sent *req* to *url*: keep the prediction made for it there."""
         key, preds = self._last
-        self._last = (0, {})  # used once: a later request reusing this id() must not match it
-        pred = preds.get(url) if key == id(req) else None
+        self._last = (0, {})  # used once: a later start() for this request must not reuse it
+        pred = preds.get(url) if key == req.serial else None
         if pred is None:
             return
-        self._drop(id(req))
+        self._drop(req.serial)
         now = self._clock()
         ticket = Ticket(url, pred.features, pred.ttft_s, now, req.prompt_chars, streamed=req.stream)
         if self.approximate is not None and req.prefix_hashes and not req.token_hashes:
             states = self.approximate.block_states(url, req.prefix_hashes)
             ticket.ages, ticket.kinds = tuple(a for a, _ in states), tuple(k for _, k in states)
             ticket.contended = self._ahead(url, now)[0] > 0
-        self._tickets[id(req)] = ticket
-        self._by_endpoint.setdefault(url, {})[id(req)] = ticket
+        self._tickets[req.serial] = ticket
+        self._by_endpoint.setdefault(url, {})[req.serial] = ticket
         ahead = self._ahead_of.get(url)
         if ahead is None:
             ahead = self._ahead_of[url] = _Ahead()
@@ -280,7 +280,7 @@ class LatencyState:
         ahead of later requests at its endpoint. Counted until then, however late: by its
         predicted time alone, a request predicted too quick (the fit is noisy under load) left
         the count while still waiting, and the next request was sent behind it."""
-        ticket = self._tickets.get(id(req))
+        ticket = self._tickets.get(req.serial)
         if ticket is not None and ticket.ahead and ticket.streamed:
             ahead = self._ahead_of.get(ticket.endpoint)
             if ahead is not None:
@@ -298,7 +298,7 @@ class LatencyState:
     def finish(self, req: RoutingRequest, *, ttft_s: float | None, decode_s: float, prompt_tokens: int,
                cached_tokens: int | None, completion_tokens: int) -> None:
         """*req* ended; with a first token seen (*ttft_s*), learn from what was measured."""
-        ticket = self._drop(id(req))
+        ticket = self._drop(req.serial)
         if ticket is None or ttft_s is None or not math.isfinite(ttft_s) or ttft_s < 0:
             return
         st = self.endpoints.get(ticket.endpoint)

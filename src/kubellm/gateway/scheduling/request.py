@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field
 
 from xxhash import xxh3_64_intdigest
+
+
+_SERIALS = itertools.count(1)  # 0: no request (the learner's "no prediction kept")
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +20,9 @@ class RoutingRequest:
     token_hashes: tuple[int, ...] = ()  # engine block hashes of the prompt's tokens (precise prefix)
     prompt_chars: int = 0  # length of the prompt's text (the latency model's token estimate)
     stream: bool = False  # streamed: the gateway sees its first token (the latency learner is told)
+    # this request's own number, for the latency learner's bookkeeping: equal requests (same
+    # model, prompt and session) are different requests, and an id() is reused once one is freed
+    serial: int = field(default_factory=lambda: next(_SERIALS), compare=False, repr=False)
 
     @property
     def hash_key(self) -> int | None:
