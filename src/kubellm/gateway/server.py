@@ -12,9 +12,10 @@ Content-Length), the :class:`Answer` that :func:`answer` already wrote, or the
 
 Behaviour: keep-alive (HTTP/1.1 default, HTTP/1.0 on request), an idle connection closed
 after ``keepalive_s`` (75 s, as aiohttp's); pipelined requests answered one at a time in order
-(reading pauses while ``_MAX_PIPELINED`` wait); a body over ``max_body_bytes`` (declared or
-received) is answered through the handler as aiohttp does (``read()`` raises
-``HTTPRequestEntityTooLarge``, the gateway answers 413) and the connection closes;
+(reading pauses while ``_MAX_PIPELINED`` wait, or while their bodies hold more than
+``max_body_bytes``); a body over ``max_body_bytes`` (declared or received) is answered through
+the handler as aiohttp does (``read()`` raises ``HTTPRequestEntityTooLarge``, the gateway
+answers 413) and the connection closes;
 ``Expect: 100-continue`` gets its interim response on HTTP/1.1 when no earlier answer is due
 and the declared body is not too large; a malformed request gets 400, a request line and
 headers over 64 KiB (one endless header included) 431, ``CONNECT`` 405, an ``Upgrade`` request
@@ -158,6 +159,10 @@ class Answer:
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 
 
+def _body_size(request: FastRequest | _Refused) -> int:
+    return sum(map(len, request._body)) if isinstance(request, FastRequest) else 0
+
+
 def _connection_header(request: FastRequest, keep: bool) -> bytes:
     """``Connection: close`` when the connection ends after this answer; ``keep-alive`` to an
     HTTP/1.0 client that asked for it (its default is close); else none (HTTP/1.1's default)."""
@@ -209,6 +214,7 @@ class _Connection(asyncio.Protocol):
         self._headers: CIMultiDict[str] = CIMultiDict()
         self._ignoring = False  # after a bad or oversized request: read nothing more
         self._read_paused = False
+        self._pending_bytes = 0  # body bytes of the requests in ``pending``
         self._drain: asyncio.Future[None] | None = None
         self._paused = False
         self._head_bytes = 0  # the head's URL and complete headers (callbacks)
@@ -385,20 +391,27 @@ class _Connection(asyncio.Protocol):
 
     def _enqueue(self, request: FastRequest | _Refused) -> None:
         self.pending.append(request)
+        self._pending_bytes += _body_size(request)
         if self.task is None:
             self.task = self.loop.create_task(self._serve())
-        elif len(self.pending) >= _MAX_PIPELINED and not self._read_paused and self.transport is not None:
+        elif self._backlogged() and not self._read_paused and self.transport is not None:
             self._read_paused = True
             self.transport.pause_reading()
+
+    def _backlogged(self) -> bool:
+        """Too much parsed ahead of the answer being written: reading pauses (a client pipelining
+        large bodies would otherwise hold up to ``_MAX_PIPELINED`` of them each)."""
+        return len(self.pending) >= _MAX_PIPELINED or self._pending_bytes > self.server.max_body_bytes
 
     async def _serve(self) -> None:
         try:
             while self.pending and not self.lost:
                 request = self.pending.popleft()
+                self._pending_bytes -= _body_size(request)
                 if isinstance(request, _Refused):
                     self._write_refusal(request)
                     return
-                if self._read_paused and self.transport is not None:
+                if self._read_paused and self.transport is not None and not self._backlogged():
                     self._read_paused = False
                     self.transport.resume_reading()
                 keep = await self._answer(request)

@@ -517,3 +517,39 @@ async def test_an_h2c_upgrade_with_a_body_is_served_and_its_body_is_not_a_reques
     (s1, _, b1), (s2, _, b2) = await _response(reader), await _response(reader)
     assert (s1, b1, s2, b2) == (200, smuggled, 200, b"b")
     writer.close()
+
+
+async def test_pipelined_bodies_past_one_body_limit_pause_reading() -> None:
+    """A client pipelining large bodies behind a slow answer: reading pauses once the bodies
+    waiting hold more than ``max_body_bytes`` (before, only 16 waiting requests paused it, up to
+    16 bodies of that size held per connection), and resumes as they are answered, in order."""
+    release = asyncio.Event()
+
+    async def held(request: web.Request) -> web.Response:
+        await release.wait()
+        return web.Response(text="held")
+
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(body=await request.read())
+
+    app = web.Application()
+    app.router.add_post("/held", held)
+    app.router.add_post("/echo", echo)
+    server = FastServer(app, max_body_bytes=1000)
+    await server.startup()
+    port = await server.listen("127.0.0.1", 0)
+    try:
+        reader, writer = await _connect(port)
+        writer.write(_post("/held", b"x") + _post("/echo", b"a" * 600) + _post("/echo", b"b" * 600))
+        (conn,) = server.connections
+        async with asyncio.timeout(10):
+            while len(conn.pending) < 2:
+                await asyncio.sleep(0.01)
+        assert conn._read_paused  # 1,200 body bytes wait behind /held
+        release.set()
+        answers = [await _response(reader) for _ in range(3)]
+        assert [body for _, _, body in answers] == [b"held", b"a" * 600, b"b" * 600]
+        assert not conn._read_paused
+        writer.close()
+    finally:
+        await server.cleanup(0.5)
