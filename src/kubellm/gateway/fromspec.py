@@ -115,8 +115,8 @@ def _models(svc: LLMService, profile: str, route: CanaryRoute | None) -> list[di
     main: dict[str, Any] = {"name": served, "profile": profile, "scaleFromZero": spec.scaling.scale_to_zero,
                             **_precise(svc)}
     if spec.serving.mode == "disaggregated":
-        pd = "weighted" if profile == "default" else profile  # Disaggregation's own default
-        main["disaggregation"] = {"prefillProfile": pd, "decodeProfile": pd}
+        # a profile the spec names routes both pools; else they keep Disaggregation's own default
+        main["disaggregation"] = {} if profile == "default" else {"prefillProfile": profile, "decodeProfile": profile}
         del main["profile"]
     out = [main]
     if route is not None:

@@ -31,6 +31,18 @@ def test_examples_make_one_valid_config():
     assert cfg.kubernetes is not None and cfg.kubernetes.namespace == "llm"
 
 
+def test_disaggregated_pools_keep_their_own_default_unless_the_spec_names_a_profile():
+    """The latency-predicting default learns one pool's TTFT; P/D pools stay on the weighted
+    profile (Disaggregation's default) unless the spec routes with a profile of its own."""
+    svc = _load("disaggregated")
+    pd = parse_config(gateway_config([svc], "llm")).models[0].disaggregation
+    assert pd is not None and (pd.prefill_profile, pd.decode_profile) == ("weighted", "weighted")
+    named = svc.model_copy(update={"spec": svc.spec.model_copy(update={"routing": svc.spec.routing.model_copy(
+        update={"profile": "prefix-hash"})})})
+    pd = parse_config(gateway_config([named], "llm")).models[0].disaggregation
+    assert pd is not None and (pd.prefill_profile, pd.decode_profile) == ("prefix-hash", "prefix-hash")
+
+
 def test_routing_scorers_become_a_profile():
     svc = _load("quickstart")
     svc = svc.model_copy(update={"spec": svc.spec.model_copy(update={"routing": svc.spec.routing.model_copy(
